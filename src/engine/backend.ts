@@ -1,0 +1,108 @@
+/**
+ * The backend contract: the hot steps of every clustering method, and nothing else.
+ *
+ * Algorithms (K-Means, k-means++, later mini-batch and GMM) call these methods and never
+ * learn which device runs them. A backend receives the data once through {@link Backend.upload}
+ * and keeps it resident (tfjs tensors, a pinned host buffer, GPU memory) across iterations.
+ *
+ * Kernels trust their inputs: shapes and dtypes are checked once, above this boundary, in
+ * `engine/ops/` (see {@link ../engine/ops/assign.ts}).
+ *
+ * @example
+ * const be = await getBackend('wasm');
+ * const x = be.upload({ data, nRows, nFeatures }, weights);
+ * const a = await be.assign(x, centroids, k);
+ * const { sums, counts } = await be.segmentSum(x, a, k);
+ */
+
+/** A dense row-major float32 matrix on the host. `data.length === nRows * nFeatures`. */
+export interface Matrix {
+  data: Float32Array;
+  nRows: number;
+  nFeatures: number;
+}
+
+/** Data resident on a backend, created by {@link Backend.upload}. */
+export interface DeviceMatrix {
+  readonly nRows: number;
+  readonly nFeatures: number;
+  /** Per-row sample weights, or null when every weight is 1. */
+  readonly weights: Float32Array | null;
+  /** Sum of the weights (nRows when unweighted), float64. */
+  readonly totalWeight: number;
+}
+
+/**
+ * The result of one assignment step: each row's nearest centroid.
+ *
+ * Labels and distances may stay on the device (a GPU backend keeps them there across
+ * iterations); {@link Assignment.read} copies them to the host when an algorithm needs them
+ * (empty-cluster repair, final output).
+ */
+export interface Assignment {
+  /** Weighted sum of squared distances to the nearest centroid, accumulated in float64. */
+  readonly inertia: number;
+  /** Rows whose label differs from the `previous` assignment passed to `assign` (nRows if none). */
+  readonly nChanged: number;
+  /** Host copies: labels in [0, k) and squared distances to that centroid. */
+  read(): Promise<{ labels: Int32Array; distances: Float32Array }>;
+}
+
+/** Weighted per-cluster sums, in float64 for accuracy. */
+export interface SegmentSums {
+  /** k × nFeatures row-major: Σ w·x over the rows of each cluster. */
+  sums: Float64Array;
+  /** k: Σ w over the rows of each cluster. */
+  counts: Float64Array;
+}
+
+/** Names of the backends segtensor knows about. `auto` is resolved by the registry. */
+export type BackendName = 'native' | 'cuda' | 'tensorflow' | 'wasm' | 'cpu';
+
+export interface Backend {
+  readonly name: BackendName;
+  /** One line on what actually runs (library, device, threads), for logs and `doctor`. */
+  readonly description: string;
+
+  /**
+   * Makes `x` (and its optional weights) resident on this backend.
+   * The host arrays must not be modified while the returned handle is in use.
+   */
+  upload(x: Matrix, weights?: Float32Array | null): DeviceMatrix;
+
+  /** Frees what {@link upload} allocated. */
+  release(x: DeviceMatrix): void;
+
+  /**
+   * Nearest centroid for every row: squared distances through ‖x‖² − 2x·c + ‖c‖², argmin and
+   * minimum fused, so the nRows × k distance matrix is never materialised at once.
+   *
+   * The distance reported for the winning centroid is recomputed as Σ(x − c)² so that inertia
+   * does not suffer the expansion's cancellation.
+   *
+   * @param centroids k × nFeatures row-major, float32.
+   * @param previous  an earlier assignment of the same data, to count changed labels.
+   */
+  assign(x: DeviceMatrix, centroids: Float32Array, k: number, previous?: Assignment): Promise<Assignment>;
+
+  /** Σ w·x and Σ w per cluster for the labels of `a`. Results are independent of thread count. */
+  segmentSum(x: DeviceMatrix, a: Assignment, k: number): Promise<SegmentSums>;
+
+  /**
+   * Squared distances from every row to each of `m` centers (nRows × m row-major). Used by
+   * k-means++ with small `m` (its candidate centers), never with m = k on big data.
+   */
+  distances(x: DeviceMatrix, centers: Float32Array, m: number): Promise<Float32Array>;
+}
+
+/** Raised when a backend cannot be loaded or used; `reason` is shown by `segtensor doctor`. */
+export class BackendUnavailableError extends Error {
+  readonly code = 'BACKEND_UNAVAILABLE';
+  constructor(
+    readonly backend: string,
+    readonly reason: string,
+  ) {
+    super(`backend '${backend}' is not available: ${reason}`);
+    this.name = 'BackendUnavailableError';
+  }
+}
