@@ -1,0 +1,260 @@
+/**
+ * tfjs backends (`cpu`, `wasm`, `tensorflow`): the hot steps as batched tensor ops over row chunks.
+ *
+ * Each chunk of rows is uploaded once as X̃ = [x, 1] (nRows × (d+1)). Then
+ * - assign: X̃ · B with B = [−2Cᵀ; ‖c‖²] gives ‖c‖² − 2x·c per row and centroid in ONE matmul with a
+ *   pre-transposed operand (wasm's matMul with transposeB is ~9× slower, and broadcasting adds are
+ *   slow on every tfjs backend); argMin over it is the nearest centroid, since ‖x‖² is constant per row.
+ * - segmentSum: Wᵀ · X̃ with W the (weighted) one-hot labels gives Σw·x and, in the last column, Σw,
+ *   in one matmul (unsortedSegmentSum is missing on wasm and very slow on cpu).
+ * The winning distance is recomputed on the host as Σ(x − c)² in float64, so inertia carries no
+ * cancellation error from the expansion.
+ *
+ * @internal
+ */
+import type * as TF from '@tensorflow/tfjs-core';
+import {
+  BackendUnavailableError,
+  type Assignment,
+  type Backend,
+  type BackendName,
+  type DeviceMatrix,
+  type Matrix,
+  type SegmentSums,
+} from '../backend.js';
+import { exactDistances } from './host.js';
+
+/** Rows per chunk: bounded so that one chunk's k-wide intermediate stays near 16 MiB. */
+function chunkRows(k: number): number {
+  return Math.max(1024, Math.min(65536, Math.floor((4 << 20) / Math.max(k, 1))));
+}
+
+interface TfMatrix extends DeviceMatrix {
+  readonly host: Matrix;
+  /** One [x, 1] tensor per chunk of `rowsPerChunk` rows. */
+  readonly chunks: TF.Tensor2D[];
+  readonly rowsPerChunk: number;
+}
+
+class TfAssignment implements Assignment {
+  constructor(
+    readonly labels: Int32Array,
+    readonly dist: Float32Array,
+    readonly inertia: number,
+    readonly nChanged: number,
+  ) {}
+  async read() {
+    return { labels: this.labels, distances: this.dist };
+  }
+}
+
+class TfBackend implements Backend {
+  constructor(
+    readonly name: BackendName,
+    readonly description: string,
+    private readonly tf: typeof TF,
+  ) {}
+
+  upload(x: Matrix, weights: Float32Array | null = null): TfMatrix {
+    const { tf } = this;
+    const d = x.nFeatures;
+    const rowsPerChunk = 65536;
+    const chunks: TF.Tensor2D[] = [];
+    for (let start = 0; start < x.nRows; start += rowsPerChunk) {
+      const rows = Math.min(rowsPerChunk, x.nRows - start);
+      const buf = new Float32Array(rows * (d + 1));
+      for (let i = 0; i < rows; i++) {
+        buf.set(x.data.subarray((start + i) * d, (start + i + 1) * d), i * (d + 1));
+        buf[i * (d + 1) + d] = 1;
+      }
+      chunks.push(tf.tensor2d(buf, [rows, d + 1]));
+    }
+    let totalWeight = x.nRows;
+    if (weights) {
+      totalWeight = 0;
+      for (let i = 0; i < weights.length; i++) totalWeight += weights[i];
+    }
+    return { nRows: x.nRows, nFeatures: d, weights, totalWeight, host: x, chunks, rowsPerChunk };
+  }
+
+  release(x: DeviceMatrix): void {
+    for (const t of (x as TfMatrix).chunks) t.dispose();
+  }
+
+  async assign(xd: DeviceMatrix, centroids: Float32Array, k: number, previous?: Assignment): Promise<Assignment> {
+    const { tf } = this;
+    const x = xd as TfMatrix;
+    const d = x.nFeatures;
+    const b = new Float32Array((d + 1) * k);
+    for (let j = 0; j < k; j++) {
+      let n2 = 0;
+      for (let f = 0; f < d; f++) {
+        const c = centroids[j * d + f];
+        b[f * k + j] = -2 * c;
+        n2 += c * c;
+      }
+      b[d * k + j] = n2;
+    }
+    const bT = tf.tensor2d(b, [d + 1, k]);
+    const labels = new Int32Array(x.nRows);
+    try {
+      // Sub-chunk so the (rows × k) score matrix stays bounded for large k.
+      const sub = chunkRows(k);
+      for (let c = 0; c < x.chunks.length; c++) {
+        const chunk = x.chunks[c];
+        const rows = chunk.shape[0];
+        for (let s = 0; s < rows; s += sub) {
+          const n = Math.min(sub, rows - s);
+          const arg = tf.tidy(() => {
+            const part = n === rows ? chunk : tf.slice(chunk, [s, 0], [n, d + 1]);
+            return tf.argMin(tf.matMul(part, bT), 1);
+          });
+          labels.set((await arg.data()) as Int32Array, c * x.rowsPerChunk + s);
+          arg.dispose();
+        }
+      }
+    } finally {
+      bT.dispose();
+    }
+    const dist = new Float32Array(x.nRows);
+    const inertia = exactDistances(x.host, centroids, labels, x.weights, dist);
+    let nChanged = x.nRows;
+    if (previous) {
+      const prev = (previous as TfAssignment).labels;
+      nChanged = 0;
+      for (let i = 0; i < labels.length; i++) if (labels[i] !== prev[i]) nChanged++;
+    }
+    return new TfAssignment(labels, dist, inertia, nChanged);
+  }
+
+  async segmentSum(xd: DeviceMatrix, a: Assignment, k: number): Promise<SegmentSums> {
+    const { tf } = this;
+    const x = xd as TfMatrix;
+    const d = x.nFeatures;
+    const labels = (a as TfAssignment).labels;
+    const sums = new Float64Array(k * d);
+    const counts = new Float64Array(k);
+    const sub = chunkRows(k);
+    for (let c = 0; c < x.chunks.length; c++) {
+      const chunk = x.chunks[c];
+      const rows = chunk.shape[0];
+      for (let s = 0; s < rows; s += sub) {
+        const n = Math.min(sub, rows - s);
+        const base = c * x.rowsPerChunk + s;
+        // Wᵀ built directly transposed (k × n), so the matmul needs no transpose flag.
+        const wt = new Float32Array(k * n);
+        for (let i = 0; i < n; i++) wt[labels[base + i] * n + i] = x.weights ? x.weights[base + i] : 1;
+        const part = tf.tidy(() => {
+          const rowsT = n === rows ? chunk : tf.slice(chunk, [s, 0], [n, d + 1]);
+          return tf.matMul(tf.tensor2d(wt, [k, n]), rowsT);
+        });
+        const v = (await part.data()) as Float32Array;
+        part.dispose();
+        for (let j = 0; j < k; j++) {
+          for (let f = 0; f < d; f++) sums[j * d + f] += v[j * (d + 1) + f];
+          counts[j] += v[j * (d + 1) + d];
+        }
+      }
+    }
+    return { sums, counts };
+  }
+
+  async distances(xd: DeviceMatrix, centers: Float32Array, m: number): Promise<Float32Array> {
+    const x = xd as TfMatrix;
+    // Small m (k-means++ candidates): the exact host loop beats a tensor round trip.
+    const out = new Float32Array(x.nRows * m);
+    const d = x.nFeatures;
+    const data = x.host.data;
+    for (let i = 0; i < x.nRows; i++) {
+      for (let j = 0; j < m; j++) {
+        let s = 0;
+        for (let f = 0; f < d; f++) {
+          const t = data[i * d + f] - centers[j * d + f];
+          s += t * t;
+        }
+        out[i * m + j] = s;
+      }
+    }
+    return out;
+  }
+}
+
+let tfCore: Promise<typeof TF> | null = null;
+
+/** tfjs-core, once; tfjs-node (if installed) must share this instance to register `tensorflow`. */
+async function core(): Promise<typeof TF> {
+  tfCore ??= import('@tensorflow/tfjs-core').then((tf) => {
+    // Kernels log nothing; the CLI owns the terminal.
+    tf.env().set('PROD', true);
+    return tf;
+  });
+  return tfCore;
+}
+
+async function activate(tf: typeof TF, name: string): Promise<void> {
+  const ok = await tf.setBackend(name);
+  if (!ok) throw new BackendUnavailableError(name, `tfjs could not initialise the '${name}' backend`);
+  await tf.ready();
+}
+
+/**
+ * tfjs keeps one active backend per process; every op here runs on `tf.getBackend()`, so each
+ * method re-activates its own backend first. Switching is cheap (it only changes a pointer).
+ */
+function pinned(be: TfBackend, tf: typeof TF, tfName: string): Backend {
+  const use = async <T>(f: () => Promise<T>): Promise<T> => {
+    if (tf.getBackend() !== tfName) await activate(tf, tfName);
+    return f();
+  };
+  return {
+    name: be.name,
+    description: be.description,
+    upload: (x, w) => {
+      if (tf.getBackend() !== tfName) tf.setBackend(tfName);
+      return be.upload(x, w);
+    },
+    release: (x) => be.release(x),
+    assign: (x, c, k, p) => use(() => be.assign(x, c, k, p)),
+    segmentSum: (x, a, k) => use(() => be.segmentSum(x, a, k)),
+    distances: (x, c, m) => use(() => be.distances(x, c, m)),
+  };
+}
+
+/** tfjs pure-JS `cpu` backend: always available, slow. */
+export async function createTfCpuBackend(): Promise<Backend> {
+  const tf = await core();
+  await import('@tensorflow/tfjs-backend-cpu');
+  await activate(tf, 'cpu');
+  return pinned(new TfBackend('cpu', 'tfjs cpu (pure JavaScript kernels)', tf), tf, 'cpu');
+}
+
+/** tfjs `wasm` backend (XNNPACK, SIMD; single-threaded under Node). */
+export async function createTfWasmBackend(): Promise<Backend> {
+  const tf = await core();
+  const wasm = await import('@tensorflow/tfjs-backend-wasm');
+  const { createRequire } = await import('node:module');
+  const path = await import('node:path');
+  const require = createRequire(import.meta.url);
+  const dir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
+  wasm.setWasmPaths(dir + path.sep);
+  await activate(tf, 'wasm');
+  return pinned(new TfBackend('wasm', 'tfjs wasm (XNNPACK SIMD, single thread)', tf), tf, 'wasm');
+}
+
+/** tfjs `tensorflow` backend from @tensorflow/tfjs-node-gpu or -node, when installed. */
+export async function createTfNodeBackend(): Promise<Backend> {
+  const tf = await core();
+  let which = '';
+  for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
+    try {
+      await import(pkg);
+      which = pkg;
+      break;
+    } catch {
+      // not installed (they download libtensorflow at install time): try the next one
+    }
+  }
+  if (!which) throw new BackendUnavailableError('tensorflow', '@tensorflow/tfjs-node(-gpu) is not installed');
+  await activate(tf, 'tensorflow');
+  return pinned(new TfBackend('tensorflow', `tfjs tensorflow (${which})`, tf), tf, 'tensorflow');
+}

@@ -1,0 +1,405 @@
+/**
+ * K-Means with scikit-learn's semantics: greedy k-means++ seeding, Lloyd iterations stopped when
+ * labels no longer change or the squared centre shift falls under `tol × mean feature variance`,
+ * `nInit` restarts keeping the lowest inertia, sample weights, and relocation of empty clusters
+ * to the rows farthest from their centres.
+ *
+ * The algorithm only calls the backend ops (assign, segmentSum, distances): which device runs
+ * them is the backend's business.
+ *
+ * @example
+ * const be = await resolveBackend('auto');
+ * const r = await new KMeans({ k: 8, seed: 1 }).fit(be, { data, nRows, nFeatures });
+ * r.labels; r.centroids; r.inertia;
+ */
+import type { Assignment, Backend, DeviceMatrix, Matrix } from '../engine/backend.js';
+import { assign } from '../engine/ops/assign.js';
+import { distances } from '../engine/ops/distances.js';
+import { segmentSum } from '../engine/ops/segment-sum.js';
+import { SegtensorError } from '../errors.js';
+import { Random } from '../util/random.js';
+
+export interface KMeansOptions {
+  /** Number of clusters, an integer in [1, nRows]. Required. */
+  k: number;
+  /** Restarts from different seeds; the run with the lowest inertia wins. Default 3. */
+  nInit: number;
+  /** Lloyd iterations per run at most. Default 300. */
+  maxIter: number;
+  /** Convergence tolerance on the squared centre shift, relative to the mean feature variance. Default 1e-4. */
+  tol: number;
+  /** Seed of every random choice; the same seed reproduces a run on a given backend. Default 0. */
+  seed: number;
+  /** `k-means++` (greedy, 2 + ⌊ln k⌋ candidates per step), `random` rows, or k × nFeatures initial centroids. Default `k-means++`. */
+  init: 'k-means++' | 'random' | Float32Array;
+  /** Called after each Lloyd iteration, for progress reporting. */
+  onIteration?: (run: number, stats: IterationStats) => void;
+}
+
+export const KMEANS_DEFAULTS: Readonly<Omit<KMeansOptions, 'k' | 'onIteration'>> = Object.freeze({
+  nInit: 3,
+  maxIter: 300,
+  tol: 1e-4,
+  seed: 0,
+  init: 'k-means++' as const,
+});
+
+/** What one Lloyd iteration did. */
+export interface IterationStats {
+  /** Inertia of the rows against the centroids they were assigned to in this iteration. */
+  inertia: number;
+  /** Squared shift of the centroids in this iteration. */
+  shift: number;
+  /** Rows whose label changed. */
+  changed: number;
+  /** Clusters that came out empty and were relocated. */
+  emptyClusters: number;
+  /** Wall time of the iteration. */
+  ms: number;
+}
+
+export interface KMeansResult {
+  /** k × nFeatures, row-major. */
+  centroids: Float32Array;
+  labels: Int32Array;
+  /** Squared distance of each row to its centroid. */
+  distances: Float32Array;
+  /** Weighted sum of squared distances (scikit-learn's `inertia_`). */
+  inertia: number;
+  nIter: number;
+  converged: boolean;
+  /** Per-iteration statistics of the winning run. */
+  history: IterationStats[];
+  /** Inertia and iteration count of every run, in order. */
+  runs: { inertia: number; nIter: number; converged: boolean }[];
+  /** Absolute tolerance used (tol × mean feature variance). */
+  tolAbs: number;
+  ms: { init: number; lloyd: number };
+}
+
+/** Parameter constraints as data, checked once in `fit`. */
+const CONSTRAINTS: { [K in 'nInit' | 'maxIter']: [number, number] } = { nInit: [1, 1000], maxIter: [1, 1_000_000] };
+
+export class KMeans {
+  readonly options: Readonly<KMeansOptions>;
+
+  constructor(options: Partial<KMeansOptions> & { k: number }) {
+    this.options = Object.freeze({ ...KMEANS_DEFAULTS, ...options });
+  }
+
+  private validate(x: Matrix, weights: Float32Array | null): void {
+    const o = this.options;
+    if (!Number.isInteger(o.k) || o.k < 1 || o.k > x.nRows) {
+      throw new SegtensorError('BAD_OPTION', `KMeans: 'k' must be an integer in [1, nRows = ${x.nRows}]; got ${o.k}`);
+    }
+    for (const [name, [lo, hi]] of Object.entries(CONSTRAINTS)) {
+      const v = o[name as keyof typeof CONSTRAINTS];
+      if (!Number.isInteger(v) || v < lo || v > hi) {
+        throw new SegtensorError('BAD_OPTION', `KMeans: '${name}' must be an integer in [${lo}, ${hi}]; got ${v}`);
+      }
+    }
+    if (!(o.tol >= 0) || !Number.isFinite(o.tol)) {
+      throw new SegtensorError('BAD_OPTION', `KMeans: 'tol' must be a finite number >= 0; got ${o.tol}`);
+    }
+    if (!Number.isInteger(o.seed)) throw new SegtensorError('BAD_OPTION', `KMeans: 'seed' must be an integer; got ${o.seed}`);
+    if (o.init instanceof Float32Array && o.init.length !== o.k * x.nFeatures) {
+      throw new SegtensorError(
+        'BAD_OPTION',
+        `KMeans: 'init' centroids must hold k × nFeatures = ${o.k * x.nFeatures} values; got ${o.init.length}`,
+      );
+    }
+    if (x.data.length !== x.nRows * x.nFeatures) {
+      throw new TypeError(`KMeans: data holds ${x.data.length} values, not nRows × nFeatures = ${x.nRows * x.nFeatures}`);
+    }
+    if (weights) {
+      if (weights.length !== x.nRows) {
+        throw new SegtensorError('BAD_INPUT', `KMeans: weights hold ${weights.length} values for ${x.nRows} rows`);
+      }
+      let total = 0;
+      for (let i = 0; i < weights.length; i++) {
+        const w = weights[i];
+        if (!(w >= 0) || !Number.isFinite(w)) {
+          throw new SegtensorError('BAD_INPUT', `KMeans: weight of row ${i} must be finite and >= 0; got ${w}`);
+        }
+        total += w;
+      }
+      if (!(total > 0)) throw new SegtensorError('BAD_INPUT', 'KMeans: the weights sum to 0');
+    }
+  }
+
+  /**
+   * Fits on a preprocessed matrix. `weights` (optional) are per-row sample weights.
+   * The data is uploaded to the backend once and released at the end.
+   */
+  async fit(be: Backend, x: Matrix, weights: Float32Array | null = null): Promise<KMeansResult> {
+    this.validate(x, weights);
+    const o = this.options;
+    const tolAbs = o.tol * meanVariance(x);
+    const dx = be.upload(x, weights);
+    try {
+      const rng = new Random(o.seed);
+      let best: (KMeansResult & { a: Assignment }) | null = null;
+      const runs: KMeansResult['runs'] = [];
+      const ms = { init: 0, lloyd: 0 };
+      for (let run = 0; run < o.nInit; run++) {
+        const t0 = performance.now();
+        const init =
+          o.init instanceof Float32Array
+            ? Float32Array.from(o.init)
+            : o.init === 'random'
+              ? randomInit(x, o.k, weights, new Random(rng.fork()))
+              : await kmeansPlusPlus(be, dx, x, o.k, new Random(rng.fork()));
+        const t1 = performance.now();
+        const r = await lloyd(be, dx, x, init, o.k, o.maxIter, tolAbs, (s) => o.onIteration?.(run, s));
+        ms.init += t1 - t0;
+        ms.lloyd += performance.now() - t1;
+        runs.push({ inertia: r.a.inertia, nIter: r.nIter, converged: r.converged });
+        // Strictly lower wins, so ties keep the earliest run, as scikit-learn does.
+        if (!best || r.a.inertia < best.inertia) {
+          best = { ...r, inertia: r.a.inertia, labels: new Int32Array(0), distances: new Float32Array(0), runs, tolAbs, ms };
+        }
+        // An explicit init is deterministic: further runs would repeat it.
+        if (o.init instanceof Float32Array) break;
+      }
+      const { labels, distances } = await best!.a.read();
+      const { a: _a, ...rest } = best!;
+      return { ...rest, labels, distances, runs, ms };
+    } finally {
+      be.release(dx);
+    }
+  }
+}
+
+/** Mean over features of the (unweighted) variance, as scikit-learn's `_tolerance`. */
+function meanVariance(x: Matrix): number {
+  const d = x.nFeatures;
+  const mean = new Float64Array(d);
+  const sq = new Float64Array(d);
+  for (let i = 0; i < x.nRows; i++) {
+    for (let f = 0; f < d; f++) mean[f] += x.data[i * d + f];
+  }
+  for (let f = 0; f < d; f++) mean[f] /= x.nRows;
+  for (let i = 0; i < x.nRows; i++) {
+    for (let f = 0; f < d; f++) {
+      const t = x.data[i * d + f] - mean[f];
+      sq[f] += t * t;
+    }
+  }
+  let s = 0;
+  for (let f = 0; f < d; f++) s += sq[f] / x.nRows;
+  return s / d;
+}
+
+function rowsOf(x: Matrix, ids: number[]): Float32Array {
+  const d = x.nFeatures;
+  const out = new Float32Array(ids.length * d);
+  ids.forEach((id, j) => out.set(x.data.subarray(id * d, (id + 1) * d), j * d));
+  return out;
+}
+
+/** k distinct rows drawn with probability proportional to weight. */
+function randomInit(x: Matrix, k: number, weights: Float32Array | null, rng: Random): Float32Array {
+  const picked = new Set<number>();
+  const cum = weights ? cumulative(weights) : null;
+  while (picked.size < k) {
+    picked.add(cum ? searchSorted(cum, rng.next() * cum[cum.length - 1]) : rng.int(x.nRows));
+  }
+  return rowsOf(x, [...picked]);
+}
+
+function cumulative(w: ArrayLike<number>, scale?: ArrayLike<number>): Float64Array {
+  const out = new Float64Array(w.length);
+  let s = 0;
+  for (let i = 0; i < w.length; i++) {
+    s += scale ? w[i] * scale[i] : w[i];
+    out[i] = s;
+  }
+  return out;
+}
+
+/** First index i with cum[i] >= v (numpy's searchsorted, side='left'), clipped to the last index. */
+function searchSorted(cum: Float64Array, v: number): number {
+  let lo = 0;
+  let hi = cum.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (cum[mid] < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return Math.min(lo, cum.length - 1);
+}
+
+/**
+ * Greedy k-means++ (scikit-learn's `_kmeans_plusplus`): each step draws 2 + ⌊ln k⌋ candidates
+ * by D² sampling and keeps the one that lowers the potential most.
+ */
+export async function kmeansPlusPlus(be: Backend, dx: DeviceMatrix, x: Matrix, k: number, rng: Random): Promise<Float32Array> {
+  const n = x.nRows;
+  const d = x.nFeatures;
+  const w = dx.weights;
+  const trials = 2 + Math.floor(Math.log(k));
+  const centers = new Float32Array(k * d);
+  const first = w ? searchSorted(cumulative(w), rng.next() * dx.totalWeight) : rng.int(n);
+  centers.set(x.data.subarray(first * d, (first + 1) * d), 0);
+  let closest = await distances(be, dx, centers.slice(0, d), 1);
+  let pot = dot(closest, w);
+  for (let c = 1; c < k; c++) {
+    const cum = cumulative(closest, w ?? undefined);
+    const ids: number[] = [];
+    for (let t = 0; t < trials; t++) ids.push(searchSorted(cum, rng.next() * pot));
+    const dc = await distances(be, dx, rowsOf(x, ids), trials);
+    // Potential of each candidate: Σ w·min(closest, d(x, candidate)).
+    const pots = new Float64Array(trials);
+    for (let i = 0; i < n; i++) {
+      const wi = w ? w[i] : 1;
+      const ci = closest[i];
+      for (let t = 0; t < trials; t++) {
+        const v = dc[i * trials + t];
+        pots[t] += wi * (v < ci ? v : ci);
+      }
+    }
+    let bestT = 0;
+    for (let t = 1; t < trials; t++) if (pots[t] < pots[bestT]) bestT = t;
+    const next = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      const v = dc[i * trials + bestT];
+      next[i] = v < closest[i] ? v : closest[i];
+    }
+    closest = next;
+    pot = pots[bestT];
+    centers.set(x.data.subarray(ids[bestT] * d, (ids[bestT] + 1) * d), c * d);
+  }
+  return centers;
+}
+
+function dot(a: Float32Array, w: Float32Array | null): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += w ? a[i] * w[i] : a[i];
+  return s;
+}
+
+/**
+ * One Lloyd run from `init`. Each iteration (see {@link lloydStep}) assigns rows to the current
+ * centroids and moves the centroids to the weighted means.
+ */
+async function lloyd(
+  be: Backend,
+  dx: DeviceMatrix,
+  x: Matrix,
+  init: Float32Array,
+  k: number,
+  maxIter: number,
+  tolAbs: number,
+  onIteration: (s: IterationStats) => void,
+): Promise<{ centroids: Float32Array; a: Assignment; nIter: number; converged: boolean; history: IterationStats[] }> {
+  let centroids = init;
+  let prev: Assignment | undefined;
+  const history: IterationStats[] = [];
+  let converged = false;
+  let strict = false;
+  let it = 0;
+  while (it < maxIter) {
+    it++;
+    const t0 = performance.now();
+    const step = await lloydStep(be, dx, x, centroids, k, prev);
+    const stats: IterationStats = {
+      inertia: step.a.inertia,
+      shift: step.shift,
+      changed: step.a.nChanged,
+      emptyClusters: step.emptyClusters,
+      ms: performance.now() - t0,
+    };
+    history.push(stats);
+    onIteration(stats);
+    centroids = step.centroids;
+    if (prev && step.a.nChanged === 0) {
+      converged = strict = true;
+      prev = step.a;
+      break;
+    }
+    prev = step.a;
+    if (step.shift <= tolAbs) {
+      converged = true;
+      break;
+    }
+  }
+  // Labels must match the final centroids: one more E-step unless labels already stood still.
+  const a = strict ? prev! : await assign(be, dx, centroids, k);
+  return { centroids, a, nIter: it, converged, history };
+}
+
+/**
+ * One Lloyd iteration on prepared input.
+ * - in: `centroids` (k × d), `prev` (the previous assignment, to count changes)
+ * - out: the assignment against `centroids`, the new centroids, their squared shift, and how
+ *   many clusters were empty (and relocated).
+ */
+export async function lloydStep(
+  be: Backend,
+  dx: DeviceMatrix,
+  x: Matrix,
+  centroids: Float32Array,
+  k: number,
+  prev?: Assignment,
+): Promise<{ a: Assignment; centroids: Float32Array; shift: number; emptyClusters: number }> {
+  const d = x.nFeatures;
+  const a = await assign(be, dx, centroids, k, prev);
+  const { sums, counts } = await segmentSum(be, dx, a, k);
+  let empty = 0;
+  for (let j = 0; j < k; j++) if (counts[j] === 0) empty++;
+  if (empty > 0) await relocateEmpty(x, dx.weights, a, sums, counts, empty);
+  const next = new Float32Array(k * d);
+  let shift = 0;
+  for (let j = 0; j < k; j++) {
+    for (let f = 0; f < d; f++) {
+      const v = counts[j] > 0 ? sums[j * d + f] / counts[j] : centroids[j * d + f];
+      next[j * d + f] = v;
+      const t = v - centroids[j * d + f];
+      shift += t * t;
+    }
+  }
+  return { a, centroids: next, shift, emptyClusters: empty };
+}
+
+/**
+ * scikit-learn's `_relocate_empty_clusters`: each empty cluster takes the row farthest from its
+ * centre (largest distances first), and that row's weight moves out of its old cluster's sums.
+ * Labels are left as they are; the next iteration reassigns.
+ */
+async function relocateEmpty(
+  x: Matrix,
+  w: Float32Array | null,
+  a: Assignment,
+  sums: Float64Array,
+  counts: Float64Array,
+  nEmpty: number,
+): Promise<void> {
+  const d = x.nFeatures;
+  const { labels, distances: dist } = await a.read();
+  // Top nEmpty rows by distance, ties by lower index, without sorting all rows.
+  const far: number[] = [];
+  for (let i = 0; i < dist.length; i++) {
+    if (far.length < nEmpty || dist[i] > dist[far[far.length - 1]]) {
+      let p = far.length < nEmpty ? far.length : far.length - 1;
+      far[p] = i;
+      while (p > 0 && dist[far[p - 1]] < dist[far[p]]) {
+        [far[p - 1], far[p]] = [far[p], far[p - 1]];
+        p--;
+      }
+    }
+  }
+  const empties: number[] = [];
+  for (let j = 0; j < counts.length; j++) if (counts[j] === 0) empties.push(j);
+  empties.forEach((j, idx) => {
+    const i = far[idx];
+    const wi = w ? w[i] : 1;
+    const old = labels[i];
+    for (let f = 0; f < d; f++) {
+      const v = x.data[i * d + f] * wi;
+      sums[old * d + f] -= v;
+      sums[j * d + f] = v;
+    }
+    counts[j] = wi;
+    counts[old] -= wi;
+  });
+}
