@@ -1,0 +1,128 @@
+/**
+ * Arrow IPC (file or stream format) into a {@link ColumnTable}, one record batch at a time:
+ * numeric buffers are copied straight from each batch's typed arrays, never through row objects.
+ * @internal
+ */
+import fs from 'node:fs';
+import { RecordBatchReader, Type, type DataType, type Vector } from 'apache-arrow';
+import { SegtensorError } from '../errors.js';
+import { ColumnTable, Float64Builder, type Column, type ColumnType } from './table.js';
+
+function kindOf(t: DataType): ColumnType {
+  switch (t.typeId) {
+    case Type.Int:
+    case Type.Float:
+    case Type.Bool:
+      return (t as DataType & { bitWidth?: number }).bitWidth === 64 && t.typeId === Type.Int ? 'bigint' : 'number';
+    case Type.Timestamp:
+    case Type.Date:
+      return 'timestamp';
+    case Type.Utf8:
+    case Type.LargeUtf8:
+    case Type.Dictionary:
+      return 'string';
+    default:
+      return 'other';
+  }
+}
+
+interface Sink {
+  push(v: Vector, n: number): void;
+  finish(name: string): Column;
+}
+
+function numberSink(type: 'number' | 'timestamp'): Sink {
+  const b = new Float64Builder();
+  return {
+    push(v, n) {
+      const out = b.tail(n);
+      if (type === 'number' && v.nullCount === 0 && v.type.typeId !== Type.Bool) {
+        out.set(v.toArray() as ArrayLike<number>);
+      } else {
+        for (let i = 0; i < n; i++) {
+          const x = v.get(i);
+          out[i] = x === null || x === undefined ? NaN : x instanceof Date ? x.getTime() : Number(x);
+        }
+      }
+      b.commit(n);
+    },
+    finish: (name) => ({ name, type, values: b.finish() }),
+  };
+}
+
+function bigintSink(): Sink {
+  const parts: BigInt64Array[] = [];
+  const nullParts: Uint8Array[] = [];
+  let anyNull = false;
+  return {
+    push(v, n) {
+      parts.push(BigInt64Array.from(v.toArray() as BigInt64Array));
+      const nulls = new Uint8Array(n);
+      if (v.nullCount > 0) {
+        anyNull = true;
+        for (let i = 0; i < n; i++) nulls[i] = v.isValid(i) ? 0 : 1;
+      }
+      nullParts.push(nulls);
+    },
+    finish(name) {
+      const total = parts.reduce((s, p) => s + p.length, 0);
+      const values = new BigInt64Array(total);
+      const nulls = anyNull ? new Uint8Array(total) : null;
+      let at = 0;
+      parts.forEach((p, i) => {
+        values.set(p, at);
+        nulls?.set(nullParts[i], at);
+        at += p.length;
+      });
+      return { name, type: 'bigint', values, nulls };
+    },
+  };
+}
+
+function stringSink(): Sink {
+  const values: (string | null)[] = [];
+  return {
+    push(v, n) {
+      for (let i = 0; i < n; i++) {
+        const s = v.get(i);
+        values.push(s === null || s === undefined ? null : String(s));
+      }
+    },
+    finish: (name) => ({ name, type: 'string', values }),
+  };
+}
+
+/** Reads an Arrow IPC file or stream. */
+export async function readArrow(file: string): Promise<ColumnTable> {
+  let reader;
+  try {
+    reader = await RecordBatchReader.from(fs.createReadStream(file));
+    await reader.open();
+  } catch (e) {
+    throw new SegtensorError('CORRUPT_FILE', `${file}: not a readable Arrow IPC file or stream (${firstLine(e)})`);
+  }
+  const schema = reader.schema;
+  if (!schema) throw new SegtensorError('CORRUPT_FILE', `${file}: Arrow data has no schema`);
+  const kinds = schema.fields.map((f) => kindOf(f.type));
+  const sinks: (Sink | null)[] = kinds.map((k) =>
+    k === 'number' || k === 'timestamp' ? numberSink(k) : k === 'bigint' ? bigintSink() : k === 'string' ? stringSink() : null,
+  );
+  let nRows = 0;
+  try {
+    for await (const batch of reader) {
+      const n = batch.numRows;
+      sinks.forEach((s, i) => s?.push(batch.getChildAt(i)!, n));
+      nRows += n;
+    }
+  } catch (e) {
+    throw new SegtensorError('CORRUPT_FILE', `${file}: Arrow data is truncated or corrupt (${firstLine(e)})`);
+  }
+  const columns = schema.fields.map(
+    (f, i): Column => sinks[i]?.finish(f.name) ?? { name: f.name, type: 'other', typeName: String(f.type) },
+  );
+  return new ColumnTable(file, nRows, columns);
+}
+
+export function firstLine(e: unknown): string {
+  return String(e instanceof Error ? e.message : e).split('\n')[0];
+}

@@ -1,0 +1,96 @@
+/**
+ * Writes a result table (assignments, scores) as Arrow IPC, Parquet or CSV, chosen by the
+ * destination's extension, atomically.
+ *
+ * @example
+ * await writeTable('out/assignments.arrow', [
+ *   { name: 'customer_id', values: ids },
+ *   { name: 'segment', values: labels },
+ * ]);
+ */
+import { DOUBLE, BIGINT, INTEGER, VARCHAR, FLOAT, DuckDBDataChunk, type DuckDBType } from '@duckdb/node-api';
+import {
+  Int64,
+  Utf8,
+  makeData,
+  makeVector,
+  tableToIPC,
+  Table,
+  vectorFromArray,
+  type Vector,
+} from 'apache-arrow';
+import { atomicProduce, atomicWrite } from './atomic.js';
+import { duck, sqlString } from './duckdb-reader.js';
+import { formatOf } from './format.js';
+
+/** One output column. Strings may hold nulls; numbers use NaN for null in float columns. */
+export interface OutColumn {
+  name: string;
+  values: Int32Array | Float32Array | Float64Array | BigInt64Array | (string | null)[];
+}
+
+function toArrow(c: OutColumn): Vector {
+  const v = c.values;
+  if (Array.isArray(v)) return vectorFromArray(v, new Utf8());
+  if (v instanceof BigInt64Array) return makeVector(makeData({ type: new Int64(), data: v }));
+  return makeVector(v);
+}
+
+function duckType(c: OutColumn): DuckDBType {
+  const v = c.values;
+  if (Array.isArray(v)) return VARCHAR;
+  if (v instanceof BigInt64Array) return BIGINT;
+  if (v instanceof Int32Array) return INTEGER;
+  if (v instanceof Float32Array) return FLOAT;
+  return DOUBLE;
+}
+
+function csvCell(v: unknown): string {
+  if (v === null || v === undefined) return '';
+  if (typeof v === 'number') return Number.isNaN(v) ? '' : String(v);
+  const s = String(v);
+  return /[",\n\r]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+}
+
+/** Writes `columns` (all the same length) to `dest`; the format follows the extension. */
+export async function writeTable(dest: string, columns: OutColumn[], option = '--out'): Promise<void> {
+  const format = formatOf(dest, option);
+  const n = columns[0]?.values.length ?? 0;
+  if (format === 'arrow') {
+    const table = new Table(Object.fromEntries(columns.map((c) => [c.name, toArrow(c)])));
+    const streamExt = /\.arrows$/i.test(dest);
+    atomicWrite(dest, tableToIPC(table, streamExt ? 'stream' : 'file'));
+    return;
+  }
+  if (format === 'csv') {
+    const lines: string[] = [columns.map((c) => csvCell(c.name)).join(',')];
+    for (let i = 0; i < n; i++) lines.push(columns.map((c) => csvCell(c.values[i])).join(','));
+    atomicWrite(dest, lines.join('\n') + '\n');
+    return;
+  }
+  // Parquet: append the columns to a DuckDB temp table in vector-sized chunks, then COPY.
+  const conn = await duck();
+  const tbl = `segtensor_out_${process.pid}_${Date.now()}`;
+  const types = columns.map(duckType);
+  await conn.run(
+    `CREATE TEMP TABLE ${tbl} (${columns.map((c, i) => `"${c.name.replaceAll('"', '""')}" ${types[i]}`).join(', ')})`,
+  );
+  try {
+    const appender = await conn.createAppender(tbl, 'temp');
+    const step = 2048;
+    for (let start = 0; start < n; start += step) {
+      const m = Math.min(step, n - start);
+      const chunk = DuckDBDataChunk.create(types, m);
+      columns.forEach((c, i) => {
+        const part = Array.isArray(c.values) ? c.values.slice(start, start + m) : Array.from(c.values.subarray(start, start + m) as ArrayLike<number | bigint>);
+        chunk.setColumnValues(i, part.map((v) => (typeof v === 'number' && Number.isNaN(v) ? null : v)));
+      });
+      appender.appendDataChunk(chunk);
+    }
+    appender.closeSync();
+    await atomicProduce(dest, (tmp) => conn.run(`COPY ${tbl} TO ${sqlString(tmp)} (FORMAT parquet)`).then(() => undefined));
+  } finally {
+    await conn.run(`DROP TABLE IF EXISTS temp.${tbl}`);
+  }
+}
+

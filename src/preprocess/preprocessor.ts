@@ -1,0 +1,239 @@
+/**
+ * Fitted preprocessing: feature selection, imputation, scaling and one-hot encoding, fitted on
+ * the training table and saved in model.json so `predict` transforms new customers identically.
+ *
+ * Scalers (per numeric feature, after imputation):
+ * - `standard`: (x − mean) / std with the population std (scikit-learn's StandardScaler; std 0 → 1).
+ * - `minmax`: (x − min) / (max − min) (range 0 → 1).
+ * - `log1p`: sign(x)·ln(1 + |x|), then standardised: tames heavy-tailed spend and counts while
+ *   keeping negative values (returns) legal.
+ * - `none`: unchanged.
+ * Categorical (string) columns become one 0/1 column per category, the most frequent first,
+ * capped at `maxCategories`; rarer, unseen and null values go to `<col>=__other__`.
+ *
+ * @example
+ * const pre = Preprocessor.fit(table, { features: ['age', 'spend'], scale: 'standard' });
+ * const m = pre.transform(table); // { data: Float32Array, nRows, nFeatures }
+ */
+import type { Matrix } from '../engine/backend.js';
+import { SegtensorError } from '../errors.js';
+import type { ColumnTable } from '../io/table.js';
+import { median, moments } from './stats.js';
+
+export type ScaleKind = 'standard' | 'minmax' | 'log1p' | 'none';
+export type ImputeKind = 'median' | 'mean' | 'zero';
+
+export const SCALES: readonly ScaleKind[] = ['standard', 'minmax', 'log1p', 'none'];
+export const IMPUTES: readonly ImputeKind[] = ['median', 'mean', 'zero'];
+
+export interface PreprocessOptions {
+  /** Columns to use; default every numeric column except `exclude`. String columns are one-hot encoded. */
+  features: string[] | null;
+  /** Columns never used as features (the id and weight columns). */
+  exclude: string[];
+  /** Scaler for numeric features. Default `standard`. */
+  scale: ScaleKind;
+  /** Fill for missing numeric values, fitted on the training table. Default `median`. */
+  impute: ImputeKind;
+  /** Most one-hot columns per categorical feature, besides `__other__`. Default 20. */
+  maxCategories: number;
+}
+
+export const PREPROCESS_DEFAULTS: Readonly<PreprocessOptions> = Object.freeze({
+  features: null,
+  exclude: [],
+  scale: 'standard' as const,
+  impute: 'median' as const,
+  maxCategories: 20,
+});
+
+/** A fitted numeric feature: y = (t(x) − center) / scale, with t = signed log1p for `log1p`. */
+export interface NumericStep {
+  name: string;
+  fill: number;
+  log: boolean;
+  center: number;
+  scale: number;
+  /** Count of missing values seen when fitting. */
+  missing: number;
+}
+
+export interface CategoricalStep {
+  name: string;
+  categories: string[];
+}
+
+/** The JSON form saved in model.json. */
+export interface PreprocessState {
+  scaleKind: ScaleKind;
+  imputeKind: ImputeKind;
+  numeric: NumericStep[];
+  categorical: CategoricalStep[];
+  /** Output column names, in matrix order: numeric features, then `<col>=<category>`. */
+  featureNames: string[];
+}
+
+const OTHER = '__other__';
+
+export class Preprocessor {
+  private constructor(readonly state: PreprocessState) {}
+
+  /** Restores a fitted preprocessor from model.json. */
+  static fromJSON(state: PreprocessState): Preprocessor {
+    return new Preprocessor(state);
+  }
+
+  toJSON(): PreprocessState {
+    return this.state;
+  }
+
+  get featureNames(): string[] {
+    return this.state.featureNames;
+  }
+
+  /** Names of the input columns the transform reads. */
+  get inputColumns(): string[] {
+    return [...this.state.numeric.map((s) => s.name), ...this.state.categorical.map((s) => s.name)];
+  }
+
+  static fit(table: ColumnTable, options: Partial<PreprocessOptions> = {}): Preprocessor {
+    const o = { ...PREPROCESS_DEFAULTS, ...options };
+    if (table.nRows === 0) throw new SegtensorError('EMPTY_TABLE', `${table.path}: the table has no rows`);
+    if (!SCALES.includes(o.scale)) {
+      throw new SegtensorError('BAD_OPTION', `--scale must be one of ${SCALES.join(', ')}; got '${o.scale}'`);
+    }
+    if (!IMPUTES.includes(o.impute)) {
+      throw new SegtensorError('BAD_OPTION', `--impute must be one of ${IMPUTES.join(', ')}; got '${o.impute}'`);
+    }
+    const names =
+      o.features ??
+      table.columns
+        .filter((c) => (c.type === 'number' || c.type === 'bigint') && !o.exclude.includes(c.name))
+        .map((c) => c.name);
+    if (names.length === 0) {
+      throw new SegtensorError('BAD_INPUT', `${table.path}: no numeric feature columns (columns: ${table.names.join(', ')})`);
+    }
+    const dup = names.find((n, i) => names.indexOf(n) !== i);
+    if (dup) throw new SegtensorError('BAD_OPTION', `--features names '${dup}' twice`);
+    const numeric: NumericStep[] = [];
+    const categorical: CategoricalStep[] = [];
+    for (const name of names) {
+      const col = table.column(name);
+      if (o.exclude.includes(name)) {
+        throw new SegtensorError('BAD_OPTION', `--features: '${name}' is the id or weight column and cannot be a feature`);
+      }
+      if (col.type === 'string') {
+        categorical.push({ name, categories: topCategories(col.values, o.maxCategories) });
+        continue;
+      }
+      const v = table.numeric(name);
+      numeric.push(fitNumeric(table.path, name, v, o.scale, o.impute));
+    }
+    const featureNames = [
+      ...numeric.map((s) => s.name),
+      ...categorical.flatMap((s) => [...s.categories, OTHER].map((c) => `${s.name}=${c}`)),
+    ];
+    return new Preprocessor({ scaleKind: o.scale, imputeKind: o.impute, numeric, categorical, featureNames });
+  }
+
+  /**
+   * The row-major float32 feature matrix of `table`. Every value is checked: NaN or ±Inf after
+   * preprocessing is a `NON_FINITE` error naming the column and row.
+   */
+  transform(table: ColumnTable): Matrix {
+    const { numeric, categorical, featureNames } = this.state;
+    const nRows = table.nRows;
+    if (nRows === 0) throw new SegtensorError('EMPTY_TABLE', `${table.path}: the table has no rows`);
+    const d = featureNames.length;
+    const data = new Float32Array(nRows * d);
+    numeric.forEach((s, f) => {
+      const v = table.numeric(s.name);
+      for (let i = 0; i < nRows; i++) {
+        let x = v[i];
+        if (Number.isNaN(x)) x = s.fill;
+        if (s.log) x = Math.sign(x) * Math.log1p(Math.abs(x));
+        const y = (x - s.center) / s.scale;
+        if (!Number.isFinite(y) || Math.abs(y) > 3.4e38) {
+          throw new SegtensorError(
+            'NON_FINITE',
+            `${table.path}: column '${s.name}' row ${i} is ${v[i]}, which gives ${y} after preprocessing`,
+          );
+        }
+        data[i * d + f] = y;
+      }
+    });
+    let f = numeric.length;
+    for (const s of categorical) {
+      const col = table.column(s.name);
+      if (col.type !== 'string') {
+        throw new SegtensorError('BAD_INPUT', `${table.path}: column '${s.name}' was categorical when fitted but is ${col.type} here`);
+      }
+      const index = new Map(s.categories.map((c, j) => [c, j]));
+      const other = s.categories.length;
+      for (let i = 0; i < nRows; i++) {
+        const val = col.values[i];
+        const j = val === null ? other : (index.get(val) ?? other);
+        data[i * d + f + j] = 1;
+      }
+      f += s.categories.length + 1;
+    }
+    return { data, nRows, nFeatures: d };
+  }
+
+  /** Centroids (k × nFeatures, scaled units) back in the input's units: one-hot columns become shares. */
+  inverse(centroids: Float32Array, k: number): number[][] {
+    const { numeric, featureNames } = this.state;
+    const d = featureNames.length;
+    const out: number[][] = [];
+    for (let j = 0; j < k; j++) {
+      const row: number[] = [];
+      for (let f = 0; f < d; f++) {
+        const y = centroids[j * d + f];
+        if (f < numeric.length) {
+          const s = numeric[f];
+          const t = y * s.scale + s.center;
+          row.push(s.log ? Math.sign(t) * Math.expm1(Math.abs(t)) : t);
+        } else row.push(y);
+      }
+      out.push(row);
+    }
+    return out;
+  }
+}
+
+function fitNumeric(path: string, name: string, v: Float64Array, scale: ScaleKind, impute: ImputeKind): NumericStep {
+  let missing = 0;
+  for (let i = 0; i < v.length; i++) {
+    const x = v[i];
+    if (Number.isNaN(x)) missing++;
+    else if (!Number.isFinite(x)) {
+      throw new SegtensorError('NON_FINITE', `${path}: column '${name}' row ${i} is ${x}; values must be finite`);
+    }
+  }
+  if (missing === v.length) throw new SegtensorError('ALL_NULL_COLUMN', `${path}: column '${name}' has no values (all ${v.length} are null)`);
+  const m0 = moments(v);
+  const fill = impute === 'median' ? median(v) : impute === 'mean' ? m0.mean : 0;
+  const filled = missing ? v.map((x) => (Number.isNaN(x) ? fill : x)) : v;
+  const log = scale === 'log1p';
+  const t = log ? filled.map((x) => Math.sign(x) * Math.log1p(Math.abs(x))) : filled;
+  const m = moments(t);
+  let center = 0;
+  let s = 1;
+  if (scale === 'standard' || scale === 'log1p') {
+    center = m.mean;
+    s = m.std > 0 ? m.std : 1;
+  } else if (scale === 'minmax') {
+    center = m.min;
+    s = m.max > m.min ? m.max - m.min : 1;
+  }
+  return { name, fill, log, center, scale: s, missing };
+}
+
+function topCategories(values: (string | null)[], cap: number): string[] {
+  const counts = new Map<string, number>();
+  for (const v of values) if (v !== null) counts.set(v, (counts.get(v) ?? 0) + 1);
+  return [...counts.entries()]
+    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+    .slice(0, cap)
+    .map(([c]) => c);
+}

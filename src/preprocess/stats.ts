@@ -1,0 +1,67 @@
+/** Column statistics used by the fitted transforms. @internal */
+
+/** Median of the non-NaN values (numpy's: mean of the two middle values for an even count); NaN if none. */
+export function median(values: Float64Array): number {
+  const v = values.filter((x) => !Number.isNaN(x));
+  const n = v.length;
+  if (n === 0) return NaN;
+  const hi = select(v, n >> 1);
+  if (n % 2 === 1) return hi;
+  // After select, every value left of n/2 is <= hi: the lower middle is their maximum.
+  let lo = -Infinity;
+  for (let i = 0; i < n >> 1; i++) if (v[i] > lo) lo = v[i];
+  return (lo + hi) / 2;
+}
+
+/** k-th smallest (0-based) by in-place quickselect with median-of-three pivots: O(n), not a sort. */
+function select(a: Float64Array, k: number): number {
+  let lo = 0;
+  let hi = a.length - 1;
+  while (hi > lo) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid] < a[lo]) swap(a, mid, lo);
+    if (a[hi] < a[lo]) swap(a, hi, lo);
+    if (a[hi] < a[mid]) swap(a, hi, mid);
+    const pivot = a[mid];
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i] < pivot) i++;
+      while (a[j] > pivot) j--;
+      if (i <= j) {
+        swap(a, i, j);
+        i++;
+        j--;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else return a[k];
+  }
+  return a[k];
+}
+
+function swap(a: Float64Array, i: number, j: number): void {
+  const t = a[i];
+  a[i] = a[j];
+  a[j] = t;
+}
+
+/** Mean, population standard deviation, min and max of the non-NaN values (two-pass, float64). */
+export function moments(values: Float64Array): { mean: number; std: number; min: number; max: number; count: number } {
+  let count = 0;
+  let sum = 0;
+  let min = Infinity;
+  let max = -Infinity;
+  for (const x of values) {
+    if (Number.isNaN(x)) continue;
+    count++;
+    sum += x;
+    if (x < min) min = x;
+    if (x > max) max = x;
+  }
+  const mean = count ? sum / count : NaN;
+  let ss = 0;
+  for (const x of values) if (!Number.isNaN(x)) ss += (x - mean) * (x - mean);
+  return { mean, std: count ? Math.sqrt(ss / count) : NaN, min, max, count };
+}
