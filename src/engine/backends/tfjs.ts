@@ -34,6 +34,8 @@ interface TfMatrix extends DeviceMatrix {
   /** One [x, 1] tensor per chunk of `rowsPerChunk` rows. */
   readonly chunks: TF.Tensor2D[];
   readonly rowsPerChunk: number;
+  /** ‖x‖² per row, for full distances. */
+  readonly norms: Float32Array;
 }
 
 class TfAssignment implements Assignment {
@@ -74,7 +76,13 @@ class TfBackend implements Backend {
       totalWeight = 0;
       for (let i = 0; i < weights.length; i++) totalWeight += weights[i];
     }
-    return { nRows: x.nRows, nFeatures: d, weights, totalWeight, host: x, chunks, rowsPerChunk };
+    const norms = new Float32Array(x.nRows);
+    for (let i = 0; i < x.nRows; i++) {
+      let s = 0;
+      for (let f = 0; f < d; f++) s += x.data[i * d + f] * x.data[i * d + f];
+      norms[i] = s;
+    }
+    return { nRows: x.nRows, nFeatures: d, weights, totalWeight, host: x, chunks, rowsPerChunk, norms };
   }
 
   release(x: DeviceMatrix): void {
@@ -85,17 +93,7 @@ class TfBackend implements Backend {
     const { tf } = this;
     const x = xd as TfMatrix;
     const d = x.nFeatures;
-    const b = new Float32Array((d + 1) * k);
-    for (let j = 0; j < k; j++) {
-      let n2 = 0;
-      for (let f = 0; f < d; f++) {
-        const c = centroids[j * d + f];
-        b[f * k + j] = -2 * c;
-        n2 += c * c;
-      }
-      b[d * k + j] = n2;
-    }
-    const bT = tf.tensor2d(b, [d + 1, k]);
+    const bT = tf.tensor2d(expansionOperand(centroids, d, k), [d + 1, k]);
     const labels = new Int32Array(x.nRows);
     try {
       // Sub-chunk so the (rows × k) score matrix stays bounded for large k.
@@ -160,23 +158,45 @@ class TfBackend implements Backend {
   }
 
   async distances(xd: DeviceMatrix, centers: Float32Array, m: number): Promise<Float32Array> {
+    const { tf } = this;
     const x = xd as TfMatrix;
-    // Small m (k-means++ candidates): the exact host loop beats a tensor round trip.
     const out = new Float32Array(x.nRows * m);
-    const d = x.nFeatures;
-    const data = x.host.data;
-    for (let i = 0; i < x.nRows; i++) {
-      for (let j = 0; j < m; j++) {
-        let s = 0;
-        for (let f = 0; f < d; f++) {
-          const t = data[i * d + f] - centers[j * d + f];
-          s += t * t;
+    const bT = tf.tensor2d(expansionOperand(centers, x.nFeatures, m), [x.nFeatures + 1, m]);
+    try {
+      for (let c = 0; c < x.chunks.length; c++) {
+        const part = tf.matMul(x.chunks[c], bT);
+        const v = (await part.data()) as Float32Array;
+        part.dispose();
+        const base = c * x.rowsPerChunk;
+        const rows = x.chunks[c].shape[0];
+        for (let i = 0; i < rows; i++) {
+          const n2 = x.norms[base + i];
+          for (let j = 0; j < m; j++) {
+            const s = v[i * m + j] + n2;
+            out[(base + i) * m + j] = s > 0 ? s : 0;
+          }
         }
-        out[i * m + j] = s;
       }
+    } finally {
+      bT.dispose();
     }
     return out;
   }
+}
+
+/** B = [−2Cᵀ; ‖c‖²], (d+1) × k, so that [x, 1]·B = ‖c‖² − 2x·c. */
+function expansionOperand(centroids: Float32Array, d: number, k: number): Float32Array {
+  const b = new Float32Array((d + 1) * k);
+  for (let j = 0; j < k; j++) {
+    let n2 = 0;
+    for (let f = 0; f < d; f++) {
+      const c = centroids[j * d + f];
+      b[f * k + j] = -2 * c;
+      n2 += c * c;
+    }
+    b[d * k + j] = n2;
+  }
+  return b;
 }
 
 let tfCore: Promise<typeof TF> | null = null;

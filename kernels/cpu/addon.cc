@@ -1,0 +1,369 @@
+// N-API binding of the CPU kernels: argument unpacking, the thread pool, fixed-size row
+// blocks and their in-order reduction. The arithmetic lives in kernels-impl.h.
+//
+// Every reduction over rows (inertia, changed count, segment sums, column sums) is done per
+// block of sumBlockRows(nRows, k) rows, a size that does not depend on the thread count, and
+// the block results are added in block order; the results are therefore bit-identical for any
+// number of threads.
+#include <napi.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernels.h"
+#include "pool.h"
+
+namespace seg {
+namespace {
+
+const KernelTable* gKernels = &kBaseKernels;
+std::unique_ptr<Pool> gPool;
+
+const KernelTable* bestKernels() {
+#if defined(__x86_64__) || defined(_M_X64)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+    return &kAvx512Kernels;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+      __builtin_cpu_supports("bmi2"))
+    return &kAvx2Kernels;
+#endif
+  return &kBaseKernels;
+}
+
+int defaultThreads() {
+  if (const char* env = std::getenv("SEGTENSOR_THREADS")) {
+    const int n = std::atoi(env);
+    if (n > 0) return n;
+  }
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw > 0 ? (int)hw : 1;
+}
+
+Pool& pool() {
+  if (!gPool) gPool = std::make_unique<Pool>(defaultThreads());
+  return *gPool;
+}
+
+/**
+ * Rows per reduction block: about 64 blocks for load balance, at least 1024 rows (and 2k, so
+ * merging a k × d partial stays small next to the block's own work), at most 65536.
+ */
+size_t sumBlockRows(size_t nRows, int k) {
+  size_t b = (nRows + 63) / 64;
+  b = (b + 1023) / 1024 * 1024;
+  if (b > 65536) b = 65536;
+  const size_t minRows = ((size_t)2 * k + 1023) / 1024 * 1024;
+  if (b < minRows) b = minRows;
+  return b;
+}
+
+template <class T>
+struct TypeOf;
+template <>
+struct TypeOf<float> {
+  static constexpr napi_typedarray_type value = napi_float32_array;
+  static constexpr const char* name = "Float32Array";
+};
+template <>
+struct TypeOf<double> {
+  static constexpr napi_typedarray_type value = napi_float64_array;
+  static constexpr const char* name = "Float64Array";
+};
+template <>
+struct TypeOf<int32_t> {
+  static constexpr napi_typedarray_type value = napi_int32_array;
+  static constexpr const char* name = "Int32Array";
+};
+
+template <class T>
+T* dataOf(const Napi::CallbackInfo& info, size_t i, const char* name, size_t minLength,
+          bool nullable) {
+  const Napi::Value v = info[i];
+  if (nullable && (v.IsNull() || v.IsUndefined())) return nullptr;
+  if (!v.IsTypedArray()) throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a typed array");
+  const Napi::TypedArray ta = v.As<Napi::TypedArray>();
+  if (ta.TypedArrayType() != TypeOf<T>::value)
+    throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a " + TypeOf<T>::name);
+  if (ta.ElementLength() < minLength)
+    throw Napi::RangeError::New(info.Env(), std::string(name) + " is too short: need " + std::to_string(minLength) +
+                                                " elements, got " + std::to_string(ta.ElementLength()));
+  return reinterpret_cast<T*>(static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset());
+}
+
+size_t sizeArg(const Napi::CallbackInfo& info, size_t i, const char* name, double min) {
+  if (!info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a number");
+  const double v = info[i].As<Napi::Number>().DoubleValue();
+  if (!(v >= min) || v != (double)(size_t)v) throw Napi::RangeError::New(info.Env(), std::string(name) + " must be an integer >= " + std::to_string((int)min));
+  return (size_t)v;
+}
+
+struct AlignedFloats {
+  explicit AlignedFloats(size_t n) : raw(new float[n + 16]) {
+    ptr = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(raw.get()) + 63) & ~uintptr_t(63));
+  }
+  std::unique_ptr<float[]> raw;
+  float* ptr;
+};
+
+/**
+ * assign(x, nRows, d, centroids, k, weights|null, prevLabels|null, outLabels, outDist,
+ *        shift|null, outSums|null, outCounts|null) -> { inertia, nChanged }
+ * With outSums/outCounts, also Σw·x and Σw per new label (the fused Lloyd step).
+ */
+Napi::Value Assign(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const size_t nRows = sizeArg(info, 1, "nRows", 0);
+  const int d = (int)sizeArg(info, 2, "d", 1);
+  const int k = (int)sizeArg(info, 4, "k", 1);
+  const float* x = dataOf<float>(info, 0, "x", nRows * d, false);
+  const float* c = dataOf<float>(info, 3, "centroids", (size_t)k * d, false);
+  const float* w = dataOf<float>(info, 5, "weights", nRows, true);
+  const int32_t* prev = dataOf<int32_t>(info, 6, "prevLabels", nRows, true);
+  int32_t* labels = dataOf<int32_t>(info, 7, "outLabels", nRows, false);
+  float* dist = dataOf<float>(info, 8, "outDist", nRows, false);
+  const float* shiftIn = info.Length() > 9 ? dataOf<float>(info, 9, "shift", d, true) : nullptr;
+  double* sums = info.Length() > 10 ? dataOf<double>(info, 10, "outSums", (size_t)k * d, true) : nullptr;
+  double* counts = info.Length() > 11 ? dataOf<double>(info, 11, "outCounts", k, true) : nullptr;
+  if ((sums == nullptr) != (counts == nullptr))
+    throw Napi::TypeError::New(env, "outSums and outCounts must be given together");
+
+  const KernelTable& K = *gKernels;
+  std::vector<float> zeroShift;
+  if (!shiftIn) zeroShift.assign(d, 0.0f);
+  const float* shift = shiftIn ? shiftIn : zeroShift.data();
+  const int tw = K.tileWidth(k);
+  const size_t kPad = (size_t)(k + tw - 1) / tw * tw;
+  AlignedFloats panel(kPad * d), cc(kPad);
+  K.packCentroids(c, k, d, shift, panel.ptr, cc.ptr);
+
+  AssignJob job{x, w, prev, c, panel.ptr, cc.ptr, shift, labels, dist, d, k};
+  const size_t blockRows = sumBlockRows(nRows, k);
+  const int nBlocks = (int)((nRows + blockRows - 1) / blockRows);
+  Pool& P = pool();
+  const int nThreads = P.threads();
+  const size_t scratchBytes = K.scratchBytes(d, k);
+  std::vector<std::unique_ptr<char[]>> scratch(nThreads);
+  const size_t partialLen = sums ? (size_t)k * d + k : 0;
+  std::vector<std::unique_ptr<double[]>> partial(nThreads);
+  std::vector<BlockStats> stats(nBlocks);
+  if (sums) {
+    std::memset(sums, 0, sizeof(double) * k * d);
+    std::memset(counts, 0, sizeof(double) * k);
+  }
+  OrderedMerge order;
+  P.run(nBlocks, [&](int b, int worker) {
+    if (!scratch[worker]) scratch[worker].reset(new char[scratchBytes]);
+    const size_t r0 = (size_t)b * blockRows;
+    const size_t r1 = r0 + blockRows < nRows ? r0 + blockRows : nRows;
+    double* ps = nullptr;
+    double* pc = nullptr;
+    if (sums) {
+      if (!partial[worker]) partial[worker].reset(new double[partialLen]);
+      ps = partial[worker].get();
+      pc = ps + (size_t)k * d;
+      std::memset(ps, 0, sizeof(double) * partialLen);
+    }
+    K.assignRows(job, r0, r1, scratch[worker].get(), ps, pc, &stats[b]);
+    if (sums)
+      order.merge(b, [&] {
+        for (size_t i = 0; i < (size_t)k * d; ++i) sums[i] += ps[i];
+        for (int j = 0; j < k; ++j) counts[j] += pc[j];
+      });
+  });
+  double inertia = 0;
+  int64_t changed = 0;
+  for (const BlockStats& s : stats) {
+    inertia += s.inertia;
+    changed += s.nChanged;
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("inertia", Napi::Number::New(env, inertia));
+  out.Set("nChanged", Napi::Number::New(env, (double)changed));
+  return out;
+}
+
+/** segmentSum(x, nRows, d, labels, k, weights|null) -> { sums: Float64Array(k·d), counts: Float64Array(k) } */
+Napi::Value SegmentSum(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const size_t nRows = sizeArg(info, 1, "nRows", 0);
+  const int d = (int)sizeArg(info, 2, "d", 1);
+  const int k = (int)sizeArg(info, 4, "k", 1);
+  const float* x = dataOf<float>(info, 0, "x", nRows * d, false);
+  const int32_t* labels = dataOf<int32_t>(info, 3, "labels", nRows, false);
+  const float* w = dataOf<float>(info, 5, "weights", nRows, true);
+  Napi::Float64Array sumsArr = Napi::Float64Array::New(env, (size_t)k * d);
+  Napi::Float64Array countsArr = Napi::Float64Array::New(env, k);
+  double* sums = sumsArr.Data();
+  double* counts = countsArr.Data();
+
+  const KernelTable& K = *gKernels;
+  const size_t blockRows = sumBlockRows(nRows, k);
+  const int nBlocks = (int)((nRows + blockRows - 1) / blockRows);
+  Pool& P = pool();
+  const size_t partialLen = (size_t)k * d + k;
+  std::vector<std::unique_ptr<double[]>> partial(P.threads());
+  OrderedMerge order;
+  P.run(nBlocks, [&](int b, int worker) {
+    if (!partial[worker]) partial[worker].reset(new double[partialLen]);
+    double* ps = partial[worker].get();
+    double* pc = ps + (size_t)k * d;
+    std::memset(ps, 0, sizeof(double) * partialLen);
+    const size_t r0 = (size_t)b * blockRows;
+    const size_t r1 = r0 + blockRows < nRows ? r0 + blockRows : nRows;
+    K.sumRows(x, d, labels, w, r0, r1, ps, pc);
+    order.merge(b, [&] {
+      for (size_t i = 0; i < (size_t)k * d; ++i) sums[i] += ps[i];
+      for (int j = 0; j < k; ++j) counts[j] += pc[j];
+    });
+  });
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("sums", sumsArr);
+  out.Set("counts", countsArr);
+  return out;
+}
+
+/** distances(x, nRows, d, centers, m) -> Float32Array(nRows·m) of squared distances. */
+Napi::Value Distances(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const size_t nRows = sizeArg(info, 1, "nRows", 0);
+  const int d = (int)sizeArg(info, 2, "d", 1);
+  const int m = (int)sizeArg(info, 4, "m", 1);
+  const float* x = dataOf<float>(info, 0, "x", nRows * d, false);
+  const float* centers = dataOf<float>(info, 3, "centers", (size_t)m * d, false);
+  Napi::Float32Array outArr = Napi::Float32Array::New(env, nRows * m);
+  float* out = outArr.Data();
+  const KernelTable& K = *gKernels;
+  const size_t blockRows = 4096;
+  const int nBlocks = (int)((nRows + blockRows - 1) / blockRows);
+  pool().run(nBlocks, [&](int b, int) {
+    const size_t r0 = (size_t)b * blockRows;
+    const size_t r1 = r0 + blockRows < nRows ? r0 + blockRows : nRows;
+    K.distRows(x, d, centers, m, r0, r1, out);
+  });
+  return outArr;
+}
+
+/** columnMeans(x, nRows, d) -> Float32Array(d): float64 means rounded to float32, in block order. */
+Napi::Value ColumnMeans(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const size_t nRows = sizeArg(info, 1, "nRows", 0);
+  const int d = (int)sizeArg(info, 2, "d", 1);
+  const float* x = dataOf<float>(info, 0, "x", nRows * d, false);
+  std::vector<double> total(d, 0.0);
+  const size_t blockRows = sumBlockRows(nRows, 1);
+  const int nBlocks = (int)((nRows + blockRows - 1) / blockRows);
+  Pool& P = pool();
+  std::vector<std::vector<double>> partial(P.threads(), std::vector<double>(d));
+  OrderedMerge order;
+  P.run(nBlocks, [&](int b, int worker) {
+    std::vector<double>& p = partial[worker];
+    std::fill(p.begin(), p.end(), 0.0);
+    const size_t r0 = (size_t)b * blockRows;
+    const size_t r1 = r0 + blockRows < nRows ? r0 + blockRows : nRows;
+    for (size_t r = r0; r < r1; ++r)
+      for (int f = 0; f < d; ++f) p[f] += (double)x[r * d + f];
+    order.merge(b, [&] {
+      for (int f = 0; f < d; ++f) total[f] += p[f];
+    });
+  });
+  Napi::Float32Array out = Napi::Float32Array::New(env, d);
+  for (int f = 0; f < d; ++f) out[f] = nRows ? (float)(total[f] / (double)nRows) : 0.0f;
+  return out;
+}
+
+/** streamRead(x) -> number: a plain multithreaded sum of x, the memory floor for benchmarks. */
+Napi::Value StreamRead(const Napi::CallbackInfo& info) {
+  const float* x = dataOf<float>(info, 0, "x", 0, false);
+  const size_t n = info[0].As<Napi::TypedArray>().ElementLength();
+  const size_t blockLen = 1 << 20;
+  const int nBlocks = (int)((n + blockLen - 1) / blockLen);
+  std::vector<double> part(nBlocks > 0 ? nBlocks : 1, 0.0);
+  pool().run(nBlocks, [&](int b, int) {
+    const size_t i0 = (size_t)b * blockLen;
+    const size_t i1 = i0 + blockLen < n ? i0 + blockLen : n;
+    float acc[16] = {0};
+    size_t i = i0;
+    for (; i + 16 <= i1; i += 16)
+      for (int l = 0; l < 16; ++l) acc[l] += x[i + l];
+    double s = 0;
+    for (; i < i1; ++i) s += x[i];
+    for (int l = 0; l < 16; ++l) s += acc[l];
+    part[b] = s;
+  });
+  double s = 0;
+  for (double p : part) s += p;
+  return Napi::Number::New(info.Env(), s);
+}
+
+/** setThreads(n): n ≥ 1 worker threads (the caller included) for every later call. */
+Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+  const int n = (int)sizeArg(info, 0, "threads", 1);
+  gPool = std::make_unique<Pool>(n);
+  return info.Env().Undefined();
+}
+
+/** setIsa(name): forces 'baseline', 'avx2' or 'avx512' (for tests); refuses one the CPU lacks. */
+Napi::Value SetIsa(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string want = info[0].As<Napi::String>().Utf8Value();
+  const KernelTable* best = bestKernels();
+  std::vector<const KernelTable*> usable{&kBaseKernels};
+#if defined(__x86_64__) || defined(_M_X64)
+  if (best == &kAvx2Kernels || best == &kAvx512Kernels) usable.push_back(&kAvx2Kernels);
+  if (best == &kAvx512Kernels) usable.push_back(&kAvx512Kernels);
+#endif
+  if (want == "auto") {
+    gKernels = best;
+    return env.Undefined();
+  }
+  for (const KernelTable* t : usable)
+    if (want == t->isa) {
+      gKernels = t;
+      return env.Undefined();
+    }
+  throw Napi::Error::New(env, "setIsa: '" + want + "' is not supported on this CPU");
+}
+
+/** info() -> { isa, lanes, threads, isas: the instruction sets this CPU can run } */
+Napi::Value Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("isa", gKernels->isa);
+  o.Set("lanes", gKernels->lanes);
+  o.Set("threads", pool().threads());
+  Napi::Array isas = Napi::Array::New(env);
+  uint32_t n = 0;
+  isas.Set(n++, kBaseKernels.isa);
+#if defined(__x86_64__) || defined(_M_X64)
+  const KernelTable* best = bestKernels();
+  if (best != &kBaseKernels) isas.Set(n++, kAvx2Kernels.isa);
+  if (best == &kAvx512Kernels) isas.Set(n++, kAvx512Kernels.isa);
+#endif
+  o.Set("isas", isas);
+  return o;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  gKernels = bestKernels();
+  exports.Set("assign", Napi::Function::New(env, Assign));
+  exports.Set("segmentSum", Napi::Function::New(env, SegmentSum));
+  exports.Set("distances", Napi::Function::New(env, Distances));
+  exports.Set("columnMeans", Napi::Function::New(env, ColumnMeans));
+  exports.Set("streamRead", Napi::Function::New(env, StreamRead));
+  exports.Set("setThreads", Napi::Function::New(env, SetThreads));
+  exports.Set("setIsa", Napi::Function::New(env, SetIsa));
+  exports.Set("info", Napi::Function::New(env, Info));
+  return exports;
+}
+
+}  // namespace
+}  // namespace seg
+
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) { return seg::Init(env, exports); }
+
+NODE_API_MODULE(segtensor_native, InitAddon)

@@ -1,0 +1,137 @@
+/** The commands of the CLI. Each parses, calls the library, prints. @internal */
+import path from 'node:path';
+import { Command, Option } from 'commander';
+import { writeSample, SAMPLE_DEFAULTS } from '../../datasets/sample.js';
+import '../engine/backends/index.js';
+import { BACKEND_NAMES, probeBackends } from '../engine/registry.js';
+import { IMPUTES, SCALES, type ImputeKind, type ScaleKind } from '../preprocess/preprocessor.js';
+import { fitSegmentation, type FitJob } from '../pipeline/fit.js';
+import { predictSegments } from '../pipeline/predict.js';
+import { profileTable } from '../pipeline/profile.js';
+import { KMEANS_DEFAULTS } from '../models/kmeans.js';
+import { choiceOption, floatOption, intOption, listOption } from './options.js';
+import { progress } from './progress.js';
+
+interface FitFlags {
+  input: string;
+  k: number;
+  out: string;
+  features?: string[];
+  id?: string;
+  weight?: string;
+  scale: ScaleKind;
+  impute: ImputeKind;
+  maxCategories: number;
+  seed: number;
+  nInit: number;
+  maxIter: number;
+  tol: number;
+  backend: string;
+  format: 'arrow' | 'parquet';
+}
+
+function quiet(cmd: Command): boolean {
+  return Boolean(cmd.optsWithGlobals().quiet);
+}
+
+function addFitOptions(cmd: Command, withInput: boolean): Command {
+  if (withInput) {
+    cmd
+      .requiredOption('-i, --input <table>', 'customer table: .arrow/.arrows/.feather (Arrow IPC), .parquet or .csv')
+      .requiredOption('-k, --k <n>', 'number of segments', intOption('--k', 1))
+      .requiredOption('-o, --out <dir>', 'output directory (created if missing)');
+  }
+  return cmd
+    .option('--features <a,b,...>', 'feature columns (default: every numeric column except --id and --weight); string columns are one-hot encoded', listOption('--features'))
+    .option('--id <col>', 'customer id column, passed through to the assignments (checked for duplicates)')
+    .option('--weight <col>', 'sample-weight column (e.g. customer value)')
+    .addOption(new Option('--scale <kind>', 'feature scaling').choices(SCALES).default('standard').argParser(choiceOption('--scale', SCALES)))
+    .addOption(new Option('--impute <kind>', 'fill for missing numeric values, fitted on this table').choices(IMPUTES).default('median').argParser(choiceOption('--impute', IMPUTES)))
+    .option('--max-categories <n>', 'one-hot columns per categorical feature at most (rarer values go to __other__)', intOption('--max-categories', 1, 1000), 20)
+    .option('--seed <n>', 'random seed; the same seed reproduces a run on a given backend', intOption('--seed', 0, 2 ** 32 - 1), KMEANS_DEFAULTS.seed)
+    .option('--n-init <n>', 'k-means++ restarts; the lowest inertia wins', intOption('--n-init', 1, 1000), KMEANS_DEFAULTS.nInit)
+    .option('--max-iter <n>', 'Lloyd iterations per restart at most', intOption('--max-iter', 1), KMEANS_DEFAULTS.maxIter)
+    .option('--tol <x>', 'stop when the squared centroid shift is below tol × mean feature variance', floatOption('--tol', 0), KMEANS_DEFAULTS.tol)
+    .addOption(new Option('--backend <name>', 'compute backend; auto picks the fastest usable one (see `segtensor doctor`)').choices(BACKEND_NAMES).default('auto'))
+    .addOption(new Option('--format <fmt>', 'assignments file format').choices(['arrow', 'parquet']).default('arrow'));
+}
+
+async function runFit(flags: FitFlags, isQuiet: boolean, extra: Partial<FitJob> = {}) {
+  const p = progress(isQuiet);
+  const r = await fitSegmentation({
+    ...flags,
+    features: flags.features ?? null,
+    log: (l) => (l.startsWith('notice:') ? process.stderr.write(`segtensor: ${l}\n`) : p.step(l)),
+    onIteration: (run, s) => p.live(`run ${run + 1}/${flags.nInit}: inertia ${s.inertia.toPrecision(6)}, ${s.changed} labels changed, ${s.ms.toFixed(0)} ms/iter`),
+    ...extra,
+  });
+  p.done();
+  const m = r.metrics;
+  console.log(profileTable(r.profile));
+  console.log(
+    `\ninertia ${m.inertia.toPrecision(7)}, ${m.nIter} iterations (${m.converged ? 'converged' : 'not converged'}), ` +
+      `silhouette ${m.silhouette?.toFixed(3) ?? 'n/a'}, Calinski-Harabasz ${m.calinskiHarabasz?.toFixed(1) ?? 'n/a'}, ` +
+      `Davies-Bouldin ${m.daviesBouldin?.toFixed(3) ?? 'n/a'}; backend ${m.backend}, fit ${((m.timingsMs.fit ?? 0) / 1000).toFixed(2)} s`,
+  );
+  console.log(`wrote ${r.files.join(', ')}`);
+  return r;
+}
+
+export function registerFit(program: Command): void {
+  const cmd = program
+    .command('fit')
+    .description('fit K-Means segments on a customer table; writes model.json, metrics.json, assignments.arrow|parquet and segments.csv to --out')
+    .addHelpText(
+      'after',
+      '\nExample:\n  segtensor fit --input customers.parquet --k 6 --id customer_id --out out/\n\n' +
+        'Outputs (each written atomically; a failed run leaves earlier outputs intact):\n' +
+        '  model.json        preprocessing, centroids (scaled and original units), parameters\n' +
+        '  metrics.json      inertia, nIter, converged, sizes, silhouette, calinskiHarabasz, daviesBouldin, timings\n' +
+        '  assignments.*     id, segment, distance (Euclidean, in scaled units)\n' +
+        '  segments.csv      count, share and mean of each feature per segment',
+    );
+  addFitOptions(cmd, true).action(async (flags: FitFlags, c: Command) => {
+    await runFit(flags, quiet(c));
+  });
+}
+
+export function registerPredict(program: Command): void {
+  program
+    .command('predict')
+    .description("assign customers to a fitted model's segments, with the model's own preprocessing")
+    .requiredOption('-m, --model <dir>', 'directory written by `segtensor fit` (or its model.json)')
+    .requiredOption('-i, --input <table>', 'customer table (.arrow/.arrows/.feather, .parquet, .csv)')
+    .requiredOption('-o, --out <file>', 'output table; format by extension (.arrow, .parquet, .csv): id, segment, distance')
+    .option('--id <col>', "id column (default: the model's, when present in the input)")
+    .addOption(new Option('--backend <name>', 'compute backend').choices(BACKEND_NAMES).default('auto'))
+    .action(async (flags: { model: string; input: string; out: string; id?: string; backend: string }) => {
+      const r = await predictSegments({ ...flags, log: (l) => process.stderr.write(`segtensor: ${l}\n`) });
+      console.log(`assigned ${r.rows} rows; segment sizes ${r.sizes.join(', ')}; wrote ${flags.out}`);
+    });
+}
+
+export function registerDemo(program: Command): void {
+  const cmd = program
+    .command('demo')
+    .description(`generate the bundled sample (${SAMPLE_DEFAULTS.customers.toLocaleString('en-US')} customers, 5 known segments) and segment it`)
+    .option('--dir <dir>', 'where the sample and the outputs go', 'demo-output')
+    .option('--customers <n>', 'sample size', intOption('--customers', 10), SAMPLE_DEFAULTS.customers);
+  addFitOptions(cmd, false).action(async (flags: FitFlags & { dir: string; customers: number }, c: Command) => {
+    const dir = flags.dir;
+    const sample = writeSample(path.join(dir, 'sample'), { customers: flags.customers, seed: SAMPLE_DEFAULTS.seed });
+    console.log(`sample: ${sample.customers} (${flags.customers} customers; true segments in ${sample.truth})`);
+    await runFit(
+      { ...flags, input: sample.customers, k: 5, out: path.join(dir, 'out'), id: flags.id ?? 'customer_id', scale: flags.scale },
+      quiet(c),
+    );
+  });
+}
+
+export function registerDoctor(program: Command): void {
+  program
+    .command('doctor')
+    .description('list every compute backend, whether it is usable here, and why not')
+    .action(async () => {
+      for (const b of await probeBackends()) console.log(`${b.usable ? 'ok ' : 'no '} ${b.name.padEnd(10)} ${b.detail}`);
+    });
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+/**
+ * The segtensor command line. Commands parse options, call the library and print; nothing else.
+ * This is the only module that reads process.argv or sets the exit code.
+ *
+ * Exit codes: 0 success; 1 bad input data or an unwritable output (one line on stderr naming the
+ * file, column, row or option); 2 a bad option; 70 an internal error.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { BackendUnavailableError } from '../engine/backend.js';
+import { SegtensorError } from '../errors.js';
+import { VERSION } from '../version.js';
+import { registerDemo, registerDoctor, registerFit, registerPredict } from './commands.js';
+
+const program = new Command('segtensor')
+  .description('GPU-accelerated customer segmentation: K-Means and friends on Arrow, Parquet and CSV tables.')
+  .version(VERSION)
+  .addOption(new Option('-q, --quiet', 'no progress output, even on a terminal'))
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride();
+
+registerFit(program);
+registerPredict(program);
+registerDemo(program);
+registerDoctor(program);
+
+function fail(code: number, line: string): never {
+  process.stderr.write(`segtensor: ${line}\n`);
+  process.exit(code);
+}
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e instanceof CommanderError) {
+    // Help and version are "errors" to commander; they already printed.
+    if (e.exitCode === 0 || e.code === 'commander.helpDisplayed' || e.code === 'commander.version') process.exit(0);
+    process.exit(2);
+  }
+  if (e instanceof SegtensorError) fail(e.code === 'BAD_OPTION' ? 2 : 1, `error [${e.code}]: ${e.message}`);
+  if (e instanceof BackendUnavailableError) fail(1, `error [${e.code}]: ${e.message}`);
+  if (e instanceof TypeError && /^--\w/.test(e.message)) fail(2, `error [BAD_OPTION]: ${e.message}`);
+  if (process.env.SEGTENSOR_DEBUG) console.error(e);
+  fail(70, `internal error: ${e instanceof Error ? e.message.split('\n')[0] : String(e)} (set SEGTENSOR_DEBUG=1 for details)`);
+}

@@ -1,0 +1,209 @@
+/**
+ * The `native` backend: C++ kernels from `kernels/cpu` (N-API addon), multithreaded, with
+ * AVX-512, AVX2 or baseline SIMD chosen at load time.
+ *
+ * `assign` runs the fused Lloyd step: one pass over the data gives labels, exact distances,
+ * inertia and the per-cluster sums for the new labels, which `segmentSum` then returns without
+ * reading the data again. Every float64 reduction is done over fixed row blocks added in block
+ * order, so results do not depend on the thread count.
+ *
+ * @example
+ * const be = await createNativeBackend();
+ * const x = be.upload({ data, nRows, nFeatures });
+ * const a = await be.assign(x, centroids, k);
+ * const { sums, counts } = await be.segmentSum(x, a, k); // no second pass
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  BackendUnavailableError,
+  type Assignment,
+  type Backend,
+  type DeviceMatrix,
+  type Matrix,
+  type SegmentSums,
+} from '../backend.js';
+
+/** The addon's exports (kernels/cpu/addon.cc). @internal */
+export interface NativeAddon {
+  assign(
+    x: Float32Array,
+    nRows: number,
+    d: number,
+    centroids: Float32Array,
+    k: number,
+    weights: Float32Array | null,
+    prevLabels: Int32Array | null,
+    outLabels: Int32Array,
+    outDist: Float32Array,
+    shift?: Float32Array | null,
+    outSums?: Float64Array | null,
+    outCounts?: Float64Array | null,
+  ): { inertia: number; nChanged: number };
+  segmentSum(
+    x: Float32Array,
+    nRows: number,
+    d: number,
+    labels: Int32Array,
+    k: number,
+    weights: Float32Array | null,
+  ): { sums: Float64Array; counts: Float64Array };
+  distances(x: Float32Array, nRows: number, d: number, centers: Float32Array, m: number): Float32Array;
+  columnMeans(x: Float32Array, nRows: number, d: number): Float32Array;
+  /** One multithreaded streaming read of x (a sum): the memory floor, for benchmarks. */
+  streamRead(x: Float32Array): number;
+  setThreads(n: number): void;
+  setIsa(isa: 'auto' | 'baseline' | 'avx2' | 'avx512'): void;
+  info(): { isa: string; lanes: number; threads: number; isas: string[] };
+}
+
+/** Where the build puts the addon, relative to the repository root. @internal */
+export const NATIVE_ADDON_PATH = 'kernels/build/Release/segtensor_native.node';
+
+/** Options of {@link createNativeBackend}. */
+export interface NativeBackendOptions {
+  /** Worker threads, the caller included. Default: `SEGTENSOR_THREADS`, else every hardware thread. */
+  threads?: number;
+  /**
+   * Accumulate the segment sums of the new labels during `assign` (one pass per Lloyd
+   * iteration instead of two). Default true; costs k × d float64 per assignment.
+   */
+  fuseSegmentSum?: boolean;
+}
+
+const DEFAULTS: Readonly<Required<Omit<NativeBackendOptions, 'threads'>>> = Object.freeze({ fuseSegmentSum: true });
+
+/** The built addon: `SEGTENSOR_NATIVE_ADDON`, else kernels/build under the nearest ancestor that has it. */
+function findAddon(): string | null {
+  const override = process.env.SEGTENSOR_NATIVE_ADDON;
+  if (override) return existsSync(override) ? override : null;
+  let dir = dirname(fileURLToPath(import.meta.url));
+  // src/engine/backends when run from source, dist/src/engine/backends once compiled.
+  for (let i = 0; i < 6; i++) {
+    const p = join(dir, NATIVE_ADDON_PATH);
+    if (existsSync(p)) return p;
+    dir = dirname(dir);
+  }
+  return null;
+}
+
+let cachedAddon: NativeAddon | null = null;
+
+/**
+ * Loads the addon once; throws {@link BackendUnavailableError} with a one-line reason.
+ * @internal
+ */
+export function loadNativeAddon(): NativeAddon {
+  if (cachedAddon) return cachedAddon;
+  const path = findAddon();
+  if (!path) {
+    throw new BackendUnavailableError('native', `addon not built (${NATIVE_ADDON_PATH} missing; run 'node scripts/build-native.mjs')`);
+  }
+  try {
+    cachedAddon = createRequire(import.meta.url)(path) as NativeAddon;
+  } catch (e) {
+    const msg = (e instanceof Error ? e.message : String(e)).split('\n')[0];
+    throw new BackendUnavailableError('native', `addon failed to load: ${msg}`);
+  }
+  return cachedAddon;
+}
+
+/** @internal */
+class NativeMatrix implements DeviceMatrix {
+  released = false;
+  constructor(
+    readonly data: Float32Array,
+    readonly nRows: number,
+    readonly nFeatures: number,
+    readonly weights: Float32Array | null,
+    readonly totalWeight: number,
+    /** Column means: the origin for ‖x‖² − 2x·c + ‖c‖², which keeps cancellation small. */
+    readonly shift: Float32Array,
+  ) {}
+}
+
+/** @internal */
+class NativeAssignment implements Assignment {
+  constructor(
+    readonly inertia: number,
+    readonly nChanged: number,
+    readonly labels: Int32Array,
+    readonly distances: Float32Array,
+    /** The fused step's Σw·x and Σw for these labels, or null when not fused. */
+    readonly sums: SegmentSums | null,
+    readonly x: NativeMatrix,
+    readonly k: number,
+  ) {}
+
+  async read(): Promise<{ labels: Int32Array; distances: Float32Array }> {
+    return { labels: this.labels, distances: this.distances };
+  }
+}
+
+function asNative(x: DeviceMatrix): NativeMatrix {
+  if (!(x instanceof NativeMatrix)) throw new TypeError('native backend: the matrix was uploaded to another backend');
+  if (x.released) throw new Error('native backend: the matrix was released');
+  return x;
+}
+
+/**
+ * Creates the native backend, or throws {@link BackendUnavailableError} when the addon is not
+ * built or cannot load here.
+ */
+export async function createNativeBackend(options: NativeBackendOptions = {}): Promise<Backend> {
+  const addon = loadNativeAddon();
+  if (options.threads !== undefined) addon.setThreads(options.threads);
+  const fuse = options.fuseSegmentSum ?? DEFAULTS.fuseSegmentSum;
+  const info = addon.info();
+
+  return {
+    name: 'native',
+    description: `native C++ kernels (${info.isa}, ${info.threads} thread${info.threads === 1 ? '' : 's'})`,
+
+    upload(x: Matrix, weights?: Float32Array | null): DeviceMatrix {
+      const w = weights ?? null;
+      let total = x.nRows;
+      if (w) {
+        total = 0;
+        for (let i = 0; i < w.length; i++) total += w[i];
+      }
+      const shift = addon.columnMeans(x.data, x.nRows, x.nFeatures);
+      return new NativeMatrix(x.data, x.nRows, x.nFeatures, w, total, shift);
+    },
+
+    release(x: DeviceMatrix): void {
+      if (x instanceof NativeMatrix) x.released = true;
+    },
+
+    async assign(xd: DeviceMatrix, centroids: Float32Array, k: number, previous?: Assignment): Promise<Assignment> {
+      const x = asNative(xd);
+      const d = x.nFeatures;
+      const labels = new Int32Array(x.nRows);
+      const dist = new Float32Array(x.nRows);
+      let prev: Int32Array | null = null;
+      if (previous) prev = previous instanceof NativeAssignment ? previous.labels : (await previous.read()).labels;
+      const sums = fuse ? new Float64Array(k * d) : null;
+      const counts = fuse ? new Float64Array(k) : null;
+      const r = addon.assign(x.data, x.nRows, d, centroids, k, x.weights, prev, labels, dist, x.shift, sums, counts);
+      const fused = sums && counts ? { sums, counts } : null;
+      return new NativeAssignment(r.inertia, r.nChanged, labels, dist, fused, x, k);
+    },
+
+    async segmentSum(xd: DeviceMatrix, a: Assignment, k: number): Promise<SegmentSums> {
+      const x = asNative(xd);
+      if (a instanceof NativeAssignment && a.sums && a.x === x && a.k === k) {
+        // Copies, so a caller that updates the sums in place cannot corrupt a second call.
+        return { sums: a.sums.sums.slice(), counts: a.sums.counts.slice() };
+      }
+      const { labels } = await a.read();
+      return addon.segmentSum(x.data, x.nRows, x.nFeatures, labels, k, x.weights);
+    },
+
+    async distances(xd: DeviceMatrix, centers: Float32Array, m: number): Promise<Float32Array> {
+      const x = asNative(xd);
+      return addon.distances(x.data, x.nRows, x.nFeatures, centers, m);
+    },
+  };
+}

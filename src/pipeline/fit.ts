@@ -1,0 +1,199 @@
+/**
+ * `segtensor fit` as a library call: read → preprocess → K-Means → metrics → outputs.
+ *
+ * Every output is written atomically, and only after the whole computation succeeded, so a failed
+ * run leaves the previous run's outputs intact.
+ *
+ * @example
+ * const r = await fitSegmentation({ input: 'customers.arrow', k: 5, out: 'out/' });
+ * console.log(r.metrics.inertia);
+ */
+import path from 'node:path';
+import type { Backend } from '../engine/backend.js';
+import '../engine/backends/index.js';
+import { resolveBackend } from '../engine/registry.js';
+import { SegtensorError } from '../errors.js';
+import { calinskiHarabasz, daviesBouldin, sampleRows, silhouette } from '../eval/metrics.js';
+import { atomicWrite, ensureWritableDir } from '../io/atomic.js';
+import { readTable } from '../io/read-table.js';
+import { writeTable } from '../io/write-table.js';
+import { KMeans, KMEANS_DEFAULTS, type IterationStats } from '../models/kmeans.js';
+import { PREPROCESS_DEFAULTS, Preprocessor, type ImputeKind, type ScaleKind } from '../preprocess/preprocessor.js';
+import { VERSION } from '../version.js';
+import { idColumn } from './ids.js';
+import { MODEL_FORMAT, MODEL_FORMAT_VERSION, type ModelFile } from './model-file.js';
+import { profileCsv, profileSegments, type SegmentProfile } from './profile.js';
+
+export interface FitJob {
+  /** Customer table: .arrow/.arrows/.feather, .parquet or .csv. */
+  input: string;
+  /** Number of segments. */
+  k: number;
+  /** Output directory (created if missing). */
+  out: string;
+  /** Feature columns; default every numeric column but the id and weight. */
+  features?: string[] | null;
+  /** Id column passed through to the assignments. */
+  id?: string | null;
+  /** Sample-weight column. */
+  weight?: string | null;
+  scale?: ScaleKind;
+  impute?: ImputeKind;
+  maxCategories?: number;
+  seed?: number;
+  nInit?: number;
+  maxIter?: number;
+  tol?: number;
+  /** Backend name or `auto`. */
+  backend?: string;
+  /** Assignments file format. Default `arrow`. */
+  format?: 'arrow' | 'parquet';
+  /** Rows sampled for the silhouette. Default 20,000. */
+  silhouetteSample?: number;
+  /** Progress lines (iterations, steps). */
+  log?: (line: string) => void;
+  onIteration?: (run: number, s: IterationStats) => void;
+}
+
+export interface FitMetrics {
+  inertia: number;
+  nIter: number;
+  converged: boolean;
+  k: number;
+  rows: number;
+  features: number;
+  sizes: number[];
+  silhouette: number | null;
+  silhouetteSampleSize: number;
+  calinskiHarabasz: number | null;
+  daviesBouldin: number | null;
+  runs: { inertia: number; nIter: number; converged: boolean }[];
+  emptyClustersRepaired: number;
+  backend: string;
+  timingsMs: Record<string, number>;
+}
+
+export interface FitResult {
+  model: ModelFile;
+  metrics: FitMetrics;
+  profile: SegmentProfile;
+  files: string[];
+}
+
+export async function fitSegmentation(job: FitJob): Promise<FitResult> {
+  const log = job.log ?? (() => {});
+  const t: Record<string, number> = {};
+  let t0 = performance.now();
+  const lap = (name: string) => {
+    const now = performance.now();
+    t[name] = Math.round((now - t0) * 10) / 10;
+    t0 = now;
+  };
+  const format = job.format ?? 'arrow';
+  if (format !== 'arrow' && format !== 'parquet') {
+    throw new SegtensorError('BAD_OPTION', `--format must be arrow or parquet; got '${String(format)}'`);
+  }
+  ensureWritableDir(job.out);
+  const be: Backend = await resolveBackend(job.backend ?? 'auto', log);
+  lap('backend');
+
+  log(`reading ${job.input}`);
+  const table = await readTable(job.input);
+  if (table.nRows === 0) throw new SegtensorError('EMPTY_TABLE', `${job.input}: the table has no rows`);
+  lap('read');
+  const ids = idColumn(table, job.id ?? null, true);
+  const exclude = [job.id, job.weight].filter((c): c is string => !!c);
+  const pre = Preprocessor.fit(table, {
+    features: job.features ?? null,
+    exclude,
+    scale: job.scale ?? PREPROCESS_DEFAULTS.scale,
+    impute: job.impute ?? PREPROCESS_DEFAULTS.impute,
+    maxCategories: job.maxCategories ?? PREPROCESS_DEFAULTS.maxCategories,
+  });
+  const x = pre.transform(table);
+  let weights: Float32Array | null = null;
+  if (job.weight) {
+    const w = table.numeric(job.weight);
+    weights = new Float32Array(w.length);
+    for (let i = 0; i < w.length; i++) {
+      if (!(w[i] >= 0) || !Number.isFinite(w[i])) {
+        throw new SegtensorError('BAD_INPUT', `${job.input}: weight column '${job.weight}' row ${i} is ${w[i]}; weights must be finite and >= 0`);
+      }
+      weights[i] = w[i];
+    }
+  }
+  lap('preprocess');
+  log(`${table.nRows} rows × ${x.nFeatures} features, k = ${job.k}, backend ${be.name}`);
+
+  const km = new KMeans({
+    k: job.k,
+    seed: job.seed ?? KMEANS_DEFAULTS.seed,
+    nInit: job.nInit ?? KMEANS_DEFAULTS.nInit,
+    maxIter: job.maxIter ?? KMEANS_DEFAULTS.maxIter,
+    tol: job.tol ?? KMEANS_DEFAULTS.tol,
+    onIteration: job.onIteration,
+  });
+  const r = await km.fit(be, x, weights);
+  t.init = Math.round(r.ms.init);
+  t.lloyd = Math.round(r.ms.lloyd);
+  lap('fit');
+
+  const k = job.k;
+  const sizes = new Array<number>(k).fill(0);
+  for (const l of r.labels) sizes[l]++;
+  const sampleSize = Math.min(job.silhouetteSample ?? 20000, table.nRows);
+  const sample = sampleRows(table.nRows, sampleSize, job.seed ?? KMEANS_DEFAULTS.seed);
+  const metrics: FitMetrics = {
+    inertia: r.inertia,
+    nIter: r.nIter,
+    converged: r.converged,
+    k,
+    rows: table.nRows,
+    features: x.nFeatures,
+    sizes,
+    silhouette: await silhouette(be, x, r.labels, k, sample),
+    silhouetteSampleSize: sampleSize,
+    calinskiHarabasz: calinskiHarabasz(x, r.labels, k),
+    daviesBouldin: daviesBouldin(x, r.labels, k),
+    runs: r.runs,
+    emptyClustersRepaired: r.history.reduce((s, h) => s + h.emptyClusters, 0),
+    backend: be.name,
+    timingsMs: t,
+  };
+  lap('metrics');
+  const profile = profileSegments(table, pre, x, r.labels, k);
+
+  const d = x.nFeatures;
+  const scaled = Array.from({ length: k }, (_, j) => Array.from(r.centroids.subarray(j * d, (j + 1) * d)));
+  const model: ModelFile = {
+    format: MODEL_FORMAT,
+    formatVersion: MODEL_FORMAT_VERSION,
+    createdAt: new Date().toISOString(),
+    segtensorVersion: VERSION,
+    input: { path: path.resolve(job.input), rows: table.nRows },
+    idColumn: job.id ?? null,
+    weightColumn: job.weight ?? null,
+    featureNames: pre.featureNames,
+    preprocessing: pre.toJSON(),
+    k,
+    centroidsScaled: scaled,
+    centroidsOriginal: pre.inverse(r.centroids, k),
+    params: { nInit: km.options.nInit, maxIter: km.options.maxIter, tol: km.options.tol, seed: km.options.seed, init: 'k-means++' },
+    backend: be.name,
+    seed: km.options.seed,
+  };
+
+  // Outputs last, each atomically: the assignments first, model.json (what predict reads) last.
+  const dist = new Float32Array(r.distances.length);
+  for (let i = 0; i < dist.length; i++) dist[i] = Math.sqrt(r.distances[i]);
+  const assignments = path.join(job.out, `assignments.${format === 'arrow' ? 'arrow' : 'parquet'}`);
+  await writeTable(assignments, [ids, { name: 'segment', values: r.labels }, { name: 'distance', values: dist }]);
+  const segmentsCsv = path.join(job.out, 'segments.csv');
+  atomicWrite(segmentsCsv, profileCsv(profile));
+  lap('write');
+  const metricsJson = path.join(job.out, 'metrics.json');
+  atomicWrite(metricsJson, JSON.stringify(metrics, null, 2) + '\n');
+  const modelJson = path.join(job.out, 'model.json');
+  atomicWrite(modelJson, JSON.stringify(model, null, 2) + '\n');
+  return { model, metrics, profile, files: [assignments, segmentsCsv, metricsJson, modelJson] };
+}

@@ -1,0 +1,60 @@
+/**
+ * model.json: everything `predict` needs (preprocessing, centroids) plus what a reader of the
+ * run wants to know (parameters, backend, seed). A format version is checked on load.
+ * @internal
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { SegtensorError } from '../errors.js';
+import type { PreprocessState } from '../preprocess/preprocessor.js';
+
+export const MODEL_FORMAT = 'segtensor-kmeans';
+export const MODEL_FORMAT_VERSION = 1;
+
+export interface ModelFile {
+  format: typeof MODEL_FORMAT;
+  formatVersion: number;
+  createdAt: string;
+  segtensorVersion: string;
+  input: { path: string; rows: number };
+  idColumn: string | null;
+  weightColumn: string | null;
+  /** Names of the matrix columns (numeric features, then one-hot columns). */
+  featureNames: string[];
+  preprocessing: PreprocessState;
+  k: number;
+  /** k rows of featureNames.length values: the space the distances are measured in. */
+  centroidsScaled: number[][];
+  /** The same centroids in the input's units (one-hot columns as shares). */
+  centroidsOriginal: number[][];
+  params: { nInit: number; maxIter: number; tol: number; seed: number; init: string };
+  backend: string;
+  seed: number;
+}
+
+/** Reads `<dir>/model.json` (or a path to the file itself) and checks its format version. */
+export function readModel(dirOrFile: string, option = '--model'): ModelFile {
+  const file = dirOrFile.endsWith('.json') ? dirOrFile : path.join(dirOrFile, 'model.json');
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    throw new SegtensorError('FILE_NOT_FOUND', `${option} '${dirOrFile}': no model at ${file}`);
+  }
+  let m: ModelFile;
+  try {
+    m = JSON.parse(text) as ModelFile;
+  } catch (e) {
+    throw new SegtensorError('CORRUPT_FILE', `${file}: not valid JSON (${(e as Error).message})`);
+  }
+  if (m?.format !== MODEL_FORMAT) {
+    throw new SegtensorError('MODEL_VERSION', `${file}: not a segtensor K-Means model (format '${String(m?.format)}')`);
+  }
+  if (m.formatVersion !== MODEL_FORMAT_VERSION) {
+    throw new SegtensorError(
+      'MODEL_VERSION',
+      `${file}: model format version ${m.formatVersion}, this segtensor reads version ${MODEL_FORMAT_VERSION}; refit the model`,
+    );
+  }
+  return m;
+}

@@ -1,0 +1,54 @@
+/**
+ * `segtensor predict`: assigns new customers to the segments of a saved model, with the model's
+ * own preprocessing.
+ *
+ * @example
+ * await predictSegments({ model: 'out/', input: 'new.parquet', out: 'new-segments.arrow' });
+ */
+import path from 'node:path';
+import '../engine/backends/index.js';
+import { assign } from '../engine/ops/assign.js';
+import { resolveBackend } from '../engine/registry.js';
+import { ensureWritableDir } from '../io/atomic.js';
+import { formatOf } from '../io/format.js';
+import { readTable } from '../io/read-table.js';
+import { writeTable } from '../io/write-table.js';
+import { Preprocessor } from '../preprocess/preprocessor.js';
+import { idColumn } from './ids.js';
+import { readModel } from './model-file.js';
+
+export interface PredictJob {
+  model: string;
+  input: string;
+  out: string;
+  /** Id column; default the model's. */
+  id?: string | null;
+  backend?: string;
+  log?: (line: string) => void;
+}
+
+export async function predictSegments(job: PredictJob): Promise<{ rows: number; sizes: number[] }> {
+  const log = job.log ?? (() => {});
+  const model = readModel(job.model);
+  formatOf(job.out, '--out');
+  ensureWritableDir(path.dirname(path.resolve(job.out)));
+  const be = await resolveBackend(job.backend ?? 'auto', log);
+  const table = await readTable(job.input);
+  const idName = job.id === undefined ? model.idColumn : job.id;
+  const ids = idColumn(table, idName && table.has(idName) ? idName : job.id ?? null, false);
+  const pre = Preprocessor.fromJSON(model.preprocessing);
+  const x = pre.transform(table);
+  const centroids = Float32Array.from(model.centroidsScaled.flat());
+  const dx = be.upload(x);
+  try {
+    const a = await assign(be, dx, centroids, model.k);
+    const { labels, distances } = await a.read();
+    const dist = distances.map(Math.sqrt);
+    await writeTable(job.out, [ids, { name: 'segment', values: labels }, { name: 'distance', values: dist }]);
+    const sizes = new Array<number>(model.k).fill(0);
+    for (const l of labels) sizes[l]++;
+    return { rows: table.nRows, sizes };
+  } finally {
+    be.release(dx);
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * Segment profiles: size, share and the mean of each input feature per segment, in the
+ * input's units (nulls ignored), plus category shares for one-hot features.
+ */
+import type { Matrix } from '../engine/backend.js';
+import type { ColumnTable } from '../io/table.js';
+import type { Preprocessor } from '../preprocess/preprocessor.js';
+
+export interface SegmentProfile {
+  columns: string[];
+  rows: { segment: number; count: number; share: number; values: number[] }[];
+}
+
+export function profileSegments(table: ColumnTable, pre: Preprocessor, x: Matrix, labels: Int32Array, k: number): SegmentProfile {
+  const { numeric, featureNames } = pre.state;
+  const n = table.nRows;
+  const count = new Float64Array(k);
+  for (let i = 0; i < n; i++) count[labels[i]]++;
+  const columns: string[] = [];
+  const values: Float64Array[] = []; // per column: k means
+  for (const s of numeric) {
+    const v = table.numeric(s.name);
+    const sum = new Float64Array(k);
+    const cnt = new Float64Array(k);
+    for (let i = 0; i < n; i++) {
+      if (Number.isNaN(v[i])) continue;
+      sum[labels[i]] += v[i];
+      cnt[labels[i]]++;
+    }
+    columns.push(s.name);
+    values.push(sum.map((t, j) => (cnt[j] ? t / cnt[j] : NaN)));
+  }
+  const d = x.nFeatures;
+  for (let f = numeric.length; f < d; f++) {
+    const sum = new Float64Array(k);
+    for (let i = 0; i < n; i++) sum[labels[i]] += x.data[i * d + f];
+    columns.push(featureNames[f]);
+    values.push(sum.map((t, j) => (count[j] ? t / count[j] : NaN)));
+  }
+  const rows = [...count.keys()].map((j) => ({
+    segment: j,
+    count: count[j],
+    share: count[j] / n,
+    values: values.map((v) => v[j]),
+  }));
+  return { columns, rows };
+}
+
+function fmt(v: number): string {
+  if (Number.isNaN(v)) return '';
+  const a = Math.abs(v);
+  if (a !== 0 && (a >= 1e6 || a < 1e-3)) return v.toExponential(3);
+  return Number(v.toPrecision(6)).toString();
+}
+
+/** CSV text: segment,count,share,<feature means...>. */
+export function profileCsv(p: SegmentProfile): string {
+  const head = ['segment', 'count', 'share', ...p.columns].map((c) => (/[",\n]/.test(c) ? `"${c.replaceAll('"', '""')}"` : c));
+  const lines = [head.join(',')];
+  for (const r of p.rows) lines.push([r.segment, r.count, r.share, ...r.values].map((v) => (Number.isNaN(v) ? '' : String(v))).join(','));
+  return lines.join('\n') + '\n';
+}
+
+/** A fixed-width text table for the terminal; wide profiles show the first `maxColumns` features. */
+export function profileTable(p: SegmentProfile, maxColumns = 8): string {
+  const cols = p.columns.slice(0, maxColumns);
+  const header = ['segment', 'count', 'share', ...cols];
+  const body = p.rows.map((r) => [String(r.segment), String(r.count), (r.share * 100).toFixed(1) + '%', ...r.values.slice(0, maxColumns).map(fmt)]);
+  const widths = header.map((h, c) => Math.max(h.length, ...body.map((b) => b[c].length)));
+  const line = (cells: string[]) => cells.map((s, c) => (c === 0 ? s.padEnd(widths[c]) : s.padStart(widths[c]))).join('  ');
+  const more = p.columns.length > maxColumns ? `\n(${p.columns.length - maxColumns} more feature columns in segments.csv)` : '';
+  return [line(header), ...body.map(line)].join('\n') + more;
+}
