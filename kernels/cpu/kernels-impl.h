@@ -6,6 +6,10 @@
 // templates, so no AVX-512 instance can leak into the baseline build through the linker.
 #include "kernels.h"
 
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#endif
+
 #ifndef SEG_W
 #error "define SEG_W before including kernels-impl.h"
 #endif
@@ -29,6 +33,28 @@ inline vd8 load8d(const float* p) {
   vf8 v;
   __builtin_memcpy(&v, p, sizeof v);
   return __builtin_convertvector(v, vd8);
+}
+
+/** The shuffle mask l -> l ^ S, as a compile-time constant so GCC can pick an immediate shuffle. */
+template <int... L>
+struct Lanes {};
+template <int S, int... L>
+constexpr vi xorMaskOf(Lanes<L...>) {
+  return vi{(L ^ S)...};
+}
+template <int S>
+constexpr vi xorMask() {
+  return xorMaskOf<S>(Lanes<__integer_pack(W)...>{});
+}
+
+/** v with lanes l and l ^ S swapped. */
+template <int S>
+inline vf swapLanes(vf v) {
+  return __builtin_shuffle(v, xorMask<S>());
+}
+template <int S>
+inline vi swapLanes(vi v) {
+  return __builtin_shuffle(v, xorMask<S>());
 }
 
 inline size_t roundUp(size_t a, size_t b) { return (a + b - 1) / b * b; }
@@ -61,12 +87,24 @@ size_t scratchBytes(int d, int k) {
   return rb * d * 4 + rb * 4 + rb * 4 + 128;
 }
 
-/** Exact Σ(x − c)²: float32 inputs widened to float64 before the subtraction, fixed lane order. */
+/** Lanes of a float vector summed pairwise, in float64 for the last steps. */
+inline double sumLanes(vf v) {
+  if (W >= 16) v += swapLanes<8 % W>(v);
+  if (W >= 8) v += swapLanes<4 % W>(v);
+  v += swapLanes<2>(v);
+  return (double)v[0] + (double)v[1];
+}
+
+/**
+ * Σ(x − c)² computed directly (no expansion, so no cancellation): float32 differences, squares
+ * accumulated per lane over d / W terms, lanes summed pairwise. Every term is positive, so the
+ * relative error stays within a few float32 ulps.
+ */
 inline double exactSqDist(const float* __restrict x, const float* __restrict c, int d) {
-  vd8 acc = {0, 0, 0, 0, 0, 0, 0, 0};
+  vf acc = {};
   int f = 0;
-  for (; f + 8 <= d; f += 8) {
-    const vd8 t = load8d(x + f) - load8d(c + f);
+  for (; f + W <= d; f += W) {
+    const vf t = loadf(x + f) - loadf(c + f);
     acc += t * t;
   }
   double tail = 0;
@@ -74,7 +112,7 @@ inline double exactSqDist(const float* __restrict x, const float* __restrict c, 
     const double t = (double)x[f] - (double)c[f];
     tail += t * t;
   }
-  return (((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))) + tail;
+  return (f > 0 ? sumLanes(acc) : 0.0) + tail;
 }
 
 /** sums += w · x, in float64, one independent chain per feature (so order = row order). */
@@ -101,20 +139,47 @@ inline void addRow(double* __restrict sums, const float* __restrict x, int d, co
   }
 }
 
-/** Lane-wise min with lowest index on ties, folded to lane 0 by a butterfly of shuffles. */
+/** Smallest lane of v, broadcast to every lane: a butterfly of shuffles and mins. */
+template <class V>
+inline V broadcastMin(V v) {
+  V t;
+  if (W >= 16) t = swapLanes<8 % W>(v), v = t < v ? t : v;
+  if (W >= 8) t = swapLanes<4 % W>(v), v = t < v ? t : v;
+  t = swapLanes<2>(v), v = t < v ? t : v;
+  t = swapLanes<1>(v), v = t < v ? t : v;
+  return v;
+}
+
+/** Bit l set where a[l] == b[l]. */
+inline unsigned equalMask(vf a, vf b) {
+#if SEG_W == 16 && defined(__AVX512F__)
+  return _mm512_cmp_ps_mask((__m512)a, (__m512)b, _CMP_EQ_OQ);
+#elif SEG_W == 8 && defined(__AVX__)
+  return (unsigned)_mm256_movemask_ps(_mm256_cmp_ps((__m256)a, (__m256)b, _CMP_EQ_OQ));
+#elif SEG_W == 4 && defined(__SSE__)
+  return (unsigned)_mm_movemask_ps(_mm_cmpeq_ps((__m128)a, (__m128)b));
+#else
+  unsigned m = 0;
+  for (int l = 0; l < W; ++l) m |= (a[l] == b[l]) << l;
+  return m;
+#endif
+}
+
+/** Lowest index among the lanes holding the minimum (lane = index when there is one vector). */
+inline void horizontalArgmin(vf v, float* outV, int32_t* outI) {
+  const vf m = broadcastMin(v);
+  const unsigned eq = equalMask(v, m);
+  *outV = m[0];
+  *outI = eq ? __builtin_ctz(eq) : 0;  // no lane equal: NaN scores, keep index 0
+}
+
 inline void horizontalArgmin(vf v, vi idx, float* outV, int32_t* outI) {
-#pragma GCC unroll 8
-  for (int step = W / 2; step >= 1; step /= 2) {
-    vi mask;
-    for (int l = 0; l < W; ++l) mask[l] = l ^ step;
-    const vf v2 = __builtin_shuffle(v, mask);
-    const vi i2 = __builtin_shuffle(idx, mask);
-    const vi take = (v2 < v) | ((v2 == v) & (i2 < idx));
-    v = take ? v2 : v;
-    idx = take ? i2 : idx;
-  }
-  *outV = v[0];
-  *outI = idx[0];
+  const vf m = broadcastMin(v);
+  const vi big = idx - idx + 0x7fffffff;
+  const vi cand = (v == m) ? idx : big;
+  const vi mi = broadcastMin(cand);
+  *outV = m[0];
+  *outI = mi[0] == 0x7fffffff ? 0 : mi[0];
 }
 
 /**
@@ -146,18 +211,22 @@ inline void microTile(const float* __restrict xt, int d, const float* __restrict
   for (int l = 0; l < W; ++l) lane[l] = l;
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
-    vf bv = acc[r][0];
-    vi bi = lane;
-#pragma GCC unroll 4
-    for (int v = 1; v < VW; ++v) {
-      // Strict < keeps the lower index of a lane on ties.
-      const vi m = acc[r][v] < bv;
-      bv = m ? acc[r][v] : bv;
-      bi = m ? lane + v * W : bi;
-    }
     float mv;
     int32_t mi;
-    horizontalArgmin(bv, bi, &mv, &mi);
+    if (VW == 1) {
+      horizontalArgmin(acc[r][0], &mv, &mi);
+    } else {
+      vf bv = acc[r][0];
+      vi bi = lane;
+#pragma GCC unroll 4
+      for (int v = 1; v < VW; ++v) {
+        // Strict < keeps the lower index of a lane on ties.
+        const vi m = acc[r][v] < bv;
+        bv = m ? acc[r][v] : bv;
+        bi = m ? lane + v * W : bi;
+      }
+      horizontalArgmin(bv, bi, &mv, &mi);
+    }
     // Tiles come in increasing index order, so strict < again keeps the lowest index.
     if (mv < bestVal[r]) {
       bestVal[r] = mv;
@@ -201,6 +270,12 @@ void assignRowsT(const AssignJob& job, size_t r0, size_t r1, void* scratch, doub
   float* bestVal = xt + rb * d;
   int32_t* bestIdx = (int32_t*)(bestVal + rb);
   const float* __restrict shift = job.shift;
+  const float* __restrict x = job.x;
+  const float* __restrict weights = job.weights;
+  const int32_t* __restrict prev = job.prev;
+  const float* __restrict centroids = job.centroids;
+  int32_t* __restrict labels = job.labels;
+  float* __restrict distOut = job.dist;
 
   double inertia = 0;
   int64_t changed = 0;
@@ -210,7 +285,7 @@ void assignRowsT(const AssignJob& job, size_t r0, size_t r1, void* scratch, doub
     // Shifting by the data mean keeps ‖x̃‖ and ‖c̃‖ near the spread of the data, so the
     // expansion's rounding error stays relative to the distances themselves.
     for (size_t i = 0; i < nr; ++i) {
-      const float* __restrict xr = job.x + (b0 + i) * d;
+      const float* __restrict xr = x + (b0 + i) * d;
       float* __restrict o = xt + i * d;
       for (int f = 0; f < d; ++f) o[f] = xr[f] - shift[f];
     }
@@ -228,15 +303,15 @@ void assignRowsT(const AssignJob& job, size_t r0, size_t r1, void* scratch, doub
     for (size_t i = 0; i < nr; ++i) {
       const size_t row = b0 + i;
       const int32_t j = bestIdx[i];
-      const float* xr = job.x + row * d;
-      const double dist = exactSqDist(xr, job.centroids + (size_t)j * d, d);
-      job.labels[row] = j;
-      job.dist[row] = (float)dist;
-      const double w = job.weights ? (double)job.weights[row] : 1.0;
+      const float* xr = x + row * d;
+      const double dist = exactSqDist(xr, centroids + (size_t)j * d, d);
+      labels[row] = j;
+      distOut[row] = (float)dist;
+      const double w = weights ? (double)weights[row] : 1.0;
       inertia += w * dist;
-      if (job.prev && job.prev[row] != j) ++changed;
+      if (prev && prev[row] != j) ++changed;
       if (sums) {
-        addRow(sums + (size_t)j * d, xr, d, job.weights, row);
+        addRow(sums + (size_t)j * d, xr, d, weights, row);
         counts[j] += w;
       }
     }
