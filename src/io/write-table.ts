@@ -76,7 +76,7 @@ export async function writeTable(dest: string, columns: OutColumn[], option = '-
     `CREATE TEMP TABLE ${tbl} (${columns.map((c, i) => `"${c.name.replaceAll('"', '""')}" ${types[i]}`).join(', ')})`,
   );
   try {
-    const appender = await conn.createAppender(tbl, 'temp');
+    const appender = await conn.createAppender(tbl, 'main', 'temp');
     const step = 2048;
     for (let start = 0; start < n; start += step) {
       const m = Math.min(step, n - start);

@@ -1,0 +1,102 @@
+import fs from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { ColumnTable, type Column } from '../../src/io/table.js';
+import { Preprocessor } from '../../src/preprocess/preprocessor.js';
+import { median } from '../../src/preprocess/stats.js';
+import { readTable } from '../../src/io/read-table.js';
+
+function table(cols: Column[], n: number) {
+  return new ColumnTable('t.arrow', n, cols);
+}
+const num = (name: string, v: number[]): Column => ({ name, type: 'number', values: Float64Array.from(v) });
+
+describe('Preprocessor', () => {
+  it('standardises with the population std, as StandardScaler', () => {
+    const t = table([num('a', [1, 2, 3, 4]), num('b', [10, 10, 10, 10])], 4);
+    const p = Preprocessor.fit(t);
+    const m = p.transform(t);
+    const std = Math.sqrt(1.25); // population std of 1..4
+    expect([...m.data.filter((_, i) => i % 2 === 0)].map((v) => +v.toFixed(6))).toEqual(
+      [1, 2, 3, 4].map((v) => +((v - 2.5) / std).toFixed(6)),
+    );
+    // constant column: scale 1, so it becomes 0 (not NaN)
+    expect([...m.data.filter((_, i) => i % 2 === 1)]).toEqual([0, 0, 0, 0]);
+  });
+
+  it("matches scikit-learn's StandardScaler on the wine fixture", async () => {
+    const fx = JSON.parse(fs.readFileSync(new URL('../fixtures/sklearn-wine.json', import.meta.url), 'utf8'));
+    const t = await readTable(new URL('../fixtures/wine.csv', import.meta.url).pathname);
+    const p = Preprocessor.fit(t, { exclude: ['wine_id'] });
+    expect(p.featureNames).toEqual(fx.features);
+    p.state.numeric.forEach((s, f) => {
+      expect(s.center).toBeCloseTo(fx.mean[f], 10);
+      expect(s.scale / fx.scale[f]).toBeCloseTo(1, 12);
+    });
+  });
+
+  it('imputes the median by default, and mean or zero on request', () => {
+    const t = table([num('a', [1, NaN, 3, 10])], 4);
+    expect(Preprocessor.fit(t, { scale: 'none' }).transform(t).data[1]).toBe(3);
+    expect(Preprocessor.fit(t, { scale: 'none', impute: 'mean' }).transform(t).data[1]).toBeCloseTo(14 / 3, 5);
+    expect(Preprocessor.fit(t, { scale: 'none', impute: 'zero' }).transform(t).data[1]).toBe(0);
+  });
+
+  it('computes medians like numpy (even and odd counts, NaN skipped)', () => {
+    expect(median(Float64Array.from([5, 1, 3]))).toBe(3);
+    expect(median(Float64Array.from([5, 1, 3, 100]))).toBe(4);
+    expect(median(Float64Array.from([NaN, 2, NaN, 8]))).toBe(5);
+    const big = Float64Array.from({ length: 10001 }, (_, i) => (i * 7919) % 10001);
+    expect(median(big)).toBe(5000);
+  });
+
+  it('min-max scales to [0, 1] and log1p is signed and standardised', () => {
+    const t = table([num('a', [2, 4, 6])], 3);
+    expect([...Preprocessor.fit(t, { scale: 'minmax' }).transform(t).data]).toEqual([0, 0.5, 1]);
+    const t2 = table([num('a', [-1, 0, Math.E - 1])], 3);
+    const p = Preprocessor.fit(t2, { scale: 'log1p' });
+    const y = [...p.transform(t2).data];
+    // log values -ln2, 0, 1: mean and population std of those
+    const lv = [-Math.log(2), 0, 1];
+    const mu = lv.reduce((a, b) => a + b) / 3;
+    const sd = Math.sqrt(lv.reduce((a, b) => a + (b - mu) ** 2, 0) / 3);
+    y.forEach((v, i) => expect(v).toBeCloseTo((lv[i] - mu) / sd, 5));
+    // inverse maps centroids back to input units
+    const back = p.inverse(Float32Array.from(y), 3).map((r) => r[0]);
+    back.forEach((v, i) => expect(v).toBeCloseTo([-1, 0, Math.E - 1][i], 4));
+  });
+
+  it('one-hot encodes strings, most frequent first, capping rare values into __other__', () => {
+    const s: Column = { name: 'region', type: 'string', values: ['n', 's', 'n', 'e', null, 'n', 's'] };
+    const t = table([num('a', [1, 2, 3, 4, 5, 6, 7]), s], 7);
+    const p = Preprocessor.fit(t, { features: ['a', 'region'], maxCategories: 2 });
+    expect(p.featureNames).toEqual(['a', 'region=n', 'region=s', 'region=__other__']);
+    const m = p.transform(t);
+    const rows = Array.from({ length: 7 }, (_, i) => [...m.data.slice(i * 4 + 1, i * 4 + 4)]);
+    expect(rows).toEqual([[1, 0, 0], [0, 1, 0], [1, 0, 0], [0, 0, 1], [0, 0, 1], [1, 0, 0], [0, 1, 0]]);
+  });
+
+  it('excludes the id and weight columns by default and refuses them as features', () => {
+    const t = table([num('id', [1, 2]), num('w', [1, 1]), num('a', [3, 4])], 2);
+    expect(Preprocessor.fit(t, { exclude: ['id', 'w'] }).featureNames).toEqual(['a']);
+    expect(() => Preprocessor.fit(t, { features: ['id', 'a'], exclude: ['id'] })).toThrow("'id' is the id or weight column");
+  });
+
+  it('names the file, column and row of bad values', () => {
+    expect(() => Preprocessor.fit(table([num('a', [1, Infinity])], 2))).toThrow("t.arrow: column 'a' row 1 is Infinity");
+    expect(() => Preprocessor.fit(table([num('a', [NaN, NaN])], 2))).toThrow("column 'a' has no values (all 2 are null)");
+    expect(() => Preprocessor.fit(table([num('a', [1])], 1), { features: ['b'] })).toThrow("t.arrow: no column 'b'");
+    const s: Column = { name: 's', type: 'string', values: ['x'] };
+    expect(() => Preprocessor.fit(table([num('a', [1]), s], 1), { features: ['a'] }).transform(table([s], 1))).toThrow("no column 'a'");
+    expect(() => Preprocessor.fit(table([], 0))).toThrow('no rows');
+    // a value outside the fitted range that overflows float32 after scaling
+    const p = Preprocessor.fit(table([num('a', [0, 1e-30])], 2));
+    expect(() => p.transform(table([num('a', [0, 1e300])], 2))).toThrow("column 'a' row 1 is 1e+300");
+  });
+
+  it('round-trips through JSON', () => {
+    const t = table([num('a', [1, 5, 9]), { name: 'r', type: 'string', values: ['x', 'y', 'x'] }], 3);
+    const p = Preprocessor.fit(t, { features: ['a', 'r'] });
+    const q = Preprocessor.fromJSON(JSON.parse(JSON.stringify(p.toJSON())));
+    expect([...q.transform(t).data]).toEqual([...p.transform(t).data]);
+  });
+});
