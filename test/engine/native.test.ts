@@ -34,7 +34,7 @@ function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, rel: numbe
 
 /** The reference's best and runner-up differ by less than 1e-4 relative: either label is right. */
 function nearTie(ref: { dist: Float64Array; second: Float64Array }, i: number): boolean {
-  return ref.second[i] - ref.dist[i] <= 1e-4 * ref.second[i];
+  return Number.isFinite(ref.second[i]) && ref.second[i] - ref.dist[i] <= 1e-4 * ref.second[i];
 }
 
 /** Runs one assignment through the addon with the fused sums, as the backend does. */
