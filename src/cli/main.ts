@@ -16,7 +16,10 @@ const program = new Command('segtensor')
   .description('GPU-accelerated customer segmentation: K-Means and friends on Arrow, Parquet and CSV tables.')
   .version(VERSION)
   .addOption(new Option('-q, --quiet', 'no progress output, even on a terminal'))
-  .showHelpAfterError('(run with --help for usage)')
+  .configureOutput({
+    // Commander's own usage errors get the same one-line shape as ours.
+    outputError: (str, write) => write(str.replace(/^error: /, 'segtensor: error [BAD_OPTION]: ').trimEnd() + ' (see --help)\n'),
+  })
   .exitOverride();
 
 registerFit(program);

@@ -123,8 +123,12 @@ export class Preprocessor {
         throw new SegtensorError('BAD_OPTION', `--features: '${name}' is the id or weight column and cannot be a feature`);
       }
       if (col.type === 'string') {
+        checkCategorical(table.path, name, col.values, o.maxCategories);
         categorical.push({ name, categories: topCategories(col.values, o.maxCategories) });
         continue;
+      }
+      if (col.type === 'other') {
+        throw new SegtensorError('NON_NUMERIC_COLUMN', `${table.path}: column '${name}' is ${col.typeName}, neither numeric nor categorical`);
       }
       const v = table.numeric(name);
       numeric.push(fitNumeric(table.path, name, v, o.scale, o.impute));
@@ -227,6 +231,42 @@ function fitNumeric(path: string, name: string, v: Float64Array, scale: ScaleKin
     s = m.max > m.min ? m.max - m.min : 1;
   }
   return { name, fill, log, center, scale: s, missing };
+}
+
+/**
+ * A string column is one-hot encoded only if it looks categorical. Numbers stored as text with
+ * a few bad cells ('n/a', '12%') and near-unique strings (emails, ids) are errors that say so,
+ * rather than hundreds of silent one-hot columns.
+ */
+function checkCategorical(path: string, name: string, values: (string | null)[], cap: number): void {
+  let numeric = 0;
+  let present = 0;
+  let firstBad = -1;
+  const limit = Math.max(1000, cap, values.length / 2);
+  const distinct = new Set<string>();
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v === null) continue;
+    present++;
+    if (distinct.size <= limit) distinct.add(v);
+    if (v.trim() !== '' && Number.isFinite(Number(v))) numeric++;
+    else if (firstBad < 0) firstBad = i;
+  }
+  if (present === 0) {
+    throw new SegtensorError('ALL_NULL_COLUMN', `${path}: column '${name}' has no values (all ${values.length} are null)`);
+  }
+  if (numeric >= 0.9 * present && firstBad >= 0) {
+    throw new SegtensorError(
+      'NON_NUMERIC_COLUMN',
+      `${path}: column '${name}' is not numeric: row ${firstBad} is '${values[firstBad]}' (${present - numeric} of ${present} values are not numbers)`,
+    );
+  }
+  if (distinct.size > limit) {
+    throw new SegtensorError(
+      'NON_NUMERIC_COLUMN',
+      `${path}: column '${name}' is text with over ${Math.floor(limit)} distinct values in ${values.length} rows: an identifier, not a category; leave it out of --features or pass it as --id`,
+    );
+  }
 }
 
 function topCategories(values: (string | null)[], cap: number): string[] {
