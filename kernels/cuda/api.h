@@ -1,0 +1,29 @@
+// C interface between the CUDA translation unit (kernels.cu, built by nvcc) and the N-API
+// binding (addon.cc, built by g++). Every function returns null on success or a one-line error.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+extern "C" {
+
+struct SegCudaData;
+
+/** Device 0's name and free memory, or why CUDA cannot run (no device, old driver, ...). */
+const char* seg_cuda_probe(char* name, int nameLen, size_t* freeBytes, size_t* totalBytes);
+/** Copies x (n × d), weights (or null) and shift (d) to the device; the handle owns them. */
+const char* seg_cuda_upload(const float* x, int64_t n, int d, const float* weights, const float* shift,
+                            SegCudaData** out);
+void seg_cuda_release(SegCudaData* h);
+/**
+ * Assignment into the next label slot. prev: host labels to count changes against (or null);
+ * prevGen: the generation that produced them, used to find them still on the device.
+ * Returns the new labels and distances on the host too, and the slot generation in *gen.
+ */
+const char* seg_cuda_assign(SegCudaData* h, const float* centroids, int k, const int32_t* prev, int64_t prevGen,
+                            int32_t* labels, float* dist, double* inertia, int64_t* changed, int64_t* gen);
+/** Σw·x and Σw per label: the device labels of generation gen if still resident, else `labels`. */
+const char* seg_cuda_segment_sum(SegCudaData* h, const int32_t* labels, int64_t gen, int k, double* sums,
+                                 double* counts);
+const char* seg_cuda_distances(SegCudaData* h, const float* centers, int m, float* out);
+}

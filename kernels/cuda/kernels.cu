@@ -1,0 +1,283 @@
+// CUDA kernels for the `cuda` backend: fused assignment (shared-memory tiles over rows ×
+// centroids, argmin fused, exact distance recomputed), segment sums with per-chunk partials
+// reduced in chunk order (no float atomics: results are deterministic), and distances.
+// The per-thread arithmetic is in lloyd.cuh, shared with the CPU emulation.
+//
+// Data is uploaded once and stays resident; data larger than free GPU memory is refused with
+// an 'out of GPU memory' error (streaming in chunks is not implemented yet).
+#include <cuda_runtime.h>
+
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include "api.h"
+#include "lloyd.cuh"
+
+using namespace segcuda;
+
+namespace {
+
+thread_local char gMsg[256];
+
+const char* fail(const char* what, cudaError_t e) {
+  std::snprintf(gMsg, sizeof gMsg, "%s: %s", what, cudaGetErrorString(e));
+  return gMsg;
+}
+
+#define SEG_TRY(what, call)                  \
+  do {                                       \
+    const cudaError_t e_ = (call);           \
+    if (e_ != cudaSuccess) return fail(what, e_); \
+  } while (0)
+
+/** Device memory freed on scope exit unless released to an owner. */
+template <class T>
+struct DevBuf {
+  T* p = nullptr;
+  size_t n = 0;
+  ~DevBuf() { if (p) cudaFree(p); }
+  const char* alloc(size_t count) {
+    if (p) cudaFree(p);
+    p = nullptr;
+    n = count;
+    if (count == 0) return nullptr;
+    const cudaError_t e = cudaMalloc(&p, count * sizeof(T));
+    if (e == cudaErrorMemoryAllocation) {
+      cudaGetLastError();
+      size_t freeB = 0, totalB = 0;
+      cudaMemGetInfo(&freeB, &totalB);
+      std::snprintf(gMsg, sizeof gMsg, "out of GPU memory: need %.1f MiB, %.1f MiB free",
+                    count * sizeof(T) / 1048576.0, freeB / 1048576.0);
+      return gMsg;
+    }
+    if (e != cudaSuccess) return fail("cudaMalloc", e);
+    return nullptr;
+  }
+};
+
+/** Budget for the segment-sum chunk partials, in float64 (256 MiB). */
+constexpr int64_t kPartialBudget = (int64_t)32 << 20;
+
+__global__ void assignKernel(AssignParams p) {
+  __shared__ float xs[kXsFloats];
+  __shared__ float cs[kCsFloats];
+  __shared__ double inertiaSlot[kRows];
+  __shared__ int64_t changedSlot[kRows];
+  const int64_t block = blockIdx.x;
+  const int tid = threadIdx.x;
+  float best = __int_as_float(0x7f800000);  // +inf
+  int32_t bestJ = 0;
+  for (int j0 = 0; j0 < p.k; j0 += kTileC) {
+    float acc[kTileC];
+#pragma unroll
+    for (int jj = 0; jj < kTileC; ++jj) acc[jj] = 0.0f;
+    for (int f0 = 0; f0 < p.d; f0 += kTileD) {
+      loadTiles(p, block, tid, j0, f0, xs, cs);
+      __syncthreads();
+      accumulateTile(tid, xs, cs, acc);
+      __syncthreads();
+    }
+    updateBest(p, j0, acc, &best, &bestJ);
+  }
+  finishRow(p, block, tid, bestJ, inertiaSlot, changedSlot);
+  __syncthreads();
+  for (int stride = kRows / 2; stride >= 1; stride /= 2) {
+    reduceStep(tid, stride, inertiaSlot, changedSlot);
+    __syncthreads();
+  }
+  if (tid == 0) {
+    p.blockInertia[block] = inertiaSlot[0];
+    p.blockChanged[block] = changedSlot[0];
+  }
+}
+
+__global__ void sumChunksKernel(const float* x, const int32_t* labels, const float* w, int64_t n, int d, int k,
+                                int64_t rowsPerChunk, double* partial) {
+  for (int f = threadIdx.x; f <= d; f += blockDim.x)
+    sumChunkFeature(x, labels, w, n, d, k, rowsPerChunk, blockIdx.x, f, partial);
+}
+
+__global__ void reduceChunksKernel(const double* partial, int64_t nChunks, int64_t per, double* out) {
+  const int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (e < per) out[e] = reduceChunks(partial, nChunks, per, e);
+}
+
+__global__ void distancesKernel(const float* x, int64_t n, int d, const float* centers, int m, float* out) {
+  const int64_t row = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (row >= n) return;
+  for (int j = 0; j < m; ++j) out[row * m + j] = (float)exactSqDist(x + row * d, centers + (int64_t)j * d, d);
+}
+
+}  // namespace
+
+struct SegCudaData {
+  int64_t n = 0;
+  int d = 0;
+  DevBuf<float> x, w, shift, dist;
+  DevBuf<int32_t> labels[2], scratchLabels;
+  int64_t slotGen[2] = {-1, -1};
+  int64_t nextGen = 0;
+};
+
+extern "C" {
+
+const char* seg_cuda_probe(char* name, int nameLen, size_t* freeBytes, size_t* totalBytes) {
+  int count = 0;
+  cudaError_t e = cudaGetDeviceCount(&count);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    return cudaGetErrorString(e);
+  }
+  if (count == 0) return "no CUDA device found";
+  cudaDeviceProp prop;
+  SEG_TRY("cudaGetDeviceProperties", cudaGetDeviceProperties(&prop, 0));
+  if (prop.major < 8) {
+    std::snprintf(gMsg, sizeof gMsg, "%s has compute capability %d.%d; segtensor's kernels need 8.0 or newer",
+                  prop.name, prop.major, prop.minor);
+    return gMsg;
+  }
+  std::snprintf(name, nameLen, "%s", prop.name);
+  SEG_TRY("cudaMemGetInfo", cudaMemGetInfo(freeBytes, totalBytes));
+  return nullptr;
+}
+
+const char* seg_cuda_upload(const float* x, int64_t n, int d, const float* weights, const float* shift,
+                            SegCudaData** out) {
+  auto h = new SegCudaData();
+  h->n = n;
+  h->d = d;
+  const char* err = nullptr;
+  if (!err) err = h->x.alloc((size_t)n * d);
+  if (!err && weights) err = h->w.alloc(n);
+  if (!err) err = h->shift.alloc(d);
+  if (!err) err = h->dist.alloc(n);
+  if (!err) err = h->labels[0].alloc(n);
+  if (!err) err = h->labels[1].alloc(n);
+  if (err) {
+    delete h;
+    return err;
+  }
+  cudaError_t e = cudaMemcpy(h->x.p, x, sizeof(float) * n * d, cudaMemcpyHostToDevice);
+  if (e == cudaSuccess && weights) e = cudaMemcpy(h->w.p, weights, sizeof(float) * n, cudaMemcpyHostToDevice);
+  if (e == cudaSuccess) e = cudaMemcpy(h->shift.p, shift, sizeof(float) * d, cudaMemcpyHostToDevice);
+  if (e != cudaSuccess) {
+    delete h;
+    return fail("upload", e);
+  }
+  *out = h;
+  return nullptr;
+}
+
+void seg_cuda_release(SegCudaData* h) { delete h; }
+
+/** Device labels of generation gen, else `host` copied into the scratch buffer, else null. */
+static const char* labelsOnDevice(SegCudaData* h, const int32_t* host, int64_t gen, const int32_t** out) {
+  *out = nullptr;
+  for (int s = 0; s < 2; ++s)
+    if (gen >= 0 && h->slotGen[s] == gen) {
+      *out = h->labels[s].p;
+      return nullptr;
+    }
+  if (!host) return nullptr;
+  if (!h->scratchLabels.p) {
+    const char* err = h->scratchLabels.alloc(h->n);
+    if (err) return err;
+  }
+  SEG_TRY("labels upload", cudaMemcpy(h->scratchLabels.p, host, sizeof(int32_t) * h->n, cudaMemcpyHostToDevice));
+  *out = h->scratchLabels.p;
+  return nullptr;
+}
+
+const char* seg_cuda_assign(SegCudaData* h, const float* centroids, int k, const int32_t* prev, int64_t prevGen,
+                            int32_t* labels, float* dist, double* inertia, int64_t* changed, int64_t* gen) {
+  const int d = h->d;
+  const int64_t n = h->n;
+  const int64_t nBlocks = (n + kRows - 1) / kRows;
+  std::vector<float> shift(d), panel((size_t)k * d), cc(k);
+  SEG_TRY("shift download", cudaMemcpy(shift.data(), h->shift.p, sizeof(float) * d, cudaMemcpyDeviceToHost));
+  packCentroids(centroids, k, d, shift.data(), panel.data(), cc.data());
+  DevBuf<float> dC, dPanel, dCc;
+  DevBuf<double> dInertia;
+  DevBuf<int64_t> dChanged;
+  const char* err = nullptr;
+  if (!err) err = dC.alloc((size_t)k * d);
+  if (!err) err = dPanel.alloc((size_t)k * d);
+  if (!err) err = dCc.alloc(k);
+  if (!err) err = dInertia.alloc(nBlocks);
+  if (!err) err = dChanged.alloc(nBlocks);
+  if (err) return err;
+  SEG_TRY("centroids upload", cudaMemcpy(dC.p, centroids, sizeof(float) * k * d, cudaMemcpyHostToDevice));
+  SEG_TRY("centroids upload", cudaMemcpy(dPanel.p, panel.data(), sizeof(float) * k * d, cudaMemcpyHostToDevice));
+  SEG_TRY("centroids upload", cudaMemcpy(dCc.p, cc.data(), sizeof(float) * k, cudaMemcpyHostToDevice));
+  const int32_t* dPrev = nullptr;
+  if (prev || prevGen >= 0) {
+    err = labelsOnDevice(h, prev, prevGen, &dPrev);
+    if (err) return err;
+  }
+  // Write into the slot not holding prev, so prev stays readable during the kernel.
+  int slot = (h->slotGen[0] <= h->slotGen[1]) ? 0 : 1;
+  if (dPrev == h->labels[slot].p) slot ^= 1;
+  AssignParams p{h->x.p, h->w.p, dPrev, dC.p, dPanel.p, dCc.p, h->shift.p, h->labels[slot].p, h->dist.p,
+                 dInertia.p, dChanged.p, n, d, k};
+  if (nBlocks > 0) assignKernel<<<(unsigned)nBlocks, kRows>>>(p);
+  SEG_TRY("assign kernel", cudaGetLastError());
+  std::vector<double> bi(nBlocks);
+  std::vector<int64_t> bc(nBlocks);
+  SEG_TRY("assign", cudaMemcpy(bi.data(), dInertia.p, sizeof(double) * nBlocks, cudaMemcpyDeviceToHost));
+  SEG_TRY("assign", cudaMemcpy(bc.data(), dChanged.p, sizeof(int64_t) * nBlocks, cudaMemcpyDeviceToHost));
+  SEG_TRY("labels download", cudaMemcpy(labels, h->labels[slot].p, sizeof(int32_t) * n, cudaMemcpyDeviceToHost));
+  SEG_TRY("distances download", cudaMemcpy(dist, h->dist.p, sizeof(float) * n, cudaMemcpyDeviceToHost));
+  double s = 0;
+  int64_t c = 0;
+  for (int64_t b = 0; b < nBlocks; ++b) {  // block order: deterministic
+    s += bi[b];
+    c += bc[b];
+  }
+  *inertia = s;
+  *changed = dPrev ? c : n;
+  h->slotGen[slot] = h->nextGen;
+  *gen = h->nextGen++;
+  return nullptr;
+}
+
+const char* seg_cuda_segment_sum(SegCudaData* h, const int32_t* labels, int64_t gen, int k, double* sums,
+                                 double* counts) {
+  const int d = h->d;
+  const int64_t n = h->n;
+  const int32_t* dLabels = nullptr;
+  const char* err = labelsOnDevice(h, labels, gen, &dLabels);
+  if (err) return err;
+  if (!dLabels) return "segmentSum: no labels";
+  const int64_t rows = chunkRows(n, k, d, kPartialBudget);
+  const int64_t nChunks = (n + rows - 1) / rows;
+  const int64_t per = (int64_t)k * d + k;
+  DevBuf<double> partial, out;
+  if ((err = partial.alloc((size_t)(nChunks > 0 ? nChunks : 1) * per))) return err;
+  if ((err = out.alloc(per))) return err;
+  SEG_TRY("segmentSum", cudaMemset(partial.p, 0, sizeof(double) * partial.n));
+  if (nChunks > 0) {
+    const int threads = d + 1 < kSumThreads ? ((d + 1 + 31) / 32) * 32 : kSumThreads;
+    sumChunksKernel<<<(unsigned)nChunks, threads>>>(h->x.p, dLabels, h->w.p, n, d, k, rows, partial.p);
+    SEG_TRY("segmentSum kernel", cudaGetLastError());
+  }
+  reduceChunksKernel<<<(unsigned)((per + 255) / 256), 256>>>(partial.p, nChunks, per, out.p);
+  SEG_TRY("segmentSum reduce kernel", cudaGetLastError());
+  SEG_TRY("segmentSum", cudaMemcpy(sums, out.p, sizeof(double) * k * d, cudaMemcpyDeviceToHost));
+  SEG_TRY("segmentSum", cudaMemcpy(counts, out.p + (int64_t)k * d, sizeof(double) * k, cudaMemcpyDeviceToHost));
+  return nullptr;
+}
+
+const char* seg_cuda_distances(SegCudaData* h, const float* centers, int m, float* out) {
+  DevBuf<float> dC, dOut;
+  const char* err = nullptr;
+  if ((err = dC.alloc((size_t)m * h->d))) return err;
+  if ((err = dOut.alloc((size_t)h->n * m))) return err;
+  SEG_TRY("distances", cudaMemcpy(dC.p, centers, sizeof(float) * m * h->d, cudaMemcpyHostToDevice));
+  if (h->n > 0) distancesKernel<<<(unsigned)((h->n + 255) / 256), 256>>>(h->x.p, h->n, h->d, dC.p, m, dOut.p);
+  SEG_TRY("distances kernel", cudaGetLastError());
+  SEG_TRY("distances", cudaMemcpy(out, dOut.p, sizeof(float) * h->n * m, cudaMemcpyDeviceToHost));
+  return nullptr;
+}
+
+}  // extern "C"

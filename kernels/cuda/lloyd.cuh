@@ -1,0 +1,180 @@
+// The CUDA kernels' arithmetic, written as per-thread phase functions so that the same code
+// runs on the GPU (kernels.cu, phases separated by __syncthreads) and on the CPU (emulate.cc,
+// which runs each phase for every thread of a block in turn). A test compiles the CPU
+// emulation with g++ and checks it against a float64 brute force, so the tiling, padding,
+// tie-breaking and fixed-order reductions are verified on machines without a GPU.
+#pragma once
+
+#include <cstdint>
+
+#ifdef __CUDACC__
+#define SEG_HD __host__ __device__ __forceinline__
+#else
+#define SEG_HD inline
+#endif
+
+namespace segcuda {
+
+/** Threads (= rows) per assignment block. */
+constexpr int kRows = 128;
+/** Centroids per shared-memory tile: each thread keeps this many dot products in registers. */
+constexpr int kTileC = 32;
+/** Features per shared-memory chunk; d up to any size is covered by looping over chunks. */
+constexpr int kTileD = 32;
+/** Shared floats: the row tile (transposed, padded against bank conflicts) and the centroid tile. */
+constexpr int kXsFloats = kTileD * (kRows + 1);
+constexpr int kCsFloats = kTileC * kTileD;
+/** Threads per segment-sum block; rows per segment-sum chunk are chosen by chunkRows(). */
+constexpr int kSumThreads = 128;
+
+struct AssignParams {
+  const float* x;        // n × d
+  const float* weights;  // n or null
+  const int32_t* prev;   // n or null
+  const float* centroids;  // k × d, original coordinates (exact recompute)
+  const float* panel;    // k × d: −2(c − shift)
+  const float* cc;       // k: ‖c − shift‖²
+  const float* shift;    // d
+  int32_t* labels;       // out n
+  float* dist;           // out n
+  double* blockInertia;  // out, one per block
+  int64_t* blockChanged; // out, one per block
+  int64_t n;
+  int d;
+  int k;
+};
+
+/**
+ * Phase 1 (all threads): stage rows [block·kRows, +kRows) × features [f0, f0 + kTileD) into xs,
+ * shifted and transposed (xs[f][r]), and centroids [j0, j0 + kTileC) × the same features into
+ * cs. Consecutive threads read consecutive features of a row, so global loads coalesce. Out of
+ * range entries are zero.
+ */
+SEG_HD void loadTiles(const AssignParams& p, int64_t block, int tid, int j0, int f0, float* xs, float* cs) {
+  for (int e = tid; e < kRows * kTileD; e += kRows) {
+    const int r = e / kTileD, ff = e % kTileD;
+    const int64_t row = block * kRows + r;
+    const int f = f0 + ff;
+    xs[ff * (kRows + 1) + r] = (row < p.n && f < p.d) ? p.x[row * p.d + f] - p.shift[f] : 0.0f;
+  }
+  for (int e = tid; e < kTileC * kTileD; e += kRows) {
+    const int jj = e / kTileD, ff = e % kTileD;
+    const int j = j0 + jj, f = f0 + ff;
+    cs[e] = (j < p.k && f < p.d) ? p.panel[(int64_t)j * p.d + f] : 0.0f;
+  }
+}
+
+/** Phase 2 (each thread, its own row): acc[jj] += x̃ · (−2c̃_jj) over the staged features. */
+SEG_HD void accumulateTile(int tid, const float* xs, const float* cs, float* acc) {
+  for (int ff = 0; ff < kTileD; ++ff) {
+    const float xv = xs[ff * (kRows + 1) + tid];
+    for (int jj = 0; jj < kTileC; ++jj) acc[jj] += xv * cs[jj * kTileD + ff];
+  }
+}
+
+/**
+ * Phase 3 (each thread): scores ‖c̃‖² − 2x̃·c̃ for the tile (‖x̃‖² is common to the row and
+ * dropped). Tiles come in increasing index order and the comparison is strict, so ties go to
+ * the lowest index.
+ */
+SEG_HD void updateBest(const AssignParams& p, int j0, const float* acc, float* best, int32_t* bestJ) {
+  for (int jj = 0; jj < kTileC; ++jj) {
+    const int j = j0 + jj;
+    if (j < p.k) {
+      const float s = p.cc[j] + acc[jj];
+      if (s < *best) {
+        *best = s;
+        *bestJ = j;
+      }
+    }
+  }
+}
+
+/** Σ(x − c)², directly and in float64: no cancellation in the reported distance. */
+SEG_HD double exactSqDist(const float* x, const float* c, int d) {
+  double s = 0;
+  for (int f = 0; f < d; ++f) {
+    const double t = (double)x[f] - (double)c[f];
+    s += t * t;
+  }
+  return s;
+}
+
+/** Phase 4 (each thread): label, exact distance; its inertia and change go to the block's slots. */
+SEG_HD void finishRow(const AssignParams& p, int64_t block, int tid, int32_t bestJ, double* inertiaSlot,
+                      int64_t* changedSlot) {
+  const int64_t row = block * kRows + tid;
+  inertiaSlot[tid] = 0;
+  changedSlot[tid] = 0;
+  if (row >= p.n) return;
+  const double dist = exactSqDist(p.x + row * p.d, p.centroids + (int64_t)bestJ * p.d, p.d);
+  p.labels[row] = bestJ;
+  p.dist[row] = (float)dist;
+  inertiaSlot[tid] = (p.weights ? (double)p.weights[row] : 1.0) * dist;
+  changedSlot[tid] = p.prev ? (p.prev[row] != bestJ) : 1;
+}
+
+/**
+ * Phase 5, one step of a fixed tree reduction over the block's slots (stride = kRows/2, …, 1;
+ * threads tid < stride add slot tid + stride). Same tree on every device and in the emulation.
+ */
+SEG_HD void reduceStep(int tid, int stride, double* inertiaSlot, int64_t* changedSlot) {
+  if (tid < stride) {
+    inertiaSlot[tid] += inertiaSlot[tid + stride];
+    changedSlot[tid] += changedSlot[tid + stride];
+  }
+}
+
+/**
+ * Rows per segment-sum chunk: enough chunks for parallelism, few enough that the chunk
+ * partials (nChunks × (k·d + k) float64) fit `budgetDoubles`. Depends only on n, k, d.
+ */
+SEG_HD int64_t chunkRows(int64_t n, int k, int d, int64_t budgetDoubles) {
+  int64_t rows = 1024;
+  const int64_t per = (int64_t)k * d + k;
+  while (((n + rows - 1) / rows) * per > budgetDoubles) rows *= 2;
+  return rows;
+}
+
+/**
+ * Segment sums, pass 1: chunk `chunk`, feature f (one thread per feature): rows of the chunk in
+ * order, added into that chunk's own partial. No two threads write one address: no atomics.
+ */
+SEG_HD void sumChunkFeature(const float* x, const int32_t* labels, const float* weights, int64_t n, int d, int k,
+                            int64_t rowsPerChunk, int64_t chunk, int f, double* partial) {
+  double* part = partial + chunk * ((int64_t)k * d + k);
+  const int64_t r0 = chunk * rowsPerChunk;
+  const int64_t r1 = r0 + rowsPerChunk < n ? r0 + rowsPerChunk : n;
+  for (int64_t row = r0; row < r1; ++row) {
+    const int32_t j = labels[row];
+    const double w = weights ? (double)weights[row] : 1.0;
+    if (f < d) part[(int64_t)j * d + f] += w * (double)x[row * d + f];
+    else part[(int64_t)k * d + j] += w;  // the thread past the last feature keeps the counts
+  }
+}
+
+/** Segment sums, pass 2: element e of (sums ‖ counts) = Σ over chunks in chunk order. */
+SEG_HD double reduceChunks(const double* partial, int64_t nChunks, int64_t per, int64_t e) {
+  double s = 0;
+  for (int64_t c = 0; c < nChunks; ++c) s += partial[c * per + e];
+  return s;
+}
+
+}  // namespace segcuda
+
+namespace segcuda {
+
+/** Host: panel = −2(c − shift) (k × d) and cc = ‖c − shift‖², the shifted float values squared in float64. */
+inline void packCentroids(const float* c, int k, int d, const float* shift, float* panel, float* cc) {
+  for (int j = 0; j < k; ++j) {
+    double s = 0;
+    for (int f = 0; f < d; ++f) {
+      const float ct = (float)((double)c[(int64_t)j * d + f] - (double)shift[f]);
+      panel[(int64_t)j * d + f] = -2.0f * ct;
+      s += (double)ct * ct;
+    }
+    cc[j] = (float)s;
+  }
+}
+
+}  // namespace segcuda
