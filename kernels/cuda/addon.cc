@@ -1,0 +1,104 @@
+// N-API binding of the CUDA kernels (api.h). Built by kernels/cuda/build.mjs with g++ and
+// linked against kernels.o and cudart_static, so it loads on machines without libcuda and
+// reports why CUDA cannot run through probe() instead of failing to load.
+#include <napi.h>
+
+#include <string>
+
+#include "api.h"
+
+namespace {
+
+template <class T>
+T* dataOf(const Napi::Value& v) {
+  if (v.IsNull() || v.IsUndefined()) return nullptr;
+  const Napi::TypedArray ta = v.As<Napi::TypedArray>();
+  return reinterpret_cast<T*>(static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset());
+}
+
+void check(Napi::Env env, const char* err) {
+  if (err) throw Napi::Error::New(env, err);
+}
+
+SegCudaData* handleOf(const Napi::Value& v) {
+  return v.As<Napi::External<SegCudaData>>().Data();
+}
+
+/** probe() -> { ok: true, name, freeBytes, totalBytes } | { ok: false, reason } */
+Napi::Value Probe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  char name[256] = {0};
+  size_t freeB = 0, totalB = 0;
+  const char* err = seg_cuda_probe(name, sizeof name, &freeB, &totalB);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("ok", err == nullptr);
+  if (err) {
+    o.Set("reason", err);
+  } else {
+    o.Set("name", name);
+    o.Set("freeBytes", (double)freeB);
+    o.Set("totalBytes", (double)totalB);
+  }
+  return o;
+}
+
+/** upload(x, nRows, d, weights|null, shift) -> handle (freed by release or GC) */
+Napi::Value Upload(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int64_t n = info[1].As<Napi::Number>().Int64Value();
+  const int d = info[2].As<Napi::Number>().Int32Value();
+  SegCudaData* h = nullptr;
+  check(env, seg_cuda_upload(dataOf<float>(info[0]), n, d, dataOf<float>(info[3]), dataOf<float>(info[4]), &h));
+  return Napi::External<SegCudaData>::New(env, h, [](Napi::Env, SegCudaData*) {});
+}
+
+Napi::Value Release(const Napi::CallbackInfo& info) {
+  seg_cuda_release(handleOf(info[0]));
+  return info.Env().Undefined();
+}
+
+/** assign(h, centroids, k, prevLabels|null, prevGen, outLabels, outDist) -> { inertia, nChanged, gen } */
+Napi::Value Assign(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  double inertia = 0;
+  int64_t changed = 0, gen = -1;
+  check(env, seg_cuda_assign(handleOf(info[0]), dataOf<float>(info[1]), info[2].As<Napi::Number>().Int32Value(),
+                             dataOf<int32_t>(info[3]), info[4].As<Napi::Number>().Int64Value(),
+                             dataOf<int32_t>(info[5]), dataOf<float>(info[6]), &inertia, &changed, &gen));
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("inertia", inertia);
+  o.Set("nChanged", (double)changed);
+  o.Set("gen", (double)gen);
+  return o;
+}
+
+/** segmentSum(h, labels|null, gen, k, outSums, outCounts) */
+Napi::Value SegmentSum(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  check(env, seg_cuda_segment_sum(handleOf(info[0]), dataOf<int32_t>(info[1]), info[2].As<Napi::Number>().Int64Value(),
+                                  info[3].As<Napi::Number>().Int32Value(), dataOf<double>(info[4]),
+                                  dataOf<double>(info[5])));
+  return env.Undefined();
+}
+
+/** distances(h, centers, m, out) */
+Napi::Value Distances(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  check(env, seg_cuda_distances(handleOf(info[0]), dataOf<float>(info[1]), info[2].As<Napi::Number>().Int32Value(),
+                                dataOf<float>(info[3])));
+  return env.Undefined();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("probe", Napi::Function::New(env, Probe));
+  exports.Set("upload", Napi::Function::New(env, Upload));
+  exports.Set("release", Napi::Function::New(env, Release));
+  exports.Set("assign", Napi::Function::New(env, Assign));
+  exports.Set("segmentSum", Napi::Function::New(env, SegmentSum));
+  exports.Set("distances", Napi::Function::New(env, Distances));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(segtensor_cuda, Init)

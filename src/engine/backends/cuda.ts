@@ -1,0 +1,172 @@
+/**
+ * The `cuda` backend: kernels from `kernels/cuda` (tiled fused assignment, deterministic segment
+ * sums), data uploaded once and kept in GPU memory across iterations. Labels of the last two
+ * assignments stay on the device, so `segmentSum` and change counting do not re-upload them.
+ *
+ * Unavailable (with the CUDA runtime's own reason) when the addon is not built, there is no
+ * device, or the driver is older than the runtime.
+ *
+ * @example
+ * const be = await createCudaBackend();
+ * const x = be.upload({ data, nRows, nFeatures });
+ * const a = await be.assign(x, centroids, k);
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  BackendUnavailableError,
+  type Assignment,
+  type Backend,
+  type DeviceMatrix,
+  type Matrix,
+  type SegmentSums,
+} from '../backend.js';
+import { loadNativeAddon } from './native.js';
+
+/** The addon's exports (kernels/cuda/addon.cc). @internal */
+export interface CudaAddon {
+  probe(): { ok: true; name: string; freeBytes: number; totalBytes: number } | { ok: false; reason: string };
+  upload(x: Float32Array, nRows: number, d: number, weights: Float32Array | null, shift: Float32Array): unknown;
+  release(h: unknown): void;
+  assign(
+    h: unknown,
+    centroids: Float32Array,
+    k: number,
+    prevLabels: Int32Array | null,
+    prevGen: number,
+    outLabels: Int32Array,
+    outDist: Float32Array,
+  ): { inertia: number; nChanged: number; gen: number };
+  segmentSum(h: unknown, labels: Int32Array | null, gen: number, k: number, sums: Float64Array, counts: Float64Array): void;
+  distances(h: unknown, centers: Float32Array, m: number, out: Float32Array): void;
+}
+
+/** Where kernels/cuda/build.mjs puts the addon, relative to the repository root. @internal */
+export const CUDA_ADDON_PATH = 'kernels/build/Release/segtensor_cuda.node';
+
+/** Loads the CUDA addon; throws {@link BackendUnavailableError} if it is not built or cannot load. @internal */
+export function loadCudaAddon(): CudaAddon {
+  let path: string | null = process.env.SEGTENSOR_CUDA_ADDON ?? null;
+  if (!path) {
+    let dir = dirname(fileURLToPath(import.meta.url));
+    for (let i = 0; i < 6 && !path; i++, dir = dirname(dir)) if (existsSync(join(dir, CUDA_ADDON_PATH))) path = join(dir, CUDA_ADDON_PATH);
+  }
+  if (!path || !existsSync(path)) {
+    throw new BackendUnavailableError('cuda', `addon not built (${CUDA_ADDON_PATH} missing; needs nvcc at install time)`);
+  }
+  try {
+    return createRequire(import.meta.url)(path) as CudaAddon;
+  } catch (e) {
+    throw new BackendUnavailableError('cuda', `addon failed to load: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`);
+  }
+}
+
+/** @internal */
+class CudaMatrix implements DeviceMatrix {
+  released = false;
+  constructor(
+    readonly handle: unknown,
+    readonly nRows: number,
+    readonly nFeatures: number,
+    readonly weights: Float32Array | null,
+    readonly totalWeight: number,
+  ) {}
+}
+
+/** @internal */
+class CudaAssignment implements Assignment {
+  constructor(
+    readonly inertia: number,
+    readonly nChanged: number,
+    readonly labels: Int32Array,
+    readonly distances: Float32Array,
+    /** Which device label slot generation holds these labels (may since be overwritten). */
+    readonly gen: number,
+    readonly x: CudaMatrix,
+  ) {}
+
+  async read(): Promise<{ labels: Int32Array; distances: Float32Array }> {
+    return { labels: this.labels, distances: this.distances };
+  }
+}
+
+function asCuda(x: DeviceMatrix): CudaMatrix {
+  if (!(x instanceof CudaMatrix)) throw new TypeError('cuda backend: the matrix was uploaded to another backend');
+  if (x.released) throw new Error('cuda backend: the matrix was released');
+  return x;
+}
+
+/** Column means on the host (the origin used against cancellation), via the native addon when built. */
+function columnMeans(x: Matrix): Float32Array {
+  try {
+    return loadNativeAddon().columnMeans(x.data, x.nRows, x.nFeatures);
+  } catch {
+    const d = x.nFeatures;
+    const s = new Float64Array(d);
+    for (let i = 0; i < x.nRows; i++) for (let f = 0; f < d; f++) s[f] += x.data[i * d + f];
+    return Float32Array.from(s, (v) => (x.nRows ? v / x.nRows : 0));
+  }
+}
+
+/** Creates the CUDA backend, or throws {@link BackendUnavailableError} with the reason CUDA cannot run. */
+export async function createCudaBackend(): Promise<Backend> {
+  const addon = loadCudaAddon();
+  const probe = addon.probe();
+  if (!probe.ok) throw new BackendUnavailableError('cuda', probe.reason);
+  const gib = (probe.totalBytes / 2 ** 30).toFixed(0);
+
+  return {
+    name: 'cuda',
+    description: `CUDA kernels on ${probe.name} (${gib} GiB)`,
+
+    upload(x: Matrix, weights?: Float32Array | null): DeviceMatrix {
+      const w = weights ?? null;
+      let total = x.nRows;
+      if (w) {
+        total = 0;
+        for (let i = 0; i < w.length; i++) total += w[i];
+      }
+      const h = addon.upload(x.data, x.nRows, x.nFeatures, w, columnMeans(x));
+      return new CudaMatrix(h, x.nRows, x.nFeatures, w, total);
+    },
+
+    release(x: DeviceMatrix): void {
+      if (x instanceof CudaMatrix && !x.released) {
+        x.released = true;
+        addon.release(x.handle);
+      }
+    },
+
+    async assign(xd: DeviceMatrix, centroids: Float32Array, k: number, previous?: Assignment): Promise<Assignment> {
+      const x = asCuda(xd);
+      const labels = new Int32Array(x.nRows);
+      const dist = new Float32Array(x.nRows);
+      let prev: Int32Array | null = null;
+      let prevGen = -1;
+      if (previous instanceof CudaAssignment && previous.x === x) {
+        prev = previous.labels;
+        prevGen = previous.gen;
+      } else if (previous) prev = (await previous.read()).labels;
+      const r = addon.assign(x.handle, centroids, k, prev, prevGen, labels, dist);
+      return new CudaAssignment(r.inertia, r.nChanged, labels, dist, r.gen, x);
+    },
+
+    async segmentSum(xd: DeviceMatrix, a: Assignment, k: number): Promise<SegmentSums> {
+      const x = asCuda(xd);
+      const sums = new Float64Array(k * x.nFeatures);
+      const counts = new Float64Array(k);
+      const gen = a instanceof CudaAssignment && a.x === x ? a.gen : -1;
+      addon.segmentSum(x.handle, (await a.read()).labels, gen, k, sums, counts);
+      return { sums, counts };
+    },
+
+    async distances(xd: DeviceMatrix, centers: Float32Array, m: number): Promise<Float32Array> {
+      const x = asCuda(xd);
+      const out = new Float32Array(x.nRows * m);
+      addon.distances(x.handle, centers, m, out);
+      return out;
+    },
+  };
+}

@@ -1,0 +1,120 @@
+/**
+ * The CUDA backend. Without a GPU: the unavailable path reports the runtime's reason, the
+ * kernels' arithmetic is checked through the CPU emulation (kernels/cuda/emulate.cc, same
+ * phase functions as the GPU), and the sources compile with nvcc when it is installed. With a
+ * GPU: the backend against the float64 reference.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { BackendUnavailableError } from '../../src/engine/backend.js';
+import { CUDA_ADDON_PATH, createCudaBackend, loadCudaAddon } from '../../src/engine/backends/cuda.js';
+import { refAssign, refSegmentSum, rng } from '../helpers/reference.js';
+
+const root = join(import.meta.dirname, '..', '..');
+const built = existsSync(join(root, CUDA_ADDON_PATH));
+const probe = built ? loadCudaAddon().probe() : null;
+const hasGpu = probe?.ok === true;
+const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+
+describe('cuda backend, unavailable', () => {
+  it.skipIf(!built || hasGpu)('throws BackendUnavailableError with the CUDA runtime reason', async () => {
+    const err = await createCudaBackend().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BackendUnavailableError);
+    const reason = (err as BackendUnavailableError).reason;
+    expect(reason).not.toContain('\n');
+    if (probe && !probe.ok) expect(reason).toBe(probe.reason);
+    // No NVIDIA driver at all (this CI machine): cudart_static says exactly this.
+    if (!existsSync('/dev/nvidiactl')) expect(reason).toBe('CUDA driver version is insufficient for CUDA runtime version');
+  });
+
+  it('throws BackendUnavailableError when the addon is not built', async () => {
+    const saved = process.env.SEGTENSOR_CUDA_ADDON;
+    process.env.SEGTENSOR_CUDA_ADDON = '/nonexistent/segtensor_cuda.node';
+    try {
+      const err = await createCudaBackend().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(BackendUnavailableError);
+      expect((err as BackendUnavailableError).reason).toMatch(/not built/);
+    } finally {
+      if (saved === undefined) delete process.env.SEGTENSOR_CUDA_ADDON;
+      else process.env.SEGTENSOR_CUDA_ADDON = saved;
+    }
+  });
+});
+
+describe.skipIf(!has('g++'))('cuda kernels, emulated on the CPU', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'segtensor-emulate-'));
+  const exe = join(dir, 'emulate');
+  // Shapes cross the tile edges: k around 32-centroid tiles, d around 32-feature chunks,
+  // n around 128-row blocks, and several segment-sum chunks.
+  it.each([
+    [1000, 1, 1],
+    [3000, 2, 2],
+    [2500, 3, 7],
+    [4000, 17, 16],
+    [700, 32, 33],
+    [600, 130, 300],
+    [129, 33, 64],
+  ])('matches the float64 reference: n=%i d=%i k=%i', (n, d, k) => {
+    if (!existsSync(exe)) execFileSync('g++', ['-O2', '-std=c++17', join(root, 'kernels/cuda/emulate.cc'), '-o', exe]);
+    const r = JSON.parse(execFileSync(exe, [String(n), String(d), String(k), String(n + d + k)], { encoding: 'utf8' }));
+    expect(r.mismatches).toBe(0);
+    expect(r.ties).toBeLessThan(n / 20);
+    expect(r.inertiaRelErr).toBeLessThanOrEqual(1e-5);
+    expect(r.distRelErr).toBeLessThanOrEqual(1e-6);
+    expect(r.sumsRelErr).toBeLessThanOrEqual(1e-9);
+    expect(r.changed).toBe(n);
+  }, 30_000);
+  it('cleans up', () => rmSync(dir, { recursive: true, force: true }));
+});
+
+describe.skipIf(!has('nvcc'))('cuda sources', () => {
+  it('compile with nvcc for sm_80 and sm_90 and link against cudart_static', () => {
+    const out = mkdtempSync(join(tmpdir(), 'segtensor-nvcc-'));
+    try {
+      const r = spawnSync(process.execPath, [join(root, 'kernels/cuda/build.mjs'), `--out=${out}`], { encoding: 'utf8' });
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expect(existsSync(join(out, 'segtensor_cuda.node'))).toBe(true);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  }, 180_000);
+});
+
+describe.skipIf(!hasGpu)('cuda backend on a GPU', () => {
+  it('assign, segmentSum and distances match the float64 reference', async () => {
+    const be = await createCudaBackend();
+    expect(be.name).toBe('cuda');
+    for (const [n, d, k] of [
+      [5000, 17, 16],
+      [2000, 130, 300],
+      [3000, 2, 1],
+    ]) {
+      const r = rng(n + d + k);
+      const data = new Float32Array(n * d).map(() => (r() - 0.5) * 10);
+      const w = new Float32Array(n).map(() => 0.5 + r());
+      const c = data.slice(0, k * d);
+      const x = be.upload({ data, nRows: n, nFeatures: d }, w);
+      const a = await be.assign(x, c, k);
+      const { labels } = await a.read();
+      const ref = refAssign(data, n, d, c, k);
+      let inertia = 0;
+      for (let i = 0; i < n; i++) {
+        inertia += w[i] * ref.dist[i];
+        const tie = Number.isFinite(ref.second[i]) && ref.second[i] - ref.dist[i] <= 1e-4 * ref.second[i];
+        if (!tie) expect(labels[i]).toBe(ref.labels[i]);
+      }
+      expect(Math.abs(a.inertia - inertia) / inertia).toBeLessThanOrEqual(1e-5);
+      expect((await be.assign(x, c, k, a)).nChanged).toBe(0);
+      const s = await be.segmentSum(x, a, k);
+      const rs = refSegmentSum(data, n, d, labels, k, w);
+      for (let i = 0; i < rs.sums.length; i++) expect(Math.abs(s.sums[i] - rs.sums[i])).toBeLessThanOrEqual(1e-9 * Math.abs(rs.sums[i]) + 1e-9);
+      const dist = await be.distances(x, c.subarray(0, d), 1);
+      expect(dist[0]).toBe(0);
+      be.release(x);
+    }
+  });
+});
