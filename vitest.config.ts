@@ -7,5 +7,6 @@ export default defineConfig({
     hookTimeout: 60_000,
     // The CLI tests spawn processes and the backends are CPU-bound: two workers on two cores.
     maxWorkers: 2,
+    reporters: ['default', './test/helpers/summary-reporter.ts'],
   },
 });

@@ -11,17 +11,48 @@ export function idColumn(table: ColumnTable, name: string | null, checkUnique: b
   if (c.type === 'string' || c.type === 'bigint' || c.type === 'number') values = c.values;
   else throw new SegtensorError('BAD_INPUT', `${table.path}: id column '${name}' has unsupported type ${c.type === 'other' ? c.typeName : c.type}`);
   if (checkUnique) {
-    const seen = new Set<unknown>();
-    for (let i = 0; i < values.length; i++) {
-      const v = values[i];
-      if (v === null || (typeof v === 'number' && Number.isNaN(v))) {
-        throw new SegtensorError('BAD_INPUT', `${table.path}: id column '${name}' is null at row ${i}`);
-      }
-      if (seen.has(v)) {
-        throw new SegtensorError('DUPLICATE_ID', `${table.path}: id column '${name}' repeats '${String(v)}' at row ${i}`);
-      }
-      seen.add(v);
-    }
+    const nullAt = c.type === 'bigint' && c.nulls ? c.nulls.indexOf(1) : -1;
+    if (nullAt >= 0) throw new SegtensorError('BAD_INPUT', `${table.path}: id column '${name}' is null at row ${nullAt}`);
+    checkIds(table.path, name, values);
   }
   return { name, values };
+}
+
+/**
+ * Nulls and duplicates are errors naming the first offending row. Numeric ids are checked by
+ * sorting a typed copy (a Set of a million BigInts takes seconds); the row is looked up only on failure.
+ */
+function checkIds(file: string, name: string, values: OutColumn['values']): void {
+  const fail = (i: number, what: string): never => {
+    throw new SegtensorError(what === 'null' ? 'BAD_INPUT' : 'DUPLICATE_ID', what === 'null'
+      ? `${file}: id column '${name}' is null at row ${i}`
+      : `${file}: id column '${name}' repeats '${String(values[i])}' at row ${i}`);
+  };
+  if (Array.isArray(values)) {
+    const seen = new Set<string>();
+    values.forEach((v, i) => {
+      if (v === null) fail(i, 'null');
+      if (seen.has(v!)) fail(i, 'dup');
+      seen.add(v!);
+    });
+    return;
+  }
+  for (let i = 0; i < values.length; i++) if (typeof values[i] === 'number' && Number.isNaN(values[i])) fail(i, 'null');
+  const sorted = values.slice().sort();
+  let dup: number | bigint | null = null;
+  for (let i = 1; i < sorted.length; i++) {
+    if (sorted[i] === sorted[i - 1]) {
+      dup = sorted[i];
+      break;
+    }
+  }
+  if (dup === null) return;
+  // The second occurrence in row order is the row to name.
+  let first = -1;
+  for (let i = 0; i < values.length; i++) {
+    if (values[i] === dup) {
+      if (first >= 0) fail(i, 'dup');
+      first = i;
+    }
+  }
 }

@@ -2,8 +2,15 @@
 
 /** Median of the non-NaN values (numpy's: mean of the two middle values for an even count); NaN if none. */
 export function median(values: Float64Array): number {
-  const v = values.filter((x) => !Number.isNaN(x));
-  const n = v.length;
+  // A plain loop: Float64Array.prototype.filter with a callback is ~10× slower on 1M values.
+  const v = new Float64Array(values.length);
+  let n = 0;
+  for (let i = 0; i < values.length; i++) if (!Number.isNaN(values[i])) v[n++] = values[i];
+  return medianOfPrefix(v, n);
+}
+
+function medianOfPrefix(all: Float64Array, n: number): number {
+  const v = all.subarray(0, n);
   if (n === 0) return NaN;
   const hi = select(v, n >> 1);
   if (n % 2 === 1) return hi;
