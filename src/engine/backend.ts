@@ -92,7 +92,20 @@ export interface Backend {
    * Squared distances from every row to each of `m` centers (nRows × m row-major). Used by
    * k-means++ with small `m` (its candidate centers), never with m = k on big data.
    */
-  distances(x: DeviceMatrix, centers: Float32Array, m: number): Promise<Float32Array>;
+  distances(x: DeviceMatrix, centers: Float32Array, m: number, out?: Float32Array): Promise<Float32Array>;
+
+  /**
+   * k-means++ candidate potentials: for each of `m` candidate centers c, Σ w·min(closest, ‖x − c‖²)
+   * over all rows, in float64, with no nRows × m intermediate on the host. `closest` holds each
+   * row's squared distance to its nearest center chosen so far.
+   */
+  potentials(x: DeviceMatrix, closest: Float32Array, candidates: Float32Array, m: number): Promise<Float64Array>;
+
+  /**
+   * For the silhouette: out[i·k + l] = Σ ‖xᵢ − xⱼ‖ (Euclidean, not squared) over the rows j with
+   * labels[j] = l, self-distance 0. Quadratic in nRows: meant for a sample of ≤ ~20,000 rows.
+   */
+  clusterDistanceSums(x: DeviceMatrix, labels: Int32Array, k: number): Promise<Float64Array>;
 }
 
 /** Raised when a backend cannot be loaded or used; `reason` is shown by `segtensor doctor`. */

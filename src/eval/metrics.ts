@@ -6,7 +6,7 @@
  * const q = await clusterQuality(be, x, labels, k, { sampleSize: 20000, seed: 0 });
  */
 import type { Backend, Matrix } from '../engine/backend.js';
-import { distances } from '../engine/ops/distances.js';
+import { clusterDistanceSums } from '../engine/ops/cluster-distance-sums.js';
 import { Random } from '../util/random.js';
 
 /** Unweighted cluster means and sizes from labels, in float64. */
@@ -24,13 +24,45 @@ export function clusterMeans(x: Matrix, labels: Int32Array, k: number): { means:
 }
 
 /**
+ * Within-cluster dispersion from one pass over the rows: W = Σ‖x − μ_l‖² and, per cluster, the
+ * mean distance (not squared) of its rows to its mean. Shared by Calinski-Harabasz and
+ * Davies-Bouldin so a fit computes it once.
+ */
+export interface Dispersion {
+  means: Float64Array;
+  sizes: Float64Array;
+  within: number;
+  scatter: Float64Array;
+}
+
+export function dispersion(x: Matrix, labels: Int32Array, k: number): Dispersion {
+  const d = x.nFeatures;
+  const { means, sizes } = clusterMeans(x, labels, k);
+  const scatter = new Float64Array(k);
+  let within = 0;
+  const data = x.data;
+  for (let i = 0; i < x.nRows; i++) {
+    const l = labels[i];
+    let s = 0;
+    for (let f = 0; f < d; f++) {
+      const t = data[i * d + f] - means[l * d + f];
+      s += t * t;
+    }
+    within += s;
+    scatter[l] += Math.sqrt(s);
+  }
+  for (let j = 0; j < k; j++) if (sizes[j] > 0) scatter[j] /= sizes[j];
+  return { means, sizes, within, scatter };
+}
+
+/**
  * Calinski-Harabasz index: (B / (k − 1)) / (W / (n − k)), B and W the between- and within-cluster
  * dispersions. Null when fewer than 2 clusters are populated or n equals their number.
  */
-export function calinskiHarabasz(x: Matrix, labels: Int32Array, k: number): number | null {
+export function calinskiHarabasz(x: Matrix, labels: Int32Array, k: number, disp = dispersion(x, labels, k)): number | null {
   const d = x.nFeatures;
   const n = x.nRows;
-  const { means, sizes } = clusterMeans(x, labels, k);
+  const { means, sizes, within } = disp;
   const used = sizes.filter((s) => s > 0).length;
   if (used < 2 || n === used) return null;
   const mu = new Float64Array(d);
@@ -40,11 +72,6 @@ export function calinskiHarabasz(x: Matrix, labels: Int32Array, k: number): numb
   for (let j = 0; j < k; j++) {
     for (let f = 0; f < d; f++) between += sizes[j] * (means[j * d + f] - mu[f]) ** 2;
   }
-  let within = 0;
-  for (let i = 0; i < n; i++) {
-    const l = labels[i];
-    for (let f = 0; f < d; f++) within += (x.data[i * d + f] - means[l * d + f]) ** 2;
-  }
   if (within === 0) return 1;
   return (between * (n - used)) / (within * (used - 1));
 }
@@ -53,19 +80,11 @@ export function calinskiHarabasz(x: Matrix, labels: Int32Array, k: number): numb
  * Davies-Bouldin index: mean over clusters of max over others of (sᵢ + sⱼ) / ‖cᵢ − cⱼ‖, with sᵢ the
  * mean distance of a cluster's rows to its mean. Lower is better. Null with fewer than 2 clusters.
  */
-export function daviesBouldin(x: Matrix, labels: Int32Array, k: number): number | null {
+export function daviesBouldin(x: Matrix, labels: Int32Array, k: number, disp = dispersion(x, labels, k)): number | null {
   const d = x.nFeatures;
-  const { means, sizes } = clusterMeans(x, labels, k);
+  const { means, sizes, scatter } = disp;
   const live = [...sizes.keys()].filter((j) => sizes[j] > 0);
   if (live.length < 2) return null;
-  const scatter = new Float64Array(k);
-  for (let i = 0; i < x.nRows; i++) {
-    const l = labels[i];
-    let s = 0;
-    for (let f = 0; f < d; f++) s += (x.data[i * d + f] - means[l * d + f]) ** 2;
-    scatter[l] += Math.sqrt(s);
-  }
-  for (const j of live) scatter[j] /= sizes[j];
   let total = 0;
   for (const i of live) {
     let worst = 0;
@@ -100,8 +119,8 @@ export function sampleRows(nRows: number, size: number, seed: number): Int32Arra
 }
 
 /**
- * Mean silhouette coefficient over `rows` (all rows if omitted). Pairwise distances run on the
- * backend in blocks of 256 columns, so memory stays at rows × 256 floats. Rows in singleton
+ * Mean silhouette coefficient over `rows` (all rows if omitted). The pairwise distance sums run
+ * on the backend (quadratic: keep `rows` to a sample). Rows in singleton
  * clusters score 0, as in scikit-learn. Null with fewer than 2 populated clusters.
  */
 export async function silhouette(be: Backend, x: Matrix, labels: Int32Array, k: number, rows?: Int32Array): Promise<number | null> {
@@ -118,20 +137,10 @@ export async function silhouette(be: Backend, x: Matrix, labels: Int32Array, k: 
   for (const l of lab) size[l]++;
   if (size.filter((c) => c > 0).length < 2) return null;
   // sumDist[i * k + j]: Σ distance from sample row i to the sample rows of cluster j.
-  const sumDist = new Float64Array(s * k);
   const dx = be.upload({ data: sub, nRows: s, nFeatures: d });
+  let sumDist: Float64Array;
   try {
-    const block = 256;
-    for (let start = 0; start < s; start += block) {
-      const m = Math.min(block, s - start);
-      const d2 = await distances(be, dx, sub.slice(start * d, (start + m) * d), m);
-      for (let i = 0; i < s; i++) {
-        for (let j = 0; j < m; j++) {
-          const v = i === start + j ? 0 : d2[i * m + j];
-          sumDist[i * k + lab[start + j]] += v > 0 ? Math.sqrt(v) : 0;
-        }
-      }
-    }
+    sumDist = await clusterDistanceSums(be, dx, lab, k);
   } finally {
     be.release(dx);
   }

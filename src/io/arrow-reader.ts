@@ -4,9 +4,9 @@
  * @internal
  */
 import fs from 'node:fs';
-import { RecordBatchReader, Type, type DataType, type Vector } from 'apache-arrow';
+import { Precision, RecordBatchReader, Type, type DataType, type Float, type Vector } from 'apache-arrow';
 import { SegtensorError } from '../errors.js';
-import { ColumnTable, Float64Builder, type Column, type ColumnType } from './table.js';
+import { ColumnTable, chunkedColumn, type Column, type ColumnType, type NumericArray, type NumericChunk } from './table.js';
 
 function kindOf(t: DataType): ColumnType {
   switch (t.typeId) {
@@ -32,23 +32,32 @@ interface Sink {
 }
 
 function numberSink(type: 'number' | 'timestamp'): Sink {
-  const b = new Float64Builder();
+  const chunks: NumericChunk[] = [];
   return {
     push(v, n) {
-      const out = b.tail(n);
-      if (type === 'number' && v.nullCount === 0 && v.type.typeId !== Type.Bool) {
-        // A loop, not out.set(): set() across element types is ~10× slower in V8.
-        const a = v.toArray() as ArrayLike<number>;
-        for (let i = 0; i < n; i++) out[i] = a[i];
-      } else {
-        for (let i = 0; i < n; i++) {
-          const x = v.get(i);
-          out[i] = x === null || x === undefined ? NaN : x instanceof Date ? x.getTime() : Number(x);
+      const t = v.type;
+      const direct =
+        type === 'number' && (t.typeId === Type.Int || (t.typeId === Type.Float && (t as Float).precision !== Precision.HALF));
+      if (direct) {
+        // Zero-copy: the batch's own buffer, plus a null mask only when there are nulls.
+        const values = v.toArray() as NumericArray;
+        let nulls: Uint8Array | null = null;
+        if (v.nullCount > 0) {
+          nulls = new Uint8Array(n);
+          for (let i = 0; i < n; i++) if (!v.isValid(i)) nulls[i] = 1;
         }
+        chunks.push({ values, nulls });
+        return;
       }
-      b.commit(n);
+      // Booleans, half floats and timestamps: converted value by value.
+      const out = new Float64Array(n);
+      for (let i = 0; i < n; i++) {
+        const x = v.get(i);
+        out[i] = x === null || x === undefined ? NaN : x instanceof Date ? x.getTime() : Number(x);
+      }
+      chunks.push({ values: out, nulls: null });
     },
-    finish: (name) => ({ name, type, values: b.finish() }),
+    finish: (name) => chunkedColumn(name, type, chunks),
   };
 }
 

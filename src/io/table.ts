@@ -11,11 +11,60 @@ import { SegtensorError } from '../errors.js';
 
 export type ColumnType = 'number' | 'string' | 'timestamp' | 'bigint' | 'other';
 
+/** Typed arrays a numeric chunk may hold (Arrow buffers are used as they are, without copying). */
+export type NumericArray = Float64Array | Float32Array | Int32Array | Int16Array | Int8Array | Uint32Array | Uint16Array | Uint8Array;
+
+/** A run of a numeric column's values; `nulls[i] === 1` marks a null (the value is then garbage). */
+export interface NumericChunk {
+  values: NumericArray;
+  nulls: Uint8Array | null;
+}
+
 export type Column =
-  | { name: string; type: 'number' | 'timestamp'; values: Float64Array }
+  | {
+      name: string;
+      type: 'number' | 'timestamp';
+      /** All values as float64, NaN for null (materialised on first use when the column is chunked). */
+      readonly values: Float64Array;
+      /** The column as read, batch by batch; absent when `values` is the only form. */
+      readonly chunks?: NumericChunk[];
+    }
   | { name: string; type: 'bigint'; values: BigInt64Array; nulls: Uint8Array | null }
   | { name: string; type: 'string'; values: (string | null)[] }
   | { name: string; type: 'other'; typeName: string };
+
+/**
+ * A numeric column over record-batch chunks, without copying them. `values` (one float64 array
+ * with NaN for null) is built only if something asks for it: on a million rows that copy costs
+ * more than the hot loop.
+ */
+export function chunkedColumn(name: string, type: 'number' | 'timestamp', chunks: NumericChunk[]): Column {
+  let cached: Float64Array | null = null;
+  return {
+    name,
+    type,
+    chunks,
+    get values() {
+      if (cached) return cached;
+      const n = chunks.reduce((s, c) => s + c.values.length, 0);
+      const out = new Float64Array(n);
+      let at = 0;
+      for (const c of chunks) {
+        const v = c.values;
+        const nulls = c.nulls;
+        for (let i = 0; i < v.length; i++) out[at + i] = nulls && nulls[i] ? NaN : v[i];
+        at += v.length;
+      }
+      cached = out;
+      return out;
+    },
+  };
+}
+
+/** The chunks of a numeric column (one chunk over `values` when it was built unchunked). */
+export function numericChunks(c: Column & { type: 'number' | 'timestamp' }): NumericChunk[] {
+  return c.chunks ?? [{ values: c.values, nulls: null }];
+}
 
 export class ColumnTable {
   private readonly byName: Map<string, Column>;
@@ -51,12 +100,17 @@ export class ColumnTable {
    * the epoch) and 64-bit integers. Strings are a `NON_NUMERIC_COLUMN` error.
    */
   numeric(name: string): Float64Array {
+    return this.numericColumn(name).values;
+  }
+
+  /** The numeric column itself (chunked when read from Arrow), with the same errors as {@link numeric}. */
+  numericColumn(name: string): Column & { type: 'number' | 'timestamp' } {
     const c = this.column(name);
-    if (c.type === 'number' || c.type === 'timestamp') return c.values;
+    if (c.type === 'number' || c.type === 'timestamp') return c;
     if (c.type === 'bigint') {
       const out = new Float64Array(c.values.length);
       for (let i = 0; i < out.length; i++) out[i] = c.nulls?.[i] ? NaN : Number(c.values[i]);
-      return out;
+      return { name, type: 'number', values: out };
     }
     const what = c.type === 'other' ? c.typeName : 'string';
     throw new SegtensorError('NON_NUMERIC_COLUMN', `${this.path}: column '${name}' is ${what}, not numeric`);

@@ -15,6 +15,7 @@
 import type { Assignment, Backend, DeviceMatrix, Matrix } from '../engine/backend.js';
 import { assign } from '../engine/ops/assign.js';
 import { distances } from '../engine/ops/distances.js';
+import { potentials } from '../engine/ops/potentials.js';
 import { segmentSum } from '../engine/ops/segment-sum.js';
 import { SegtensorError } from '../errors.js';
 import { Random } from '../util/random.js';
@@ -241,33 +242,27 @@ export async function kmeansPlusPlus(be: Backend, dx: DeviceMatrix, x: Matrix, k
   const centers = new Float32Array(k * d);
   const first = w ? searchSorted(cumulative(w), rng.next() * dx.totalWeight) : rng.int(n);
   centers.set(x.data.subarray(first * d, (first + 1) * d), 0);
-  let closest = await distances(be, dx, centers.slice(0, d), 1);
+  const closest = await distances(be, dx, centers.slice(0, d), 1);
   let pot = dot(closest, w);
+  // Allocated once: fresh pages cost more than the arithmetic at this size.
+  const cum = new Float64Array(n);
+  const toNew = new Float32Array(n);
   for (let c = 1; c < k; c++) {
-    const cum = cumulative(closest, w ?? undefined);
+    let s = 0;
+    for (let i = 0; i < n; i++) {
+      s += w ? w[i] * closest[i] : closest[i];
+      cum[i] = s;
+    }
     const ids: number[] = [];
     for (let t = 0; t < trials; t++) ids.push(searchSorted(cum, rng.next() * pot));
-    const dc = await distances(be, dx, rowsOf(x, ids), trials);
-    // Potential of each candidate: Σ w·min(closest, d(x, candidate)).
-    const pots = new Float64Array(trials);
-    for (let i = 0; i < n; i++) {
-      const wi = w ? w[i] : 1;
-      const ci = closest[i];
-      for (let t = 0; t < trials; t++) {
-        const v = dc[i * trials + t];
-        pots[t] += wi * (v < ci ? v : ci);
-      }
-    }
+    const pots = await potentials(be, dx, closest, rowsOf(x, ids), trials);
     let bestT = 0;
     for (let t = 1; t < trials; t++) if (pots[t] < pots[bestT]) bestT = t;
-    const next = new Float32Array(n);
-    for (let i = 0; i < n; i++) {
-      const v = dc[i * trials + bestT];
-      next[i] = v < closest[i] ? v : closest[i];
-    }
-    closest = next;
+    const best = x.data.subarray(ids[bestT] * d, (ids[bestT] + 1) * d);
+    await be.distances(dx, Float32Array.from(best), 1, toNew);
+    for (let i = 0; i < n; i++) if (toNew[i] < closest[i]) closest[i] = toNew[i];
     pot = pots[bestT];
-    centers.set(x.data.subarray(ids[bestT] * d, (ids[bestT] + 1) * d), c * d);
+    centers.set(best, c * d);
   }
   return centers;
 }

@@ -13,7 +13,7 @@ import type { Backend } from '../engine/backend.js';
 import '../engine/backends/index.js';
 import { resolveBackend } from '../engine/registry.js';
 import { SegtensorError } from '../errors.js';
-import { calinskiHarabasz, daviesBouldin, sampleRows, silhouette } from '../eval/metrics.js';
+import { calinskiHarabasz, daviesBouldin, dispersion, sampleRows, silhouette } from '../eval/metrics.js';
 import { atomicWrite, ensureWritableDir } from '../io/atomic.js';
 import { readTable } from '../io/read-table.js';
 import { writeTable } from '../io/write-table.js';
@@ -141,6 +141,7 @@ export async function fitSegmentation(job: FitJob): Promise<FitResult> {
   const k = job.k;
   const sizes = new Array<number>(k).fill(0);
   for (const l of r.labels) sizes[l]++;
+  const disp = dispersion(x, r.labels, k);
   const sampleSize = Math.min(job.silhouetteSample ?? 20000, table.nRows);
   const sample = sampleRows(table.nRows, sampleSize, job.seed ?? KMEANS_DEFAULTS.seed);
   const metrics: FitMetrics = {
@@ -153,8 +154,8 @@ export async function fitSegmentation(job: FitJob): Promise<FitResult> {
     sizes,
     silhouette: await silhouette(be, x, r.labels, k, sample),
     silhouetteSampleSize: sampleSize,
-    calinskiHarabasz: calinskiHarabasz(x, r.labels, k),
-    daviesBouldin: daviesBouldin(x, r.labels, k),
+    calinskiHarabasz: calinskiHarabasz(x, r.labels, k, disp),
+    daviesBouldin: daviesBouldin(x, r.labels, k, disp),
     runs: r.runs,
     emptyClustersRepaired: r.history.reduce((s, h) => s + h.emptyClusters, 0),
     backend: be.name,

@@ -3,7 +3,7 @@
  * input's units (nulls ignored), plus category shares for one-hot features.
  */
 import type { Matrix } from '../engine/backend.js';
-import type { ColumnTable } from '../io/table.js';
+import { numericChunks, type ColumnTable } from '../io/table.js';
 import type { Preprocessor } from '../preprocess/preprocessor.js';
 
 export interface SegmentProfile {
@@ -19,13 +19,16 @@ export function profileSegments(table: ColumnTable, pre: Preprocessor, x: Matrix
   const columns: string[] = [];
   const values: Float64Array[] = []; // per column: k means
   for (const s of numeric) {
-    const v = table.numeric(s.name);
     const sum = new Float64Array(k);
     const cnt = new Float64Array(k);
-    for (let i = 0; i < n; i++) {
-      if (Number.isNaN(v[i])) continue;
-      sum[labels[i]] += v[i];
-      cnt[labels[i]]++;
+    let row = 0;
+    for (const { values, nulls } of numericChunks(table.numericColumn(s.name))) {
+      for (let i = 0; i < values.length; i++, row++) {
+        const x = values[i];
+        if ((nulls && nulls[i]) || Number.isNaN(x)) continue;
+        sum[labels[row]] += x;
+        cnt[labels[row]]++;
+      }
     }
     columns.push(s.name);
     values.push(sum.map((t, j) => (cnt[j] ? t / cnt[j] : NaN)));

@@ -17,8 +17,10 @@
  */
 import type { Matrix } from '../engine/backend.js';
 import { SegtensorError } from '../errors.js';
-import type { ColumnTable } from '../io/table.js';
-import { median, moments } from './stats.js';
+import { numericChunks, type Column, type ColumnTable } from '../io/table.js';
+
+type NumericCol = Column & { type: 'number' | 'timestamp' };
+import { medianInPlace, moments } from './stats.js';
 
 export type ScaleKind = 'standard' | 'minmax' | 'log1p' | 'none';
 export type ImputeKind = 'median' | 'mean' | 'zero';
@@ -117,6 +119,7 @@ export class Preprocessor {
     if (dup) throw new SegtensorError('BAD_OPTION', `--features names '${dup}' twice`);
     const numeric: NumericStep[] = [];
     const categorical: CategoricalStep[] = [];
+    let scratch: Float64Array | null = null;
     for (const name of names) {
       const col = table.column(name);
       if (o.exclude.includes(name)) {
@@ -130,8 +133,8 @@ export class Preprocessor {
       if (col.type === 'other') {
         throw new SegtensorError('NON_NUMERIC_COLUMN', `${table.path}: column '${name}' is ${col.typeName}, neither numeric nor categorical`);
       }
-      const v = table.numeric(name);
-      numeric.push(fitNumeric(table.path, name, v, o.scale, o.impute));
+      scratch ??= new Float64Array(table.nRows);
+      numeric.push(fitNumeric(table.path, table.numericColumn(name), scratch, o.scale, o.impute));
     }
     const featureNames = [
       ...numeric.map((s) => s.name),
@@ -151,19 +154,19 @@ export class Preprocessor {
     const d = featureNames.length;
     const data = new Float32Array(nRows * d);
     numeric.forEach((s, f) => {
-      const v = table.numeric(s.name);
-      for (let i = 0; i < nRows; i++) {
-        let x = v[i];
-        if (Number.isNaN(x)) x = s.fill;
-        if (s.log) x = Math.sign(x) * Math.log1p(Math.abs(x));
-        const y = (x - s.center) / s.scale;
-        if (!Number.isFinite(y) || Math.abs(y) > 3.4e38) {
-          throw new SegtensorError(
-            'NON_FINITE',
-            `${table.path}: column '${s.name}' row ${i} is ${v[i]}, which gives ${y} after preprocessing`,
-          );
+      let row = 0;
+      for (const { values, nulls } of numericChunks(table.numericColumn(s.name))) {
+        for (let i = 0; i < values.length; i++, row++) {
+          let x = nulls && nulls[i] ? NaN : values[i];
+          const raw = x;
+          if (Number.isNaN(x)) x = s.fill;
+          if (s.log) x = Math.sign(x) * Math.log1p(Math.abs(x));
+          const y = (x - s.center) / s.scale;
+          if (!(Math.abs(y) <= 3.4e38)) {
+            throw new SegtensorError('NON_FINITE', `${table.path}: column '${s.name}' row ${row} is ${raw}, which gives ${y} after preprocessing`);
+          }
+          data[row * d + f] = y;
         }
-        data[i * d + f] = y;
       }
     });
     let f = numeric.length;
@@ -205,30 +208,47 @@ export class Preprocessor {
   }
 }
 
-function fitNumeric(path: string, name: string, v: Float64Array, scale: ScaleKind, impute: ImputeKind): NumericStep {
-  let missing = 0;
-  for (let i = 0; i < v.length; i++) {
-    const x = v[i];
-    if (Number.isNaN(x)) missing++;
-    else if (!Number.isFinite(x)) {
-      throw new SegtensorError('NON_FINITE', `${path}: column '${name}' row ${i} is ${x}; values must be finite`);
+/**
+ * Fits one numeric feature. `scratch` (nRows float64, shared across columns so a wide table
+ * does not allocate a copy per column) receives the present values; the fill value then stands
+ * in for the missing ones in every statistic.
+ */
+function fitNumeric(path: string, col: NumericCol, scratch: Float64Array, scale: ScaleKind, impute: ImputeKind): NumericStep {
+  const name = col.name;
+  let present = 0;
+  let row = 0;
+  for (const { values, nulls } of numericChunks(col)) {
+    for (let i = 0; i < values.length; i++, row++) {
+      const x = values[i];
+      if ((nulls && nulls[i]) || Number.isNaN(x)) continue;
+      if (!Number.isFinite(x)) throw new SegtensorError('NON_FINITE', `${path}: column '${name}' row ${row} is ${x}; values must be finite`);
+      scratch[present++] = x;
     }
   }
-  if (missing === v.length) throw new SegtensorError('ALL_NULL_COLUMN', `${path}: column '${name}' has no values (all ${v.length} are null)`);
-  const m0 = moments(v);
-  const fill = impute === 'median' ? median(v) : impute === 'mean' ? m0.mean : 0;
-  const filled = missing ? v.map((x) => (Number.isNaN(x) ? fill : x)) : v;
+  const missing = row - present;
+  if (present === 0) throw new SegtensorError('ALL_NULL_COLUMN', `${path}: column '${name}' has no values (all ${row} are null)`);
+  const v = scratch.subarray(0, present);
+  const fill = impute === 'median' ? medianInPlace(v) : impute === 'mean' ? moments(v).mean : 0;
   const log = scale === 'log1p';
-  const t = log ? filled.map((x) => Math.sign(x) * Math.log1p(Math.abs(x))) : filled;
-  const m = moments(t);
+  const slog = (x: number) => Math.sign(x) * Math.log1p(Math.abs(x));
+  if (log) for (let i = 0; i < present; i++) v[i] = slog(v[i]);
+  const f = log ? slog(fill) : fill;
+  // Statistics of the imputed (and transformed) column: the present values plus `missing` copies of f.
+  const m = moments(v);
+  const n = present + missing;
+  const mean = (m.mean * present + f * missing) / n;
+  const ss = m.std * m.std * present + present * (m.mean - mean) ** 2 + missing * (f - mean) ** 2;
+  const std = Math.sqrt(ss / n);
+  const min = missing ? Math.min(m.min, f) : m.min;
+  const max = missing ? Math.max(m.max, f) : m.max;
   let center = 0;
   let s = 1;
   if (scale === 'standard' || scale === 'log1p') {
-    center = m.mean;
-    s = m.std > 0 ? m.std : 1;
+    center = mean;
+    s = std > 0 ? std : 1;
   } else if (scale === 'minmax') {
-    center = m.min;
-    s = m.max > m.min ? m.max - m.min : 1;
+    center = min;
+    s = max > min ? max - min : 1;
   }
   return { name, fill, log, center, scale: s, missing };
 }

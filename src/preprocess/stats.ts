@@ -6,11 +6,12 @@ export function median(values: Float64Array): number {
   const v = new Float64Array(values.length);
   let n = 0;
   for (let i = 0; i < values.length; i++) if (!Number.isNaN(values[i])) v[n++] = values[i];
-  return medianOfPrefix(v, n);
+  return medianInPlace(v.subarray(0, n));
 }
 
-function medianOfPrefix(all: Float64Array, n: number): number {
-  const v = all.subarray(0, n);
+/** Median of `v` (no NaN), reordering it in place: no copy, for a caller-owned scratch buffer. */
+export function medianInPlace(v: Float64Array): number {
+  const n = v.length;
   if (n === 0) return NaN;
   const hi = select(v, n >> 1);
   if (n % 2 === 1) return hi;
@@ -55,13 +56,16 @@ function swap(a: Float64Array, i: number, j: number): void {
 }
 
 /** Mean, population standard deviation, min and max of the non-NaN values (two-pass, float64). */
-export function moments(values: Float64Array): { mean: number; std: number; min: number; max: number; count: number } {
+export function moments(values: ArrayLike<number>): { mean: number; std: number; min: number; max: number; count: number } {
+  // Index loops: for-of over a typed array is several times slower in V8.
   let count = 0;
   let sum = 0;
   let min = Infinity;
   let max = -Infinity;
-  for (const x of values) {
-    if (Number.isNaN(x)) continue;
+  const n = values.length;
+  for (let i = 0; i < n; i++) {
+    const x = values[i];
+    if (x !== x) continue;
     count++;
     sum += x;
     if (x < min) min = x;
@@ -69,6 +73,9 @@ export function moments(values: Float64Array): { mean: number; std: number; min:
   }
   const mean = count ? sum / count : NaN;
   let ss = 0;
-  for (const x of values) if (!Number.isNaN(x)) ss += (x - mean) * (x - mean);
+  for (let i = 0; i < n; i++) {
+    const x = values[i];
+    if (x === x) ss += (x - mean) * (x - mean);
+  }
   return { mean, std: count ? Math.sqrt(ss / count) : NaN, min, max, count };
 }

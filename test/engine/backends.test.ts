@@ -103,6 +103,40 @@ describe.each(backends.map((b) => [b.name, b] as const))('backend %s', (_name, b
     }
     be.release(x);
   });
+
+  it('potentials match Σ w·min(closest, d²) computed in float64', async () => {
+    const n = 3001;
+    const d = 5;
+    const m = 4;
+    const data = randomData(n, d, 31);
+    const w = new Float32Array(n).map((_, i) => 0.5 + (i % 3));
+    const closest = new Float32Array(n).map((_, i) => (i % 10) * 3);
+    const cand = randomData(m, d, 32);
+    const x = be.upload({ data, nRows: n, nFeatures: d }, w);
+    const got = await be.potentials(x, closest, cand, m);
+    for (let j = 0; j < m; j++) {
+      let ref = 0;
+      for (let i = 0; i < n; i++) ref += w[i] * Math.min(closest[i], refAssignDist(data, cand, d, i, j));
+      expect(Math.abs(got[j] - ref) / ref).toBeLessThan(1e-5);
+    }
+    be.release(x);
+  });
+
+  it('clusterDistanceSums match Σ‖xᵢ − xⱼ‖ per cluster in float64', async () => {
+    const n = 700;
+    const d = 7;
+    const k = 5;
+    const data = randomData(n, d, 41);
+    const labels = Int32Array.from({ length: n }, (_, i) => (i * 7) % k);
+    const x = be.upload({ data, nRows: n, nFeatures: d });
+    const got = await be.clusterDistanceSums(x, labels, k);
+    for (let i = 0; i < n; i += 37) {
+      const ref = new Float64Array(k);
+      for (let j = 0; j < n; j++) if (j !== i) ref[labels[j]] += Math.sqrt(refAssignDist(data, data, d, i, j));
+      for (let l = 0; l < k; l++) expect(Math.abs(got[i * k + l] - ref[l]) / ref[l]).toBeLessThan(1e-4);
+    }
+    be.release(x);
+  });
 });
 
 function refAssignDist(data: Float32Array, c: Float32Array, d: number, i: number, j: number): number {

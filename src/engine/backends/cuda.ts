@@ -23,6 +23,7 @@ import {
   type Matrix,
   type SegmentSums,
 } from '../backend.js';
+import { clusterDistanceSumsImpl, potentialsFromDistances, scratchFor } from './host.js';
 import { loadNativeAddon } from './native.js';
 
 /** The addon's exports (kernels/cuda/addon.cc). @internal */
@@ -72,6 +73,8 @@ class CudaMatrix implements DeviceMatrix {
     readonly nFeatures: number,
     readonly weights: Float32Array | null,
     readonly totalWeight: number,
+    /** The host copy, for the host-side fallbacks. */
+    readonly host: Float32Array,
   ) {}
 }
 
@@ -117,7 +120,7 @@ export async function createCudaBackend(): Promise<Backend> {
   if (!probe.ok) throw new BackendUnavailableError('cuda', probe.reason);
   const gib = (probe.totalBytes / 2 ** 30).toFixed(0);
 
-  return {
+  const be: Backend = {
     name: 'cuda',
     description: `CUDA kernels on ${probe.name} (${gib} GiB)`,
 
@@ -129,7 +132,7 @@ export async function createCudaBackend(): Promise<Backend> {
         for (let i = 0; i < w.length; i++) total += w[i];
       }
       const h = addon.upload(x.data, x.nRows, x.nFeatures, w, columnMeans(x));
-      return new CudaMatrix(h, x.nRows, x.nFeatures, w, total);
+      return new CudaMatrix(h, x.nRows, x.nFeatures, w, total, x.data);
     },
 
     release(x: DeviceMatrix): void {
@@ -162,11 +165,20 @@ export async function createCudaBackend(): Promise<Backend> {
       return { sums, counts };
     },
 
-    async distances(xd: DeviceMatrix, centers: Float32Array, m: number): Promise<Float32Array> {
+    async distances(xd: DeviceMatrix, centers: Float32Array, m: number, out = new Float32Array(xd.nRows * m)): Promise<Float32Array> {
       const x = asCuda(xd);
-      const out = new Float32Array(x.nRows * m);
       addon.distances(x.handle, centers, m, out);
       return out;
     },
+
+    async potentials(xd: DeviceMatrix, closest: Float32Array, candidates: Float32Array, m: number): Promise<Float64Array> {
+      const dc = await be.distances(xd, candidates, m, scratchFor(xd, xd.nRows * m));
+      return potentialsFromDistances(dc, closest, xd.weights, m);
+    },
+
+    clusterDistanceSums(xd: DeviceMatrix, labels: Int32Array, k: number): Promise<Float64Array> {
+      return clusterDistanceSumsImpl(be, xd, asCuda(xd).host, labels, k);
+    },
   };
+  return be;
 }

@@ -1,7 +1,7 @@
 /**
  * Host-side helpers shared by backends. @internal
  */
-import type { Matrix } from '../backend.js';
+import type { Backend, DeviceMatrix, Matrix } from '../backend.js';
 
 /**
  * Exact squared distance of each row to its labelled centroid, Σ(x − c)² accumulated in float64,
@@ -29,4 +29,63 @@ export function exactDistances(
     inertia += weights ? weights[i] * s : s;
   }
   return inertia;
+}
+
+/**
+ * {@link Backend.potentials} from a full nRows × m distance matrix: the fallback for backends
+ * without a fused kernel. Σ w·min(closest, d) per candidate, in float64.
+ */
+export function potentialsFromDistances(dc: Float32Array, closest: Float32Array, w: Float32Array | null, m: number): Float64Array {
+  const pots = new Float64Array(m);
+  const n = closest.length;
+  for (let i = 0; i < n; i++) {
+    const ci = closest[i];
+    const wi = w ? w[i] : 1;
+    for (let t = 0; t < m; t++) {
+      const v = dc[i * m + t];
+      pots[t] += wi * (v < ci ? v : ci);
+    }
+  }
+  return pots;
+}
+
+/** A per-matrix scratch buffer reused across calls, so k-means++ does not allocate per step. */
+export function scratchFor(owner: object, size: number): Float32Array {
+  let buf = scratch.get(owner);
+  if (!buf || buf.length < size) {
+    buf = new Float32Array(size);
+    scratch.set(owner, buf);
+  }
+  return buf.subarray(0, size);
+}
+const scratch = new WeakMap<object, Float32Array>();
+
+/**
+ * {@link Backend.clusterDistanceSums} from the backend's `distances`, 256 columns at a time.
+ * The sqrt and accumulation run on the host.
+ */
+export async function clusterDistanceSumsImpl(
+  be: Pick<Backend, 'distances'>,
+  x: DeviceMatrix,
+  host: Float32Array,
+  labels: Int32Array,
+  k: number,
+): Promise<Float64Array> {
+  const s = x.nRows;
+  const d = x.nFeatures;
+  const out = new Float64Array(s * k);
+  const block = 256;
+  const buf = new Float32Array(s * block);
+  for (let start = 0; start < s; start += block) {
+    const m = Math.min(block, s - start);
+    const d2 = await be.distances(x, host.subarray(start * d, (start + m) * d), m, buf.subarray(0, s * m));
+    for (let i = 0; i < s; i++) {
+      const row = i * k;
+      for (let j = 0; j < m; j++) {
+        const v = i === start + j ? 0 : d2[i * m + j];
+        out[row + labels[start + j]] += v > 0 ? Math.sqrt(v) : 0;
+      }
+    }
+  }
+  return out;
 }

@@ -25,6 +25,7 @@ import {
   type Matrix,
   type SegmentSums,
 } from '../backend.js';
+import { clusterDistanceSumsImpl, potentialsFromDistances, scratchFor } from './host.js';
 
 /** The addon's exports (kernels/cpu/addon.cc). @internal */
 export interface NativeAddon {
@@ -158,7 +159,7 @@ export async function createNativeBackend(options: NativeBackendOptions = {}): P
   const fuse = options.fuseSegmentSum ?? DEFAULTS.fuseSegmentSum;
   const info = addon.info();
 
-  return {
+  const be: Backend = {
     name: 'native',
     description: `native C++ kernels (${info.isa}, ${info.threads} thread${info.threads === 1 ? '' : 's'})`,
 
@@ -201,9 +202,22 @@ export async function createNativeBackend(options: NativeBackendOptions = {}): P
       return addon.segmentSum(x.data, x.nRows, x.nFeatures, labels, k, x.weights);
     },
 
-    async distances(xd: DeviceMatrix, centers: Float32Array, m: number): Promise<Float32Array> {
+    async distances(xd: DeviceMatrix, centers: Float32Array, m: number, out?: Float32Array): Promise<Float32Array> {
       const x = asNative(xd);
-      return addon.distances(x.data, x.nRows, x.nFeatures, centers, m);
+      const r = addon.distances(x.data, x.nRows, x.nFeatures, centers, m);
+      if (!out) return r;
+      out.set(r);
+      return out;
+    },
+
+    async potentials(xd: DeviceMatrix, closest: Float32Array, candidates: Float32Array, m: number): Promise<Float64Array> {
+      const dc = await be.distances(xd, candidates, m, scratchFor(xd, xd.nRows * m));
+      return potentialsFromDistances(dc, closest, xd.weights, m);
+    },
+
+    clusterDistanceSums(xd: DeviceMatrix, labels: Int32Array, k: number): Promise<Float64Array> {
+      return clusterDistanceSumsImpl(be, xd, asNative(xd).data, labels, k);
     },
   };
+  return be;
 }

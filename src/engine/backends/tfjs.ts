@@ -22,7 +22,7 @@ import {
   type Matrix,
   type SegmentSums,
 } from '../backend.js';
-import { exactDistances } from './host.js';
+import { clusterDistanceSumsImpl, exactDistances, potentialsFromDistances, scratchFor } from './host.js';
 
 /** Rows per chunk: bounded so that one chunk's k-wide intermediate stays near 16 MiB. */
 function chunkRows(k: number): number {
@@ -157,10 +157,9 @@ class TfBackend implements Backend {
     return { sums, counts };
   }
 
-  async distances(xd: DeviceMatrix, centers: Float32Array, m: number): Promise<Float32Array> {
+  async distances(xd: DeviceMatrix, centers: Float32Array, m: number, out: Float32Array = new Float32Array(xd.nRows * m)): Promise<Float32Array> {
     const { tf } = this;
     const x = xd as TfMatrix;
-    const out = new Float32Array(x.nRows * m);
     const bT = tf.tensor2d(expansionOperand(centers, x.nFeatures, m), [x.nFeatures + 1, m]);
     try {
       for (let c = 0; c < x.chunks.length; c++) {
@@ -181,6 +180,15 @@ class TfBackend implements Backend {
       bT.dispose();
     }
     return out;
+  }
+
+  async potentials(xd: DeviceMatrix, closest: Float32Array, candidates: Float32Array, m: number): Promise<Float64Array> {
+    const dc = await this.distances(xd, candidates, m, scratchFor(xd, xd.nRows * m));
+    return potentialsFromDistances(dc, closest, xd.weights, m);
+  }
+
+  clusterDistanceSums(xd: DeviceMatrix, labels: Int32Array, k: number): Promise<Float64Array> {
+    return clusterDistanceSumsImpl(this, xd, (xd as TfMatrix).host.data, labels, k);
   }
 }
 
@@ -236,7 +244,9 @@ function pinned(be: TfBackend, tf: typeof TF, tfName: string): Backend {
     release: (x) => be.release(x),
     assign: (x, c, k, p) => use(() => be.assign(x, c, k, p)),
     segmentSum: (x, a, k) => use(() => be.segmentSum(x, a, k)),
-    distances: (x, c, m) => use(() => be.distances(x, c, m)),
+    distances: (x, c, m, out) => use(() => be.distances(x, c, m, out)),
+    potentials: (x, cl, c, m) => use(() => be.potentials(x, cl, c, m)),
+    clusterDistanceSums: (x, l, k) => use(() => be.clusterDistanceSums(x, l, k)),
   };
 }
 
@@ -277,4 +287,15 @@ export async function createTfNodeBackend(): Promise<Backend> {
   if (!which) throw new BackendUnavailableError('tensorflow', '@tensorflow/tfjs-node(-gpu) is not installed');
   await activate(tf, 'tensorflow');
   return pinned(new TfBackend('tensorflow', `tfjs tensorflow (${which})`, tf), tf, 'tensorflow');
+}
+
+/**
+ * The shared tfjs-core with tfjs backend `name` active, for models built on tfjs layers (the churn
+ * MLP), so they run on the very instance and backend initialised above. Load `name` through the
+ * registry first (`getBackend`), which does the initialisation (wasm paths, tfjs-node import).
+ */
+export async function activeTfjs(name: 'cpu' | 'wasm' | 'tensorflow'): Promise<typeof TF> {
+  const tf = await core();
+  if (tf.getBackend() !== name) await activate(tf, name);
+  return tf;
 }
