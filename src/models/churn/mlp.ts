@@ -97,6 +97,8 @@ export class ChurnNet {
     readonly model: TFL.LayersModel,
     /** Added to the logit before the sigmoid: ln(w₀/w₁), 0 without class weights. */
     readonly logitOffset: number,
+    /** The tfjs backend it runs on; re-activated before inference (segmentation may have switched it). */
+    readonly backend: string,
   ) {}
 
   get nFeatures(): number {
@@ -109,6 +111,7 @@ export class ChurnNet {
     if (x.nFeatures !== this.nFeatures) {
       throw new SegtensorError('BAD_INPUT', `churn model: expects ${this.nFeatures} features; got a matrix of ${x.nFeatures}`);
     }
+    if (tf.getBackend() !== this.backend) await tf.setBackend(this.backend);
     const out = new Float32Array(x.nRows);
     const d = x.nFeatures;
     for (let s = 0; s < x.nRows; s += PREDICT_CHUNK) {
@@ -320,7 +323,7 @@ export async function trainChurnNet(
   const rng = new Random(o.seed);
   const model = buildChurnNet(tf, d, o, new Random(rng.fork()));
   const weights = classWeights(train.y, o.classWeight);
-  const net = new ChurnNet(tf, model, Math.log(weights[0] / weights[1]));
+  const net = new ChurnNet(tf, model, Math.log(weights[0] / weights[1]), tf.getBackend());
   const optimizer = tf.train.adam(o.learningRate);
   const vars = model.trainableWeights.map((w) => w.read() as TFL.Variable);
   const kernels = model.trainableWeights.filter((w) => w.name.endsWith('kernel')).map((w) => w.read() as TFL.Variable);
