@@ -4,40 +4,50 @@
  * DuckDB sniffs CSV dialects and types, and reads Parquet row groups in parallel.
  * @internal
  */
-import { DuckDBInstance, DuckDBTypeId, type DuckDBConnection, type DuckDBType } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBType } from '@duckdb/node-api';
+
+type DuckModule = typeof import('@duckdb/node-api');
+
+let mod: Promise<DuckModule> | null = null;
+/** DuckDB's module, loaded on first use: it costs ~0.5 s at start-up, which Arrow-only runs skip. @internal */
+export function duckModule(): Promise<DuckModule> {
+  mod ??= import('@duckdb/node-api');
+  return mod;
+}
 import { SegtensorError } from '../errors.js';
 import { firstLine } from './arrow-reader.js';
 import { ColumnTable, Float64Builder, type Column, type ColumnType } from './table.js';
 
-const NUMERIC = new Set<DuckDBTypeId>([
-  DuckDBTypeId.TINYINT,
-  DuckDBTypeId.SMALLINT,
-  DuckDBTypeId.INTEGER,
-  DuckDBTypeId.UTINYINT,
-  DuckDBTypeId.USMALLINT,
-  DuckDBTypeId.UINTEGER,
-  DuckDBTypeId.UBIGINT,
-  DuckDBTypeId.HUGEINT,
-  DuckDBTypeId.FLOAT,
-  DuckDBTypeId.DOUBLE,
-  DuckDBTypeId.DECIMAL,
-  DuckDBTypeId.BOOLEAN,
-]);
-const TIME = new Set<DuckDBTypeId>([
-  DuckDBTypeId.DATE,
-  DuckDBTypeId.TIMESTAMP,
-  DuckDBTypeId.TIMESTAMP_S,
-  DuckDBTypeId.TIMESTAMP_MS,
-  DuckDBTypeId.TIMESTAMP_NS,
-  DuckDBTypeId.TIMESTAMP_TZ,
-]);
-
-function kindOf(t: DuckDBType): ColumnType {
-  if (t.typeId === DuckDBTypeId.BIGINT) return 'bigint';
-  if (NUMERIC.has(t.typeId)) return 'number';
-  if (TIME.has(t.typeId)) return 'timestamp';
-  if (t.typeId === DuckDBTypeId.VARCHAR || t.typeId === DuckDBTypeId.ENUM) return 'string';
-  return 'other';
+function kindOf(t: DuckDBType, { DuckDBTypeId: T }: DuckModule): ColumnType {
+  switch (t.typeId) {
+    case T.BIGINT:
+      return 'bigint';
+    case T.TINYINT:
+    case T.SMALLINT:
+    case T.INTEGER:
+    case T.UTINYINT:
+    case T.USMALLINT:
+    case T.UINTEGER:
+    case T.UBIGINT:
+    case T.HUGEINT:
+    case T.FLOAT:
+    case T.DOUBLE:
+    case T.DECIMAL:
+    case T.BOOLEAN:
+      return 'number';
+    case T.DATE:
+    case T.TIMESTAMP:
+    case T.TIMESTAMP_S:
+    case T.TIMESTAMP_MS:
+    case T.TIMESTAMP_NS:
+    case T.TIMESTAMP_TZ:
+      return 'timestamp';
+    case T.VARCHAR:
+    case T.ENUM:
+      return 'string';
+    default:
+      return 'other';
+  }
 }
 
 /** SQL expression that makes DuckDB hand us a simple physical type for each kind. */
@@ -57,7 +67,7 @@ let shared: Promise<DuckDBConnection> | null = null;
 
 /** One in-process DuckDB connection for the whole run. @internal */
 export function duck(): Promise<DuckDBConnection> {
-  shared ??= DuckDBInstance.create(':memory:').then((db) => db.connect());
+  shared ??= duckModule().then((m) => m.DuckDBInstance.create(':memory:')).then((db) => db.connect());
   return shared;
 }
 
@@ -74,7 +84,8 @@ export async function readWithDuckDB(file: string, format: 'parquet' | 'csv'): P
   } catch (e) {
     throw new SegtensorError('CORRUPT_FILE', `${file}: not a readable ${format === 'parquet' ? 'Parquet' : 'CSV'} file (${firstLine(e)})`);
   }
-  const kinds = types.map(kindOf);
+  const m = await duckModule();
+  const kinds = types.map((t) => kindOf(t, m));
   const sql = `SELECT ${names.map((n, i) => select(n, kinds[i])).join(', ')} FROM ${source}`;
   const nums = kinds.map((k) => (k === 'number' || k === 'timestamp' ? new Float64Builder() : null));
   const bigs = kinds.map((k) => (k === 'bigint' ? ([] as (bigint | null)[]) : null));

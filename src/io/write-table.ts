@@ -8,7 +8,7 @@
  *   { name: 'segment', values: labels },
  * ]);
  */
-import { DOUBLE, BIGINT, INTEGER, VARCHAR, FLOAT, DuckDBDataChunk, type DuckDBType } from '@duckdb/node-api';
+import type { DuckDBType } from '@duckdb/node-api';
 import {
   Int64,
   Utf8,
@@ -20,7 +20,7 @@ import {
   type Vector,
 } from 'apache-arrow';
 import { atomicProduce, atomicWrite } from './atomic.js';
-import { duck, sqlString } from './duckdb-reader.js';
+import { duck, duckModule, sqlString } from './duckdb-reader.js';
 import { formatOf } from './format.js';
 
 /** One output column. Strings may hold nulls; numbers use NaN for null in float columns. */
@@ -36,7 +36,7 @@ function toArrow(c: OutColumn): Vector {
   return makeVector(v);
 }
 
-function duckType(c: OutColumn): DuckDBType {
+function duckType(c: OutColumn, { VARCHAR, BIGINT, INTEGER, FLOAT, DOUBLE }: typeof import('@duckdb/node-api')): DuckDBType {
   const v = c.values;
   if (Array.isArray(v)) return VARCHAR;
   if (v instanceof BigInt64Array) return BIGINT;
@@ -70,8 +70,9 @@ export async function writeTable(dest: string, columns: OutColumn[], option = '-
   }
   // Parquet: append the columns to a DuckDB temp table in vector-sized chunks, then COPY.
   const conn = await duck();
+  const m = await duckModule();
   const tbl = `segtensor_out_${process.pid}_${Date.now()}`;
-  const types = columns.map(duckType);
+  const types = columns.map((c) => duckType(c, m));
   await conn.run(
     `CREATE TEMP TABLE ${tbl} (${columns.map((c, i) => `"${c.name.replaceAll('"', '""')}" ${types[i]}`).join(', ')})`,
   );
@@ -79,10 +80,10 @@ export async function writeTable(dest: string, columns: OutColumn[], option = '-
     const appender = await conn.createAppender(tbl, 'main', 'temp');
     const step = 2048;
     for (let start = 0; start < n; start += step) {
-      const m = Math.min(step, n - start);
-      const chunk = DuckDBDataChunk.create(types, m);
+      const rows = Math.min(step, n - start);
+      const chunk = m.DuckDBDataChunk.create(types, rows);
       columns.forEach((c, i) => {
-        const part = Array.isArray(c.values) ? c.values.slice(start, start + m) : Array.from(c.values.subarray(start, start + m) as ArrayLike<number | bigint>);
+        const part = Array.isArray(c.values) ? c.values.slice(start, start + rows) : Array.from(c.values.subarray(start, start + rows) as ArrayLike<number | bigint>);
         chunk.setColumnValues(i, part.map((v) => (typeof v === 'number' && Number.isNaN(v) ? null : v)));
       });
       appender.appendDataChunk(chunk);
