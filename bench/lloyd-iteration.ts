@@ -17,7 +17,7 @@ import '../src/engine/backends/index.js';
 import type { BackendName } from '../src/engine/backend.js';
 import { AUTO_ORDER, getBackend } from '../src/engine/registry.js';
 import { lloydStep } from '../src/models/kmeans.js';
-import { Random } from '../src/util/random.js';
+import { benchData } from './data.js';
 
 interface Row {
   backend: string;
@@ -32,18 +32,6 @@ interface Row {
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1] : dflt;
-}
-
-/** Deterministic blobs: 2k centres, unit noise. */
-export function benchData(nRows: number, d: number, seed = 1): Float32Array {
-  const r = new Random(seed);
-  const centres = Float32Array.from({ length: 32 * d }, () => r.gauss() * 4);
-  const data = new Float32Array(nRows * d);
-  for (let i = 0; i < nRows; i++) {
-    const c = r.int(32);
-    for (let f = 0; f < d; f++) data[i * d + f] = centres[c * d + f] + r.gauss();
-  }
-  return data;
 }
 
 async function child(name: BackendName, nRows: number, d: number, k: number, reps: number): Promise<Row> {

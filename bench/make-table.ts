@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Float32, Int64, Table, makeData, makeVector, tableToIPC } from 'apache-arrow';
 import { writeTable } from '../src/io/write-table.js';
-import { benchData } from './lloyd-iteration.js';
+import { benchData } from './data.js';
 
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);

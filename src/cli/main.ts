@@ -11,6 +11,8 @@ import { BackendUnavailableError } from '../engine/backend.js';
 import { SegtensorError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { registerDemo, registerDoctor, registerFit, registerPredict } from './commands.js';
+import { registerDatasets } from './datasets-command.js';
+import { registerFeatures } from './features-command.js';
 
 const program = new Command('segtensor')
   .description('GPU-accelerated customer segmentation: K-Means and friends on Arrow, Parquet and CSV tables.')
@@ -26,6 +28,8 @@ registerFit(program);
 registerPredict(program);
 registerDemo(program);
 registerDoctor(program);
+registerDatasets(program);
+registerFeatures(program);
 
 function fail(code: number, line: string): never {
   process.stderr.write(`segtensor: ${line}\n`);
