@@ -1,0 +1,54 @@
+/** `segtensor features`: parses options, calls {@link buildFeatures}, prints. @internal */
+import { Command } from 'commander';
+import { buildFeatures, FEATURE_DEFAULTS } from '../features/rfm.js';
+import { floatOption, intOption } from './options.js';
+import { progress } from './progress.js';
+
+interface FeaturesFlags {
+  transactions: string;
+  asOf: string;
+  out: string;
+  customerCol: string;
+  timeCol: string;
+  amountCol: string;
+  orderCol?: string;
+  categoryCol?: string;
+  customers?: string;
+  churnWindow?: number;
+  winsorize?: number;
+  maxCategories: number;
+}
+
+export function registerFeatures(program: Command): void {
+  program
+    .command('features')
+    .description('per-customer RFM and behaviour features from a transaction log, as of a date (DuckDB)')
+    .requiredOption('-t, --transactions <table>', 'transaction log: .parquet, .csv or .arrow/.arrows/.feather')
+    .requiredOption('--as-of <date>', 'YYYY-MM-DD (00:00 UTC); only rows strictly before it feed the features')
+    .requiredOption('-o, --out <table>', 'feature table; format by extension (.parquet, .csv, .arrow); metadata also in <out>.meta.json')
+    .option('--customer-col <col>', 'customer id column (the output keeps its name)', FEATURE_DEFAULTS.customerCol)
+    .option('--time-col <col>', 'timestamp column: timestamps, dates or ISO 8601 text', FEATURE_DEFAULTS.timeCol)
+    .option('--amount-col <col>', 'amount column; returns are negative', FEATURE_DEFAULTS.amountCol)
+    .option('--order-col <col>', 'order id column: rows of one order count as one purchase (default: each row is one)')
+    .option('--category-col <col>', "category column for spend shares (default: 'category' when present)")
+    .option('--customers <table>', 'customer attributes joined by the customer column and passed through; customers without purchases still appear')
+    .option('--churn-window <days>', "add the label 'churned': no purchase in [as-of, as-of + days), from rows after as-of only", intOption('--churn-window', 1))
+    .option('--winsorize <q>', 'cap |amount| at its (1 - q) quantile over valid rows before as-of, q in (0, 0.5)', floatOption('--winsorize', 0))
+    .option('--max-categories <n>', 'category share columns at most (rarer ones go to share_other)', intOption('--max-categories', 0, 200), FEATURE_DEFAULTS.maxCategories)
+    .addHelpText(
+      'after',
+      '\nExample:\n  segtensor features --transactions tx.parquet --as-of 2024-01-01 --churn-window 90 --customers customers.parquet --out features.parquet',
+    )
+    .action(async (flags: FeaturesFlags, c: Command) => {
+      const p = progress(Boolean(c.optsWithGlobals().quiet));
+      const r = await buildFeatures({ ...flags, log: (l) => p.step(l) });
+      p.done();
+      const m = r.meta;
+      console.log(
+        `read ${m.rows.read} rows: ${m.rows.duplicatesRemoved} exact duplicates removed, invalid rows skipped: ` +
+          `${m.rows.invalidNullId} null id, ${m.rows.invalidTimestamp} bad timestamp, ${m.rows.invalidAmount} bad amount` +
+          (m.winsorize ? `; ${m.winsorize.clipped} amounts capped at ${m.winsorize.cap}` : ''),
+      );
+      console.log(`wrote ${m.output.rows} customers × ${r.columns.length} columns to ${r.out} (metadata: ${r.metaFile})`);
+    });
+}

@@ -1,0 +1,377 @@
+/**
+ * `segtensor features`: per-customer RFM and behaviour features from a raw transaction log, as
+ * of a date, computed by DuckDB (streamed, parallel, spilling to disk when needed) — never by
+ * group-bys over JavaScript objects.
+ *
+ * Pipeline (one SQL statement per step; see {@link buildFeatures}):
+ * 1. exact duplicate rows are collapsed (`GROUP BY ALL`, counting the copies);
+ * 2. rows with a null customer id, an unparseable or null timestamp, or an unparseable,
+ *    null or non-finite amount are counted and skipped;
+ * 3. optionally, |amount| is capped at its (1 − q) quantile over valid rows before as-of;
+ * 4. rows are classed as purchase (amount > 0), return (amount < 0) or zero, before as-of, or
+ *    in the churn window; with an order column, rows of one (customer, order, class) form
+ *    one event timed at their earliest row;
+ * 5. events aggregate per customer. Every feature reads only rows strictly before as-of; the
+ *    `churned` label reads only rows in [as-of, as-of + W days).
+ *
+ * @example
+ * const r = await buildFeatures({ transactions: 'tx.parquet', asOf: '2024-01-01', out: 'features.parquet', churnWindow: 90 });
+ * r.meta.rows.duplicatesRemoved;
+ */
+import path from 'node:path';
+import { SegtensorError } from '../errors.js';
+import { atomicProduce, atomicWrite } from '../io/atomic.js';
+import { duck, sqlString } from '../io/duckdb-reader.js';
+import { formatOf } from '../io/format.js';
+import { VERSION } from '../version.js';
+import { copyQueryToArrow } from './duck-arrow.js';
+import { amountExpr, column, ident, openSource, timestampExpr, type Source } from './source.js';
+
+export interface FeatureJob {
+  /** Transaction log: .parquet, .csv or .arrow/.arrows/.feather. */
+  transactions: string;
+  /** As-of date, YYYY-MM-DD (00:00 UTC): features use rows strictly before it. */
+  asOf: string;
+  /** Output table; format by extension (.parquet, .csv, .arrow). A sidecar `<out>.meta.json` is written too. */
+  out: string;
+  /** Customer id column. Default `customer_id`; the output's id column keeps this name. */
+  customerCol?: string;
+  /** Timestamp column (timestamp, date or ISO 8601 text). Default `timestamp`. */
+  timeCol?: string;
+  /** Amount column (returns negative). Default `amount`. */
+  amountCol?: string;
+  /** Order id column: rows of one order count as one purchase. Default none (each row is one). */
+  orderCol?: string | null;
+  /** Category column for spend shares. Default `category` when the log has it, else none. */
+  categoryCol?: string | null;
+  /** Customer attribute table joined by the customer column and passed through. Default none. */
+  customers?: string | null;
+  /** Churn window in days: adds `churned` (no purchase in [asOf, asOf + W days)). Default none. */
+  churnWindow?: number | null;
+  /** Winsorize: cap |amount| at its (1 − q) quantile over valid rows before as-of, q in (0, 0.5). Default none. */
+  winsorize?: number | null;
+  /** Category share columns at most; rarer categories go to `share_other`. Default 20. */
+  maxCategories?: number;
+  /** Progress lines. */
+  log?: (line: string) => void;
+}
+
+export const FEATURE_DEFAULTS = Object.freeze({
+  customerCol: 'customer_id',
+  timeCol: 'timestamp',
+  amountCol: 'amount',
+  maxCategories: 20,
+  /** Days in each of the two spend-trend windows. */
+  trendDays: 90,
+});
+
+/** The cleaning record stored in the output's metadata. */
+export interface FeatureMeta {
+  tool: 'segtensor features';
+  version: string;
+  transactions: string;
+  customers: string | null;
+  asOf: string;
+  churnWindowDays: number | null;
+  columns: { customer: string; time: string; amount: string; order: string | null; category: string | null };
+  rows: {
+    read: number;
+    duplicatesRemoved: number;
+    invalidNullId: number;
+    invalidTimestamp: number;
+    invalidAmount: number;
+    valid: number;
+    validBeforeAsOf: number;
+  };
+  winsorize: { q: number; cap: number; clipped: number } | null;
+  output: { rows: number; fromTransactions: number; withoutPurchaseBeforeAsOf: number; notInCustomersTable: number };
+  categories: string[];
+  cleaning: string[];
+  features: Record<string, string>;
+}
+
+export interface FeatureResult {
+  out: string;
+  metaFile: string;
+  meta: FeatureMeta;
+  columns: string[];
+}
+
+const DATE_RE = /^\d{4}-\d{2}-\d{2}$/;
+
+/** Checks the options once, as data. @internal */
+export function checkFeatureJob(job: FeatureJob): void {
+  const bad = (m: string) => {
+    throw new SegtensorError('BAD_OPTION', `features: ${m}`);
+  };
+  if (!DATE_RE.test(job.asOf) || !validDate(job.asOf)) bad(`--as-of must be a date YYYY-MM-DD; got '${job.asOf}'`);
+  if (job.churnWindow != null && (!Number.isSafeInteger(job.churnWindow) || job.churnWindow < 1)) {
+    bad(`--churn-window must be a positive integer number of days; got '${job.churnWindow}'`);
+  }
+  if (job.winsorize != null && !(job.winsorize > 0 && job.winsorize < 0.5)) bad(`--winsorize must be in (0, 0.5); got '${job.winsorize}'`);
+  const maxCat = job.maxCategories ?? FEATURE_DEFAULTS.maxCategories;
+  if (!Number.isSafeInteger(maxCat) || maxCat < 0 || maxCat > 200) bad(`--max-categories must be an integer in [0, 200]; got '${maxCat}'`);
+  formatOf(job.out, '--out');
+}
+
+function validDate(s: string): boolean {
+  const t = Date.parse(`${s}T00:00:00Z`);
+  return !Number.isNaN(t) && new Date(t).toISOString().slice(0, 10) === s;
+}
+
+/** A column-name-safe form of a category value. */
+function shareName(cat: string, used: Set<string>): string {
+  let base = `share_${cat.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_+|_+$/g, '') || 'blank'}`;
+  if (base === 'share_other') base = 'share_other_';
+  let name = base;
+  for (let i = 2; used.has(name); i++) name = `${base}_${i}`;
+  used.add(name);
+  return name;
+}
+
+const FEATURE_DOCS: Record<string, string> = {
+  recency_days: 'calendar days from the date of the last purchase before as-of to as-of; null without a purchase',
+  frequency: 'purchases before as-of: distinct orders with a positive amount (rows with a positive amount when no order column); 0 without one',
+  monetary_total: 'sum of all valid amounts before as-of, returns included; 0 without rows',
+  monetary_mean: 'monetary_total / frequency; null when frequency is 0',
+  tenure_days: 'calendar days from the date of the first purchase before as-of to as-of; null without a purchase',
+  mean_gap_days: '(last − first purchase time) / (frequency − 1), in days; null when frequency < 2',
+  return_count: 'returns before as-of: distinct orders with a negative amount (rows when no order column); 0 without one',
+  return_rate: 'return_count / frequency; null when frequency is 0',
+  spend_last_90d: 'purchase amounts in [as-of − 90 days, as-of); 0 without',
+  spend_prev_90d: 'purchase amounts in [as-of − 180 days, as-of − 90 days); 0 without',
+  spend_trend: '(spend_last_90d − spend_prev_90d) / (spend_last_90d + spend_prev_90d), in [−1, 1]; null when both are 0',
+  churned: 'true when the customer makes no purchase (positive amount) in [as-of, as-of + churn window); read only from rows after as-of',
+};
+
+/** Builds the feature table. Every output is written atomically; the metadata goes to `<out>.meta.json` (and Parquet key-value metadata). */
+export async function buildFeatures(job: FeatureJob): Promise<FeatureResult> {
+  checkFeatureJob(job);
+  const log = job.log ?? (() => {});
+  const customerCol = job.customerCol ?? FEATURE_DEFAULTS.customerCol;
+  const timeCol = job.timeCol ?? FEATURE_DEFAULTS.timeCol;
+  const amountCol = job.amountCol ?? FEATURE_DEFAULTS.amountCol;
+  const maxCategories = job.maxCategories ?? FEATURE_DEFAULTS.maxCategories;
+  const W = job.churnWindow ?? null;
+  const conn = await duck();
+  const run = async (sql: string) => (await conn.runAndReadAll(sql)).getRows();
+  const tag = `st_feat_${process.pid}_${Date.now()}`;
+
+  const tx = await openSource(job.transactions, '--transactions');
+  let cust: Source | null = null;
+  try {
+    const cidCol = column(tx, customerCol, '--customer-col');
+    const tsSql = timestampExpr(tx, column(tx, timeCol, '--time-col'), '--time-col');
+    const amtSql = amountExpr(tx, column(tx, amountCol, '--amount-col'), '--amount-col');
+    const orderCol = job.orderCol ?? null;
+    if (orderCol) column(tx, orderCol, '--order-col');
+    let categoryCol = job.categoryCol ?? null;
+    if (categoryCol) column(tx, categoryCol, '--category-col');
+    else if (job.categoryCol === undefined && tx.columns.some((c) => c.name === 'category')) categoryCol = 'category';
+
+    const asOf = `TIMESTAMP ${sqlString(`${job.asOf} 00:00:00`)}`;
+    const asOfDate = `DATE ${sqlString(job.asOf)}`;
+    const T = FEATURE_DEFAULTS.trendDays;
+    // Typed, flagged rows after exact-duplicate removal. `bad`: 1 null id, 2 bad timestamp, 3 bad amount.
+    const typed = `SELECT ${ident(customerCol)} AS cid, ${tsSql} AS ts, ${amtSql} AS amt,
+        ${orderCol ? ident(orderCol) : 'NULL'} AS ord, ${categoryCol ? `CAST(${ident(categoryCol)} AS VARCHAR)` : 'NULL::VARCHAR'} AS cat,
+        st_copies - 1 AS dups
+      FROM (SELECT *, count(*) AS st_copies FROM ${tx.relation} GROUP BY ALL)`;
+    const flagged = `SELECT *, CASE WHEN cid IS NULL THEN 1 WHEN ts IS NULL THEN 2 WHEN amt IS NULL OR NOT isfinite(amt) THEN 3 ELSE 0 END AS bad FROM (${typed})`;
+
+    // Categories and the winsorizing cap come from valid rows before as-of only, so rows after
+    // as-of cannot change the column set or any value.
+    const rawValid = `SELECT ${tsSql} AS ts, ${amtSql} AS amt${categoryCol ? `, CAST(${ident(categoryCol)} AS VARCHAR) AS cat` : ''}
+      FROM ${tx.relation} WHERE ${ident(customerCol)} IS NOT NULL`;
+    let categories: string[] = [];
+    let hasOther = false;
+    if (categoryCol && maxCategories > 0) {
+      log('finding categories');
+      const rows = await run(
+        `SELECT cat, count(*) AS n FROM (${rawValid}) WHERE ts < ${asOf} AND isfinite(amt) AND amt > 0 AND cat IS NOT NULL GROUP BY cat ORDER BY n DESC, cat LIMIT ${maxCategories + 1}`,
+      );
+      categories = rows.slice(0, maxCategories).map((r) => String(r[0]));
+      hasOther = rows.length > maxCategories;
+    }
+    let winsor: FeatureMeta['winsorize'] = null;
+    if (job.winsorize != null) {
+      log('computing the winsorizing cap');
+      const [[cap]] = await run(`SELECT quantile_cont(abs(amt), ${1 - job.winsorize}) FROM (${rawValid}) WHERE ts < ${asOf} AND isfinite(amt)`);
+      winsor = { q: job.winsorize, cap: cap === null ? Infinity : Number(cap), clipped: 0 };
+    }
+    const amtClean = winsor && Number.isFinite(winsor.cap) ? `sign(amt) * least(abs(amt), ${winsor.cap})` : 'amt';
+    const clipFlag = winsor && Number.isFinite(winsor.cap) ? `(abs(amt) > ${winsor.cap} AND ts < ${asOf})::INTEGER` : '0';
+    const cls = `CASE WHEN bad > 0 THEN 'B' WHEN ts < ${asOf} THEN (CASE WHEN amt > 0 THEN 'P' WHEN amt < 0 THEN 'R' ELSE 'Z' END)
+      ${W != null ? `WHEN ts < ${asOf} + INTERVAL ${W} DAY AND amt > 0 THEN 'W'` : ''} ELSE 'X' END`;
+    const catExpr = (c: string) => `CASE WHEN cat = ${sqlString(c)} THEN a END`;
+    const otherExpr = `CASE WHEN cat IS NULL OR cat NOT IN (${categories.map(sqlString).join(', ') || 'NULL'}) THEN a END`;
+    const catCols = [...categories.map((c, i) => [`c${i}`, catExpr(c)]), ...(hasOther ? [['c_other', otherExpr]] : [])];
+    // Row level: class, cleaned amount `a`, per-row pieces of every aggregate.
+    const rowsSql = `SELECT cid, ord, ts, bad, dups, clip, cls, a,
+        CASE WHEN ts >= ${asOf} - INTERVAL ${T} DAY THEN a END AS s_last,
+        CASE WHEN ts >= ${asOf} - INTERVAL ${2 * T} DAY AND ts < ${asOf} - INTERVAL ${T} DAY THEN a END AS s_prev
+        ${catCols.map(([n, e]) => `, ${e} AS ${n}`).join('')}
+      FROM (SELECT *, ${cls} AS cls, CASE WHEN bad = 0 THEN ${amtClean} END AS a, CASE WHEN bad = 0 THEN ${clipFlag} ELSE 0 END AS clip FROM (${flagged}))`;
+    // Events: one per (customer, order, class) with an order column, else one per row.
+    const catSums = catCols.map(([n]) => `, sum(${n}) AS ${n}`).join('');
+    const eventsSql = orderCol
+      ? `SELECT cid, cls, min(ts) AS ts, sum(a) AS a, sum(s_last) AS s_last, sum(s_prev) AS s_prev${catSums},
+           count(*) AS n_rows, sum(dups) AS dups, sum(clip) AS clip,
+           count(*) FILTER (bad = 1) AS bad_id, count(*) FILTER (bad = 2) AS bad_ts, count(*) FILTER (bad = 3) AS bad_amt
+         FROM (${rowsSql}) GROUP BY cid, ord, cls`
+      : `SELECT cid, cls, ts, a, s_last, s_prev${catCols.map(([n]) => `, ${n}`).join('')}, 1 AS n_rows, dups, clip,
+           (bad = 1)::INTEGER AS bad_id, (bad = 2)::INTEGER AS bad_ts, (bad = 3)::INTEGER AS bad_amt
+         FROM (${rowsSql})`;
+    const P = `FILTER (cls = 'P')`;
+    const pre = `FILTER (cls IN ('P', 'R', 'Z'))`;
+    const aggTable = `${tag}_agg`;
+    log('aggregating transactions');
+    await conn.run(`CREATE TEMP TABLE ${aggTable} AS
+      SELECT cid,
+        count(*) ${pre} > 0 AS has_pre,
+        count(*) ${P} AS frequency,
+        min(ts) ${P} AS first_ts,
+        max(ts) ${P} AS last_ts,
+        coalesce(sum(a) ${pre}, 0) AS monetary_total,
+        count(*) FILTER (cls = 'R') AS return_count,
+        coalesce(sum(s_last) ${P}, 0) AS spend_last_90d,
+        coalesce(sum(s_prev) ${P}, 0) AS spend_prev_90d,
+        sum(a) ${P} AS gross${catCols.map(([n]) => `, sum(${n}) ${P} AS ${n}`).join('')},
+        count(*) FILTER (cls = 'W') > 0 AS bought_in_window,
+        sum(n_rows) AS n_rows, sum(dups) AS dups, sum(clip) AS clip,
+        sum(bad_id) AS bad_id, sum(bad_ts) AS bad_ts, sum(bad_amt) AS bad_amt,
+        sum(n_rows) FILTER (cls IN ('P', 'R', 'Z')) AS n_pre_rows,
+        sum(n_rows) FILTER (cls <> 'B') AS n_valid
+      FROM (${eventsSql}) GROUP BY cid`);
+    try {
+      const [stats] = await run(
+        `SELECT sum(n_rows + dups), sum(dups), sum(bad_id), sum(bad_ts), sum(bad_amt), coalesce(sum(n_valid), 0), coalesce(sum(n_pre_rows), 0), coalesce(sum(clip), 0),
+           count(*) FILTER (cid IS NOT NULL AND has_pre) FROM ${aggTable}`,
+      );
+      const n = stats.map((v) => Number(v ?? 0));
+      if (winsor) winsor.clipped = n[7];
+
+      // The output relation: customers table (if any) left/full-joined with the aggregates.
+      const usedNames = new Set<string>();
+      const shareCols: [string, string][] = categories.map((c, i) => [`c${i}`, shareName(c, usedNames)]);
+      if (hasOther) shareCols.push(['c_other', 'share_other']);
+      const featureSql = (g: string) => [
+        `CASE WHEN ${g}.last_ts IS NOT NULL THEN (${asOfDate} - CAST(${g}.last_ts AS DATE))::INTEGER END AS recency_days`,
+        `coalesce(${g}.frequency, 0)::BIGINT AS frequency`,
+        `coalesce(${g}.monetary_total, 0)::DOUBLE AS monetary_total`,
+        `CASE WHEN ${g}.frequency > 0 THEN ${g}.monetary_total / ${g}.frequency END AS monetary_mean`,
+        `CASE WHEN ${g}.first_ts IS NOT NULL THEN (${asOfDate} - CAST(${g}.first_ts AS DATE))::INTEGER END AS tenure_days`,
+        `CASE WHEN ${g}.frequency >= 2 THEN epoch(${g}.last_ts - ${g}.first_ts) / 86400.0 / (${g}.frequency - 1) END AS mean_gap_days`,
+        `coalesce(${g}.return_count, 0)::BIGINT AS return_count`,
+        `CASE WHEN ${g}.frequency > 0 THEN ${g}.return_count / ${g}.frequency END AS return_rate`,
+        ...shareCols.map(([src, name]) => `CASE WHEN ${g}.gross > 0 THEN coalesce(${g}.${src}, 0) / ${g}.gross END AS ${ident(name)}`),
+        `coalesce(${g}.spend_last_90d, 0)::DOUBLE AS spend_last_90d`,
+        `coalesce(${g}.spend_prev_90d, 0)::DOUBLE AS spend_prev_90d`,
+        `CASE WHEN coalesce(${g}.spend_last_90d, 0) + coalesce(${g}.spend_prev_90d, 0) > 0 THEN (coalesce(${g}.spend_last_90d, 0) - coalesce(${g}.spend_prev_90d, 0)) / (coalesce(${g}.spend_last_90d, 0) + coalesce(${g}.spend_prev_90d, 0)) END AS spend_trend`,
+        ...(W != null ? [`NOT coalesce(${g}.bought_in_window, false) AS churned`] : []),
+      ];
+      const featureNames = ['recency_days', 'frequency', 'monetary_total', 'monetary_mean', 'tenure_days', 'mean_gap_days', 'return_count', 'return_rate',
+        ...shareCols.map(([, name]) => name), 'spend_last_90d', 'spend_prev_90d', 'spend_trend', ...(W != null ? ['churned'] : [])];
+      const id = ident(customerCol);
+      let select: string;
+      let notInCustomers = 0;
+      let withoutPurchase = 0;
+      let outRows = 0;
+      if (job.customers) {
+        cust = await openSource(job.customers, '--customers');
+        column(cust, customerCol, '--customer-col');
+        const clash = cust.columns.find((c) => c.name !== customerCol && featureNames.includes(c.name));
+        if (clash) {
+          throw new SegtensorError('BAD_INPUT', `${cust.file}: column '${clash.name}' (--customers) has the name of a feature column; rename it`);
+        }
+        const [dup] = await run(`SELECT ${id}, count(*) AS n FROM ${cust.relation} GROUP BY ${id} HAVING count(*) > 1 LIMIT 1`);
+        if (dup) throw new SegtensorError('DUPLICATE_ID', `${cust.file}: id column '${customerCol}' (--customers) repeats '${dup[0]}' (${dup[1]} rows)`);
+        const attrs = cust.columns.filter((c) => c.name !== customerCol).map((c) => `c.${ident(c.name)}`);
+        // Every customer of the table, plus any customer who bought before as-of but is missing from it.
+        select = `SELECT coalesce(c.${id}, g.cid) AS ${id}, ${featureSql('g').join(', ')}${attrs.map((a) => `, ${a}`).join('')}
+          FROM (SELECT * FROM ${cust.relation} WHERE ${id} IS NOT NULL) c
+          FULL OUTER JOIN (SELECT * FROM ${aggTable} WHERE cid IS NOT NULL) g ON c.${id} = g.cid
+          WHERE c.${id} IS NOT NULL OR g.has_pre
+          ORDER BY 1`;
+        const [[a, b, t]] = await run(
+          `SELECT count(*) FILTER (c.${id} IS NULL), count(*) FILTER (NOT coalesce(g.has_pre, false)), count(*)
+           FROM (SELECT ${id} FROM ${cust.relation} WHERE ${id} IS NOT NULL) c
+           FULL OUTER JOIN (SELECT cid, has_pre FROM ${aggTable} WHERE cid IS NOT NULL) g ON c.${id} = g.cid
+           WHERE c.${id} IS NOT NULL OR g.has_pre`,
+        ).catch((e) => {
+          throw new SegtensorError('BAD_INPUT', `${cust!.file}: cannot join '${customerCol}' with ${tx.file}'s (${String(e.message).split('\n')[0]})`);
+        });
+        notInCustomers = Number(a);
+        withoutPurchase = Number(b);
+        outRows = Number(t);
+      } else {
+        select = `SELECT g.cid AS ${id}, ${featureSql('g').join(', ')} FROM ${aggTable} g WHERE g.cid IS NOT NULL AND g.has_pre ORDER BY 1`;
+        outRows = n[8];
+      }
+      const outSql = select;
+      const meta: FeatureMeta = {
+        tool: 'segtensor features',
+        version: VERSION,
+        transactions: job.transactions,
+        customers: job.customers ?? null,
+        asOf: job.asOf,
+        churnWindowDays: W,
+        columns: { customer: customerCol, time: timeCol, amount: amountCol, order: orderCol, category: categoryCol },
+        rows: {
+          read: n[0],
+          duplicatesRemoved: n[1],
+          invalidNullId: n[2],
+          invalidTimestamp: n[3],
+          invalidAmount: n[4],
+          valid: n[5],
+          validBeforeAsOf: n[6],
+        },
+        winsorize: winsor,
+        output: { rows: outRows, fromTransactions: n[8], withoutPurchaseBeforeAsOf: withoutPurchase, notInCustomersTable: notInCustomers },
+        categories: [...categories, ...(hasOther ? ['(other)'] : [])],
+        cleaning: [
+          `exact duplicate rows removed: ${n[1]} (every column equal; one copy kept)`,
+          `rows with a null '${customerCol}' skipped: ${n[2]}`,
+          `rows with a null or unparseable '${timeCol}' skipped: ${n[3]}`,
+          `rows with a null, unparseable or non-finite '${amountCol}' skipped: ${n[4]}`,
+          winsor
+            ? `|${amountCol}| capped at ${winsor.cap} (its ${1 - winsor.q} quantile over valid rows before as-of, before duplicate removal): ${winsor.clipped} rows clipped`
+            : 'no winsorizing',
+        ],
+        features: Object.fromEntries(
+          featureNames.map((f) => [f, FEATURE_DOCS[f] ?? `share of purchase amount before as-of in category ${categories[shareCols.findIndex(([, nm]) => nm === f)] ?? '(other)'}; null when frequency is 0`]),
+        ),
+      };
+      log(`writing ${job.out}`);
+      await writeOutput(outSql, job.out, meta);
+      const metaFile = `${job.out}.meta.json`;
+      atomicWrite(metaFile, JSON.stringify(meta, null, 2) + '\n');
+      const probe = await conn.run(`SELECT * FROM (${outSql}) LIMIT 0`);
+      return { out: job.out, metaFile, meta, columns: probe.columnNames() };
+    } finally {
+      await conn.run(`DROP TABLE IF EXISTS temp.${aggTable}`);
+    }
+  } finally {
+    await tx.dispose();
+    await (cust as Source | null)?.dispose();
+  }
+}
+
+async function writeOutput(sql: string, dest: string, meta: FeatureMeta): Promise<void> {
+  const conn = await duck();
+  const format = formatOf(dest, '--out');
+  if (format === 'arrow') {
+    await copyQueryToArrow(sql, dest);
+    return;
+  }
+  const options =
+    format === 'csv' ? 'FORMAT csv, HEADER true' : `FORMAT parquet, COMPRESSION zstd, KV_METADATA {'segtensor:features': ${sqlString(JSON.stringify(meta))}}`;
+  await atomicProduce(dest, async (tmp) => {
+    await conn.run(`COPY (${sql}) TO ${sqlString(tmp)} (${options})`);
+  });
+}
+
+/** @internal For tests: the directory a feature file's sidecar lives in. */
+export function metaPathFor(out: string): string {
+  return path.join(path.dirname(out), `${path.basename(out)}.meta.json`);
+}
