@@ -1,6 +1,5 @@
 /** `segtensor datasets generate`: parses options, calls {@link generatePopulation}, prints. @internal */
 import { Command } from 'commander';
-import { generatePopulation } from '../../datasets/population/generate.js';
 import { POPULATION_DEFAULTS } from '../../datasets/population/spec.js';
 import { intOption } from './options.js';
 import { progress } from './progress.js';
@@ -35,6 +34,8 @@ export function registerDatasets(program: Command): void {
     .action(async (flags: GenerateFlags, c: Command) => {
       const p = progress(Boolean(c.optsWithGlobals().quiet));
       const t0 = performance.now();
+      // Loaded here, not at start-up: DuckDB costs ~0.5 s to import.
+      const { generatePopulation } = await import('../../datasets/population/generate.js');
       const r = await generatePopulation({
         customers: flags.customers,
         seed: flags.seed,

@@ -1,6 +1,6 @@
 /** `segtensor features`: parses options, calls {@link buildFeatures}, prints. @internal */
 import { Command } from 'commander';
-import { buildFeatures, FEATURE_DEFAULTS } from '../features/rfm.js';
+import { FEATURE_DEFAULTS } from '../features/defaults.js';
 import { floatOption, intOption } from './options.js';
 import { progress } from './progress.js';
 
@@ -41,6 +41,8 @@ export function registerFeatures(program: Command): void {
     )
     .action(async (flags: FeaturesFlags, c: Command) => {
       const p = progress(Boolean(c.optsWithGlobals().quiet));
+      // Loaded here, not at start-up: DuckDB costs ~0.5 s to import.
+      const { buildFeatures } = await import('../features/rfm.js');
       const r = await buildFeatures({ ...flags, log: (l) => p.step(l) });
       p.done();
       const m = r.meta;

@@ -24,6 +24,7 @@ import { atomicProduce, atomicWrite } from '../io/atomic.js';
 import { duck, sqlString } from '../io/duckdb-reader.js';
 import { formatOf } from '../io/format.js';
 import { VERSION } from '../version.js';
+import { FEATURE_DEFAULTS } from './defaults.js';
 import { copyQueryToArrow } from './duck-arrow.js';
 import { amountExpr, column, ident, openSource, timestampExpr, type Source } from './source.js';
 
@@ -56,14 +57,7 @@ export interface FeatureJob {
   log?: (line: string) => void;
 }
 
-export const FEATURE_DEFAULTS = Object.freeze({
-  customerCol: 'customer_id',
-  timeCol: 'timestamp',
-  amountCol: 'amount',
-  maxCategories: 20,
-  /** Days in each of the two spend-trend windows. */
-  trendDays: 90,
-});
+export { FEATURE_DEFAULTS };
 
 /** The cleaning record stored in the output's metadata. */
 export interface FeatureMeta {
