@@ -227,7 +227,10 @@ Napi::Value SegmentSum(const Napi::CallbackInfo& info) {
   return out;
 }
 
-/** distances(x, nRows, d, centers, m) -> Float32Array(nRows·m) of squared distances. */
+/**
+ * distances(x, nRows, d, centers, m, out?) -> Float32Array(nRows·m) of squared distances,
+ * written into `out` when given (no fresh pages: k-means++ calls this once per step).
+ */
 Napi::Value Distances(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const size_t nRows = sizeArg(info, 1, "nRows", 0);
@@ -235,8 +238,15 @@ Napi::Value Distances(const Napi::CallbackInfo& info) {
   const int m = (int)sizeArg(info, 4, "m", 1);
   const float* x = dataOf<float>(info, 0, "x", nRows * d, false);
   const float* centers = dataOf<float>(info, 3, "centers", (size_t)m * d, false);
-  Napi::Float32Array outArr = Napi::Float32Array::New(env, nRows * m);
-  float* out = outArr.Data();
+  float* out = info.Length() > 5 ? dataOf<float>(info, 5, "out", nRows * m, true) : nullptr;
+  Napi::Value result;
+  if (out) {
+    result = info[5];
+  } else {
+    Napi::Float32Array outArr = Napi::Float32Array::New(env, nRows * m);
+    out = outArr.Data();
+    result = outArr;
+  }
   const KernelTable& K = *gKernels;
   const size_t blockRows = 4096;
   const int nBlocks = (int)((nRows + blockRows - 1) / blockRows);
@@ -244,6 +254,104 @@ Napi::Value Distances(const Napi::CallbackInfo& info) {
     const size_t r0 = (size_t)b * blockRows;
     const size_t r1 = r0 + blockRows < nRows ? r0 + blockRows : nRows;
     K.distRows(x, d, centers, m, r0, r1, out);
+  });
+  return result;
+}
+
+/**
+ * potentials(x, nRows, d, closest, candidates, m, weights|null) -> Float64Array(m):
+ * Σ w·min(closest, ‖x − c_j‖²) per candidate. Partials per block of kPotentialBlockRows rows
+ * (independent of the thread count), added in block order: deterministic.
+ */
+Napi::Value Potentials(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const size_t nRows = sizeArg(info, 1, "nRows", 0);
+  const int d = (int)sizeArg(info, 2, "d", 1);
+  const int m = (int)sizeArg(info, 5, "m", 1);
+  const float* x = dataOf<float>(info, 0, "x", nRows * d, false);
+  const float* closest = dataOf<float>(info, 3, "closest", nRows, false);
+  const float* cands = dataOf<float>(info, 4, "candidates", (size_t)m * d, false);
+  const float* w = dataOf<float>(info, 6, "weights", nRows, true);
+  const KernelTable& K = *gKernels;
+  // 16384 rows: 64 blocks for a million rows (load balance), each 2 MiB at d = 32.
+  constexpr size_t kPotentialBlockRows = 16384;
+  const int nBlocks = (int)((nRows + kPotentialBlockRows - 1) / kPotentialBlockRows);
+  std::vector<double> partial((size_t)nBlocks * m, 0.0);
+  pool().run(nBlocks, [&](int b, int) {
+    const size_t r0 = (size_t)b * kPotentialBlockRows;
+    const size_t r1 = r0 + kPotentialBlockRows < nRows ? r0 + kPotentialBlockRows : nRows;
+    K.potentialRows(x, d, closest, w, cands, m, r0, r1, partial.data() + (size_t)b * m);
+  });
+  Napi::Float64Array out = Napi::Float64Array::New(env, m);
+  for (int j = 0; j < m; ++j) {
+    double s = 0;
+    for (int b = 0; b < nBlocks; ++b) s += partial[(size_t)b * m + j];
+    out[j] = s;
+  }
+  return out;
+}
+
+/**
+ * clusterDistanceSums(x, nRows, d, labels, k) -> Float64Array(nRows·k): out[i·k + l] =
+ * Σ ‖x_i − x_j‖ over the rows j labelled l (self 0). Quadratic: meant for a sample.
+ *
+ * The columns are the rows stably sorted by label, so each cluster is a run of whole tiles
+ * summed with vector adds; each output row is computed by one task in column order, so the
+ * result does not depend on the thread count.
+ */
+Napi::Value ClusterDistanceSums(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const size_t nRows = sizeArg(info, 1, "nRows", 0);
+  const int d = (int)sizeArg(info, 2, "d", 1);
+  const int k = (int)sizeArg(info, 4, "k", 1);
+  const float* x = dataOf<float>(info, 0, "x", nRows * d, false);
+  const int32_t* labels = dataOf<int32_t>(info, 3, "labels", nRows, false);
+  std::vector<size_t> start((size_t)k + 1, 0);
+  for (size_t i = 0; i < nRows; ++i) {
+    const int32_t l = labels[i];
+    if (l < 0 || l >= k)
+      throw Napi::RangeError::New(env, "clusterDistanceSums: labels must be in [0, " + std::to_string(k) +
+                                           "); got " + std::to_string(l) + " at row " + std::to_string(i));
+    ++start[(size_t)l + 1];
+  }
+  for (int l = 0; l < k; ++l) start[(size_t)l + 1] += start[l];
+  Napi::Float64Array outArr = Napi::Float64Array::New(env, nRows * (size_t)k);
+  if (nRows == 0) return outArr;
+
+  const KernelTable& K = *gKernels;
+  const int W = K.lanes;
+  const size_t nTiles = (nRows + W - 1) / W;
+  std::vector<int32_t> perm(nRows);
+  {
+    std::vector<size_t> next(start.begin(), start.end() - 1);
+    for (size_t i = 0; i < nRows; ++i) perm[next[labels[i]]++] = (int32_t)i;
+  }
+  AlignedFloats panel(nTiles * W * d);
+  std::vector<int32_t> colLabel(nTiles * W, -1);
+  std::vector<uint8_t> uniform(nTiles, 0);
+  for (size_t t = 0; t < nTiles; ++t) {
+    float* p = panel.ptr + t * W * d;
+    for (int l = 0; l < W; ++l) {
+      const size_t c = t * W + l;
+      if (c < nRows) {
+        const float* xr = x + (size_t)perm[c] * d;
+        for (int f = 0; f < d; ++f) p[(size_t)f * W + l] = xr[f];
+        colLabel[c] = labels[perm[c]];
+      } else {
+        for (int f = 0; f < d; ++f) p[(size_t)f * W + l] = 0.0f;
+      }
+    }
+    uniform[t] = colLabel[t * W] >= 0 && colLabel[t * W] == colLabel[t * W + W - 1];
+  }
+  ClusterSumsJob job{x, panel.ptr, colLabel.data(), uniform.data(), outArr.Data(), (int)nTiles, d, k};
+  Pool& P = pool();
+  std::vector<std::unique_ptr<char[]>> scratch(P.threads());
+  const int nTasks = (int)((nRows + kClusterTaskRows - 1) / kClusterTaskRows);
+  P.run(nTasks, [&](int b, int worker) {
+    if (!scratch[worker]) scratch[worker].reset(new char[kClusterScratchBytes]);
+    const size_t r0 = (size_t)b * kClusterTaskRows;
+    const size_t r1 = r0 + kClusterTaskRows < nRows ? r0 + kClusterTaskRows : nRows;
+    K.clusterSumRows(job, r0, r1, scratch[worker].get());
   });
   return outArr;
 }
@@ -353,6 +461,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("assign", Napi::Function::New(env, Assign));
   exports.Set("segmentSum", Napi::Function::New(env, SegmentSum));
   exports.Set("distances", Napi::Function::New(env, Distances));
+  exports.Set("potentials", Napi::Function::New(env, Potentials));
+  exports.Set("clusterDistanceSums", Napi::Function::New(env, ClusterDistanceSums));
   exports.Set("columnMeans", Napi::Function::New(env, ColumnMeans));
   exports.Set("streamRead", Napi::Function::New(env, StreamRead));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));

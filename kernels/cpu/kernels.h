@@ -26,6 +26,25 @@ struct AssignJob {
   int k;
 };
 
+/**
+ * Everything one silhouette pass reads and writes (see clusterSumRows). The columns are the
+ * rows of x sorted by label (stable), packed in tiles of `lanes` columns, transposed, so that
+ * each cluster is one run of consecutive columns. Pointers are borrowed.
+ */
+struct ClusterSumsJob {
+  const float* x;          // nRows × d, row-major (the rows whose sums are computed)
+  const float* panel;      // nTiles × d × lanes: panel[(t·d + f)·lanes + l] = feature f of column t·lanes + l
+  const int32_t* colLabel; // nTiles × lanes: each column's label, −1 for padding
+  const uint8_t* uniform;  // nTiles: 1 when every lane of the tile is a real column of one label
+  double* out;             // nRows × k, zeroed by the caller: out[i·k + l] += Σ ‖x_i − x_j‖
+  int nTiles;
+  int d;
+  int k;
+};
+
+/** Rows per clusterSumRows call at most (its scratch holds one vector per row). */
+constexpr int kClusterTaskRows = 64;
+
 /** Per-block results, reduced by the caller in block order. */
 struct BlockStats {
   double inertia;
@@ -53,7 +72,22 @@ struct KernelTable {
   /** out[i·m + j] = Σ(x_i − c_j)² for rows [r0, r1), computed directly in float64. */
   void (*distRows)(const float* x, int d, const float* centers, int m, size_t r0, size_t r1,
                    float* out);
+  /**
+   * k-means++ potentials over rows [r0, r1): out[j] += w·min(closest, Σ(x − c_j)²) for the m
+   * candidates, each distance computed directly (no expansion), added in row order.
+   */
+  void (*potentialRows)(const float* x, int d, const float* closest, const float* weights,
+                        const float* cands, int m, size_t r0, size_t r1, double* out);
+  /**
+   * Silhouette sums for rows [r0, r1) (at most kClusterTaskRows): each row's Euclidean
+   * distances to every column, in column order, added into out per label. Each row's order
+   * of additions depends only on the labels, never on the thread that runs it.
+   */
+  void (*clusterSumRows)(const ClusterSumsJob& job, size_t r0, size_t r1, void* scratch);
 };
+
+/** Bytes of scratch clusterSumRows needs (any instruction set). */
+constexpr size_t kClusterScratchBytes = (size_t)kClusterTaskRows * 64 + 128;
 
 extern const KernelTable kBaseKernels;
 #if defined(__x86_64__) || defined(_M_X64)

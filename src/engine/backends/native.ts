@@ -25,7 +25,6 @@ import {
   type Matrix,
   type SegmentSums,
 } from '../backend.js';
-import { clusterDistanceSumsImpl, potentialsFromDistances, scratchFor } from './host.js';
 
 /** The addon's exports (kernels/cpu/addon.cc). @internal */
 export interface NativeAddon {
@@ -51,7 +50,20 @@ export interface NativeAddon {
     k: number,
     weights: Float32Array | null,
   ): { sums: Float64Array; counts: Float64Array };
-  distances(x: Float32Array, nRows: number, d: number, centers: Float32Array, m: number): Float32Array;
+  /** Squared distances, nRows × m; written into `out` (and returned) when given. */
+  distances(x: Float32Array, nRows: number, d: number, centers: Float32Array, m: number, out?: Float32Array | null): Float32Array;
+  /** Σ w·min(closest, ‖x − c‖²) per candidate, float64, reduced in fixed block order. */
+  potentials(
+    x: Float32Array,
+    nRows: number,
+    d: number,
+    closest: Float32Array,
+    candidates: Float32Array,
+    m: number,
+    weights: Float32Array | null,
+  ): Float64Array;
+  /** out[i·k + l] = Σ ‖xᵢ − xⱼ‖ over rows j with label l (nRows × k, float64). */
+  clusterDistanceSums(x: Float32Array, nRows: number, d: number, labels: Int32Array, k: number): Float64Array;
   columnMeans(x: Float32Array, nRows: number, d: number): Float32Array;
   /** One multithreaded streaming read of x (a sum): the memory floor, for benchmarks. */
   streamRead(x: Float32Array): number;
@@ -204,19 +216,17 @@ export async function createNativeBackend(options: NativeBackendOptions = {}): P
 
     async distances(xd: DeviceMatrix, centers: Float32Array, m: number, out?: Float32Array): Promise<Float32Array> {
       const x = asNative(xd);
-      const r = addon.distances(x.data, x.nRows, x.nFeatures, centers, m);
-      if (!out) return r;
-      out.set(r);
-      return out;
+      return addon.distances(x.data, x.nRows, x.nFeatures, centers, m, out ?? null);
     },
 
     async potentials(xd: DeviceMatrix, closest: Float32Array, candidates: Float32Array, m: number): Promise<Float64Array> {
-      const dc = await be.distances(xd, candidates, m, scratchFor(xd, xd.nRows * m));
-      return potentialsFromDistances(dc, closest, xd.weights, m);
+      const x = asNative(xd);
+      return addon.potentials(x.data, x.nRows, x.nFeatures, closest, candidates, m, x.weights);
     },
 
-    clusterDistanceSums(xd: DeviceMatrix, labels: Int32Array, k: number): Promise<Float64Array> {
-      return clusterDistanceSumsImpl(be, xd, asNative(xd).data, labels, k);
+    async clusterDistanceSums(xd: DeviceMatrix, labels: Int32Array, k: number): Promise<Float64Array> {
+      const x = asNative(xd);
+      return addon.clusterDistanceSums(x.data, x.nRows, x.nFeatures, labels, k);
     },
   };
   return be;
