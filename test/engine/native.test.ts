@@ -164,8 +164,81 @@ describe.skipIf(!built)('native kernels', () => {
             want[i * m + j] = s;
           }
         expectClose(got, want, 1e-5);
+        // Into a caller's buffer: the same values, the same array back.
+        const out = new Float32Array(n * m + 3).fill(-1);
+        expect(a.distances(x, n, d, centers, m, out)).toBe(out);
+        expect(out.subarray(0, n * m)).toEqual(got);
+        expect(out[n * m]).toBe(-1);
       }
     });
+
+    it('potentials match Σ w·min(closest, ‖x − c‖²) in float64', () => {
+      a.setIsa(isa as 'baseline');
+      for (const [n, d, m] of [
+        [1000, 1, 1],
+        [40_000, 17, 4],
+        [3000, 32, 5],
+        [700, 130, 3],
+      ]) {
+        const x = uniform(n * d, n + d * 3 + m);
+        const r = rng(n * m);
+        const cands = x.slice(0, m * d).map((v) => v + (r() - 0.5));
+        // closest on the scale of the distances, so both sides of the min are taken.
+        const closest = new Float32Array(n).map(() => r() * d * 16);
+        const w = new Float32Array(n).map(() => 0.25 + r() * 2);
+        for (const weights of [null, w]) {
+          const got = a.potentials(x, n, d, closest, cands, m, weights);
+          const want = new Float64Array(m);
+          for (let j = 0; j < m; j++)
+            for (let i = 0; i < n; i++) {
+              let s = 0;
+              for (let f = 0; f < d; f++) s += (x[i * d + f] - cands[j * d + f]) ** 2;
+              want[j] += (weights ? weights[i] : 1) * Math.min(closest[i], s);
+            }
+          expectClose(got, want, 1e-6);
+        }
+      }
+    });
+
+    it('clusterDistanceSums match Σ‖xᵢ − xⱼ‖ per cluster in float64, duplicates exactly 0', () => {
+      a.setIsa(isa as 'baseline');
+      // Shapes cross tile edges (4, 8, 16 lanes), runs of 64 tiles, task blocks of 64 rows,
+      // mixed tiles (k close to n) and empty clusters.
+      for (const [n, d, k] of [
+        [1, 3, 1],
+        [17, 1, 2],
+        [300, 7, 5],
+        [2100, 5, 2],
+        [640, 33, 300],
+        [200, 130, 9],
+      ]) {
+        const x = uniform(n * d, n * 13 + d + k);
+        const r = rng(k + 5);
+        // Labels skewed toward low indices, so some clusters are large and some empty.
+        const labels = Int32Array.from({ length: n }, () => Math.floor(r() * r() * k));
+        const got = a.clusterDistanceSums(x, n, d, labels, k);
+        expect(got.length).toBe(n * k);
+        const want = new Float64Array(n * k);
+        for (let i = 0; i < n; i++)
+          for (let j = 0; j < n; j++) {
+            let s = 0;
+            for (let f = 0; f < d; f++) s += (x[i * d + f] - x[j * d + f]) ** 2;
+            want[i * k + labels[j]] += Math.sqrt(s);
+          }
+        expectClose(got, want, 2e-6, 1e-12);
+      }
+      // Rows 0 and 2 are equal and alone in cluster 0: exactly 0, not the root of a rounding error.
+      const x = Float32Array.from([1000.5, -3.25, 7, 0.1, 1000.5, -3.25]);
+      const got = a.clusterDistanceSums(x, 3, 2, Int32Array.from([0, 1, 0]), 2);
+      expect(got[0]).toBe(0);
+      expect(got[4]).toBe(0);
+    });
+  });
+
+  it('refuses labels outside [0, k) in clusterDistanceSums', () => {
+    const x = uniform(30, 1);
+    expect(() => a.clusterDistanceSums(x, 10, 3, new Int32Array(10).fill(2), 2)).toThrow(/labels must be in \[0, 2\); got 2 at row 0/);
+    expect(() => a.clusterDistanceSums(x, 10, 3, new Int32Array(10).fill(-1), 2)).toThrow(RangeError);
   });
 
   it('gives bit-identical results with 1, 2 and 3 threads', () => {
@@ -181,7 +254,9 @@ describe.skipIf(!built)('native kernels', () => {
       const fused = assignFused(a, x, n, d, c, k, w);
       const sep = a.segmentSum(x, n, d, fused.labels, k, w);
       const means = a.columnMeans(x, n, d);
-      return { fused, sep, means };
+      const pots = a.potentials(x, n, d, fused.dist.map((v) => v * 0.7), x.slice(9 * d, 13 * d), 4, w);
+      const sil = a.clusterDistanceSums(x.subarray(0, 1500 * d), 1500, d, fused.labels.subarray(0, 1500), k);
+      return { fused, sep, means, pots, sil };
     });
     a.setThreads(defaultThreads);
     const [one, ...rest] = runs;
@@ -193,6 +268,8 @@ describe.skipIf(!built)('native kernels', () => {
       expect(r.sep.sums).toEqual(one.sep.sums);
       expect(r.sep.counts).toEqual(one.sep.counts);
       expect(r.means).toEqual(one.means);
+      expect(r.pots).toEqual(one.pots);
+      expect(r.sil).toEqual(one.sil);
     }
     // The fused step and segmentSum use the same blocks and order: identical sums.
     expect(one.fused.sums).toEqual(one.sep.sums);
