@@ -13,6 +13,7 @@ import { VERSION } from '../version.js';
 import { registerDemo, registerDoctor, registerFit, registerPredict } from './commands.js';
 import { registerDatasets } from './datasets-command.js';
 import { registerFeatures } from './features-command.js';
+import { registerChurn } from './churn-command.js';
 
 const program = new Command('segtensor')
   .description('GPU-accelerated customer segmentation: K-Means and friends on Arrow, Parquet and CSV tables.')
@@ -30,6 +31,7 @@ registerDemo(program);
 registerDoctor(program);
 registerDatasets(program);
 registerFeatures(program);
+registerChurn(program);
 
 function fail(code: number, line: string): never {
   process.stderr.write(`segtensor: ${line}\n`);

@@ -4,7 +4,8 @@
  * precision (`average_precision_score`: Σ (Rₖ − Rₖ₋₁)·Pₖ over distinct thresholds, no
  * interpolation), log-loss (`log_loss`), Brier score (`brier_score_loss`), precision/recall/F1 and
  * the confusion matrix at `p ≥ threshold`, and a uniform-bin calibration table
- * (`calibration_curve(strategy='uniform')`). Labels are 0/1 bytes; scores are probabilities.
+ * (`calibration_curve(strategy='uniform')` of scikit-learn ≥ 1.3: bins [b/10, (b+1)/10), the last closed).
+ * Labels are 0/1 bytes; scores are probabilities.
  *
  * @example
  * const m = binaryMetrics(y, p, 0.5); // { rocAuc, prAuc, logLoss, brier, precision, ... }
