@@ -89,6 +89,30 @@ Napi::Value Distances(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+/** potentials(h, closest, candidates, m) -> Float64Array(m) */
+Napi::Value Potentials(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int m = info[3].As<Napi::Number>().Int32Value();
+  Napi::Float64Array out = Napi::Float64Array::New(env, m);
+  check(env, seg_cuda_potentials(handleOf(info[0]), dataOf<float>(info[1]), dataOf<float>(info[2]), m, out.Data()));
+  return out;
+}
+
+/** clusterDistanceSums(h, xHost, labels, k) -> Float64Array(nRows·k); labels must lie in [0, k). */
+Napi::Value ClusterDistanceSums(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Napi::Int32Array labels = info[2].As<Napi::Int32Array>();
+  const int k = info[3].As<Napi::Number>().Int32Value();
+  const size_t n = labels.ElementLength();
+  for (size_t i = 0; i < n; ++i)
+    if (labels[i] < 0 || labels[i] >= k)
+      throw Napi::RangeError::New(env, "clusterDistanceSums: labels must be in [0, " + std::to_string(k) + "); got " +
+                                           std::to_string(labels[i]) + " at row " + std::to_string(i));
+  Napi::Float64Array out = Napi::Float64Array::New(env, n * (size_t)k);
+  check(env, seg_cuda_cluster_sums(handleOf(info[0]), dataOf<float>(info[1]), labels.Data(), k, out.Data()));
+  return out;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("probe", Napi::Function::New(env, Probe));
   exports.Set("upload", Napi::Function::New(env, Upload));
@@ -96,6 +120,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("assign", Napi::Function::New(env, Assign));
   exports.Set("segmentSum", Napi::Function::New(env, SegmentSum));
   exports.Set("distances", Napi::Function::New(env, Distances));
+  exports.Set("potentials", Napi::Function::New(env, Potentials));
+  exports.Set("clusterDistanceSums", Napi::Function::New(env, ClusterDistanceSums));
   return exports;
 }
 

@@ -26,4 +26,11 @@ const char* seg_cuda_assign(SegCudaData* h, const float* centroids, int k, const
 const char* seg_cuda_segment_sum(SegCudaData* h, const int32_t* labels, int64_t gen, int k, double* sums,
                                  double* counts);
 const char* seg_cuda_distances(SegCudaData* h, const float* centers, int m, float* out);
+/** out[j] = Σ w·min(closest, ‖x − c_j‖²) for the m candidates (host arrays), in fixed block order. */
+const char* seg_cuda_potentials(SegCudaData* h, const float* closest, const float* cands, int m, double* out);
+/**
+ * out (n × k, host) [i·k + l] = Σ ‖x_i − x_j‖ over the rows j with labels[j] = l (labels in
+ * [0, k), checked by the caller). xHost: the host copy of the uploaded rows.
+ */
+const char* seg_cuda_cluster_sums(SegCudaData* h, const float* xHost, const int32_t* labels, int k, double* out);
 }

@@ -1,4 +1,5 @@
-// CPU emulation of the CUDA kernels in kernels.cu: the same phase functions from lloyd.cuh,
+// CPU emulation of the CUDA kernels in kernels.cu (assign, segment sums, k-means++ potentials,
+// silhouette cluster sums): the same phase functions from lloyd.cuh,
 // each run for every thread of a block in turn where the GPU would __syncthreads between
 // them. Checks them against a float64 brute force and prints one line of results; used by
 // test/engine/cuda.test.ts on machines without a GPU.
@@ -70,6 +71,55 @@ int main(int argc, char** argv) {
     for (int f = 0; f <= d; ++f) sumChunkFeature(x.data(), labels.data(), w.data(), n, d, k, rows, ch, f, partial.data());
   for (int64_t e = 0; e < per; ++e) sums[e] = reduceChunks(partial.data(), nChunks, per, e);
 
+  // Potentials: per-thread partials over each block's rows, the block's fixed tree, then blocks
+  // in order. Candidates: the first m centroids; closest: 1.5 × each row's distance, so both
+  // sides of the min are taken.
+  const int m = k < 5 ? k : 5;
+  std::vector<float> closest(n);
+  for (int64_t i = 0; i < n; ++i) closest[i] = 1.5f * dist[i];
+  const int64_t nPotBlocks = (n + kPotRows - 1) / kPotRows;
+  std::vector<double> potBlocks(nPotBlocks * m), pots(m, 0.0), slot(kPotThreads);
+  PotentialParams pp{x.data(), w.data(), closest.data(), c.data(), potBlocks.data(), n, d, m};
+  for (int64_t b = 0; b < nPotBlocks; ++b)
+    for (int j = 0; j < m; ++j) {
+      for (int t = 0; t < kPotThreads; ++t) slot[t] = potentialThread(pp, b, t, j);
+      for (int stride = kPotThreads / 2; stride >= 1; stride /= 2)
+        for (int t = 0; t < kPotThreads; ++t) reduceDoubleStep(t, stride, slot.data());
+      potBlocks[b * m + j] = slot[0];
+    }
+  for (int64_t b = 0; b < nPotBlocks; ++b)
+    for (int j = 0; j < m; ++j) pots[j] += potBlocks[b * m + j];
+
+  // Silhouette sums on the first ns rows, with the assignment's labels: columns sorted by label
+  // (stable), then per block the tile phases as the GPU runs them.
+  const int64_t ns = n < 1500 ? n : 1500;
+  std::vector<int64_t> next(k + 1, 0);
+  for (int64_t i = 0; i < ns; ++i) ++next[labels[i] + 1];
+  for (int l = 0; l < k; ++l) next[l + 1] += next[l];
+  std::vector<float> cols(ns * d);
+  std::vector<int32_t> colLabel(ns);
+  for (int64_t i = 0; i < ns; ++i) {
+    const int64_t col = next[labels[i]]++;
+    for (int f = 0; f < d; ++f) cols[col * d + f] = x[i * d + f];
+    colLabel[col] = labels[i];
+  }
+  std::vector<double> cds(ns * k, 0.0);
+  ClusterSumParams cp{x.data(), cols.data(), colLabel.data(), cds.data(), ns, d, k};
+  std::vector<int> curL(kRows);
+  std::vector<double> run(kRows);
+  for (int64_t b = 0; b < (ns + kRows - 1) / kRows; ++b) {
+    for (int t = 0; t < kRows; ++t) curL[t] = -1, run[t] = 0;
+    for (int64_t c0 = 0; c0 < ns; c0 += kTileC) {
+      for (auto& v : acc) v = 0.0f;
+      for (int f0 = 0; f0 < d; f0 += kTileD) {
+        for (int t = 0; t < kRows; ++t) loadPairTiles(cp, b, t, c0, f0, xs.data(), cs.data());
+        for (int t = 0; t < kRows; ++t) accumulatePairTile(t, xs.data(), cs.data(), &acc[(size_t)t * kTileC]);
+      }
+      for (int t = 0; t < kRows; ++t) finishPairTile(cp, b, t, c0, &acc[(size_t)t * kTileC], &curL[t], &run[t]);
+    }
+    for (int t = 0; t < kRows; ++t) finishPairRow(cp, b, t, curL[t], run[t]);
+  }
+
   // Float64 brute force.
   int64_t mismatches = 0, ties = 0;
   double refInertia = 0, maxDistErr = 0;
@@ -95,10 +145,34 @@ int main(int argc, char** argv) {
   }
   double maxSumErr = 0;
   for (int64_t e = 0; e < per; ++e) maxSumErr = std::fmax(maxSumErr, std::fabs(sums[e] - refSums[e]) / (std::fabs(refSums[e]) + 1e-9));
+  double maxPotErr = 0;
+  for (int j = 0; j < m; ++j) {
+    double ref = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      double q = 0;
+      for (int f = 0; f < d; ++f) q += ((double)x[i * d + f] - c[(size_t)j * d + f]) * ((double)x[i * d + f] - c[(size_t)j * d + f]);
+      ref += (double)w[i] * std::fmin((double)closest[i], q);
+    }
+    maxPotErr = std::fmax(maxPotErr, std::fabs(pots[j] - ref) / ref);
+  }
+  double maxCdsErr = 0;
+  bool selfZero = true;
+  for (int64_t i = 0; i < ns; ++i) {
+    std::vector<double> ref(k, 0.0);
+    for (int64_t j = 0; j < ns; ++j) {
+      double q = 0;
+      for (int f = 0; f < d; ++f) q += ((double)x[i * d + f] - x[j * d + f]) * ((double)x[i * d + f] - x[j * d + f]);
+      ref[labels[j]] += std::sqrt(q);
+    }
+    for (int l = 0; l < k; ++l) maxCdsErr = std::fmax(maxCdsErr, std::fabs(cds[i * k + l] - ref[l]) / (ref[l] + 1e-300));
+    // A row alone in its cluster (within the sample) must get exactly 0: its self-distance.
+    if (ref[labels[i]] == 0 && cds[i * k + labels[i]] != 0) selfZero = false;
+  }
   int64_t changed = 0;
   for (auto v : blockChanged) changed += v;
-  std::printf("{\"mismatches\":%lld,\"ties\":%lld,\"inertiaRelErr\":%.3e,\"distRelErr\":%.3e,\"sumsRelErr\":%.3e,\"changed\":%lld,\"chunks\":%lld}\n",
+  std::printf("{\"mismatches\":%lld,\"ties\":%lld,\"inertiaRelErr\":%.3e,\"distRelErr\":%.3e,\"sumsRelErr\":%.3e,\"changed\":%lld,\"chunks\":%lld,"
+              "\"potentialsRelErr\":%.3e,\"potentialBlocks\":%lld,\"clusterSumsRelErr\":%.3e,\"selfZero\":%s}\n",
               (long long)mismatches, (long long)ties, std::fabs(inertia - refInertia) / refInertia, maxDistErr, maxSumErr,
-              (long long)changed, (long long)nChunks);
+              (long long)changed, (long long)nChunks, maxPotErr, (long long)nPotBlocks, maxCdsErr, selfZero ? "true" : "false");
   return 0;
 }

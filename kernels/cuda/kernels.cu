@@ -1,6 +1,8 @@
 // CUDA kernels for the `cuda` backend: fused assignment (shared-memory tiles over rows ×
 // centroids, argmin fused, exact distance recomputed), segment sums with per-chunk partials
-// reduced in chunk order (no float atomics: results are deterministic), and distances.
+// reduced in chunk order (no float atomics: results are deterministic), distances, k-means++
+// potentials (per-block float64 partials, added in block order) and the silhouette's
+// per-cluster distance sums (one thread per row, columns sorted by label, fixed order).
 // The per-thread arithmetic is in lloyd.cuh, shared with the CPU emulation.
 //
 // Data is uploaded once and stays resident; data larger than free GPU memory is refused with
@@ -107,6 +109,43 @@ __global__ void distancesKernel(const float* x, int64_t n, int d, const float* c
   const int64_t row = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
   if (row >= n) return;
   for (int j = 0; j < m; ++j) out[row * m + j] = (float)exactSqDist(x + row * d, centers + (int64_t)j * d, d);
+}
+
+__global__ void potentialsKernel(PotentialParams p) {
+  __shared__ double slot[kPotThreads];
+  const int tid = threadIdx.x;
+  for (int j = 0; j < p.m; ++j) {
+    slot[tid] = potentialThread(p, blockIdx.x, tid, j);
+    __syncthreads();
+    for (int stride = kPotThreads / 2; stride >= 1; stride /= 2) {
+      reduceDoubleStep(tid, stride, slot);
+      __syncthreads();
+    }
+    if (tid == 0) p.blockOut[(int64_t)blockIdx.x * p.m + j] = slot[0];
+    __syncthreads();
+  }
+}
+
+__global__ void clusterSumsKernel(ClusterSumParams p) {
+  __shared__ float xs[kXsFloats];
+  __shared__ float cs[kCsFloats];
+  const int64_t block = blockIdx.x;
+  const int tid = threadIdx.x;
+  int curL = -1;
+  double run = 0;
+  for (int64_t c0 = 0; c0 < p.n; c0 += kTileC) {
+    float acc[kTileC];
+#pragma unroll
+    for (int jj = 0; jj < kTileC; ++jj) acc[jj] = 0.0f;
+    for (int f0 = 0; f0 < p.d; f0 += kTileD) {
+      loadPairTiles(p, block, tid, c0, f0, xs, cs);
+      __syncthreads();
+      accumulatePairTile(tid, xs, cs, acc);
+      __syncthreads();
+    }
+    finishPairTile(p, block, tid, c0, acc, &curL, &run);
+  }
+  finishPairRow(p, block, tid, curL, run);
 }
 
 }  // namespace
@@ -277,6 +316,63 @@ const char* seg_cuda_distances(SegCudaData* h, const float* centers, int m, floa
   if (h->n > 0) distancesKernel<<<(unsigned)((h->n + 255) / 256), 256>>>(h->x.p, h->n, h->d, dC.p, m, dOut.p);
   SEG_TRY("distances kernel", cudaGetLastError());
   SEG_TRY("distances", cudaMemcpy(out, dOut.p, sizeof(float) * h->n * m, cudaMemcpyDeviceToHost));
+  return nullptr;
+}
+
+const char* seg_cuda_potentials(SegCudaData* h, const float* closest, const float* cands, int m, double* out) {
+  const int64_t n = h->n;
+  const int d = h->d;
+  const int64_t nBlocks = (n + kPotRows - 1) / kPotRows;
+  for (int j = 0; j < m; ++j) out[j] = 0;
+  if (nBlocks == 0) return nullptr;
+  DevBuf<float> dClosest, dCands;
+  DevBuf<double> dBlock;
+  const char* err = nullptr;
+  if ((err = dClosest.alloc(n))) return err;
+  if ((err = dCands.alloc((size_t)m * d))) return err;
+  if ((err = dBlock.alloc((size_t)nBlocks * m))) return err;
+  SEG_TRY("potentials", cudaMemcpy(dClosest.p, closest, sizeof(float) * n, cudaMemcpyHostToDevice));
+  SEG_TRY("potentials", cudaMemcpy(dCands.p, cands, sizeof(float) * m * d, cudaMemcpyHostToDevice));
+  PotentialParams p{h->x.p, h->w.p, dClosest.p, dCands.p, dBlock.p, n, d, m};
+  potentialsKernel<<<(unsigned)nBlocks, kPotThreads>>>(p);
+  SEG_TRY("potentials kernel", cudaGetLastError());
+  std::vector<double> part((size_t)nBlocks * m);
+  SEG_TRY("potentials", cudaMemcpy(part.data(), dBlock.p, sizeof(double) * part.size(), cudaMemcpyDeviceToHost));
+  for (int64_t b = 0; b < nBlocks; ++b)  // block order: deterministic
+    for (int j = 0; j < m; ++j) out[j] += part[(size_t)b * m + j];
+  return nullptr;
+}
+
+const char* seg_cuda_cluster_sums(SegCudaData* h, const float* xHost, const int32_t* labels, int k, double* out) {
+  const int64_t n = h->n;
+  const int d = h->d;
+  if (n == 0) return nullptr;
+  // Columns: the rows stably sorted by label (a counting sort on the host), so each cluster is
+  // one run of consecutive columns.
+  std::vector<int64_t> next((size_t)k + 1, 0);
+  for (int64_t i = 0; i < n; ++i) ++next[(size_t)labels[i] + 1];
+  for (int l = 0; l < k; ++l) next[(size_t)l + 1] += next[l];
+  std::vector<float> cols((size_t)n * d);
+  std::vector<int32_t> colLabel(n);
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t c = next[labels[i]]++;
+    std::memcpy(&cols[(size_t)c * d], xHost + i * d, sizeof(float) * d);
+    colLabel[c] = labels[i];
+  }
+  DevBuf<float> dCols;
+  DevBuf<int32_t> dLabel;
+  DevBuf<double> dOut;
+  const char* err = nullptr;
+  if ((err = dCols.alloc((size_t)n * d))) return err;
+  if ((err = dLabel.alloc(n))) return err;
+  if ((err = dOut.alloc((size_t)n * k))) return err;
+  SEG_TRY("clusterDistanceSums", cudaMemcpy(dCols.p, cols.data(), sizeof(float) * n * d, cudaMemcpyHostToDevice));
+  SEG_TRY("clusterDistanceSums", cudaMemcpy(dLabel.p, colLabel.data(), sizeof(int32_t) * n, cudaMemcpyHostToDevice));
+  SEG_TRY("clusterDistanceSums", cudaMemset(dOut.p, 0, sizeof(double) * n * k));
+  ClusterSumParams p{h->x.p, dCols.p, dLabel.p, dOut.p, n, d, k};
+  clusterSumsKernel<<<(unsigned)((n + kRows - 1) / kRows), kRows>>>(p);
+  SEG_TRY("clusterDistanceSums kernel", cudaGetLastError());
+  SEG_TRY("clusterDistanceSums", cudaMemcpy(out, dOut.p, sizeof(double) * n * k, cudaMemcpyDeviceToHost));
   return nullptr;
 }
 

@@ -5,6 +5,7 @@
 // tie-breaking and fixed-order reductions are verified on machines without a GPU.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #ifdef __CUDACC__
@@ -158,6 +159,116 @@ SEG_HD double reduceChunks(const double* partial, int64_t nChunks, int64_t per, 
   double s = 0;
   for (int64_t c = 0; c < nChunks; ++c) s += partial[c * per + e];
   return s;
+}
+
+/** Threads per potentials block; each thread covers kPotRowsPerThread rows, strided by the block. */
+constexpr int kPotThreads = 256;
+constexpr int kPotRowsPerThread = 8;
+constexpr int kPotRows = kPotThreads * kPotRowsPerThread;
+
+struct PotentialParams {
+  const float* x;        // n × d
+  const float* weights;  // n or null
+  const float* closest;  // n: squared distance to the nearest center chosen so far
+  const float* cands;    // m × d
+  double* blockOut;      // out, nBlocks × m: one partial per block and candidate
+  int64_t n;
+  int d;
+  int m;
+};
+
+/**
+ * Potentials, phase 1 (each thread): Σ w·min(closest, ‖x − c_j‖²) over the thread's rows of the
+ * block (block·kPotRows + tid + s·kPotThreads), in a fixed order; consecutive threads read
+ * consecutive rows.
+ */
+SEG_HD double potentialThread(const PotentialParams& p, int64_t block, int tid, int j) {
+  double s = 0;
+  for (int r = 0; r < kPotRowsPerThread; ++r) {
+    const int64_t row = block * kPotRows + (int64_t)r * kPotThreads + tid;
+    if (row >= p.n) break;
+    const double q = exactSqDist(p.x + row * p.d, p.cands + (int64_t)j * p.d, p.d);
+    const double cl = p.closest[row];
+    s += (p.weights ? (double)p.weights[row] : 1.0) * (q < cl ? q : cl);
+  }
+  return s;
+}
+
+/** One step of the fixed tree over float64 slots (stride = half the slots, …, 1). */
+SEG_HD void reduceDoubleStep(int tid, int stride, double* slot) {
+  if (tid < stride) slot[tid] += slot[tid + stride];
+}
+
+struct ClusterSumParams {
+  const float* x;          // n × d, the rows (original order)
+  const float* cols;       // n × d, the same rows stably sorted by label
+  const int32_t* colLabel; // n: label of each sorted column
+  double* out;             // out, n × k, zeroed: out[i·k + l] = Σ ‖x_i − col‖ over the columns of l
+  int64_t n;
+  int d;
+  int k;
+};
+
+/**
+ * Silhouette sums, phase 1 (all threads): rows [block·kRows, +kRows) × features [f0, +kTileD)
+ * into xs (transposed, as loadTiles) and columns [c0, c0 + kTileC) × the same features into
+ * cs. Out of range entries are zero.
+ */
+SEG_HD void loadPairTiles(const ClusterSumParams& p, int64_t block, int tid, int64_t c0, int f0, float* xs,
+                          float* cs) {
+  for (int e = tid; e < kRows * kTileD; e += kRows) {
+    const int r = e / kTileD, ff = e % kTileD;
+    const int64_t row = block * kRows + r;
+    const int f = f0 + ff;
+    xs[ff * (kRows + 1) + r] = (row < p.n && f < p.d) ? p.x[row * p.d + f] : 0.0f;
+  }
+  for (int e = tid; e < kTileC * kTileD; e += kRows) {
+    const int jj = e / kTileD, ff = e % kTileD;
+    const int64_t c = c0 + jj;
+    const int f = f0 + ff;
+    cs[e] = (c < p.n && f < p.d) ? p.cols[c * p.d + f] : 0.0f;
+  }
+}
+
+/**
+ * Phase 2 (each thread): acc[jj] += (x − col_jj)² over the staged features: direct
+ * differences, so equal rows are exactly 0 apart (the row itself included).
+ */
+SEG_HD void accumulatePairTile(int tid, const float* xs, const float* cs, float* acc) {
+  for (int ff = 0; ff < kTileD; ++ff) {
+    const float xv = xs[ff * (kRows + 1) + tid];
+    for (int jj = 0; jj < kTileC; ++jj) {
+      const float t = xv - cs[jj * kTileD + ff];
+      acc[jj] += t * t;
+    }
+  }
+}
+
+/**
+ * Phase 3 (each thread): the tile's distances added, in column order, to the running sum of
+ * the current label; a label's columns are consecutive, so each (row, label) is written once,
+ * by its own thread: no atomics, same order on every device.
+ */
+SEG_HD void finishPairTile(const ClusterSumParams& p, int64_t block, int tid, int64_t c0, const float* acc,
+                           int* curL, double* run) {
+  const int64_t row = block * kRows + tid;
+  for (int jj = 0; jj < kTileC; ++jj) {
+    const int64_t c = c0 + jj;
+    if (c >= p.n) break;
+    const int l = p.colLabel[c];
+    if (l != *curL) {
+      if (*curL >= 0 && row < p.n) p.out[row * p.k + *curL] = *run;
+      *curL = l;
+      *run = 0;
+    }
+    *run += sqrt((double)acc[jj]);
+  }
+}
+
+/** Phase 4 (each thread): the last label's sum. */
+SEG_HD void finishPairRow(const ClusterSumParams& p, int64_t block, int tid, int curL, double run) {
+  const int64_t row = block * kRows + tid;
+  if (curL >= 0 && row < p.n) p.out[row * p.k + curL] = run;
 }
 
 }  // namespace segcuda

@@ -57,6 +57,7 @@ describe.skipIf(!has('g++'))('cuda kernels, emulated on the CPU', () => {
     [700, 32, 33],
     [600, 130, 300],
     [129, 33, 64],
+    [5000, 3, 7], // several potentials blocks (2048 rows each)
   ])('matches the float64 reference: n=%i d=%i k=%i', (n, d, k) => {
     if (!existsSync(exe)) execFileSync('g++', ['-O2', '-std=c++17', join(root, 'kernels/cuda/emulate.cc'), '-o', exe]);
     const r = JSON.parse(execFileSync(exe, [String(n), String(d), String(k), String(n + d + k)], { encoding: 'utf8' }));
@@ -66,6 +67,11 @@ describe.skipIf(!has('g++'))('cuda kernels, emulated on the CPU', () => {
     expect(r.distRelErr).toBeLessThanOrEqual(1e-6);
     expect(r.sumsRelErr).toBeLessThanOrEqual(1e-9);
     expect(r.changed).toBe(n);
+    // k-means++ potentials (float64 throughout) and the silhouette sums (float32 squares, float64 sums).
+    expect(r.potentialBlocks).toBe(Math.ceil(n / 2048));
+    expect(r.potentialsRelErr).toBeLessThanOrEqual(1e-12);
+    expect(r.clusterSumsRelErr).toBeLessThanOrEqual(1e-5);
+    expect(r.selfZero).toBe(true);
   }, 30_000);
   it('cleans up', () => rmSync(dir, { recursive: true, force: true }));
 });
@@ -85,7 +91,7 @@ describe.skipIf(!has('nvcc'))('cuda sources', () => {
 });
 
 describe.skipIf(!hasGpu)('cuda backend on a GPU', () => {
-  it('assign, segmentSum and distances match the float64 reference', async () => {
+  it('assign, segmentSum, distances, potentials and clusterDistanceSums match the float64 reference', async () => {
     const be = await createCudaBackend();
     expect(be.name).toBe('cuda');
     for (const [n, d, k] of [
@@ -114,7 +120,34 @@ describe.skipIf(!hasGpu)('cuda backend on a GPU', () => {
       for (let i = 0; i < rs.sums.length; i++) expect(Math.abs(s.sums[i] - rs.sums[i])).toBeLessThanOrEqual(1e-9 * Math.abs(rs.sums[i]) + 1e-9);
       const dist = await be.distances(x, c.subarray(0, d), 1);
       expect(dist[0]).toBe(0);
+      const closest = new Float32Array(n).map((_, i) => 1.5 * ref.dist[i]);
+      const m = Math.min(k, 4);
+      const pots = await be.potentials(x, closest, c, m);
+      for (let j = 0; j < m; j++) {
+        let want = 0;
+        for (let i = 0; i < n; i++) {
+          let q = 0;
+          for (let f = 0; f < d; f++) q += (data[i * d + f] - c[j * d + f]) ** 2;
+          want += w[i] * Math.min(closest[i], q);
+        }
+        expect(Math.abs(pots[j] - want) / want).toBeLessThanOrEqual(1e-9);
+      }
       be.release(x);
+      // Silhouette sums on a sample, against the float64 brute force.
+      const ns = Math.min(n, 1200);
+      const sx = be.upload({ data: data.subarray(0, ns * d), nRows: ns, nFeatures: d });
+      const sl = labels.subarray(0, ns);
+      const sums = await be.clusterDistanceSums(sx, sl, k);
+      for (let i = 0; i < ns; i += 7) {
+        const want = new Float64Array(k);
+        for (let j = 0; j < ns; j++) {
+          let q = 0;
+          for (let f = 0; f < d; f++) q += (data[i * d + f] - data[j * d + f]) ** 2;
+          want[sl[j]] += Math.sqrt(q);
+        }
+        for (let l = 0; l < k; l++) expect(Math.abs(sums[i * k + l] - want[l])).toBeLessThanOrEqual(1e-5 * want[l]);
+      }
+      be.release(sx);
     }
   });
 });

@@ -23,7 +23,6 @@ import {
   type Matrix,
   type SegmentSums,
 } from '../backend.js';
-import { clusterDistanceSumsImpl, potentialsFromDistances, scratchFor } from './host.js';
 import { loadNativeAddon } from './native.js';
 
 /** The addon's exports (kernels/cuda/addon.cc). @internal */
@@ -42,6 +41,10 @@ export interface CudaAddon {
   ): { inertia: number; nChanged: number; gen: number };
   segmentSum(h: unknown, labels: Int32Array | null, gen: number, k: number, sums: Float64Array, counts: Float64Array): void;
   distances(h: unknown, centers: Float32Array, m: number, out: Float32Array): void;
+  /** Σ w·min(closest, ‖x − c‖²) per candidate, float64, per-block partials added in block order. */
+  potentials(h: unknown, closest: Float32Array, candidates: Float32Array, m: number): Float64Array;
+  /** nRows × k silhouette sums; `host` is the uploaded matrix's host copy (columns are sorted from it). */
+  clusterDistanceSums(h: unknown, host: Float32Array, labels: Int32Array, k: number): Float64Array;
 }
 
 /** Where kernels/cuda/build.mjs puts the addon, relative to the repository root. @internal */
@@ -73,7 +76,7 @@ class CudaMatrix implements DeviceMatrix {
     readonly nFeatures: number,
     readonly weights: Float32Array | null,
     readonly totalWeight: number,
-    /** The host copy, for the host-side fallbacks. */
+    /** The host copy (clusterDistanceSums sorts its columns from it). */
     readonly host: Float32Array,
   ) {}
 }
@@ -172,12 +175,12 @@ export async function createCudaBackend(): Promise<Backend> {
     },
 
     async potentials(xd: DeviceMatrix, closest: Float32Array, candidates: Float32Array, m: number): Promise<Float64Array> {
-      const dc = await be.distances(xd, candidates, m, scratchFor(xd, xd.nRows * m));
-      return potentialsFromDistances(dc, closest, xd.weights, m);
+      return addon.potentials(asCuda(xd).handle, closest, candidates, m);
     },
 
-    clusterDistanceSums(xd: DeviceMatrix, labels: Int32Array, k: number): Promise<Float64Array> {
-      return clusterDistanceSumsImpl(be, xd, asCuda(xd).host, labels, k);
+    async clusterDistanceSums(xd: DeviceMatrix, labels: Int32Array, k: number): Promise<Float64Array> {
+      const x = asCuda(xd);
+      return addon.clusterDistanceSums(x.handle, x.host, labels, k);
     },
   };
   return be;
