@@ -328,7 +328,8 @@ export async function trainChurnNet(
   const net = new ChurnNet(tf, model, Math.log(weights[0] / weights[1]), tf.getBackend());
   const optimizer = tf.train.adam(o.learningRate);
   const vars = model.trainableWeights.map((w) => w.read() as TFL.Variable);
-  const kernels = model.trainableWeights.filter((w) => w.name.endsWith('kernel')).map((w) => w.read() as TFL.Variable);
+  // originalName: a second model in the process gets uniquified names ('hidden_1/kernel_1').
+  const kernels = model.trainableWeights.filter((w) => w.originalName.endsWith('/kernel')).map((w) => w.read() as TFL.Variable);
   const bs = Math.min(o.batchSize, train.x.nRows);
   const state: TrainState = {
     tf,
