@@ -95,10 +95,25 @@ inline double sumLanes(vf v) {
   return (double)v[0] + (double)v[1];
 }
 
+/** The first n (< W) floats at p, zeros above; never reads past p + n. */
+inline vf loadTail(const float* p, int n) {
+#if SEG_W == 16 && defined(__AVX512F__)
+  return (vf)_mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), p);
+#elif SEG_W == 8 && defined(__AVX2__)
+  const vi lane = {0, 1, 2, 3, 4, 5, 6, 7};
+  return (vf)_mm256_maskload_ps(p, (__m256i)(lane < n));
+#else
+  vf v = {};
+  for (int l = 0; l < n; ++l) v[l] = p[l];
+  return v;
+#endif
+}
+
 /**
  * Σ(x − c)² computed directly (no expansion, so no cancellation): float32 differences, squares
- * accumulated per lane over d / W terms, lanes summed pairwise. Every term is positive, so the
- * relative error stays within a few float32 ulps.
+ * accumulated per lane over d / W terms (the last d mod W through a masked load, so small d
+ * stays vectorised), lanes summed pairwise. Every term is positive, so the relative error stays
+ * within a few float32 ulps.
  */
 inline double exactSqDist(const float* __restrict x, const float* __restrict c, int d) {
   vf acc = {};
@@ -107,12 +122,11 @@ inline double exactSqDist(const float* __restrict x, const float* __restrict c, 
     const vf t = loadf(x + f) - loadf(c + f);
     acc += t * t;
   }
-  double tail = 0;
-  for (; f < d; ++f) {
-    const double t = (double)x[f] - (double)c[f];
-    tail += t * t;
+  if (f < d) {
+    const vf t = loadTail(x + f, d - f) - loadTail(c + f, d - f);
+    acc += t * t;
   }
-  return (f > 0 ? sumLanes(acc) : 0.0) + tail;
+  return sumLanes(acc);
 }
 
 /** sums += w · x, in float64, one independent chain per feature (so order = row order). */
@@ -351,13 +365,28 @@ void distRows(const float* x, int d, const float* centers, int m, size_t r0, siz
 
 void potentialRows(const float* x, int d, const float* closest, const float* weights,
                    const float* cands, int m, size_t r0, size_t r1, double* out) {
-  for (size_t row = r0; row < r1; ++row) {
-    const float* xr = x + row * d;
-    const double cl = closest[row];
-    const double w = weights ? (double)weights[row] : 1.0;
-    for (int j = 0; j < m; ++j) {
-      const double q = exactSqDist(xr, cands + (size_t)j * d, d);
-      out[j] += w * (q < cl ? q : cl);
+  // Sums live in registers and reach `out` once per sub-block: blocks of neighbouring threads
+  // write neighbouring partials, and a store per row would bounce that cache line between cores.
+  // Sub-blocks of 256 rows stay in L1 while each group of 8 candidates passes over them.
+  // (Folding W rows' lane sums into one vector instead of one horizontal sum per row was
+  // measured slower here: the W partial vectors spill.)
+  constexpr size_t kSub = 256;
+  constexpr int kGroup = 8;
+  for (size_t s0 = r0; s0 < r1; s0 += kSub) {
+    const size_t s1 = s0 + kSub < r1 ? s0 + kSub : r1;
+    for (int j0 = 0; j0 < m; j0 += kGroup) {
+      const int g = m - j0 < kGroup ? m - j0 : kGroup;
+      double acc[kGroup] = {0, 0, 0, 0, 0, 0, 0, 0};
+      for (size_t row = s0; row < s1; ++row) {
+        const float* xr = x + row * d;
+        const double cl = closest[row];
+        const double w = weights ? (double)weights[row] : 1.0;
+        for (int j = 0; j < g; ++j) {
+          const double q = exactSqDist(xr, cands + (size_t)(j0 + j) * d, d);
+          acc[j] += w * (q < cl ? q : cl);
+        }
+      }
+      for (int j = 0; j < g; ++j) out[j0 + j] += acc[j];
     }
   }
 }
