@@ -12,7 +12,7 @@
  *
  * @internal
  */
-import * as tfl from '@tensorflow/tfjs';
+import type * as TFL from '@tensorflow/tfjs';
 import { BackendUnavailableError, type BackendName } from '../../engine/backend.js';
 import '../../engine/backends/index.js';
 import { activeTfjs } from '../../engine/backends/tfjs.js';
@@ -24,7 +24,10 @@ export const TFJS_ORDER = Object.freeze(['tensorflow', 'wasm', 'cpu'] as const);
 export type TfjsBackendName = (typeof TFJS_ORDER)[number];
 
 /** tfjs-layers plus tfjs-core, one shared instance. */
-export type Tf = typeof tfl;
+export type Tf = typeof TFL;
+
+/** Loaded on first use: the bundle (layers, converter, data) costs ~0.4 s of start-up to every command. */
+let bundle: Promise<Tf> | null = null;
 
 /**
  * Resolves `--backend` for the churn models and activates that tfjs backend.
@@ -54,6 +57,7 @@ export async function churnTfjs(name: string, notice: (line: string) => void = (
     }
   }
   const core = await activeTfjs(chosen);
+  const tfl = await (bundle ??= import('@tensorflow/tfjs'));
   // One engine: tfjs-layers must build its variables in the core our backends registered with.
   if (core.engine() !== tfl.engine()) {
     throw new Error('@tensorflow/tfjs bundles a different tfjs-core instance than @tensorflow/tfjs-core; deduplicate node_modules');
