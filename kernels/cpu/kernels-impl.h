@@ -363,26 +363,79 @@ void distRows(const float* x, int d, const float* centers, int m, size_t r0, siz
       out[row * m + j] = (float)exactSqDist(x + row * d, centers + (size_t)j * d, d);
 }
 
+template <int... L>
+constexpr vi laneIdsOf(Lanes<L...>) {
+  return vi{L...};
+}
+
+/** a + (a with lanes l, l ^ H swapped) where lane bit H is 0, the same of b where it is 1. */
+template <int H>
+inline vf foldPair(vf a, vf b) {
+  constexpr vi ids = laneIdsOf(Lanes<__integer_pack(W)...>{});
+  return (ids & H) == 0 ? a + swapLanes<H>(a) : b + swapLanes<H>(b);
+}
+
+/** Candidates per pass of potentialRows: four lane-vectors folded into one. */
+constexpr int kPotGroup = 4;
+
 void potentialRows(const float* x, int d, const float* closest, const float* weights,
                    const float* cands, int m, size_t r0, size_t r1, double* out) {
+  constexpr int G = kPotGroup;
   // Sums live in registers and reach `out` once per sub-block: blocks of neighbouring threads
   // write neighbouring partials, and a store per row would bounce that cache line between cores.
-  // Sub-blocks of 256 rows stay in L1 while each group of 8 candidates passes over them.
-  // (Folding W rows' lane sums into one vector instead of one horizontal sum per row was
-  // measured slower here: the W partial vectors spill.)
+  // Sub-blocks of 256 rows stay in L1 while each group of candidates passes over them.
   constexpr size_t kSub = 256;
-  constexpr int kGroup = 8;
+  const int dv = d / W * W;
   for (size_t s0 = r0; s0 < r1; s0 += kSub) {
     const size_t s1 = s0 + kSub < r1 ? s0 + kSub : r1;
-    for (int j0 = 0; j0 < m; j0 += kGroup) {
-      const int g = m - j0 < kGroup ? m - j0 : kGroup;
-      double acc[kGroup] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int j0 = 0; j0 < m; j0 += G) {
+      const int g = m - j0 < G ? m - j0 : G;
+      const float* c[G];
+      for (int j = 0; j < G; ++j) c[j] = cands + (size_t)(j0 + (j < g ? j : 0)) * d;  // padding: a repeat, unused
+      double acc[G] = {0, 0, 0, 0};
+      // One or two candidates left: folding would compute four, so one horizontal sum each.
+      if (g < 3) {
+        for (size_t row = s0; row < s1; ++row) {
+          const float* xr = x + row * d;
+          const double cl = closest[row];
+          const double w = weights ? (double)weights[row] : 1.0;
+          for (int j = 0; j < g; ++j) {
+            const double q = exactSqDist(xr, c[j], d);
+            acc[j] += w * (q < cl ? q : cl);
+          }
+        }
+      } else
       for (size_t row = s0; row < s1; ++row) {
         const float* xr = x + row * d;
+        // Σ(x − c)² directly (no expansion), per lane in float32, for G candidates at once;
+        // then the G vectors are folded into one whose lane j·W/G holds candidate j's sum:
+        // a few shuffles per row rather than a full horizontal sum per candidate.
+        vf v[G] = {};
+        int f = 0;
+        for (; f < dv; f += W) {
+          const vf xv = loadf(xr + f);
+#pragma GCC unroll 4
+          for (int j = 0; j < G; ++j) {
+            const vf t = xv - loadf(c[j] + f);
+            v[j] += t * t;
+          }
+        }
+        if (f < d) {
+          const vf xv = loadTail(xr + f, d - f);
+#pragma GCC unroll 4
+          for (int j = 0; j < G; ++j) {
+            const vf t = xv - loadTail(c[j] + f, d - f);
+            v[j] += t * t;
+          }
+        }
+        vf u = foldPair<W / 4>(foldPair<W / 2>(v[0], v[2]), foldPair<W / 2>(v[1], v[3]));
+        // Then the W / G lanes of each candidate's group are summed.
+        if constexpr (W >= 16) u += swapLanes<2>(u);
+        if constexpr (W >= 8) u += swapLanes<1>(u);
         const double cl = closest[row];
         const double w = weights ? (double)weights[row] : 1.0;
         for (int j = 0; j < g; ++j) {
-          const double q = exactSqDist(xr, cands + (size_t)(j0 + j) * d, d);
+          const double q = u[j * (W / G)];
           acc[j] += w * (q < cl ? q : cl);
         }
       }

@@ -307,6 +307,40 @@ describe.skipIf(!built)('native backend', () => {
     await expect(be.assign(x, c, 5)).rejects.toThrow(/released/);
   });
 
+  it('recycles the buffers of assignments the Lloyd loop has let go, and recomputes them if read later', async () => {
+    const be = await createNativeBackend();
+    const n = 3000;
+    const d = 4;
+    const k = 5;
+    const { data } = blobs(n, d, k, 10, 31);
+    const x = be.upload({ data, nRows: n, nFeatures: d });
+    const cs = [0, 1, 2, 3, 4, 5].map((s) => data.slice(s * 40 * d, s * 40 * d + k * d));
+    const fresh = async (c: Float32Array) => (await be.assign(x, c, k)).read();
+    // a[t] = assign(c[t], previous a[t − 1]): a Lloyd chain. Nobody has read a0 or a1.
+    const a = [await be.assign(x, cs[0], k)];
+    for (let t = 1; t < 6; t++) a.push(await be.assign(x, cs[t], k, a[t - 1]));
+    const internal = (v: unknown) => v as { labels: Int32Array | null };
+    // a2 took a0's buffers, a3 took a1's, ... so a0..a3 are recycled and a4, a5 hold buffers.
+    expect(internal(a[0]).labels).toBeNull();
+    expect(internal(a[3]).labels).toBeNull();
+    expect(internal(a[5]).labels).not.toBeNull();
+    for (let t = 0; t < 6; t++) {
+      const want = await fresh(cs[t]);
+      const got = await a[t].read();
+      expect(got.labels).toEqual(want.labels);
+      expect(got.distances).toEqual(want.distances);
+    }
+    // Read arrays escaped: continuing the chain from a5 must not overwrite them.
+    const seen = await a[4].read();
+    const copy = seen.labels.slice();
+    const b1 = await be.assign(x, cs[1], k, a[5]);
+    await be.assign(x, cs[2], k, b1); // would take a5's buffers if a5 had not been read
+    await be.assign(x, cs[3], k, await be.assign(x, cs[0], k, a[4]));
+    expect(seen.labels).toEqual(copy);
+    expect((await a[5].read()).labels).toEqual((await fresh(cs[5])).labels);
+    be.release(x);
+  });
+
   it('is not fooled by data far from the origin (cancellation in ‖x‖² − 2x·c + ‖c‖²)', async () => {
     const be = await createNativeBackend();
     const n = 4000;

@@ -137,21 +137,61 @@ class NativeMatrix implements DeviceMatrix {
   ) {}
 }
 
-/** @internal */
+/**
+ * An assignment's labels and distances. Fresh pages cost more than the assign kernel itself on
+ * big data (first-touch faults), so the Lloyd loop's buffers are recycled: when `assign` is
+ * given `previous` = P, the assignment P itself was computed against (its `previous`, G) can
+ * no longer be needed by that loop, and G's buffers become the new output, unless G's arrays
+ * ever left the backend through {@link read}. A recycled assignment keeps its centroids and
+ * recomputes its labels on a later `read` (the kernels are deterministic: the same labels and
+ * distances, bit for bit), so a caller that kept it still gets the right answer.
+ * @internal
+ */
 class NativeAssignment implements Assignment {
+  /** Null once recycled. */
+  labels: Int32Array | null;
+  distances: Float32Array | null;
+  /** read() handed the arrays to a caller: they are never recycled. */
+  escaped = false;
   constructor(
     readonly inertia: number,
     readonly nChanged: number,
-    readonly labels: Int32Array,
-    readonly distances: Float32Array,
+    labels: Int32Array,
+    distances: Float32Array,
     /** The fused step's Σw·x and Σw for these labels, or null when not fused. */
     readonly sums: SegmentSums | null,
     readonly x: NativeMatrix,
     readonly k: number,
-  ) {}
+    /** A copy of the centroids, to recompute a recycled assignment. */
+    readonly centroids: Float32Array,
+    /** The `previous` this was computed against (same matrix), whose buffers the next step may take. */
+    public previous: NativeAssignment | null,
+    private readonly recompute: (a: NativeAssignment) => void,
+  ) {
+    this.labels = labels;
+    this.distances = distances;
+  }
+
+  /** Labels for a synchronous kernel call (they do not escape), recomputed if recycled. */
+  kernelLabels(): Int32Array {
+    if (!this.labels) this.recompute(this);
+    return this.labels!;
+  }
+
+  /** Gives up the buffers to a new assignment, if nothing outside the backend can see them. */
+  take(): { labels: Int32Array; distances: Float32Array } | null {
+    if (this.escaped || !this.labels || !this.distances) return null;
+    const out = { labels: this.labels, distances: this.distances };
+    this.labels = null;
+    this.distances = null;
+    return out;
+  }
 
   async read(): Promise<{ labels: Int32Array; distances: Float32Array }> {
-    return { labels: this.labels, distances: this.distances };
+    if (!this.labels) this.recompute(this);
+    this.escaped = true;
+    this.previous = null;
+    return { labels: this.labels!, distances: this.distances! };
   }
 }
 
@@ -170,6 +210,16 @@ export async function createNativeBackend(options: NativeBackendOptions = {}): P
   if (options.threads !== undefined) addon.setThreads(options.threads);
   const fuse = options.fuseSegmentSum ?? DEFAULTS.fuseSegmentSum;
   const info = addon.info();
+
+  /** Labels and distances of a recycled assignment, computed again from its centroids. */
+  const recompute = (a: NativeAssignment): void => {
+    const x = asNative(a.x);
+    const labels = new Int32Array(x.nRows);
+    const dist = new Float32Array(x.nRows);
+    addon.assign(x.data, x.nRows, x.nFeatures, a.centroids, a.k, x.weights, null, labels, dist, x.shift, null, null);
+    a.labels = labels;
+    a.distances = dist;
+  };
 
   const be: Backend = {
     name: 'native',
@@ -193,15 +243,21 @@ export async function createNativeBackend(options: NativeBackendOptions = {}): P
     async assign(xd: DeviceMatrix, centroids: Float32Array, k: number, previous?: Assignment): Promise<Assignment> {
       const x = asNative(xd);
       const d = x.nFeatures;
-      const labels = new Int32Array(x.nRows);
-      const dist = new Float32Array(x.nRows);
       let prev: Int32Array | null = null;
-      if (previous) prev = previous instanceof NativeAssignment ? previous.labels : (await previous.read()).labels;
+      let chain: NativeAssignment | null = null;
+      if (previous instanceof NativeAssignment) {
+        prev = previous.kernelLabels();
+        if (previous.x === x) chain = previous;
+      } else if (previous) prev = (await previous.read()).labels;
+      const recycled = chain?.previous?.take() ?? null;
+      if (chain) chain.previous = null;
+      const labels = recycled?.labels ?? new Int32Array(x.nRows);
+      const dist = recycled?.distances ?? new Float32Array(x.nRows);
       const sums = fuse ? new Float64Array(k * d) : null;
       const counts = fuse ? new Float64Array(k) : null;
       const r = addon.assign(x.data, x.nRows, d, centroids, k, x.weights, prev, labels, dist, x.shift, sums, counts);
       const fused = sums && counts ? { sums, counts } : null;
-      return new NativeAssignment(r.inertia, r.nChanged, labels, dist, fused, x, k);
+      return new NativeAssignment(r.inertia, r.nChanged, labels, dist, fused, x, k, centroids.slice(0, k * d), chain, recompute);
     },
 
     async segmentSum(xd: DeviceMatrix, a: Assignment, k: number): Promise<SegmentSums> {
@@ -210,7 +266,7 @@ export async function createNativeBackend(options: NativeBackendOptions = {}): P
         // Copies, so a caller that updates the sums in place cannot corrupt a second call.
         return { sums: a.sums.sums.slice(), counts: a.sums.counts.slice() };
       }
-      const { labels } = await a.read();
+      const labels = a instanceof NativeAssignment ? a.kernelLabels() : (await a.read()).labels;
       return addon.segmentSum(x.data, x.nRows, x.nFeatures, labels, k, x.weights);
     },
 
