@@ -95,7 +95,8 @@ for (const fuse of [true, false]) {
   be.release(sample);
 }
 
-const seg = await time(() => addon.segmentSum(data, nRows, d, Int32Array.from({ length: nRows }, (_, i) => i % k), k, null));
+const cycLabels = Int32Array.from({ length: nRows }, (_, i) => i % k);
+const seg = await time(() => addon.segmentSum(data, nRows, d, cycLabels, k, null));
 console.log(`segmentSum alone ${seg}`);
 // The floor: its value must be the data's sum (it reads every element), and a copy of the same
 // bytes (one read and one write stream) must not be more than ~2× faster per byte read.
