@@ -47,7 +47,8 @@ interface TrainFlags {
   dropout: number;
   l2: number;
   learningRate: number;
-  batchSize: number;
+  batchSize: number | 'auto';
+  linearSkip: boolean;
   maxEpochs: number;
   patience: number;
   classWeight: 'balanced' | 'none';
@@ -79,7 +80,8 @@ export function registerChurn(program: Command): void {
     .option('--dropout <x>', 'dropout rate after each hidden layer, in [0, 1)', floatOption('--dropout', 0), CHURN_NET_DEFAULTS.dropout)
     .option('--l2 <x>', 'L2 penalty on the kernels', floatOption('--l2', 0), CHURN_NET_DEFAULTS.l2)
     .option('--learning-rate <x>', 'Adam learning rate', floatOption('--learning-rate', 0), CHURN_NET_DEFAULTS.learningRate)
-    .option('--batch-size <n>', 'rows per mini-batch', intOption('--batch-size', 1), CHURN_NET_DEFAULTS.batchSize)
+    .option('--batch-size <n>', "rows per mini-batch, or 'auto' (training rows / 100 as a power of two in [64, 1024])", (v: string) => (v === 'auto' ? 'auto' : intOption('--batch-size', 1)(v)), CHURN_NET_DEFAULTS.batchSize)
+    .option('--no-linear-skip', 'no linear term from the inputs added to the MLP logit (plain MLP)')
     .option('--max-epochs <n>', 'epochs at most', intOption('--max-epochs', 1), CHURN_NET_DEFAULTS.maxEpochs)
     .option('--patience <n>', 'early stopping: epochs without a validation-loss improvement', intOption('--patience', 1), CHURN_NET_DEFAULTS.patience)
     .addOption(new Option('--class-weight <kind>', 'balanced: weigh classes by n / (2·n_class); probabilities are prior-corrected back').choices(['balanced', 'none']).default('balanced'))
@@ -98,7 +100,7 @@ export function registerChurn(program: Command): void {
         features: f.features ?? null,
         seed: f.seed,
         backend: f.backend,
-        net: { hiddenSizes: f.hidden, dropout: f.dropout, l2: f.l2, learningRate: f.learningRate, batchSize: f.batchSize, maxEpochs: f.maxEpochs, patience: f.patience, classWeight: f.classWeight },
+        net: { hiddenSizes: f.hidden, dropout: f.dropout, l2: f.l2, learningRate: f.learningRate, batchSize: f.batchSize, linearSkip: f.linearSkip, maxEpochs: f.maxEpochs, patience: f.patience, classWeight: f.classWeight },
         targetRecall: f.targetRecall ?? null,
         segments: f.segments ?? null,
         segmentColumn: f.segmentColumn ?? null,

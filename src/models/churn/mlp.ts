@@ -1,6 +1,7 @@
 /**
  * The churn classifier: a multilayer perceptron in tfjs layers (ReLU hidden layers, dropout, L2 on
- * the kernels, one logit out), and the logistic-regression baseline as the same network with no
+ * the kernels, one logit out, plus by default a linear term from the inputs — "wide & deep" — so it
+ * contains the logistic model), and the logistic-regression baseline as the same network with no
  * hidden layer. Both train by the same loop: Adam on mini-batches gathered from the preprocessed
  * float32 matrix in an order shuffled by our seeded RNG, class-weighted binary cross-entropy, early
  * stopping on the validation loss with the best weights restored.
@@ -32,12 +33,21 @@ export interface ChurnNetOptions {
   hiddenSizes: number[];
   /** Dropout rate after each hidden layer, in [0, 1). Default 0.1. */
   dropout: number;
+  /**
+   * Wide & deep: add a linear term straight from the inputs to the network's logit, so the MLP
+   * contains the logistic model and spends no hidden units on linear effects. Default true.
+   */
+  linearSkip: boolean;
   /** L2 penalty λ: λ·Σ‖W‖² over the kernels (not biases) is added to the mean batch loss, as Keras' `l2(λ)`. Default 1e-4. */
   l2: number;
   /** Adam learning rate. Default 1e-3. */
   learningRate: number;
-  /** Rows per mini-batch. Default 256. */
-  batchSize: number;
+  /**
+   * Rows per mini-batch, or `auto`: the training rows / 100 rounded to a power of two, within
+   * [64, 1024] (about 100 steps per epoch on small tables; 1024 from ~70,000 training rows, where a
+   * step costs about the same as a 256-row one because per-op overhead dominates). Default `auto`.
+   */
+  batchSize: number | 'auto';
   /** Epochs at most. Default 100. */
   maxEpochs: number;
   /** Stop after this many epochs without a validation-loss improvement larger than `minDelta`. Default 8. */
@@ -53,9 +63,10 @@ export interface ChurnNetOptions {
 export const CHURN_NET_DEFAULTS: Readonly<ChurnNetOptions> = Object.freeze({
   hiddenSizes: Object.freeze([64, 32]) as unknown as number[],
   dropout: 0.1,
+  linearSkip: true,
   l2: 1e-4,
   learningRate: 1e-3,
-  batchSize: 256,
+  batchSize: 'auto' as const,
   maxEpochs: 100,
   patience: 8,
   minDelta: 1e-4,
@@ -140,35 +151,55 @@ export function sigmoid(z: number): number {
   return z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z));
 }
 
-/** Builds the (untrained) network with seeded initialisers. @internal */
-export function buildChurnNet(tf: Tf, nFeatures: number, o: Pick<ChurnNetOptions, 'hiddenSizes' | 'dropout'>, seeds: Random): TFL.Sequential {
-  const model = tf.sequential();
+/**
+ * Builds the (untrained) network with seeded initialisers: input → [Dense(h, ReLU) → Dropout]… →
+ * Dense(1) `logit`, plus, with `linearSkip` and hidden layers, a Dense(1, no bias) `linear` straight
+ * from the input added to it (`logit_sum`). @internal
+ */
+export function buildChurnNet(tf: Tf, nFeatures: number, o: Pick<ChurnNetOptions, 'hiddenSizes' | 'dropout' | 'linearSkip'>, seeds: Random): TFL.LayersModel {
+  const input = tf.input({ shape: [nFeatures], name: 'features' });
+  let h: TFL.SymbolicTensor = input;
   o.hiddenSizes.forEach((units, i) => {
-    model.add(
-      tf.layers.dense({
+    h = tf.layers
+      .dense({
         units,
         activation: 'relu',
         // He initialisation suits ReLU; explicit seeds make a run reproducible.
         kernelInitializer: tf.initializers.heNormal({ seed: seeds.fork() }),
         biasInitializer: 'zeros',
-        ...(i === 0 ? { inputShape: [nFeatures] } : {}),
         name: `hidden_${i + 1}`,
-      }),
-    );
+      })
+      .apply(h) as TFL.SymbolicTensor;
     // Kept in the topology so model.json documents it; training applies its own seeded masks.
-    if (o.dropout > 0) model.add(tf.layers.dropout({ rate: o.dropout, name: `dropout_${i + 1}` }));
+    if (o.dropout > 0) h = tf.layers.dropout({ rate: o.dropout, name: `dropout_${i + 1}` }).apply(h) as TFL.SymbolicTensor;
   });
-  model.add(
-    tf.layers.dense({
-      units: 1,
-      activation: 'linear',
-      kernelInitializer: tf.initializers.glorotUniform({ seed: seeds.fork() }),
-      biasInitializer: 'zeros',
-      ...(o.hiddenSizes.length === 0 ? { inputShape: [nFeatures] } : {}),
-      name: 'logit',
-    }),
-  );
-  return model;
+  let z = tf.layers
+    .dense({ units: 1, activation: 'linear', kernelInitializer: tf.initializers.glorotUniform({ seed: seeds.fork() }), biasInitializer: 'zeros', name: 'logit' })
+    .apply(h) as TFL.SymbolicTensor;
+  if (o.linearSkip && o.hiddenSizes.length > 0) {
+    const lin = tf.layers
+      .dense({ units: 1, useBias: false, kernelInitializer: tf.initializers.glorotUniform({ seed: seeds.fork() }), name: 'linear' })
+      .apply(input) as TFL.SymbolicTensor;
+    z = tf.layers.add({ name: 'logit_sum' }).apply([z, lin]) as TFL.SymbolicTensor;
+  }
+  return tf.model({ inputs: input, outputs: z, name: o.hiddenSizes.length ? 'churn_mlp' : 'churn_logistic' });
+}
+
+/**
+ * The training-mode forward pass of {@link buildChurnNet}'s network: the same layers, with dropout
+ * masks drawn from `seeds` (one per dropout layer) instead of tfjs's per-layer fixed seed, which
+ * would repeat the same mask every step.
+ */
+function forwardTrain(tf: Tf, model: TFL.LayersModel, x: TFL.Tensor, rate: number, seeds: number[]): TFL.Tensor {
+  let h = x;
+  let k = 0;
+  for (const layer of model.layers) {
+    if (layer.name.startsWith('hidden_')) h = layer.apply(h) as TFL.Tensor;
+    else if (layer.name.startsWith('dropout_')) h = tf.dropout(h, rate, undefined, seeds[k++]);
+  }
+  let z = model.getLayer('logit').apply(h) as TFL.Tensor;
+  if (model.layers.some((l) => l.name === 'linear')) z = tf.add(z, model.getLayer('linear').apply(x) as TFL.Tensor);
+  return z;
 }
 
 function checkOptions(o: ChurnNetOptions): void {
@@ -181,12 +212,18 @@ function checkOptions(o: ChurnNetOptions): void {
   if (!(o.dropout >= 0 && o.dropout < 1)) bad('dropout', 'in [0, 1)', o.dropout);
   if (!(o.l2 >= 0 && Number.isFinite(o.l2))) bad('l2', 'a finite number >= 0', o.l2);
   if (!(o.learningRate > 0 && Number.isFinite(o.learningRate))) bad('learningRate', 'a finite number > 0', o.learningRate);
-  if (!Number.isInteger(o.batchSize) || o.batchSize < 1) bad('batchSize', 'an integer >= 1', o.batchSize);
+  if (o.batchSize !== 'auto' && (!Number.isInteger(o.batchSize) || o.batchSize < 1)) bad('batchSize', "an integer >= 1 or 'auto'", o.batchSize);
   if (!Number.isInteger(o.maxEpochs) || o.maxEpochs < 1) bad('maxEpochs', 'an integer >= 1', o.maxEpochs);
   if (!Number.isInteger(o.patience) || o.patience < 1) bad('patience', 'an integer >= 1', o.patience);
   if (!(o.minDelta >= 0)) bad('minDelta', 'a number >= 0', o.minDelta);
+  if (typeof o.linearSkip !== 'boolean') bad('linearSkip', 'true or false', o.linearSkip);
   if (o.classWeight !== 'balanced' && o.classWeight !== 'none') bad('classWeight', "'balanced' or 'none'", o.classWeight);
   if (!Number.isInteger(o.seed) || o.seed < 0) bad('seed', 'an integer >= 0', o.seed);
+}
+
+/** The `auto` batch size for `nTrain` training rows (see {@link ChurnNetOptions.batchSize}). */
+export function autoBatchSize(nTrain: number): number {
+  return Math.min(1024, Math.max(64, 2 ** Math.round(Math.log2(Math.max(1, nTrain / 100)))));
 }
 
 /** [w₀, w₁]: scikit-learn's `balanced` weights n / (2·n_c), or [1, 1]. */
@@ -201,15 +238,16 @@ export function classWeights(y: Uint8Array, kind: 'balanced' | 'none'): [number,
 /** State of one training run, allocated once by {@link trainChurnNet}. @internal */
 export interface TrainState {
   tf: Tf;
-  model: TFL.Sequential;
+  model: TFL.LayersModel;
   optimizer: TFL.Optimizer;
   /** Trainable variables, passed explicitly so no other model's variables are touched. */
   vars: TFL.Variable[];
+  /** Options with the batch size resolved. */
+  o: ChurnNetOptions & { batchSize: number };
   /** Kernels (not biases) for the L2 term. */
   kernels: TFL.Variable[];
   train: LabelledMatrix;
   weights: [number, number];
-  o: ChurnNetOptions;
   rng: Random;
   /** in/out: the row order, reshuffled in place each epoch. */
   order: Int32Array;
@@ -244,7 +282,6 @@ export async function trainEpoch(s: TrainState): Promise<number> {
     order[i] = order[j];
     order[j] = t;
   }
-  const layers = model.layers;
   let total: TFL.Scalar = tf.scalar(0);
   let steps = 0;
   for (let start = 0; start < n; start += o.batchSize) {
@@ -256,17 +293,13 @@ export async function trainEpoch(s: TrainState): Promise<number> {
       yBuf[r] = label;
       wBuf[r] = s.weights[label];
     }
-    const dropSeeds = layers.map(() => rng.nextUint32());
+    const dropSeeds = o.hiddenSizes.map(() => rng.nextUint32());
     const xb = tf.tensor2d(xBuf.subarray(0, m * d), [m, d]);
     const yb = tf.tensor1d(yBuf.subarray(0, m));
     const wb = tf.tensor1d(wBuf.subarray(0, m));
     const cost = optimizer.minimize(
       () => {
-        let h: TFL.Tensor = xb;
-        layers.forEach((layer, li) => {
-          h = layer.getClassName() === 'Dropout' ? tf.dropout(h, o.dropout, undefined, dropSeeds[li]) : (layer.apply(h) as TFL.Tensor);
-        });
-        const z = tf.reshape(h, [m]);
+        const z = tf.reshape(forwardTrain(tf, model, xb, o.dropout, dropSeeds), [m]);
         let loss = tf.div(tf.sum(tf.mul(bceFromLogits(tf, z, yb), wb)), m) as TFL.Scalar;
         if (o.l2 > 0) for (const k of s.kernels) loss = tf.add(loss, tf.mul(o.l2, tf.sum(tf.square(k)))) as TFL.Scalar;
         return loss;
@@ -301,6 +334,36 @@ async function weightedLoss(net: ChurnNet, split: LabelledMatrix, w: [number, nu
 }
 
 /**
+ * Builds the network, the optimiser and the batch buffers for {@link trainEpoch} (seeded from
+ * `o.seed`). Exported for the epoch benchmark. @internal
+ */
+export function prepareTraining(tf: Tf, train: LabelledMatrix, options: ChurnNetOptions): TrainState {
+  const o = { ...options, batchSize: options.batchSize === 'auto' ? autoBatchSize(train.x.nRows) : options.batchSize };
+  const d = train.x.nFeatures;
+  const rng = new Random(o.seed);
+  const model = buildChurnNet(tf, d, o, new Random(rng.fork()));
+  const vars = model.trainableWeights.map((w) => w.read() as TFL.Variable);
+  // originalName: a second model in the process gets uniquified names ('hidden_1/kernel_1').
+  const kernels = model.trainableWeights.filter((w) => w.originalName.endsWith('/kernel')).map((w) => w.read() as TFL.Variable);
+  const bs = Math.min(o.batchSize, train.x.nRows);
+  return {
+    tf,
+    model,
+    optimizer: tf.train.adam(o.learningRate),
+    vars,
+    kernels,
+    train,
+    weights: classWeights(train.y, o.classWeight),
+    o,
+    rng,
+    order: Int32Array.from({ length: train.x.nRows }, (_, i) => i),
+    xBuf: new Float32Array(bs * d),
+    yBuf: new Float32Array(bs),
+    wBuf: new Float32Array(bs),
+  };
+}
+
+/**
  * Trains a churn network on `train`, early-stopped on `val`, and returns it with the best
  * validation epoch's weights restored.
  */
@@ -322,30 +385,10 @@ export async function trainChurnNet(
       throw new SegtensorError('BAD_INPUT', `churn model: the ${name} split has ${pos === 0 ? 'no positives' : 'no negatives'} (${split.y.length} rows)`);
     }
   }
-  const rng = new Random(o.seed);
-  const model = buildChurnNet(tf, d, o, new Random(rng.fork()));
-  const weights = classWeights(train.y, o.classWeight);
+  const state = prepareTraining(tf, train, o);
+  const { model, optimizer, weights } = state;
+  o.batchSize = state.o.batchSize; // recorded resolved
   const net = new ChurnNet(tf, model, Math.log(weights[0] / weights[1]), tf.getBackend());
-  const optimizer = tf.train.adam(o.learningRate);
-  const vars = model.trainableWeights.map((w) => w.read() as TFL.Variable);
-  // originalName: a second model in the process gets uniquified names ('hidden_1/kernel_1').
-  const kernels = model.trainableWeights.filter((w) => w.originalName.endsWith('/kernel')).map((w) => w.read() as TFL.Variable);
-  const bs = Math.min(o.batchSize, train.x.nRows);
-  const state: TrainState = {
-    tf,
-    model,
-    optimizer,
-    vars,
-    kernels,
-    train,
-    weights,
-    o,
-    rng,
-    order: Int32Array.from({ length: train.x.nRows }, (_, i) => i),
-    xBuf: new Float32Array(bs * d),
-    yBuf: new Float32Array(bs),
-    wBuf: new Float32Array(bs),
-  };
   const history: EpochStats[] = [];
   let best = Infinity;
   let bestEpoch = 0;
