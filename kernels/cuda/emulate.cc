@@ -72,20 +72,25 @@ int main(int argc, char** argv) {
   for (int64_t e = 0; e < per; ++e) sums[e] = reduceChunks(partial.data(), nChunks, per, e);
 
   // Potentials: per-thread partials over each block's rows, the block's fixed tree, then blocks
-  // in order. Candidates: the first m centroids; closest: 1.5 × each row's distance, so both
+  // in order. Candidates: the first m centroids (m up to 10, so two candidate groups); closest: 1.5 × each row's distance, so both
   // sides of the min are taken.
-  const int m = k < 5 ? k : 5;
+  const int m = k < 10 ? k : 10;  // up to 10: more than one group of kPotGroup
   std::vector<float> closest(n);
   for (int64_t i = 0; i < n; ++i) closest[i] = 1.5f * dist[i];
   const int64_t nPotBlocks = (n + kPotRows - 1) / kPotRows;
-  std::vector<double> potBlocks(nPotBlocks * m), pots(m, 0.0), slot(kPotThreads);
+  std::vector<double> potBlocks(nPotBlocks * m), pots(m, 0.0), slot((size_t)kPotGroup * kPotThreads);
   PotentialParams pp{x.data(), w.data(), closest.data(), c.data(), potBlocks.data(), n, d, m};
   for (int64_t b = 0; b < nPotBlocks; ++b)
-    for (int j = 0; j < m; ++j) {
-      for (int t = 0; t < kPotThreads; ++t) slot[t] = potentialThread(pp, b, t, j);
+    for (int j0 = 0; j0 < m; j0 += kPotGroup) {
+      double acc[kPotGroup];
+      for (int t = 0; t < kPotThreads; ++t) {
+        potentialThread(pp, b, t, j0, acc);
+        for (int j = 0; j < kPotGroup; ++j) slot[(size_t)j * kPotThreads + t] = acc[j];
+      }
       for (int stride = kPotThreads / 2; stride >= 1; stride /= 2)
-        for (int t = 0; t < kPotThreads; ++t) reduceDoubleStep(t, stride, slot.data());
-      potBlocks[b * m + j] = slot[0];
+        for (int t = 0; t < kPotThreads; ++t)
+          for (int j = 0; j < kPotGroup; ++j) reduceDoubleStep(t, stride, &slot[(size_t)j * kPotThreads]);
+      for (int j = 0; j < kPotGroup && j0 + j < m; ++j) potBlocks[b * m + j0 + j] = slot[(size_t)j * kPotThreads];
     }
   for (int64_t b = 0; b < nPotBlocks; ++b)
     for (int j = 0; j < m; ++j) pots[j] += potBlocks[b * m + j];

@@ -112,16 +112,21 @@ __global__ void distancesKernel(const float* x, int64_t n, int d, const float* c
 }
 
 __global__ void potentialsKernel(PotentialParams p) {
-  __shared__ double slot[kPotThreads];
+  __shared__ double slot[kPotGroup][kPotThreads];
   const int tid = threadIdx.x;
-  for (int j = 0; j < p.m; ++j) {
-    slot[tid] = potentialThread(p, blockIdx.x, tid, j);
+  for (int j0 = 0; j0 < p.m; j0 += kPotGroup) {
+    double acc[kPotGroup];
+    potentialThread(p, blockIdx.x, tid, j0, acc);
+#pragma unroll
+    for (int j = 0; j < kPotGroup; ++j) slot[j][tid] = acc[j];
     __syncthreads();
     for (int stride = kPotThreads / 2; stride >= 1; stride /= 2) {
-      reduceDoubleStep(tid, stride, slot);
+#pragma unroll
+      for (int j = 0; j < kPotGroup; ++j) reduceDoubleStep(tid, stride, slot[j]);
       __syncthreads();
     }
-    if (tid == 0) p.blockOut[(int64_t)blockIdx.x * p.m + j] = slot[0];
+    if (tid == 0)
+      for (int j = 0; j < kPotGroup && j0 + j < p.m; ++j) p.blockOut[(int64_t)blockIdx.x * p.m + j0 + j] = slot[j][0];
     __syncthreads();
   }
 }

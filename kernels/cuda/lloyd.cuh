@@ -177,21 +177,27 @@ struct PotentialParams {
   int m;
 };
 
+/** Candidates per pass of the potentials kernel: one read of the rows serves all of them. */
+constexpr int kPotGroup = 8;
+
 /**
- * Potentials, phase 1 (each thread): Σ w·min(closest, ‖x − c_j‖²) over the thread's rows of the
- * block (block·kPotRows + tid + s·kPotThreads), in a fixed order; consecutive threads read
- * consecutive rows.
+ * Potentials, phase 1 (each thread): acc[j] = Σ w·min(closest, ‖x − c_{j0+j}‖²) for the
+ * candidates j0 … j0 + kPotGroup − 1 that exist, over the thread's rows of the block
+ * (block·kPotRows + s·kPotThreads + tid, s in order); consecutive threads take consecutive rows.
  */
-SEG_HD double potentialThread(const PotentialParams& p, int64_t block, int tid, int j) {
-  double s = 0;
+SEG_HD void potentialThread(const PotentialParams& p, int64_t block, int tid, int j0, double* acc) {
+  for (int j = 0; j < kPotGroup; ++j) acc[j] = 0;
   for (int r = 0; r < kPotRowsPerThread; ++r) {
     const int64_t row = block * kPotRows + (int64_t)r * kPotThreads + tid;
     if (row >= p.n) break;
-    const double q = exactSqDist(p.x + row * p.d, p.cands + (int64_t)j * p.d, p.d);
     const double cl = p.closest[row];
-    s += (p.weights ? (double)p.weights[row] : 1.0) * (q < cl ? q : cl);
+    const double w = p.weights ? (double)p.weights[row] : 1.0;
+    for (int j = 0; j < kPotGroup; ++j) {
+      if (j0 + j >= p.m) break;
+      const double q = exactSqDist(p.x + row * p.d, p.cands + (int64_t)(j0 + j) * p.d, p.d);
+      acc[j] += w * (q < cl ? q : cl);
+    }
   }
-  return s;
 }
 
 /** One step of the fixed tree over float64 slots (stride = half the slots, …, 1). */

@@ -121,7 +121,7 @@ describe.skipIf(!hasGpu)('cuda backend on a GPU', () => {
       const dist = await be.distances(x, c.subarray(0, d), 1);
       expect(dist[0]).toBe(0);
       const closest = new Float32Array(n).map((_, i) => 1.5 * ref.dist[i]);
-      const m = Math.min(k, 4);
+      const m = Math.min(k, 10); // two candidate groups when k allows
       const pots = await be.potentials(x, closest, c, m);
       for (let j = 0; j < m; j++) {
         let want = 0;
