@@ -4,8 +4,11 @@
  *
  * `assign` runs the fused Lloyd step: one pass over the data gives labels, exact distances,
  * inertia and the per-cluster sums for the new labels, which `segmentSum` then returns without
- * reading the data again. Every float64 reduction is done over fixed row blocks added in block
- * order, so results do not depend on the thread count.
+ * reading the data again. `potentials` (k-means++) and `clusterDistanceSums` (silhouette) are
+ * kernels too, with no nRows × m or nRows × nRows intermediate. Every float64 reduction is done
+ * over fixed row blocks added in block order (or, for the silhouette, per row in a fixed column
+ * order), so results do not depend on the thread count. The Lloyd loop's label and distance
+ * buffers are recycled (see NativeAssignment), since fresh pages cost more than the kernel.
  *
  * @example
  * const be = await createNativeBackend();
