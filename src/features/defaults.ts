@@ -16,4 +16,12 @@ export const FEATURE_DEFAULTS = Object.freeze({
   maxCategories: 20,
   /** Days in each of the two spend-trend windows. */
   trendDays: 90,
+  /** Share of the machine's RAM (`os.totalmem()`) DuckDB may use before it spills to disk. */
+  memoryFraction: 0.6,
+  /**
+   * Transaction rows per customer partition: larger logs are aggregated in customer-disjoint
+   * partitions, one after the other, so the duplicate and order hash tables hold at most about
+   * this many rows (~20 M rows take ~4 GB at peak).
+   */
+  partitionRows: 20_000_000,
 });

@@ -4,6 +4,12 @@
  * group-bys over JavaScript objects.
  *
  * Pipeline (one SQL statement per step; see {@link buildFeatures}):
+ * 0. a log of more than {@link FEATURE_DEFAULTS}.partitionRows rows is split into customer-disjoint
+ *    partitions (ranges of an integer id, else its hash), aggregated one after the other into
+ *    one per-customer table: every feature of a customer comes from that customer's rows only,
+ *    so the result is the same, while the row-level hash tables of steps 1 and 4 shrink by the
+ *    partition count (152 M rows in one pass grew past 16 GB). A log written in customer order
+ *    (the generator's) lets DuckDB skip the row groups outside each range;
  * 1. exact duplicate rows are collapsed (`GROUP BY ALL`, counting the copies);
  * 2. rows with a null customer id, an unparseable or null timestamp, or an unparseable,
  *    null or non-finite amount are counted and skipped;
@@ -14,11 +20,17 @@
  * 5. events aggregate per customer. Every feature reads only rows strictly before as-of; the
  *    `churned` label reads only rows in [as-of, as-of + W days).
  *
+ * DuckDB runs under a memory limit (default 60% of RAM) with a fresh spill directory, removed
+ * afterwards, so an input larger than memory spills to disk instead of exhausting RAM.
+ *
  * @example
  * const r = await buildFeatures({ transactions: 'tx.parquet', asOf: '2024-01-01', out: 'features.parquet', churnWindow: 90 });
  * r.meta.rows.duplicatesRemoved;
  */
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { DuckDBTypeId, type DuckDBConnection } from '@duckdb/node-api';
 import { SegtensorError } from '../errors.js';
 import { atomicProduce, atomicWrite } from '../io/atomic.js';
 import { duck, sqlString } from '../io/duckdb-reader.js';
@@ -26,7 +38,7 @@ import { formatOf } from '../io/format.js';
 import { VERSION } from '../version.js';
 import { FEATURE_DEFAULTS } from './defaults.js';
 import { copyQueryToArrow } from './duck-arrow.js';
-import { amountExpr, column, ident, openSource, timestampExpr, type Source } from './source.js';
+import { amountExpr, column, ident, openSource, timestampExpr, type Source, type SourceColumn } from './source.js';
 
 export interface FeatureJob {
   /** Transaction log: .parquet, .csv or .arrow/.arrows/.feather. */
@@ -53,6 +65,12 @@ export interface FeatureJob {
   winsorize?: number | null;
   /** Category share columns at most; rarer categories go to `share_other`. Default 20. */
   maxCategories?: number;
+  /** Memory DuckDB may use, e.g. `'8GB'`; beyond it, it spills to disk. Default 60% of RAM. */
+  memoryLimit?: string | null;
+  /** Directory for DuckDB's spill files (a fresh subdirectory, removed afterwards). Default the output's directory. */
+  spillDir?: string | null;
+  /** Transaction rows per customer partition (see step 0). Default 20,000,000. */
+  partitionRows?: number;
   /** Progress lines. */
   log?: (line: string) => void;
 }
@@ -82,6 +100,8 @@ export interface FeatureMeta {
   categories: string[];
   cleaning: string[];
   features: Record<string, string>;
+  /** How DuckDB ran: customer partitions (1: one pass) and its memory limit. */
+  engine: { partitions: number; memoryLimit: string };
 }
 
 export interface FeatureResult {
@@ -105,8 +125,13 @@ export function checkFeatureJob(job: FeatureJob): void {
   if (job.winsorize != null && !(job.winsorize > 0 && job.winsorize < 0.5)) bad(`--winsorize must be in (0, 0.5); got '${job.winsorize}'`);
   const maxCat = job.maxCategories ?? FEATURE_DEFAULTS.maxCategories;
   if (!Number.isSafeInteger(maxCat) || maxCat < 0 || maxCat > 200) bad(`--max-categories must be an integer in [0, 200]; got '${maxCat}'`);
+  if (job.memoryLimit != null && !MEMORY_RE.test(job.memoryLimit)) bad(`--memory-limit must be a size such as '8GB' or '512MiB'; got '${job.memoryLimit}'`);
+  const pr = job.partitionRows ?? FEATURE_DEFAULTS.partitionRows;
+  if (!Number.isSafeInteger(pr) || pr < 1) bad(`partitionRows must be a positive integer; got '${pr}'`);
   formatOf(job.out, '--out');
 }
+
+const MEMORY_RE = /^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i;
 
 function validDate(s: string): boolean {
   const t = Date.parse(`${s}T00:00:00Z`);
@@ -141,13 +166,83 @@ const FEATURE_DOCS: Record<string, string> = {
 /** Builds the feature table. Every output is written atomically; the metadata goes to `<out>.meta.json` (and Parquet key-value metadata). */
 export async function buildFeatures(job: FeatureJob): Promise<FeatureResult> {
   checkFeatureJob(job);
+  const conn = await duck();
+  const memoryLimit = job.memoryLimit ?? `${Math.floor((os.totalmem() * FEATURE_DEFAULTS.memoryFraction) / 2 ** 20)}MiB`;
+  // Spill next to the output by default: that disk was chosen for large files, while
+  // os.tmpdir() may be a RAM-backed tmpfs, which would defeat spilling.
+  const spill = makeSpillDir(job.spillDir ?? path.dirname(path.resolve(job.out)));
+  try {
+    await conn.run(`SET memory_limit = ${sqlString(memoryLimit)}`);
+    await conn.run(`SET temp_directory = ${sqlString(spill)}`);
+    // Every output is ORDER BY'd, so DuckDB need not keep row order between operators (less buffering).
+    await conn.run('SET preserve_insertion_order = false');
+    return await featuresWith(job, conn, memoryLimit);
+  } finally {
+    // Nothing else in segtensor sets these, so DuckDB's defaults are what was there before.
+    for (const name of ['memory_limit', 'temp_directory', 'preserve_insertion_order']) await conn.run(`RESET ${name}`).catch(() => {});
+    fs.rmSync(spill, { recursive: true, force: true });
+  }
+}
+
+/** A fresh spill directory under `dir`, or under os.tmpdir() when `dir` is missing or read-only. */
+function makeSpillDir(dir: string): string {
+  try {
+    return fs.mkdtempSync(path.join(dir, '.segtensor-spill-'));
+  } catch {
+    return fs.mkdtempSync(path.join(os.tmpdir(), 'segtensor-spill-'));
+  }
+}
+
+const INTEGER_TYPES = new Set<DuckDBTypeId>([
+  DuckDBTypeId.TINYINT,
+  DuckDBTypeId.SMALLINT,
+  DuckDBTypeId.INTEGER,
+  DuckDBTypeId.BIGINT,
+  DuckDBTypeId.UTINYINT,
+  DuckDBTypeId.USMALLINT,
+  DuckDBTypeId.UINTEGER,
+  DuckDBTypeId.UBIGINT,
+]);
+
+/** The log's row count: exact for Parquet (footer) and Arrow (temp table); for CSV, bytes / 32, a transaction row's rough lower size. */
+async function estimateRows(conn: DuckDBConnection, tx: Source): Promise<number> {
+  const format = formatOf(tx.file, '--transactions');
+  if (format === 'csv') return Math.ceil(fs.statSync(tx.file).size / 32);
+  const sql = format === 'parquet' ? `SELECT sum(num_rows) FROM parquet_file_metadata(${sqlString(tx.file)})` : `SELECT count(*) FROM ${tx.relation}`;
+  const [[n]] = (await conn.runAndReadAll(sql)).getRows();
+  return Number(n ?? 0);
+}
+
+/**
+ * Predicates on the raw customer column that split the log into customer-disjoint partitions of
+ * about `partitionRows` rows: every row, null ids included, satisfies exactly one. Integer ids
+ * are cut at approximate quantiles (so a log sorted by customer is read once in all, row groups
+ * outside a range being skipped); other ids by hash. `['TRUE']` when one pass will do.
+ * @internal
+ */
+export async function customerPartitions(conn: DuckDBConnection, tx: Source, cid: SourceColumn, partitionRows: number): Promise<string[]> {
+  const n = Math.min(256, Math.ceil((await estimateRows(conn, tx)) / partitionRows));
+  if (n <= 1) return ['TRUE'];
+  const c = ident(cid.name);
+  if (!INTEGER_TYPES.has(cid.typeId)) return Array.from({ length: n }, (_, i) => `hash(${c}) % ${n} = ${i}`);
+  const qs = Array.from({ length: n - 1 }, (_, i) => (i + 1) / n);
+  const [[list]] = (await conn.runAndReadAll(`SELECT approx_quantile(${c}, [${qs.join(', ')}]) FROM ${tx.relation}`)).getRowsJS();
+  const bounds = [...new Set(((list as unknown[] | null) ?? []).filter((b) => b !== null).map(String))];
+  if (bounds.length === 0) return ['TRUE'];
+  return [
+    `(${c} <= ${bounds[0]} OR ${c} IS NULL)`,
+    ...bounds.slice(1).map((b, i) => `(${c} > ${bounds[i]} AND ${c} <= ${b})`),
+    `${c} > ${bounds[bounds.length - 1]}`,
+  ];
+}
+
+async function featuresWith(job: FeatureJob, conn: DuckDBConnection, memoryLimit: string): Promise<FeatureResult> {
   const log = job.log ?? (() => {});
   const customerCol = job.customerCol ?? FEATURE_DEFAULTS.customerCol;
   const timeCol = job.timeCol ?? FEATURE_DEFAULTS.timeCol;
   const amountCol = job.amountCol ?? FEATURE_DEFAULTS.amountCol;
   const maxCategories = job.maxCategories ?? FEATURE_DEFAULTS.maxCategories;
   const W = job.churnWindow ?? null;
-  const conn = await duck();
   const run = async (sql: string) => (await conn.runAndReadAll(sql)).getRows();
   const tag = `st_feat_${process.pid}_${Date.now()}`;
 
@@ -166,12 +261,13 @@ export async function buildFeatures(job: FeatureJob): Promise<FeatureResult> {
     const asOf = `TIMESTAMP ${sqlString(`${job.asOf} 00:00:00`)}`;
     const asOfDate = `DATE ${sqlString(job.asOf)}`;
     const T = FEATURE_DEFAULTS.trendDays;
-    // Typed, flagged rows after exact-duplicate removal. `bad`: 1 null id, 2 bad timestamp, 3 bad amount.
-    const typed = `SELECT ${ident(customerCol)} AS cid, ${tsSql} AS ts, ${amtSql} AS amt,
+    // Typed, flagged rows of one customer partition after exact-duplicate removal. `bad`: 1 null id, 2 bad timestamp, 3 bad amount.
+    const typed = (part: string) => `SELECT ${ident(customerCol)} AS cid, ${tsSql} AS ts, ${amtSql} AS amt,
         ${orderCol ? ident(orderCol) : 'NULL'} AS ord, ${categoryCol ? `CAST(${ident(categoryCol)} AS VARCHAR)` : 'NULL::VARCHAR'} AS cat,
         st_copies - 1 AS dups
-      FROM (SELECT *, count(*) AS st_copies FROM ${tx.relation} GROUP BY ALL)`;
-    const flagged = `SELECT *, CASE WHEN cid IS NULL THEN 1 WHEN ts IS NULL THEN 2 WHEN amt IS NULL OR NOT isfinite(amt) THEN 3 ELSE 0 END AS bad FROM (${typed})`;
+      FROM (SELECT *, count(*) AS st_copies FROM (SELECT * FROM ${tx.relation} WHERE ${part}) GROUP BY ALL)`;
+    const flagged = (part: string) =>
+      `SELECT *, CASE WHEN cid IS NULL THEN 1 WHEN ts IS NULL THEN 2 WHEN amt IS NULL OR NOT isfinite(amt) THEN 3 ELSE 0 END AS bad FROM (${typed(part)})`;
 
     // Categories and the winsorizing cap come from valid rows before as-of only, so rows after
     // as-of cannot change the column set or any value.
@@ -203,27 +299,27 @@ export async function buildFeatures(job: FeatureJob): Promise<FeatureResult> {
     const otherExpr = `CASE WHEN cat IS NULL OR cat NOT IN (${categories.map(sqlString).join(', ') || 'NULL'}) THEN a END`;
     const catCols = [...categories.map((c, i) => [`c${i}`, catExpr(c)]), ...(hasOther ? [['c_other', otherExpr]] : [])];
     // Row level: class, cleaned amount `a`, per-row pieces of every aggregate.
-    const rowsSql = `SELECT cid, ord, ts, bad, dups, clip, cls, a,
+    const rowsSql = (part: string) => `SELECT cid, ord, ts, bad, dups, clip, cls, a,
         CASE WHEN ts >= ${asOf} - INTERVAL ${T} DAY THEN a END AS s_last,
         CASE WHEN ts >= ${asOf} - INTERVAL ${2 * T} DAY AND ts < ${asOf} - INTERVAL ${T} DAY THEN a END AS s_prev
         ${catCols.map(([n, e]) => `, ${e} AS ${n}`).join('')}
-      FROM (SELECT *, ${cls} AS cls, CASE WHEN bad = 0 THEN ${amtClean} END AS a, CASE WHEN bad = 0 THEN ${clipFlag} ELSE 0 END AS clip FROM (${flagged}))`;
+      FROM (SELECT *, ${cls} AS cls, CASE WHEN bad = 0 THEN ${amtClean} END AS a, CASE WHEN bad = 0 THEN ${clipFlag} ELSE 0 END AS clip FROM (${flagged(part)}))`;
     // Events: one per (customer, order, class) with an order column, else one per row.
     const catSums = catCols.map(([n]) => `, sum(${n}) AS ${n}`).join('');
-    const eventsSql = orderCol
-      ? `SELECT cid, cls, min(ts) AS ts, sum(a) AS a, sum(s_last) AS s_last, sum(s_prev) AS s_prev${catSums},
-           count(*) AS n_rows, sum(dups) AS dups, sum(clip) AS clip,
-           count(*) FILTER (bad = 1) AS bad_id, count(*) FILTER (bad = 2) AS bad_ts, count(*) FILTER (bad = 3) AS bad_amt
-         FROM (${rowsSql}) GROUP BY cid, ord, cls`
-      : `SELECT cid, cls, ts, a, s_last, s_prev${catCols.map(([n]) => `, ${n}`).join('')}, 1 AS n_rows, dups, clip,
-           (bad = 1)::INTEGER AS bad_id, (bad = 2)::INTEGER AS bad_ts, (bad = 3)::INTEGER AS bad_amt
-         FROM (${rowsSql})`;
+    const eventsSql = (part: string) =>
+      orderCol
+        ? `SELECT cid, cls, min(ts) AS ts, sum(a) AS a, sum(s_last) AS s_last, sum(s_prev) AS s_prev${catSums},
+             count(*) AS n_rows, sum(dups) AS dups, sum(clip) AS clip,
+             count(*) FILTER (bad = 1) AS bad_id, count(*) FILTER (bad = 2) AS bad_ts, count(*) FILTER (bad = 3) AS bad_amt
+           FROM (${rowsSql(part)}) GROUP BY cid, ord, cls`
+        : `SELECT cid, cls, ts, a, s_last, s_prev${catCols.map(([n]) => `, ${n}`).join('')}, 1 AS n_rows, dups, clip,
+             (bad = 1)::INTEGER AS bad_id, (bad = 2)::INTEGER AS bad_ts, (bad = 3)::INTEGER AS bad_amt
+           FROM (${rowsSql(part)})`;
     const P = `FILTER (cls = 1)`;
     const pre = `FILTER (cls IN (1, 2, 3))`;
     const aggTable = `${tag}_agg`;
-    log('aggregating transactions');
-    await conn.run(`CREATE TEMP TABLE ${aggTable} AS
-      SELECT cid,
+    const parts = await customerPartitions(conn, tx, cidCol, job.partitionRows ?? FEATURE_DEFAULTS.partitionRows);
+    const aggSql = (part: string) => `SELECT cid,
         count(*) ${pre} > 0 AS has_pre,
         count(*) ${P} AS frequency,
         min(ts) ${P} AS first_ts,
@@ -238,8 +334,12 @@ export async function buildFeatures(job: FeatureJob): Promise<FeatureResult> {
         sum(bad_id) AS bad_id, sum(bad_ts) AS bad_ts, sum(bad_amt) AS bad_amt,
         sum(n_rows) FILTER (cls IN (1, 2, 3)) AS n_pre_rows,
         sum(n_rows) FILTER (cls <> 0) AS n_valid
-      FROM (${eventsSql}) GROUP BY cid`);
+      FROM (${eventsSql(part)}) GROUP BY cid`;
     try {
+      for (let i = 0; i < parts.length; i++) {
+        log(parts.length > 1 ? `aggregating transactions: customer partition ${i + 1}/${parts.length}` : 'aggregating transactions');
+        await conn.run(i === 0 ? `CREATE TEMP TABLE ${aggTable} AS ${aggSql(parts[i])}` : `INSERT INTO ${aggTable} ${aggSql(parts[i])}`);
+      }
       const [stats] = await run(
         `SELECT sum(n_rows + dups), sum(dups), sum(bad_id), sum(bad_ts), sum(bad_amt), coalesce(sum(n_valid), 0), coalesce(sum(n_pre_rows), 0), coalesce(sum(clip), 0),
            count(*) FILTER (cid IS NOT NULL AND has_pre) FROM ${aggTable}`,
@@ -337,6 +437,7 @@ export async function buildFeatures(job: FeatureJob): Promise<FeatureResult> {
         features: Object.fromEntries(
           featureNames.map((f) => [f, FEATURE_DOCS[f] ?? `share of purchase amount before as-of in category ${categories[shareCols.findIndex(([, nm]) => nm === f)] ?? '(other)'}; null when frequency is 0`]),
         ),
+        engine: { partitions: parts.length, memoryLimit },
       };
       log(`writing ${job.out}`);
       await writeOutput(outSql, job.out, meta);
