@@ -31,14 +31,14 @@ import type { Tf } from './tfjs.js';
 export interface ChurnNetOptions {
   /** Units of each hidden ReLU layer, input side first; `[]` is logistic regression. Default `[64, 32]`. */
   hiddenSizes: number[];
-  /** Dropout rate after each hidden layer, in [0, 1). Default 0.1. */
+  /** Dropout rate after each hidden layer, in [0, 1). Default 0.2. */
   dropout: number;
   /**
    * Wide & deep: add a linear term straight from the inputs to the network's logit, so the MLP
    * contains the logistic model and spends no hidden units on linear effects. Default true.
    */
   linearSkip: boolean;
-  /** L2 penalty λ: λ·Σ‖W‖² over the kernels (not biases) is added to the mean batch loss, as Keras' `l2(λ)`. Default 1e-4. */
+  /** L2 penalty λ: λ·Σ‖W‖² over the kernels (not biases) is added to the mean batch loss, as Keras' `l2(λ)`. Default 1e-3. */
   l2: number;
   /** Adam learning rate. Default 1e-3. */
   learningRate: number;
@@ -62,9 +62,9 @@ export interface ChurnNetOptions {
 
 export const CHURN_NET_DEFAULTS: Readonly<ChurnNetOptions> = Object.freeze({
   hiddenSizes: Object.freeze([64, 32]) as unknown as number[],
-  dropout: 0.1,
+  dropout: 0.2,
   linearSkip: true,
-  l2: 1e-4,
+  l2: 1e-3,
   learningRate: 1e-3,
   batchSize: 'auto' as const,
   maxEpochs: 100,
