@@ -356,13 +356,6 @@ void sumRows(const float* x, int d, const int32_t* labels, const float* weights,
   }
 }
 
-void distRows(const float* x, int d, const float* centers, int m, size_t r0, size_t r1,
-              float* out) {
-  for (size_t row = r0; row < r1; ++row)
-    for (int j = 0; j < m; ++j)
-      out[row * m + j] = (float)exactSqDist(x + row * d, centers + (size_t)j * d, d);
-}
-
 template <int... L>
 constexpr vi laneIdsOf(Lanes<L...>) {
   return vi{L...};
@@ -373,6 +366,52 @@ template <int H>
 inline vf foldPair(vf a, vf b) {
   constexpr vi ids = laneIdsOf(Lanes<__integer_pack(W)...>{});
   return (ids & H) == 0 ? a + swapLanes<H>(a) : b + swapLanes<H>(b);
+}
+
+/**
+ * Four lane-vectors folded into one whose lane i·W/4 holds the sum of v[i]'s lanes: a few
+ * shuffles for four sums instead of a full horizontal reduction each.
+ */
+inline vf fold4(const vf* v) {
+  vf u = foldPair<W / 4>(foldPair<W / 2>(v[0], v[2]), foldPair<W / 2>(v[1], v[3]));
+  // Then the W / 4 lanes of each group are summed.
+  if constexpr (W >= 16) u += swapLanes<2>(u);
+  if constexpr (W >= 8) u += swapLanes<1>(u);
+  return u;
+}
+
+void distRows(const float* x, int d, const float* centers, int m, size_t r0, size_t r1,
+              float* out) {
+  const int dv = d / W * W;
+  size_t row = r0;
+  // Four rows at a time, folded (fold4): k-means++ calls this with m = 1 on every row.
+  for (; row + 4 <= r1; row += 4)
+    for (int j = 0; j < m; ++j) {
+      const float* c = centers + (size_t)j * d;
+      vf v[4] = {};
+      int f = 0;
+      for (; f < dv; f += W) {
+        const vf cv = loadf(c + f);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; ++r) {
+          const vf t = loadf(x + (row + r) * d + f) - cv;
+          v[r] += t * t;
+        }
+      }
+      if (f < d) {
+        const vf cv = loadTail(c + f, d - f);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; ++r) {
+          const vf t = loadTail(x + (row + r) * d + f, d - f) - cv;
+          v[r] += t * t;
+        }
+      }
+      const vf u = fold4(v);
+      for (int r = 0; r < 4; ++r) out[(row + r) * m + j] = u[r * (W / 4)];
+    }
+  for (; row < r1; ++row)
+    for (int j = 0; j < m; ++j)
+      out[row * m + j] = (float)exactSqDist(x + row * d, centers + (size_t)j * d, d);
 }
 
 /** Candidates per pass of potentialRows: four lane-vectors folded into one. */
@@ -428,10 +467,8 @@ void potentialRows(const float* x, int d, const float* closest, const float* wei
             v[j] += t * t;
           }
         }
-        vf u = foldPair<W / 4>(foldPair<W / 2>(v[0], v[2]), foldPair<W / 2>(v[1], v[3]));
-        // Then the W / G lanes of each candidate's group are summed.
-        if constexpr (W >= 16) u += swapLanes<2>(u);
-        if constexpr (W >= 8) u += swapLanes<1>(u);
+        static_assert(G == 4, "fold4 folds four vectors");
+        const vf u = fold4(v);
         // The min as a vector select: a compare-and-branch on it mispredicts about half the
         // time (measured 3× slower on random data).
         const vf cl = vf{} + closest[row];
