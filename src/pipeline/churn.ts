@@ -184,9 +184,6 @@ export async function trainChurn(job: ChurnTrainJob): Promise<ChurnTrainResult> 
   const fractions = job.split ?? [0.7, 0.15, 0.15];
   ensureWritableDir(job.out);
   if (job.segments && job.segmentColumn) throw new SegtensorError('BAD_OPTION', '--segments and --segment-column exclude each other; give one');
-  const { tf, backend } = await churnTfjs(job.backend ?? 'auto', log);
-  sw.lap('backend');
-
   log(`reading ${job.input}`);
   const table = await readTable(job.input);
   if (table.nRows === 0) throw new SegtensorError('EMPTY_TABLE', `${job.input}: the table has no rows`);
@@ -201,6 +198,9 @@ export async function trainChurn(job: ChurnTrainJob): Promise<ChurnTrainResult> 
   const label = parseLabel(table, job.label, job.positive ?? null);
   const split = stratifiedSplit(label.y, fractions, seed, job.input);
   sw.lap('read');
+  // After the input checks, so bad input fails before the tfjs backends load.
+  const { tf, backend } = await churnTfjs(job.backend ?? 'auto', log);
+  sw.lap('backend');
 
   const features = job.features ?? defaultFeatures(table, exclude, log);
   const pre = Preprocessor.fit(takeTableRows(table, split.train), {
