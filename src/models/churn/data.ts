@@ -36,9 +36,16 @@ function labelStrings(table: ColumnTable, name: string): (string | null)[] {
   throw new SegtensorError('BAD_INPUT', `${table.path}: label column '${name}' is ${what}; it must hold two values (0/1, true/false, yes/no, …)`);
 }
 
-/** Does `value` (from --positive or a model) name the label value `v`? Numbers compare as numbers ('1.0' = 1). */
+/** Words a boolean label may have been written as before a reader typed it 1/0 (CSV 'yes'/'no' → BOOLEAN). */
+const AS_BOOLEAN: Readonly<Record<string, string>> = Object.freeze({ true: '1', yes: '1', false: '0', no: '0' });
+
+/**
+ * Does `value` (from --positive or a model) name the label value `v`? Numbers compare as numbers
+ * ('1.0' = 1), and true/yes and false/no name 1 and 0.
+ */
 function same(value: string, v: string): boolean {
   if (norm(value) === norm(v)) return true;
+  if (AS_BOOLEAN[norm(value)] !== undefined && AS_BOOLEAN[norm(value)] === v.trim()) return true;
   const a = Number(value);
   const b = Number(v);
   return value.trim() !== '' && v.trim() !== '' && Number.isFinite(a) && a === b;

@@ -33,6 +33,9 @@ describe('parseLabel', () => {
   it('--positive picks the value, numbers compared as numbers', () => {
     expect([...parseLabel(table(['left', 'stayed', 'left']), 'churned', 'LEFT').y]).toEqual([1, 0, 1]);
     expect([...parseLabel(table(Float64Array.from([2, 5, 5])), 'churned', '5.0').y]).toEqual([0, 1, 1]);
+    // A CSV's yes/no read as a boolean column (1/0) still answers to --positive yes or no.
+    expect([...parseLabel(table(Float64Array.from([1, 0, 1])), 'churned', 'Yes').y]).toEqual([1, 0, 1]);
+    expect([...parseLabel(table(Float64Array.from([1, 0, 1])), 'churned', 'no').y]).toEqual([0, 1, 0]);
   });
 
   it('one-line errors: not binary, a single class, a null, an unknown or ambiguous positive', () => {
