@@ -477,12 +477,14 @@ export async function predictChurn(job: ChurnPredictJob): Promise<ChurnPredictRe
     const files = [job.out];
     let segments: SegmentRiskRow[] | null = null;
     if (seg) {
-      const k = Math.max(...seg) + 1;
+      let k = 0;
+      for (let i = 0; i < seg.length; i++) if (seg[i] >= k) k = seg[i] + 1;
       const members: number[][] = Array.from({ length: k }, () => []);
-      seg.forEach((s, i) => members[s].push(i));
+      for (let i = 0; i < seg.length; i++) members[seg[i]].push(i);
       segments = members
         .map((rows, s) => {
-          const sum = rows.reduce((a, i) => a + p[i], 0);
+          let sum = 0;
+          for (const i of rows) sum += p[i];
           return { segment: s, customers: rows.length, meanProbability: rows.length ? sum / rows.length : 0, expectedChurners: sum, bands: bandCount(rows) };
         })
         .filter((r) => r.customers > 0);

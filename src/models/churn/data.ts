@@ -39,16 +39,17 @@ function labelStrings(table: ColumnTable, name: string): (string | null)[] {
 /** Words a boolean label may have been written as before a reader typed it 1/0 (CSV 'yes'/'no' → BOOLEAN). */
 const AS_BOOLEAN: Readonly<Record<string, string>> = Object.freeze({ true: '1', yes: '1', false: '0', no: '0' });
 
-/**
- * Does `value` (from --positive or a model) name the label value `v`? Numbers compare as numbers
- * ('1.0' = 1), and true/yes and false/no name 1 and 0.
- */
+/** A label value's canonical form: numbers as numbers ('1.0' → '1'), yes/true → '1', no/false → '0', else lower case. */
+function canon(s: string): string {
+  const t = norm(s);
+  if (AS_BOOLEAN[t] !== undefined) return AS_BOOLEAN[t];
+  const n = Number(t);
+  return t !== '' && Number.isFinite(n) ? String(n) : t;
+}
+
+/** Does `value` (from --positive or a model) name the label value `v`? */
 function same(value: string, v: string): boolean {
-  if (norm(value) === norm(v)) return true;
-  if (AS_BOOLEAN[norm(value)] !== undefined && AS_BOOLEAN[norm(value)] === v.trim()) return true;
-  const a = Number(value);
-  const b = Number(v);
-  return value.trim() !== '' && v.trim() !== '' && Number.isFinite(a) && a === b;
+  return canon(value) === canon(v);
 }
 
 /**
@@ -117,25 +118,39 @@ export function stratifiedSplit(y: Uint8Array, fractions: [number, number, numbe
     throw new SegtensorError('BAD_OPTION', `--split must be three positive fractions summing to 1; got ${fractions.join(',')}`);
   }
   const rng = new Random(seed);
-  const parts: number[][] = [[], [], []];
+  let n1 = 0;
+  for (let i = 0; i < y.length; i++) n1 += y[i];
+  const sizes = [0, 0, 0];
+  const cuts: [number, number][] = [];
+  for (const nc of [y.length - n1, n1]) {
+    const nTrain = Math.round(nc * fractions[0]);
+    const nVal = Math.round(nc * fractions[1]);
+    cuts.push([nTrain, nTrain + nVal]);
+    sizes[0] += nTrain;
+    sizes[1] += nVal;
+    sizes[2] += nc - nTrain - nVal;
+  }
+  const parts = sizes.map((n) => new Int32Array(n));
+  const fill = [0, 0, 0];
   for (const cls of [0, 1]) {
-    const idx: number[] = [];
-    for (let i = 0; i < y.length; i++) if (y[i] === cls) idx.push(i);
+    const idx = new Int32Array(cls ? n1 : y.length - n1);
+    for (let i = 0, j = 0; i < y.length; i++) if (y[i] === cls) idx[j++] = i;
     for (let i = idx.length - 1; i > 0; i--) {
       const j = rng.int(i + 1);
-      [idx[i], idx[j]] = [idx[j], idx[i]];
+      const t = idx[i];
+      idx[i] = idx[j];
+      idx[j] = t;
     }
-    const nTrain = Math.round(idx.length * fractions[0]);
-    const nVal = Math.round(idx.length * fractions[1]);
-    parts[0].push(...idx.slice(0, nTrain));
-    parts[1].push(...idx.slice(nTrain, nTrain + nVal));
-    parts[2].push(...idx.slice(nTrain + nVal));
+    const [a, b] = cuts[cls];
+    for (let r = 0; r < idx.length; r++) {
+      const s = r < a ? 0 : r < b ? 1 : 2;
+      parts[s][fill[s]++] = idx[r];
+    }
   }
   const names = ['training', 'validation', 'test'];
-  let totalPos = 0;
-  for (let i = 0; i < y.length; i++) totalPos += y[i];
+  const totalPos = n1;
   const out = parts.map((p, s) => {
-    const a = Int32Array.from(p).sort();
+    const a = p.sort();
     let pos = 0;
     for (const i of a) pos += y[i];
     if (pos === 0 || pos === a.length) {
