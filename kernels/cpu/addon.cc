@@ -7,6 +7,12 @@
 // number of threads.
 #include <napi.h>
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cerrno>
+
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -461,8 +467,38 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   return o;
 }
 
+/**
+ * mapFile(path) -> ArrayBuffer over a read-only private mapping of the whole file.
+ *
+ * Input tables are read through the page cache without a copy: on VMs whose fresh memory costs
+ * ~4 ms per MiB to touch, a readFileSync of a 130 MB Arrow file spends half a second faulting in
+ * the buffer, while mapping pages the kernel already caches costs only page-table entries.
+ * The mapping is released when the ArrayBuffer is collected. A file truncated by another
+ * process while mapped would fault (SIGBUS): inputs are expected to be immutable during a run.
+ */
+Napi::Value MapFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "mapFile: 'path' must be a string");
+  const std::string path = info[0].As<Napi::String>().Utf8Value();
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw Napi::Error::New(env, "mapFile: cannot open " + path + ": " + std::strerror(errno));
+  struct stat st;
+  if (fstat(fd, &st) != 0 || st.st_size <= 0) {
+    const int e = errno;
+    close(fd);
+    throw Napi::Error::New(env, "mapFile: cannot map " + path + (st.st_size <= 0 ? ": empty file" : std::string(": ") + std::strerror(e)));
+  }
+  const size_t size = (size_t)st.st_size;
+  void* p = mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+  close(fd);
+  if (p == MAP_FAILED) throw Napi::Error::New(env, "mapFile: mmap failed for " + path + ": " + std::strerror(errno));
+  madvise(p, size, MADV_SEQUENTIAL);
+  return Napi::ArrayBuffer::New(env, p, size, [](Napi::Env, void* data, size_t* len) { munmap(data, *len); delete len; }, new size_t(size));
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   gKernels = bestKernels();
+  exports.Set("mapFile", Napi::Function::New(env, MapFile));
   exports.Set("assign", Napi::Function::New(env, Assign));
   exports.Set("segmentSum", Napi::Function::New(env, SegmentSum));
   exports.Set("distances", Napi::Function::New(env, Distances));

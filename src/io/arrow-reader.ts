@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import { Precision, RecordBatchReader, Type, type DataType, type Float, type Vector } from 'apache-arrow';
 import { SegtensorError } from '../errors.js';
+import { readFileBytes } from './read-bytes.js';
 import { ColumnTable, chunkedColumn, type Column, type ColumnType, type NumericArray, type NumericChunk } from './table.js';
 
 function kindOf(t: DataType): ColumnType {
@@ -107,12 +108,12 @@ function stringSink(): Sink {
 export async function readArrow(file: string): Promise<ColumnTable> {
   let reader;
   try {
-    // Files up to 1 GiB are read in one call (2-3× faster than streaming); larger ones stream
-    // in 4 MiB reads, so memory holds one record batch of raw bytes, not the file.
+    // Mapped (or read whole) up to 8 GiB: numeric columns then stay views into these bytes.
+    // Larger files stream in 4 MiB reads.
     const size = fs.statSync(file).size;
     reader =
-      size <= 1 << 30
-        ? RecordBatchReader.from(fs.readFileSync(file))
+      size <= 8 * 2 ** 30
+        ? RecordBatchReader.from(readFileBytes(file))
         : await RecordBatchReader.from(fs.createReadStream(file, { highWaterMark: 1 << 22 }));
     reader.open();
   } catch (e) {

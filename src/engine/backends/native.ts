@@ -28,6 +28,7 @@ import {
   type Matrix,
   type SegmentSums,
 } from '../backend.js';
+import { NATIVE_ADDON_PATH, loadNativeModule } from '../../util/native-addon.js';
 
 /** The addon's exports (kernels/cpu/addon.cc). @internal */
 export interface NativeAddon {
@@ -75,8 +76,7 @@ export interface NativeAddon {
   info(): { isa: string; lanes: number; threads: number; isas: string[] };
 }
 
-/** Where the build puts the addon, relative to the repository root. @internal */
-export const NATIVE_ADDON_PATH = 'kernels/build/Release/segtensor_native.node';
+export { NATIVE_ADDON_PATH };
 
 /** Options of {@link createNativeBackend}. */
 export interface NativeBackendOptions {
@@ -91,39 +91,14 @@ export interface NativeBackendOptions {
 
 const DEFAULTS: Readonly<Required<Omit<NativeBackendOptions, 'threads'>>> = Object.freeze({ fuseSegmentSum: true });
 
-/** The built addon: `SEGTENSOR_NATIVE_ADDON`, else kernels/build under the nearest ancestor that has it. */
-function findAddon(): string | null {
-  const override = process.env.SEGTENSOR_NATIVE_ADDON;
-  if (override) return existsSync(override) ? override : null;
-  let dir = dirname(fileURLToPath(import.meta.url));
-  // src/engine/backends when run from source, dist/src/engine/backends once compiled.
-  for (let i = 0; i < 6; i++) {
-    const p = join(dir, NATIVE_ADDON_PATH);
-    if (existsSync(p)) return p;
-    dir = dirname(dir);
-  }
-  return null;
-}
-
-let cachedAddon: NativeAddon | null = null;
-
 /**
  * Loads the addon once; throws {@link BackendUnavailableError} with a one-line reason.
  * @internal
  */
 export function loadNativeAddon(): NativeAddon {
-  if (cachedAddon) return cachedAddon;
-  const path = findAddon();
-  if (!path) {
-    throw new BackendUnavailableError('native', `addon not built (${NATIVE_ADDON_PATH} missing; run 'node scripts/build-native.mjs')`);
-  }
-  try {
-    cachedAddon = createRequire(import.meta.url)(path) as NativeAddon;
-  } catch (e) {
-    const msg = (e instanceof Error ? e.message : String(e)).split('\n')[0];
-    throw new BackendUnavailableError('native', `addon failed to load: ${msg}`);
-  }
-  return cachedAddon;
+  const r = loadNativeModule();
+  if ('error' in r) throw new BackendUnavailableError('native', r.error);
+  return r.module as NativeAddon;
 }
 
 /** @internal */
