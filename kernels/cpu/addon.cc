@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cerrno>
+#include <algorithm>
+#include <thread>
 
 #include <cstdlib>
 #include <cstring>
@@ -496,9 +498,69 @@ Napi::Value MapFile(const Napi::CallbackInfo& info) {
   return Napi::ArrayBuffer::New(env, p, size, [](Napi::Env, void* data, size_t* len) { munmap(data, *len); delete len; }, new size_t(size));
 }
 
+/**
+ * medianInPlace(values: Float64Array, n) -> number: the median of values[0..n) (mean of the two
+ * middle values for even n), reordering them. No NaN allowed (the caller filters them). Exact,
+ * so the result equals the JavaScript quickselect's; nth_element is just ~4x faster.
+ */
+Napi::Value MedianInPlace(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
+    throw Napi::TypeError::New(env, "medianInPlace: 'values' must be a Float64Array");
+  Napi::Float64Array a = info[0].As<Napi::Float64Array>();
+  const size_t n = (size_t)info[1].As<Napi::Number>().Int64Value();
+  if (n == 0 || n > a.ElementLength()) throw Napi::RangeError::New(env, "medianInPlace: 'n' must be in [1, values.length]");
+  double* v = a.Data();
+  const size_t mid = n / 2;
+  std::nth_element(v, v + mid, v + n);
+  const double hi = v[mid];
+  if (n % 2 == 1) return Napi::Number::New(env, hi);
+  const double lo = *std::max_element(v, v + mid);
+  return Napi::Number::New(env, (lo + hi) / 2);
+}
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+struct Populated {
+  void* data;
+  size_t size;
+  std::thread filler;
+};
+
+/**
+ * allocPopulated(bytes) -> zero-filled ArrayBuffer whose pages a background thread faults in
+ * (MADV_POPULATE_WRITE, which maps pages without writing to them, so it cannot race with the
+ * caller's own writes). On these VMs the first touch of fresh memory costs ~4 ms per MiB; the
+ * caller overlaps that with other work (the preprocessing statistics) instead of paying it in
+ * its first write loop. On kernels without MADV_POPULATE_WRITE the pages fault in as usual.
+ */
+Napi::Value AllocPopulated(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "allocPopulated: 'bytes' must be a number");
+  const double req = info[0].As<Napi::Number>().DoubleValue();
+  if (!(req >= 1) || req > 1e15) throw Napi::RangeError::New(env, "allocPopulated: 'bytes' must be >= 1");
+  const size_t size = (size_t)req;
+  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw Napi::Error::New(env, std::string("allocPopulated: out of memory: ") + std::strerror(errno));
+  auto* h = new Populated{p, size, std::thread()};
+  h->filler = std::thread([p, size] { madvise(p, size, MADV_POPULATE_WRITE); });
+  return Napi::ArrayBuffer::New(
+      env, p, size,
+      [](Napi::Env, void*, Populated* hint) {
+        if (hint->filler.joinable()) hint->filler.join();
+        munmap(hint->data, hint->size);
+        delete hint;
+      },
+      h);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   gKernels = bestKernels();
   exports.Set("mapFile", Napi::Function::New(env, MapFile));
+  exports.Set("allocPopulated", Napi::Function::New(env, AllocPopulated));
+  exports.Set("medianInPlace", Napi::Function::New(env, MedianInPlace));
   exports.Set("assign", Napi::Function::New(env, Assign));
   exports.Set("segmentSum", Napi::Function::New(env, SegmentSum));
   exports.Set("distances", Napi::Function::New(env, Distances));

@@ -171,23 +171,30 @@ export class KMeans {
   }
 }
 
-/** Mean over features of the (unweighted) variance, as scikit-learn's `_tolerance`. */
+/**
+ * Mean over features of the (unweighted) variance, as scikit-learn's `_tolerance`. One pass:
+ * sums of (x − x₀) and (x − x₀)² with x₀ the first row, a shift that keeps the one-pass
+ * formula free of cancellation for data far from the origin.
+ */
 function meanVariance(x: Matrix): number {
   const d = x.nFeatures;
-  const mean = new Float64Array(d);
-  const sq = new Float64Array(d);
-  for (let i = 0; i < x.nRows; i++) {
-    for (let f = 0; f < d; f++) mean[f] += x.data[i * d + f];
-  }
-  for (let f = 0; f < d; f++) mean[f] /= x.nRows;
-  for (let i = 0; i < x.nRows; i++) {
+  const n = x.nRows;
+  const data = x.data;
+  const s1 = new Float64Array(d);
+  const s2 = new Float64Array(d);
+  for (let i = 0; i < n; i++) {
+    const base = i * d;
     for (let f = 0; f < d; f++) {
-      const t = x.data[i * d + f] - mean[f];
-      sq[f] += t * t;
+      const t = data[base + f] - data[f];
+      s1[f] += t;
+      s2[f] += t * t;
     }
   }
   let s = 0;
-  for (let f = 0; f < d; f++) s += sq[f] / x.nRows;
+  for (let f = 0; f < d; f++) {
+    const m = s1[f] / n;
+    s += Math.max(0, s2[f] / n - m * m);
+  }
   return s / d;
 }
 
@@ -247,22 +254,30 @@ export async function kmeansPlusPlus(be: Backend, dx: DeviceMatrix, x: Matrix, k
   // Allocated once: fresh pages cost more than the arithmetic at this size.
   const cum = new Float64Array(n);
   const toNew = new Float32Array(n);
+  let acc = 0;
+  for (let i = 0; i < n; i++) {
+    acc += w ? w[i] * closest[i] : closest[i];
+    cum[i] = acc;
+  }
   for (let c = 1; c < k; c++) {
-    let s = 0;
-    for (let i = 0; i < n; i++) {
-      s += w ? w[i] * closest[i] : closest[i];
-      cum[i] = s;
-    }
     const ids: number[] = [];
     for (let t = 0; t < trials; t++) ids.push(searchSorted(cum, rng.next() * pot));
     const pots = await potentials(be, dx, closest, rowsOf(x, ids), trials);
     let bestT = 0;
     for (let t = 1; t < trials; t++) if (pots[t] < pots[bestT]) bestT = t;
     const best = x.data.subarray(ids[bestT] * d, (ids[bestT] + 1) * d);
-    await be.distances(dx, Float32Array.from(best), 1, toNew);
-    for (let i = 0; i < n; i++) if (toNew[i] < closest[i]) closest[i] = toNew[i];
-    pot = pots[bestT];
     centers.set(best, c * d);
+    pot = pots[bestT];
+    if (c === k - 1) break;
+    await be.distances(dx, Float32Array.from(best), 1, toNew);
+    // New closest distances and, in the same pass, their cumulative sum for the next draw.
+    acc = 0;
+    for (let i = 0; i < n; i++) {
+      const v = toNew[i] < closest[i] ? toNew[i] : closest[i];
+      closest[i] = v;
+      acc += w ? w[i] * v : v;
+      cum[i] = acc;
+    }
   }
   return centers;
 }

@@ -103,14 +103,13 @@ export async function fitSegmentation(job: FitJob): Promise<FitResult> {
   lap('read');
   const ids = idColumn(table, job.id ?? null, true);
   const exclude = [job.id, job.weight].filter((c): c is string => !!c);
-  const pre = Preprocessor.fit(table, {
+  const { pre, matrix: x } = Preprocessor.fitTransform(table, {
     features: job.features ?? null,
     exclude,
     scale: job.scale ?? PREPROCESS_DEFAULTS.scale,
     impute: job.impute ?? PREPROCESS_DEFAULTS.impute,
     maxCategories: job.maxCategories ?? PREPROCESS_DEFAULTS.maxCategories,
   });
-  const x = pre.transform(table);
   let weights: Float32Array | null = null;
   if (job.weight) {
     const w = table.numeric(job.weight);

@@ -20,7 +20,8 @@ import { SegtensorError } from '../errors.js';
 import { numericChunks, type Column, type ColumnTable } from '../io/table.js';
 
 type NumericCol = Column & { type: 'number' | 'timestamp' };
-import { medianInPlace, moments } from './stats.js';
+import { allocFloat32 } from '../util/native-addon.js';
+import { medianInPlace, momentsDense } from './stats.js';
 
 export type ScaleKind = 'standard' | 'minmax' | 'log1p' | 'none';
 export type ImputeKind = 'median' | 'mean' | 'zero';
@@ -99,6 +100,24 @@ export class Preprocessor {
   }
 
   static fit(table: ColumnTable, options: Partial<PreprocessOptions> = {}): Preprocessor {
+    return Preprocessor.fitWith(table, options, () => {});
+  }
+
+  /**
+   * Fits on `table` and transforms it. The same result as fit then transform, faster on large
+   * tables: the matrix's memory is faulted in on a background thread while the column
+   * statistics are computed.
+   */
+  static fitTransform(table: ColumnTable, options: Partial<PreprocessOptions> = {}): { pre: Preprocessor; matrix: Matrix } {
+    let out: Float32Array | undefined;
+    const pre = Preprocessor.fitWith(table, options, (nFeatures) => {
+      out = allocFloat32(table.nRows * nFeatures);
+    });
+    return { pre, matrix: pre.transform(table, out) };
+  }
+
+  /** `fit`, calling `planned(nFeatures)` once the output width is known, before the numeric statistics. */
+  private static fitWith(table: ColumnTable, options: Partial<PreprocessOptions>, planned: (nFeatures: number) => void): Preprocessor {
     const o = { ...PREPROCESS_DEFAULTS, ...options };
     if (table.nRows === 0) throw new SegtensorError('EMPTY_TABLE', `${table.path}: the table has no rows`);
     if (!SCALES.includes(o.scale)) {
@@ -117,9 +136,8 @@ export class Preprocessor {
     }
     const dup = names.find((n, i) => names.indexOf(n) !== i);
     if (dup) throw new SegtensorError('BAD_OPTION', `--features names '${dup}' twice`);
-    const numeric: NumericStep[] = [];
     const categorical: CategoricalStep[] = [];
-    let scratch: Float64Array | null = null;
+    const numericNames: string[] = [];
     for (const name of names) {
       const col = table.column(name);
       if (o.exclude.includes(name)) {
@@ -128,14 +146,14 @@ export class Preprocessor {
       if (col.type === 'string') {
         checkCategorical(table.path, name, col.values, o.maxCategories);
         categorical.push({ name, categories: topCategories(col.values, o.maxCategories) });
-        continue;
-      }
-      if (col.type === 'other') {
+      } else if (col.type === 'other') {
         throw new SegtensorError('NON_NUMERIC_COLUMN', `${table.path}: column '${name}' is ${col.typeName}, neither numeric nor categorical`);
-      }
-      scratch ??= new Float64Array(table.nRows);
-      numeric.push(fitNumeric(table.path, table.numericColumn(name), scratch, o.scale, o.impute));
+      } else numericNames.push(name);
     }
+    planned(numericNames.length + categorical.reduce((s, c) => s + c.categories.length + 1, 0));
+    // Categorical columns first (cheap), so the width is known; the numeric statistics after.
+    const scratch = numericNames.length ? new Float64Array(table.nRows) : null;
+    const numeric = numericNames.map((name) => fitNumeric(table.path, table.numericColumn(name), scratch!, o.scale, o.impute));
     const featureNames = [
       ...numeric.map((s) => s.name),
       ...categorical.flatMap((s) => [...s.categories, OTHER].map((c) => `${s.name}=${c}`)),
@@ -147,12 +165,14 @@ export class Preprocessor {
    * The row-major float32 feature matrix of `table`. Every value is checked: NaN or ±Inf after
    * preprocessing is a `NON_FINITE` error naming the column and row.
    */
-  transform(table: ColumnTable): Matrix {
+  transform(table: ColumnTable, out?: Float32Array): Matrix {
     const { numeric, categorical, featureNames } = this.state;
     const nRows = table.nRows;
     if (nRows === 0) throw new SegtensorError('EMPTY_TABLE', `${table.path}: the table has no rows`);
     const d = featureNames.length;
-    const data = new Float32Array(nRows * d);
+    if (out && out.length !== nRows * d) throw new RangeError(`Preprocessor.transform: 'out' must hold ${nRows * d} values; got ${out.length}`);
+    // `out` must be zero-filled: one-hot columns only write their ones.
+    const data = out ?? new Float32Array(nRows * d);
     const cols = numeric.map((s) => numericChunks(table.numericColumn(s.name)));
     // Columns usually share their record-batch boundaries: then fill the matrix row by row
     // (sequential writes) rather than column by column (a cache line per value, d passes).
@@ -263,13 +283,13 @@ function fitNumeric(path: string, col: NumericCol, scratch: Float64Array, scale:
   const missing = row - present;
   if (present === 0) throw new SegtensorError('ALL_NULL_COLUMN', `${path}: column '${name}' has no values (all ${row} are null)`);
   const v = scratch.subarray(0, present);
-  const fill = impute === 'median' ? medianInPlace(v) : impute === 'mean' ? moments(v).mean : 0;
+  const fill = impute === 'median' ? medianInPlace(v) : impute === 'mean' ? momentsDense(v).mean : 0;
   const log = scale === 'log1p';
   const slog = (x: number) => Math.sign(x) * Math.log1p(Math.abs(x));
   if (log) for (let i = 0; i < present; i++) v[i] = slog(v[i]);
   const f = log ? slog(fill) : fill;
   // Statistics of the imputed (and transformed) column: the present values plus `missing` copies of f.
-  const m = moments(v);
+  const m = momentsDense(v);
   const n = present + missing;
   const mean = (m.mean * present + f * missing) / n;
   const ss = m.std * m.std * present + present * (m.mean - mean) ** 2 + missing * (f - mean) ** 2;

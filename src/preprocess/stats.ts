@@ -1,4 +1,5 @@
 /** Column statistics used by the fitted transforms. @internal */
+import { loadNativeModule } from '../util/native-addon.js';
 
 /** Median of the non-NaN values (numpy's: mean of the two middle values for an even count); NaN if none. */
 export function median(values: Float64Array): number {
@@ -9,8 +10,27 @@ export function median(values: Float64Array): number {
   return medianInPlace(v.subarray(0, n));
 }
 
-/** Median of `v` (no NaN), reordering it in place: no copy, for a caller-owned scratch buffer. */
+/**
+ * Median of `v` (no NaN), reordering it in place: no copy, for a caller-owned scratch buffer.
+ * Uses the native addon's nth_element when it is built (exact, the same value, ~4× faster).
+ */
 export function medianInPlace(v: Float64Array): number {
+  const native = nativeMedian();
+  if (native && v.length > 0) return native(v, v.length);
+  return quickselectMedian(v);
+}
+
+let nativeFn: ((v: Float64Array, n: number) => number) | null | undefined;
+function nativeMedian(): ((v: Float64Array, n: number) => number) | null {
+  if (nativeFn === undefined) {
+    const r = loadNativeModule();
+    nativeFn = 'module' in r ? ((r.module as { medianInPlace?: (v: Float64Array, n: number) => number }).medianInPlace ?? null) : null;
+  }
+  return nativeFn;
+}
+
+/** The JavaScript path of {@link medianInPlace}. @internal */
+export function quickselectMedian(v: Float64Array): number {
   const n = v.length;
   if (n === 0) return NaN;
   const hi = select(v, n >> 1);
@@ -78,4 +98,25 @@ export function moments(values: ArrayLike<number>): { mean: number; std: number;
     if (x === x) ss += (x - mean) * (x - mean);
   }
   return { mean, std: count ? Math.sqrt(ss / count) : NaN, min, max, count };
+}
+
+/** {@link moments} for values known to hold no NaN (a gathered scratch buffer): no per-value test. */
+export function momentsDense(v: Float64Array): { mean: number; std: number; min: number; max: number; count: number } {
+  const n = v.length;
+  let sum = 0;
+  let min = Infinity;
+  let max = -Infinity;
+  for (let i = 0; i < n; i++) {
+    const x = v[i];
+    sum += x;
+    min = x < min ? x : min;
+    max = x > max ? x : max;
+  }
+  const mean = n ? sum / n : NaN;
+  let ss = 0;
+  for (let i = 0; i < n; i++) {
+    const t = v[i] - mean;
+    ss += t * t;
+  }
+  return { mean, std: n ? Math.sqrt(ss / n) : NaN, min, max, count: n };
 }

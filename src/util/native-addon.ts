@@ -42,3 +42,16 @@ export function loadNativeModule(): { module: unknown } | { error: string } {
   }
   return cached;
 }
+
+/**
+ * A zero-filled Float32Array of `n` values whose memory the native addon starts faulting in on a
+ * background thread, so that cost overlaps with whatever the caller does before writing it.
+ * Without the addon, a plain Float32Array.
+ */
+export function allocFloat32(n: number): Float32Array {
+  const r = loadNativeModule();
+  const alloc = 'module' in r ? (r.module as { allocPopulated?: (bytes: number) => ArrayBuffer }).allocPopulated : undefined;
+  // Small arrays are not worth a thread.
+  if (alloc && n >= 1 << 20) return new Float32Array(alloc(n * 4));
+  return new Float32Array(n);
+}

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ColumnTable, type Column } from '../../src/io/table.js';
 import { Preprocessor } from '../../src/preprocess/preprocessor.js';
-import { median } from '../../src/preprocess/stats.js';
+import { median, medianInPlace, quickselectMedian } from '../../src/preprocess/stats.js';
 import { readTable } from '../../src/io/read-table.js';
 
 function table(cols: Column[], n: number) {
@@ -49,6 +49,16 @@ describe('Preprocessor', () => {
     expect(median(big)).toBe(5000);
   });
 
+  it('gives the same median natively (nth_element) as the JavaScript quickselect', () => {
+    for (const n of [1, 2, 3, 10, 1001, 100000]) {
+      const v = Float64Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898) * 43758.5453 % 97);
+      expect(medianInPlace(v.slice())).toBe(quickselectMedian(v.slice()));
+      const sorted = v.slice().sort();
+      const ref = n % 2 ? sorted[(n - 1) / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+      expect(quickselectMedian(v.slice())).toBe(ref);
+    }
+  });
+
   it('min-max scales to [0, 1] and log1p is signed and standardised', () => {
     const t = table([num('a', [2, 4, 6])], 3);
     expect([...Preprocessor.fit(t, { scale: 'minmax' }).transform(t).data]).toEqual([0, 0.5, 1]);
@@ -91,6 +101,19 @@ describe('Preprocessor', () => {
     // a value outside the fitted range that overflows float32 after scaling
     const p = Preprocessor.fit(table([num('a', [0, 1e-30])], 2));
     expect(() => p.transform(table([num('a', [0, 1e300])], 2))).toThrow("column 'a' row 1 is 1e+300");
+  });
+
+  it('fitTransform equals fit then transform, also on a table large enough for the prefaulted buffer', () => {
+    const n = 300_000;
+    const a = Float64Array.from({ length: n }, (_, i) => (i % 1000) / 7);
+    const b = Float64Array.from({ length: n }, (_, i) => (i % 3 === 0 ? NaN : i / n));
+    const r: Column = { name: 'r', type: 'string', values: Array.from({ length: n }, (_, i) => ['x', 'y', 'z'][i % 3]) };
+    const t = table([{ name: 'a', type: 'number', values: a }, { name: 'b', type: 'number', values: b }, r], n);
+    const o = { features: ['a', 'b', 'r'] };
+    const { pre, matrix } = Preprocessor.fitTransform(t, o);
+    expect(pre.toJSON()).toEqual(Preprocessor.fit(t, o).toJSON());
+    expect(matrix.nFeatures).toBe(2 + 4);
+    expect(Buffer.from(matrix.data.buffer, matrix.data.byteOffset, matrix.data.byteLength).equals(Buffer.from(pre.transform(t).data.buffer))).toBe(true);
   });
 
   it('round-trips through JSON', () => {
