@@ -61,7 +61,7 @@ async function runFit(flags: FitFlags, isQuiet: boolean, extra: Partial<FitJob> 
   const r = await fitSegmentation({
     ...flags,
     features: flags.features ?? null,
-    log: (l) => (l.startsWith('notice:') ? process.stderr.write(`segtensor: ${l}\n`) : p.step(l)),
+    log: (l) => (/^(notice|warning):/.test(l) ? process.stderr.write(`segtensor: ${l}\n`) : p.step(l)),
     onIteration: (run, s) => p.live(`run ${run + 1}/${flags.nInit}: inertia ${s.inertia.toPrecision(6)}, ${s.changed} labels changed, ${s.ms.toFixed(0)} ms/iter`),
     ...extra,
   });

@@ -110,6 +110,14 @@ export async function fitSegmentation(job: FitJob): Promise<FitResult> {
     impute: job.impute ?? PREPROCESS_DEFAULTS.impute,
     maxCategories: job.maxCategories ?? PREPROCESS_DEFAULTS.maxCategories,
   });
+  if (!job.features) {
+    // Legal but almost always a mistake: an identifier clustered as if it were a measurement.
+    for (const name of pre.state.numeric.map((n) => n.name)) {
+      if (/(^|[_\s-])id$/i.test(name) || /[a-z]Id$/.test(name)) {
+        log(`warning: feature column '${name}' looks like an identifier; pass --id ${name} to pass it through, or list --features`);
+      }
+    }
+  }
   let weights: Float32Array | null = null;
   if (job.weight) {
     const w = table.numeric(job.weight);

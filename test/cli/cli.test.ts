@@ -84,6 +84,8 @@ describe('segtensor fit', () => {
     const o = path.join(dir, 'pq-out');
     const r = run('fit', '-i', wineCsv, '-k', '2', '-o', o, '--format', 'parquet', '--scale', 'minmax');
     expect(r.code, r.err).toBe(0);
+    // No --id: the id column is clustered like any numeric column, with a warning that says so.
+    expect(r.err).toContain("segtensor: warning: feature column 'wine_id' looks like an identifier; pass --id wine_id");
     const t = await readTable(path.join(o, 'assignments.parquet'));
     expect(t.names).toEqual(['row', 'segment', 'distance']);
   });
@@ -131,8 +133,8 @@ describe('bad input: one line, named, non-zero exit, earlier outputs intact', ()
     const r = run(...args);
     expect(r.code).not.toBe(0);
     expect(r.err).toMatch(msg);
-    // A fallback notice (native kernels not built) may precede the error line.
-    const lines = r.err.trim().split('\n').filter((l) => !l.startsWith('segtensor: notice:'));
+    // A fallback notice (native kernels not built) or a warning may precede the error line.
+    const lines = r.err.trim().split('\n').filter((l) => !/^segtensor: (notice|warning):/.test(l));
     expect(lines).toHaveLength(1);
     expect(r.err).not.toMatch(/\n\s+at /);
     const after = Object.fromEntries(fs.readdirSync(good).map((f) => [f, fs.readFileSync(path.join(good, f), 'utf8')]));
