@@ -18,6 +18,7 @@ export { BackendUnavailableError } from './engine/backend.js';
 export { AUTO_ORDER, BACKEND_NAMES, getBackend, probeBackends, registerBackend, resolveBackend } from './engine/registry.js';
 export { SegtensorError, type ErrorCode } from './errors.js';
 export { calinskiHarabasz, daviesBouldin, sampleRows, silhouette } from './eval/metrics.js';
+export { adjustedRandIndex } from './eval/agreement.js';
 export { readTable } from './io/read-table.js';
 export { ColumnTable, type Column, type ColumnType } from './io/table.js';
 export { writeTable, type OutColumn } from './io/write-table.js';

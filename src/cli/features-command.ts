@@ -35,6 +35,7 @@ export function registerFeatures(program: Command): void {
     .option('--churn-window <days>', "add the label 'churned': no purchase in [as-of, as-of + days), from rows after as-of only", intOption('--churn-window', 1))
     .option('--winsorize <q>', 'cap |amount| at its (1 - q) quantile over valid rows before as-of, q in (0, 0.5)', floatOption('--winsorize', 0))
     .option('--max-categories <n>', 'category share columns at most (rarer ones go to share_other)', intOption('--max-categories', 0, 200), FEATURE_DEFAULTS.maxCategories)
+    .option('--memory-limit <size>', "DuckDB's memory limit, e.g. 8GB; beyond it work spills to a temporary folder beside --out (default: 60% of RAM)")
     .addHelpText(
       'after',
       '\nExample:\n  segtensor features --transactions tx.parquet --as-of 2024-01-01 --churn-window 90 --customers customers.parquet --out features.parquet',

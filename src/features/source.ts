@@ -5,13 +5,11 @@
  * DuckDB 1.5 has no built-in Arrow IPC reader.
  * @internal
  */
-import fs from 'node:fs';
 import { DOUBLE, BIGINT, VARCHAR, TIMESTAMP, DuckDBDataChunk, DuckDBTimestampValue, DuckDBTypeId, type DuckDBType } from '@duckdb/node-api';
 import { SegtensorError } from '../errors.js';
 import { firstLine } from '../io/arrow-reader.js';
 import { duck, sqlString } from '../io/duckdb-reader.js';
-import { formatOf } from '../io/format.js';
-import { readTable } from '../io/read-table.js';
+import { checkInputFile, readTable } from '../io/read-table.js';
 
 export interface SourceColumn {
   name: string;
@@ -38,15 +36,7 @@ let counter = 0;
 
 /** Opens `file` (format by extension) as a DuckDB relation. `option` names the CLI option in errors. */
 export async function openSource(file: string, option: string): Promise<Source> {
-  const format = formatOf(file, option);
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(file);
-  } catch {
-    throw new SegtensorError('FILE_NOT_FOUND', `${option} '${file}': no such file`);
-  }
-  if (!st.isFile()) throw new SegtensorError('BAD_INPUT', `${option} '${file}': not a regular file`);
-  if (st.size === 0) throw new SegtensorError('EMPTY_TABLE', `${file}: the file is empty`);
+  const format = checkInputFile(file, option);
   const conn = await duck();
   let relation: string;
   let dispose = async () => {};
