@@ -82,9 +82,13 @@ int blockRows(int d, int k) {
   return rows < (size_t)r ? r : (int)rows;
 }
 
+size_t smallKScratchBytes(int d);
+
 size_t scratchBytes(int d, int k) {
   const size_t rb = blockRows(d, k);
-  return rb * d * 4 + rb * 4 + rb * 4 + 128;
+  const size_t general = rb * d * 4 + rb * 4 + rb * 4 + 128;
+  const size_t small = k <= W ? smallKScratchBytes(d) : 0;
+  return general > small ? general : small;
 }
 
 /** Lanes of a float vector summed pairwise, in float64 for the last steps. */
@@ -335,8 +339,172 @@ void assignRowsT(const AssignJob& job, size_t r0, size_t r1, void* scratch, doub
   out->nChanged = changed;
 }
 
+// ---- Small-k fast path (k ≤ W): a tile of W rows at a time, transposed so that each vector
+// holds one feature of W rows; each centroid's score is then one vector accumulator (FMA with
+// a broadcast panel value), the argmin is lane-wise (compares and blends, no horizontal
+// reductions), and the exact recompute gathers the winner's feature with one permute.
+
+template <int S, int... L>
+constexpr vi transposeMaskA(Lanes<L...>) {
+  return vi{((L & S) ? W + (L ^ S) : L)...};
+}
+template <int S, int... L>
+constexpr vi transposeMaskB(Lanes<L...>) {
+  return vi{((L & S) ? W + L : (L ^ S))...};
+}
+
+/** One stage of the block transpose: swaps bit S between row index and lane index. */
+template <int S>
+inline void transposeStage(vf* v) {
+  constexpr vi ma = transposeMaskA<S>(Lanes<__integer_pack(W)...>{});
+  constexpr vi mb = transposeMaskB<S>(Lanes<__integer_pack(W)...>{});
+#pragma GCC unroll 16
+  for (int r = 0; r < W; ++r) {
+    if (r & S) continue;
+    const vf a = v[r], b = v[r | S];
+    v[r] = __builtin_shuffle(a, b, ma);
+    v[r | S] = __builtin_shuffle(a, b, mb);
+  }
+}
+
+/** v[r][l] <- v[l][r] for the W × W tile v. */
+inline void transposeTile(vf* v) {
+  if constexpr (W >= 16) transposeStage<8 % W>(v);
+  if constexpr (W >= 8) transposeStage<4 % W>(v);
+  transposeStage<2 % W>(v);
+  transposeStage<1>(v);
+}
+
+typedef double vdw __attribute__((vector_size(W * 8)));
+
+size_t smallKScratchBytes(int d) {
+  const size_t dPad = roundUp(d, W);
+  return (dPad * W + (size_t)d * W + W) * 4 + 128;
+}
+
+void assignRowsSmallK(const AssignJob& job, size_t r0, size_t r1, void* scratch, double* sums,
+                      double* counts, BlockStats* out) {
+  const int d = job.d, k = job.k;
+  const size_t dPad = roundUp(d, W);
+  char* base = (char*)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+  float* __restrict xT = (float*)base;          // dPad × W: raw x, feature-major, for W rows
+  float* __restrict cT = xT + dPad * W;         // d × W: raw centroids, cT[f·W + j]
+  const float* __restrict x = job.x;
+  const float* __restrict shift = job.shift;
+  const float* __restrict weights = job.weights;
+  const int32_t* __restrict prev = job.prev;
+  const float* __restrict panel = job.panel;   // −2c̃: panel[f·W + j] (one tile since k ≤ W)
+  const float* __restrict cc = job.cc;
+  int32_t* __restrict labels = job.labels;
+  float* __restrict distOut = job.dist;
+  for (int f = 0; f < d; ++f)
+    for (int j = 0; j < W; ++j) cT[(size_t)f * W + j] = j < k ? job.centroids[(size_t)j * d + f] : 0.0f;
+
+  vi lane;
+  for (int l = 0; l < W; ++l) lane[l] = l;
+  vdw inertiaAcc = {};
+  vi changedAcc = {};
+  for (size_t i0 = r0; i0 < r1; i0 += W) {
+    const int nv = (r1 - i0) < (size_t)W ? (int)(r1 - i0) : W;
+    // Transpose W rows (missing rows repeat the last one) into xT.
+    for (int f0 = 0; f0 < d; f0 += W) {
+      const int nf = d - f0 < W ? d - f0 : W;
+      vf v[W];
+#pragma GCC unroll 16
+      for (int r = 0; r < W; ++r) {
+        const float* p = x + (i0 + (size_t)(r < nv ? r : nv - 1)) * d + f0;
+        v[r] = nf == W ? loadf(p) : loadTail(p, nf);
+      }
+      transposeTile(v);
+#pragma GCC unroll 16
+      for (int l = 0; l < W; ++l) __builtin_memcpy(xT + (size_t)(f0 + l) * W, &v[l], sizeof(vf));
+    }
+    // Scores ‖c̃_j‖² − 2x̃·c̃_j, accumulated in the same order as microTile (same bits).
+    vf acc[W];
+#pragma GCC unroll 16
+    for (int j = 0; j < W; ++j) acc[j] = vf{} + cc[j];
+    for (int f = 0; f < d; ++f) {
+      const vf xv = loadf(xT + (size_t)f * W) - shift[f];
+      const float* __restrict p = panel + (size_t)f * W;
+#pragma GCC unroll 16
+      for (int j = 0; j < W; ++j) acc[j] += xv * p[j];
+    }
+    // Lane-wise argmin; strict < keeps the lowest index on ties, NaN scores keep index 0.
+    vf best = acc[0];
+    vi bi = {};
+#pragma GCC unroll 16
+    for (int j = 1; j < W; ++j) {
+      const vi m = acc[j] < best;
+      best = m ? acc[j] : best;
+      bi = m ? (vi{} + j) : bi;
+    }
+    // Exact Σ(x − c)² to the winner, per lane: four float32 partial sums, added pairwise.
+    vf e0 = {}, e1 = {}, e2 = {}, e3 = {};
+    int f = 0;
+    for (; f + 4 <= d; f += 4) {
+      const vf* xs = (const vf*)(xT + (size_t)f * W);
+      const vf* cs = (const vf*)(cT + (size_t)f * W);
+      const vf t0 = xs[0] - __builtin_shuffle(cs[0], bi);
+      const vf t1 = xs[1] - __builtin_shuffle(cs[1], bi);
+      const vf t2 = xs[2] - __builtin_shuffle(cs[2], bi);
+      const vf t3 = xs[3] - __builtin_shuffle(cs[3], bi);
+      e0 += t0 * t0;
+      e1 += t1 * t1;
+      e2 += t2 * t2;
+      e3 += t3 * t3;
+    }
+    for (; f < d; ++f) {
+      const vf t = loadf(xT + (size_t)f * W) - __builtin_shuffle(loadf(cT + (size_t)f * W), bi);
+      e0 += t * t;
+    }
+    vf dv = (e0 + e1) + (e2 + e3);
+    const vi valid = lane < nv;
+    if (nv == W) {
+      __builtin_memcpy(labels + i0, &bi, sizeof bi);
+      __builtin_memcpy(distOut + i0, &dv, sizeof dv);
+    } else {
+      for (int r = 0; r < nv; ++r) {
+        labels[i0 + r] = bi[r];
+        distOut[i0 + r] = dv[r];
+      }
+      dv = valid ? dv : vf{};
+    }
+    vdw dd = __builtin_convertvector(dv, vdw);
+    if (weights) {
+      const vf wv = nv == W ? loadf(weights + i0) : loadTail(weights + i0, nv);
+      dd *= __builtin_convertvector(wv, vdw);
+    }
+    inertiaAcc += dd;
+    if (prev) {
+      vi pv;
+      if (nv == W)
+        __builtin_memcpy(&pv, prev + i0, sizeof pv);
+      else
+        for (int r = 0; r < W; ++r) pv[r] = r < nv ? prev[i0 + r] : 0;
+      changedAcc -= (pv != bi) & valid;
+    }
+    if (sums)
+      for (int r = 0; r < nv; ++r) {
+        const size_t row = i0 + r;
+        const int32_t j = bi[r];
+        addRow(sums + (size_t)j * d, x + row * d, d, weights, row);
+        counts[j] += weights ? (double)weights[row] : 1.0;
+      }
+  }
+  double inertia = 0;
+  int64_t changed = 0;
+  for (int l = 0; l < W; ++l) {
+    inertia += inertiaAcc[l];
+    changed += changedAcc[l];
+  }
+  if (!prev) changed = (int64_t)(r1 - r0);
+  out->inertia = inertia;
+  out->nChanged = changed;
+}
+
 void assignRows(const AssignJob& job, size_t r0, size_t r1, void* scratch, double* sums,
                 double* counts, BlockStats* out) {
+  if (job.k <= W) return assignRowsSmallK(job, r0, r1, scratch, sums, counts, out);
   switch (vectorsFor(job.k)) {
     case 1:
       return assignRowsT<1, 8>(job, r0, r1, scratch, sums, counts, out);
