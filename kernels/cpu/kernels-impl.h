@@ -367,6 +367,43 @@ inline void transposeStage(vf* v) {
   }
 }
 
+#if SEG_W == 16 && defined(__AVX512F__)
+/**
+ * The 16 × 16 tile v transposed into out (feature l of the 16 rows at out + l·16), with
+ * in-lane unpacks and 128-bit shuffles only (cheap on every AVX-512 core), not the two-source
+ * permutes the generic stages compile to.
+ */
+inline void transposeStore16(const vf* v, float* out) {
+  __m512 a[16], b[16];
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i) {
+    a[2 * i] = _mm512_unpacklo_ps((__m512)v[2 * i], (__m512)v[2 * i + 1]);
+    a[2 * i + 1] = _mm512_unpackhi_ps((__m512)v[2 * i], (__m512)v[2 * i + 1]);
+  }
+  // b[4i + m], 128-bit lane q: feature 4q + m of rows 4i .. 4i + 3.
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i) {
+    const __m512d a0 = _mm512_castps_pd(a[4 * i]), a1 = _mm512_castps_pd(a[4 * i + 1]);
+    const __m512d a2 = _mm512_castps_pd(a[4 * i + 2]), a3 = _mm512_castps_pd(a[4 * i + 3]);
+    b[4 * i + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(a0, a2));
+    b[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a0, a2));
+    b[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(a1, a3));
+    b[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(a1, a3));
+  }
+#pragma GCC unroll 4
+  for (int m = 0; m < 4; ++m) {
+    const __m512 c0 = _mm512_shuffle_f32x4(b[m], b[4 + m], 0x88);  // lanes 0, 2 | 0, 2
+    const __m512 c1 = _mm512_shuffle_f32x4(b[m], b[4 + m], 0xdd);  // lanes 1, 3 | 1, 3
+    const __m512 d0 = _mm512_shuffle_f32x4(b[8 + m], b[12 + m], 0x88);
+    const __m512 d1 = _mm512_shuffle_f32x4(b[8 + m], b[12 + m], 0xdd);
+    _mm512_store_ps(out + (0 + m) * 16, _mm512_shuffle_f32x4(c0, d0, 0x88));
+    _mm512_store_ps(out + (8 + m) * 16, _mm512_shuffle_f32x4(c0, d0, 0xdd));
+    _mm512_store_ps(out + (4 + m) * 16, _mm512_shuffle_f32x4(c1, d1, 0x88));
+    _mm512_store_ps(out + (12 + m) * 16, _mm512_shuffle_f32x4(c1, d1, 0xdd));
+  }
+}
+#endif
+
 /** v[r][l] <- v[l][r] for the W × W tile v. */
 inline void transposeTile(vf* v) {
   if constexpr (W >= 16) transposeStage<8 % W>(v);
@@ -377,87 +414,117 @@ inline void transposeTile(vf* v) {
 
 typedef double vdw __attribute__((vector_size(W * 8)));
 
-size_t smallKScratchBytes(int d) {
-  const size_t dPad = roundUp(d, W);
-  return (dPad * W + (size_t)d * W + W) * 4 + 128;
+/**
+ * addRow for the fast path: the same additions (one chain per feature, row order, so the same
+ * bits as sumRows), written with intrinsics, since GCC's lowering of the generic converts
+ * costs more than the additions themselves.
+ */
+inline void addRowFast(double* __restrict sums, const float* __restrict x, int d, const float* weights,
+                       size_t row) {
+#if defined(__AVX512F__)
+  int f = 0;
+  if (weights) {
+    const __m512d w = _mm512_set1_pd((double)weights[row]);
+    for (; f + 8 <= d; f += 8)
+      _mm512_store_pd(sums + f, _mm512_fmadd_pd(_mm512_cvtps_pd(_mm256_loadu_ps(x + f)), w, _mm512_load_pd(sums + f)));
+  } else {
+    for (; f + 8 <= d; f += 8)
+      _mm512_store_pd(sums + f, _mm512_add_pd(_mm512_load_pd(sums + f), _mm512_cvtps_pd(_mm256_loadu_ps(x + f))));
+  }
+  if (f < d) addRow(sums + f, x + f, d - f, weights, row);
+#elif defined(__AVX2__)
+  int f = 0;
+  if (weights) {
+    const __m256d w = _mm256_set1_pd((double)weights[row]);
+    for (; f + 4 <= d; f += 4)
+      _mm256_store_pd(sums + f, _mm256_fmadd_pd(_mm256_cvtps_pd(_mm_loadu_ps(x + f)), w, _mm256_load_pd(sums + f)));
+  } else {
+    for (; f + 4 <= d; f += 4)
+      _mm256_store_pd(sums + f, _mm256_add_pd(_mm256_load_pd(sums + f), _mm256_cvtps_pd(_mm_loadu_ps(x + f))));
+  }
+  if (f < d) addRow(sums + f, x + f, d - f, weights, row);
+#else
+  addRow(sums, x, d, weights, row);
+#endif
 }
 
+/** Floats per transposed tile buffer, doubles per row of the local sums. */
+inline size_t smallKTileFloats(int d) { return roundUp(d, W) * W; }
+inline size_t smallKSumStride(int d) { return roundUp(d, 8); }
+
+size_t smallKScratchBytes(int d) {
+  // Three tile buffers (ring), the transposed centroids, then the local sums and counts.
+  return (3 * smallKTileFloats(d) + (size_t)d * W) * 4 +
+         ((size_t)W * smallKSumStride(d) + W) * 8 + 256;
+}
+
+/**
+ * The fast path, software-pipelined over tiles of W rows: while tile t's scores are
+ * accumulated, the exact distances of tile t − 1 go through the other execution ports (one
+ * permute, subtract and FMA per feature), and tile t + 1 is transposed; three tile buffers.
+ * Sums go to an aligned local copy (split stores would stall the store-to-load forwarding of
+ * consecutive rows with the same label), in the same row order, so the bits do not change.
+ */
 void assignRowsSmallK(const AssignJob& job, size_t r0, size_t r1, void* scratch, double* sums,
                       double* counts, BlockStats* out) {
   const int d = job.d, k = job.k;
-  const size_t dPad = roundUp(d, W);
+  const size_t tf = smallKTileFloats(d);
+  const size_t ss = smallKSumStride(d);
+  const int d4 = d / 4 * 4;
   char* base = (char*)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
-  float* __restrict xT = (float*)base;          // dPad × W: raw x, feature-major, for W rows
-  float* __restrict cT = xT + dPad * W;         // d × W: raw centroids, cT[f·W + j]
+  float* const ring = (float*)base;         // 3 × tf: raw x of W rows, feature-major
+  float* __restrict cT = ring + 3 * tf;     // d × W: raw centroids, cT[f·W + j]
+  double* __restrict lsum = (double*)(((uintptr_t)(cT + (size_t)d * W) + 63) & ~(uintptr_t)63);
+  double* __restrict lcnt = lsum + (size_t)W * ss;
   const float* __restrict x = job.x;
   const float* __restrict shift = job.shift;
   const float* __restrict weights = job.weights;
   const int32_t* __restrict prev = job.prev;
-  const float* __restrict panel = job.panel;   // −2c̃: panel[f·W + j] (one tile since k ≤ W)
+  const float* __restrict panel = job.panel;  // −2c̃: panel[f·W + j] (one tile since k ≤ W)
   const float* __restrict cc = job.cc;
   int32_t* __restrict labels = job.labels;
   float* __restrict distOut = job.dist;
   for (int f = 0; f < d; ++f)
     for (int j = 0; j < W; ++j) cT[(size_t)f * W + j] = j < k ? job.centroids[(size_t)j * d + f] : 0.0f;
+  if (sums) {
+    for (int j = 0; j < k; ++j) {
+      for (int f = 0; f < d; ++f) lsum[(size_t)j * ss + f] = sums[(size_t)j * d + f];
+      lcnt[j] = counts[j];
+    }
+  }
 
   vi lane;
   for (int l = 0; l < W; ++l) lane[l] = l;
   vdw inertiaAcc = {};
   vi changedAcc = {};
-  for (size_t i0 = r0; i0 < r1; i0 += W) {
-    const int nv = (r1 - i0) < (size_t)W ? (int)(r1 - i0) : W;
-    // Transpose W rows (missing rows repeat the last one) into xT.
+
+  // Raw x of rows [i0, i0 + nv) into buf, feature-major (missing rows repeat the last one).
+  auto transposeInto = [&](size_t i0, int nv, float* __restrict buf) {
     for (int f0 = 0; f0 < d; f0 += W) {
       const int nf = d - f0 < W ? d - f0 : W;
       vf v[W];
+      const float* xr = x + i0 * d + f0;
+      if (nv == W && nf == W) {
 #pragma GCC unroll 16
-      for (int r = 0; r < W; ++r) {
-        const float* p = x + (i0 + (size_t)(r < nv ? r : nv - 1)) * d + f0;
-        v[r] = nf == W ? loadf(p) : loadTail(p, nf);
+        for (int r = 0; r < W; ++r) v[r] = loadf(xr + (size_t)r * d);
+      } else {
+        for (int r = 0; r < W; ++r) {
+          const float* p = xr + (size_t)(r < nv ? r : nv - 1) * d;
+          v[r] = nf == W ? loadf(p) : loadTail(p, nf);
+        }
       }
+#if SEG_W == 16 && defined(__AVX512F__)
+      transposeStore16(v, buf + (size_t)f0 * W);
+#else
       transposeTile(v);
 #pragma GCC unroll 16
-      for (int l = 0; l < W; ++l) __builtin_memcpy(xT + (size_t)(f0 + l) * W, &v[l], sizeof(vf));
+      for (int l = 0; l < W; ++l) __builtin_memcpy(buf + (size_t)(f0 + l) * W, &v[l], sizeof(vf));
+#endif
     }
-    // Scores ‖c̃_j‖² − 2x̃·c̃_j, accumulated in the same order as microTile (same bits).
-    vf acc[W];
-#pragma GCC unroll 16
-    for (int j = 0; j < W; ++j) acc[j] = vf{} + cc[j];
-    for (int f = 0; f < d; ++f) {
-      const vf xv = loadf(xT + (size_t)f * W) - shift[f];
-      const float* __restrict p = panel + (size_t)f * W;
-#pragma GCC unroll 16
-      for (int j = 0; j < W; ++j) acc[j] += xv * p[j];
-    }
-    // Lane-wise argmin; strict < keeps the lowest index on ties, NaN scores keep index 0.
-    vf best = acc[0];
-    vi bi = {};
-#pragma GCC unroll 16
-    for (int j = 1; j < W; ++j) {
-      const vi m = acc[j] < best;
-      best = m ? acc[j] : best;
-      bi = m ? (vi{} + j) : bi;
-    }
-    // Exact Σ(x − c)² to the winner, per lane: four float32 partial sums, added pairwise.
-    vf e0 = {}, e1 = {}, e2 = {}, e3 = {};
-    int f = 0;
-    for (; f + 4 <= d; f += 4) {
-      const vf* xs = (const vf*)(xT + (size_t)f * W);
-      const vf* cs = (const vf*)(cT + (size_t)f * W);
-      const vf t0 = xs[0] - __builtin_shuffle(cs[0], bi);
-      const vf t1 = xs[1] - __builtin_shuffle(cs[1], bi);
-      const vf t2 = xs[2] - __builtin_shuffle(cs[2], bi);
-      const vf t3 = xs[3] - __builtin_shuffle(cs[3], bi);
-      e0 += t0 * t0;
-      e1 += t1 * t1;
-      e2 += t2 * t2;
-      e3 += t3 * t3;
-    }
-    for (; f < d; ++f) {
-      const vf t = loadf(xT + (size_t)f * W) - __builtin_shuffle(loadf(cT + (size_t)f * W), bi);
-      e0 += t * t;
-    }
-    vf dv = (e0 + e1) + (e2 + e3);
+  };
+
+  // Outputs of a finished tile.
+  auto finish = [&](size_t i0, int nv, vi bi, vf dv) {
     const vi valid = lane < nv;
     if (nv == W) {
       __builtin_memcpy(labels + i0, &bi, sizeof bi);
@@ -487,9 +554,94 @@ void assignRowsSmallK(const AssignJob& job, size_t r0, size_t r1, void* scratch,
       for (int r = 0; r < nv; ++r) {
         const size_t row = i0 + r;
         const int32_t j = bi[r];
-        addRow(sums + (size_t)j * d, x + row * d, d, weights, row);
-        counts[j] += weights ? (double)weights[row] : 1.0;
+        addRowFast(lsum + (size_t)j * ss, x + row * d, d, weights, row);
+        lcnt[j] += weights ? (double)weights[row] : 1.0;
       }
+  };
+
+  const size_t nTiles = (r1 - r0 + W - 1) / W;
+  auto rowsOf = [&](size_t t) { return (int)((r1 - r0 - t * W) < (size_t)W ? (r1 - r0 - t * W) : W); };
+  if (nTiles) transposeInto(r0, rowsOf(0), ring);
+  vi biPrev = {};
+  const float* bufPrev = nullptr;
+  for (size_t t = 0; t <= nTiles; ++t) {
+    const bool have = t < nTiles;
+    const float* __restrict cur = ring + (t % 3) * tf;
+    if (t + 1 < nTiles) transposeInto(r0 + (t + 1) * W, rowsOf(t + 1), ring + ((t + 1) % 3) * tf);
+    // Scores ‖c̃_j‖² − 2x̃·c̃_j, accumulated in the same order as microTile (same bits), and
+    // the exact Σ(x − c)² of the previous tile's winners (four partial sums, added pairwise).
+    vf acc[W];
+#pragma GCC unroll 16
+    for (int j = 0; j < W; ++j) acc[j] = vf{} + cc[j];
+    vf e0 = {}, e1 = {}, e2 = {}, e3 = {};
+    const float* __restrict pb = bufPrev;
+    if (have && pb) {
+      int f = 0;
+      for (; f < d4; f += 4) {
+#pragma GCC unroll 4
+        for (int q = 0; q < 4; ++q) {
+          const vf xv = loadf(cur + (size_t)(f + q) * W) - shift[f + q];
+          const float* __restrict p = panel + (size_t)(f + q) * W;
+#pragma GCC unroll 16
+          for (int j = 0; j < W; ++j) acc[j] += xv * p[j];
+          const vf tq = loadf(pb + (size_t)(f + q) * W) - __builtin_shuffle(loadf(cT + (size_t)(f + q) * W), biPrev);
+          if (q == 0) e0 += tq * tq;
+          if (q == 1) e1 += tq * tq;
+          if (q == 2) e2 += tq * tq;
+          if (q == 3) e3 += tq * tq;
+        }
+      }
+      for (; f < d; ++f) {
+        const vf xv = loadf(cur + (size_t)f * W) - shift[f];
+        const float* __restrict p = panel + (size_t)f * W;
+#pragma GCC unroll 16
+        for (int j = 0; j < W; ++j) acc[j] += xv * p[j];
+        const vf tq = loadf(pb + (size_t)f * W) - __builtin_shuffle(loadf(cT + (size_t)f * W), biPrev);
+        e0 += tq * tq;
+      }
+    } else if (have) {
+      for (int f = 0; f < d; ++f) {
+        const vf xv = loadf(cur + (size_t)f * W) - shift[f];
+        const float* __restrict p = panel + (size_t)f * W;
+#pragma GCC unroll 16
+        for (int j = 0; j < W; ++j) acc[j] += xv * p[j];
+      }
+    } else if (pb) {
+      int f = 0;
+      for (; f < d4; f += 4) {
+#pragma GCC unroll 4
+        for (int q = 0; q < 4; ++q) {
+          const vf tq = loadf(pb + (size_t)(f + q) * W) - __builtin_shuffle(loadf(cT + (size_t)(f + q) * W), biPrev);
+          if (q == 0) e0 += tq * tq;
+          if (q == 1) e1 += tq * tq;
+          if (q == 2) e2 += tq * tq;
+          if (q == 3) e3 += tq * tq;
+        }
+      }
+      for (; f < d; ++f) {
+        const vf tq = loadf(pb + (size_t)f * W) - __builtin_shuffle(loadf(cT + (size_t)f * W), biPrev);
+        e0 += tq * tq;
+      }
+    }
+    if (pb) finish(r0 + (t - 1) * W, rowsOf(t - 1), biPrev, (e0 + e1) + (e2 + e3));
+    if (!have) break;
+    // Lane-wise argmin; strict < keeps the lowest index on ties, NaN scores keep index 0.
+    vf best = acc[0];
+    vi bi = {};
+#pragma GCC unroll 16
+    for (int j = 1; j < W; ++j) {
+      const vi m = acc[j] < best;
+      best = m ? acc[j] : best;
+      bi = m ? (vi{} + j) : bi;
+    }
+    biPrev = bi;
+    bufPrev = cur;
+  }
+  if (sums) {
+    for (int j = 0; j < k; ++j) {
+      for (int f = 0; f < d; ++f) sums[(size_t)j * d + f] = lsum[(size_t)j * ss + f];
+      counts[j] = lcnt[j];
+    }
   }
   double inertia = 0;
   int64_t changed = 0;
