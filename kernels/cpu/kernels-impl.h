@@ -448,6 +448,30 @@ inline void addRowFast(double* __restrict sums, const float* __restrict x, int d
 #endif
 }
 
+/**
+ * Σw·x and Σw of a tile's rows (in row order) into the local sums; D is d when it is a
+ * compile-time constant (the loops then unroll), 0 otherwise. Unweighted counts are integers
+ * (icnt), exact, added at the end.
+ */
+template <int D>
+inline void sumTile(double* __restrict lsum, size_t ss, double* __restrict lcnt, int64_t* __restrict icnt,
+                    const float* __restrict xr, int dRun, const int32_t* lab, int nv, const float* w) {
+  const int d = D ? D : dRun;
+  if (w) {
+    for (int r = 0; r < nv; ++r) {
+      const int32_t j = lab[r];
+      addRowFast(lsum + (size_t)j * ss, xr + (size_t)r * d, d, w, r);
+      lcnt[j] += (double)w[r];
+    }
+  } else {
+    for (int r = 0; r < nv; ++r) {
+      const int32_t j = lab[r];
+      addRowFast(lsum + (size_t)j * ss, xr + (size_t)r * d, d, nullptr, r);
+      ++icnt[j];
+    }
+  }
+}
+
 /** Floats per transposed tile buffer, doubles per row of the local sums. */
 inline size_t smallKTileFloats(int d) { return roundUp(d, W) * W; }
 inline size_t smallKSumStride(int d) { return roundUp(d, 8); }
@@ -455,7 +479,7 @@ inline size_t smallKSumStride(int d) { return roundUp(d, 8); }
 size_t smallKScratchBytes(int d) {
   // Three tile buffers (ring), the transposed centroids, then the local sums and counts.
   return (3 * smallKTileFloats(d) + (size_t)d * W) * 4 +
-         ((size_t)W * smallKSumStride(d) + W) * 8 + 256;
+         ((size_t)W * smallKSumStride(d) + 2 * W) * 8 + 256;
 }
 
 /**
@@ -476,6 +500,7 @@ void assignRowsSmallK(const AssignJob& job, size_t r0, size_t r1, void* scratch,
   float* __restrict cT = ring + 3 * tf;     // d × W: raw centroids, cT[f·W + j]
   double* __restrict lsum = (double*)(((uintptr_t)(cT + (size_t)d * W) + 63) & ~(uintptr_t)63);
   double* __restrict lcnt = lsum + (size_t)W * ss;
+  int64_t* __restrict icnt = (int64_t*)(lcnt + W);
   const float* __restrict x = job.x;
   const float* __restrict shift = job.shift;
   const float* __restrict weights = job.weights;
@@ -490,6 +515,7 @@ void assignRowsSmallK(const AssignJob& job, size_t r0, size_t r1, void* scratch,
     for (int j = 0; j < k; ++j) {
       for (int f = 0; f < d; ++f) lsum[(size_t)j * ss + f] = sums[(size_t)j * d + f];
       lcnt[j] = counts[j];
+      icnt[j] = 0;
     }
   }
 
@@ -550,13 +576,14 @@ void assignRowsSmallK(const AssignJob& job, size_t r0, size_t r1, void* scratch,
         for (int r = 0; r < W; ++r) pv[r] = r < nv ? prev[i0 + r] : 0;
       changedAcc -= (pv != bi) & valid;
     }
-    if (sums)
-      for (int r = 0; r < nv; ++r) {
-        const size_t row = i0 + r;
-        const int32_t j = bi[r];
-        addRowFast(lsum + (size_t)j * ss, x + row * d, d, weights, row);
-        lcnt[j] += weights ? (double)weights[row] : 1.0;
-      }
+    if (sums) {
+      int32_t lab[W];
+      __builtin_memcpy(lab, &bi, sizeof lab);
+      if (d == 32)
+        sumTile<32>(lsum, ss, lcnt, icnt, x + i0 * d, d, lab, nv, weights ? weights + i0 : nullptr);
+      else
+        sumTile<0>(lsum, ss, lcnt, icnt, x + i0 * d, d, lab, nv, weights ? weights + i0 : nullptr);
+    }
   };
 
   const size_t nTiles = (r1 - r0 + W - 1) / W;
@@ -568,6 +595,15 @@ void assignRowsSmallK(const AssignJob& job, size_t r0, size_t r1, void* scratch,
     const bool have = t < nTiles;
     const float* __restrict cur = ring + (t % 3) * tf;
     if (t + 1 < nTiles) transposeInto(r0 + (t + 1) * W, rowsOf(t + 1), ring + ((t + 1) % 3) * tf);
+#ifndef SEG_PF_TILES
+#define SEG_PF_TILES 4
+#endif
+    if (SEG_PF_TILES > 0 && t + SEG_PF_TILES < nTiles) {
+      // The rows of tile t + SEG_PF_TILES into L1, one line at a time (W·d floats, contiguous).
+      const char* pf = (const char*)(x + (r0 + (t + SEG_PF_TILES) * W) * d);
+      const char* pfEnd = (const char*)(x + (r1 < r0 + (t + SEG_PF_TILES + 1) * W ? r1 : r0 + (t + SEG_PF_TILES + 1) * W) * d);
+      for (; pf < pfEnd; pf += 64) __builtin_prefetch(pf, 0, 3);
+    }
     // Scores ‖c̃_j‖² − 2x̃·c̃_j, accumulated in the same order as microTile (same bits), and
     // the exact Σ(x − c)² of the previous tile's winners (four partial sums, added pairwise).
     vf acc[W];
@@ -640,7 +676,9 @@ void assignRowsSmallK(const AssignJob& job, size_t r0, size_t r1, void* scratch,
   if (sums) {
     for (int j = 0; j < k; ++j) {
       for (int f = 0; f < d; ++f) sums[(size_t)j * d + f] = lsum[(size_t)j * ss + f];
-      counts[j] = lcnt[j];
+      // Σ1 in row order from the caller's value is that value plus the count, exactly (integers
+      // below 2^53; the caller passes zeros).
+      counts[j] = icnt[j] ? lcnt[j] + (double)icnt[j] : lcnt[j];
     }
   }
   double inertia = 0;
