@@ -661,15 +661,21 @@ void assignRowsSmallK(const AssignJob& job, size_t r0, size_t r1, void* scratch,
     }
     if (pb) finish(r0 + (t - 1) * W, rowsOf(t - 1), biPrev, (e0 + e1) + (e2 + e3));
     if (!have) break;
-    // Lane-wise argmin; strict < keeps the lowest index on ties, NaN scores keep index 0.
-    vf best = acc[0];
-    vi bi = {};
+    // Lane-wise argmin as a tree of depth log2 W (a chain of W compares would be latency-bound):
+    // each step merges two runs of consecutive indices, the right one winning only when
+    // strictly smaller, so ties keep the lowest index.
+    vi idx[W];
 #pragma GCC unroll 16
-    for (int j = 1; j < W; ++j) {
-      const vi m = acc[j] < best;
-      best = m ? acc[j] : best;
-      bi = m ? (vi{} + j) : bi;
-    }
+    for (int j = 0; j < W; ++j) idx[j] = vi{} + j;
+#pragma GCC unroll 4
+    for (int h = 1; h < W; h *= 2)
+#pragma GCC unroll 16
+      for (int j = 0; j < W; j += 2 * h) {
+        const vi m = (acc[j + h] < acc[j]) | (acc[j] != acc[j]);  // a NaN score loses
+        acc[j] = m ? acc[j + h] : acc[j];
+        idx[j] = m ? idx[j + h] : idx[j];
+      }
+    const vi bi = idx[0];
     biPrev = bi;
     bufPrev = cur;
   }
