@@ -126,6 +126,40 @@ describe.skipIf(!built)('native kernels', () => {
       expect(r.nChanged).toBe(2);
     });
 
+    it('breaks ties toward the lowest index with k ≤ lanes (the tiled small-k path), tail rows included', () => {
+      a.setIsa(isa as 'baseline');
+      // 8 centroids: 4 distinct ones, each twice (j and j + 4); 16 and 32 features (whole and
+      // split transposes), a row count that leaves a partial tile.
+      for (const d of [16, 32, 5]) {
+        const n = 1037;
+        const x = uniform(n * d, 11 + d);
+        const base = uniform(4 * d, 12 + d);
+        const c = new Float32Array(8 * d);
+        c.set(base, 0);
+        c.set(base, 4 * d);
+        const labels = new Int32Array(n);
+        const dist = new Float32Array(n);
+        const sums = new Float64Array(8 * d);
+        const counts = new Float64Array(8);
+        const r0 = a.assign(x, n, d, c, 8, null, null, labels, dist, null, sums, counts);
+        const ref = refAssign(x, n, d, base, 4);
+        for (let i = 0; i < n; i++) {
+          expect(labels[i]).toBeLessThan(4);
+          if (!nearTie(ref, i)) expect(labels[i]).toBe(ref.labels[i]);
+        }
+        expect(r0.nChanged).toBe(n);
+        const refSums = refSegmentSum(x, n, d, labels, 8, null);
+        expectClose(sums, refSums.sums, 1e-9, 1e-9);
+        expect(Array.from(counts)).toEqual(Array.from(refSums.counts));
+        // Changes counted against prev, in the last (partial) tile too.
+        const prev = labels.slice();
+        prev[3] = (prev[3] + 1) % 4;
+        prev[n - 1] = (prev[n - 1] + 1) % 4;
+        const r = a.assign(x, n, d, c, 8, null, prev, new Int32Array(n), new Float32Array(n));
+        expect(r.nChanged).toBe(2);
+      }
+    });
+
     it('segmentSum matches the reference, with and without weights', () => {
       a.setIsa(isa as 'baseline');
       for (const [n, d, k] of [
