@@ -37,7 +37,7 @@ describe('--backend auto without the native addon', () => {
   it('falls back to wasm with a one-line notice and still succeeds', () => {
     const r = spawnSync(
       process.execPath,
-      [path.join(root, 'dist/src/cli/main.js'), 'fit', '-i', path.join(root, 'test/fixtures/wine.csv'), '-k', '3', '-o', path.join(tmp, 'out'), '--n-init', '1'],
+      [path.join(root, 'dist/src/cli/main.js'), 'fit', '-i', path.join(root, 'test/fixtures/wine.csv'), '-k', '3', '--id', 'wine_id', '-o', path.join(tmp, 'out'), '--n-init', '1'],
       { encoding: 'utf8', env: { ...process.env, SEGTENSOR_NATIVE_ADDON: path.join(tmp, 'missing.node') } },
     );
     expect(r.status, r.stderr).toBe(0);
