@@ -12,23 +12,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildFeatures, customerPartitions, type FeatureJob } from '../../src/features/rfm.js';
 import { openSource } from '../../src/features/source.js';
 import { duck, sqlString } from '../../src/io/duckdb-reader.js';
+import { rng } from '../helpers/reference.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'segtensor-partitions-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 type Row = Record<string, unknown>;
 
-/** mulberry32: a tiny seeded generator, so the log is the same on every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const CATS = ['home', 'beauty', 'sports', 'grocery'];
 const csvInt = path.join(dir, 'tx-int.csv');
