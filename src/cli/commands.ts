@@ -1,7 +1,9 @@
 /** The commands of the CLI. Each parses, calls the library, prints. @internal */
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { writeSample, SAMPLE_DEFAULTS } from '../../datasets/sample.js';
+import { SAMPLE_DEFAULTS, SEGMENT_NAMES, writeSample } from '../../datasets/sample.js';
+import { adjustedRandIndex } from '../eval/agreement.js';
+import { readTable } from '../io/read-table.js';
 import '../engine/backends/index.js';
 import { BACKEND_NAMES, probeBackends } from '../engine/registry.js';
 import { IMPUTES, SCALES, type ImputeKind, type ScaleKind } from '../preprocess/preprocessor.js';
@@ -120,10 +122,15 @@ export function registerDemo(program: Command): void {
     const dir = flags.dir;
     const sample = writeSample(path.join(dir, 'sample'), { customers: flags.customers, seed: SAMPLE_DEFAULTS.seed });
     console.log(`sample: ${sample.customers} (${flags.customers} customers; true segments in ${sample.truth})`);
-    await runFit(
+    const r = await runFit(
       { ...flags, input: sample.customers, k: 5, out: path.join(dir, 'out'), id: flags.id ?? 'customer_id', scale: flags.scale },
       quiet(c),
     );
+    // The sample knows its segments: say how well they were recovered (rows are in the same order).
+    const assignments = r.files.find((f) => /assignments\./.test(path.basename(f)))!;
+    const found = (await readTable(assignments)).numeric('segment');
+    const truth = (await readTable(sample.truth)).numeric('segment');
+    console.log(`agreement with the ${SEGMENT_NAMES.length} true segments (${SEGMENT_NAMES.join(', ')}): adjusted Rand index ${adjustedRandIndex(found, truth).toFixed(3)}`);
   });
 }
 

@@ -142,6 +142,17 @@ describe('bad input: one line, named, non-zero exit, earlier outputs intact', ()
   });
 });
 
+describe('segtensor demo', () => {
+  it('generates the sample, prints the segment table and recovers the known segments', () => {
+    const r = run('demo', '--customers', '5000', '--dir', path.join(dir, 'demo'));
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/^segment\s+count\s+share\s+recency_days/m);
+    const ari = Number(/adjusted Rand index ([\d.]+)/.exec(r.out)?.[1]);
+    expect(ari).toBeGreaterThan(0.9);
+    for (const f of ['model.json', 'metrics.json', 'assignments.arrow', 'segments.csv']) expect(fs.existsSync(path.join(dir, 'demo', 'out', f))).toBe(true);
+  });
+});
+
 describe('segtensor --help and doctor', () => {
   it('documents the fit contract', () => {
     const r = run('fit', '--help');
