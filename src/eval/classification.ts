@@ -61,24 +61,35 @@ export function rocAuc(y: Labels, p: Scores): number | null {
   return (rankSumPos - (pos * (pos + 1)) / 2) / (pos * neg);
 }
 
+/**
+ * The precision-recall curve's points: for each distinct score, from the highest down, the
+ * threshold and the true and false positives among the rows scored at or above it (ties enter
+ * together, as scikit-learn's `precision_recall_curve`).
+ */
+function* thresholdSteps(y: Labels, p: Scores): Generator<{ threshold: number; tp: number; fp: number }> {
+  const idx = orderDesc(p);
+  let tp = 0;
+  let fp = 0;
+  let i = 0;
+  while (i < idx.length) {
+    const threshold = p[idx[i]];
+    while (i < idx.length && p[idx[i]] === threshold) {
+      if (y[idx[i]]) tp++;
+      else fp++;
+      i++;
+    }
+    yield { threshold, tp, fp };
+  }
+}
+
 /** Average precision as scikit-learn's `average_precision_score`. Null without positives. */
 export function averagePrecision(y: Labels, p: Scores): number | null {
   checkLengths('averagePrecision', y, p);
   const { pos } = counts(y);
   if (pos === 0) return null;
-  const idx = orderDesc(p);
-  let tp = 0;
-  let fp = 0;
   let prevRecall = 0;
   let ap = 0;
-  let i = 0;
-  while (i < idx.length) {
-    const s = p[idx[i]];
-    while (i < idx.length && p[idx[i]] === s) {
-      if (y[idx[i]]) tp++;
-      else fp++;
-      i++;
-    }
+  for (const { tp, fp } of thresholdSteps(y, p)) {
     const recall = tp / pos;
     ap += (recall - prevRecall) * (tp / (tp + fp));
     prevRecall = recall;
@@ -145,18 +156,8 @@ export function chooseThreshold(y: Labels, p: Scores, targetRecall: number | nul
   }
   const { pos } = counts(y);
   if (pos === 0) throw new SegtensorError('BAD_INPUT', 'chooseThreshold: the validation split has no positives');
-  const idx = orderDesc(p);
-  let tp = 0;
-  let fp = 0;
-  let best = { threshold: p[idx[0]], precision: 0, recall: 0, f1: -1 };
-  let i = 0;
-  while (i < idx.length) {
-    const s = p[idx[i]];
-    while (i < idx.length && p[idx[i]] === s) {
-      if (y[idx[i]]) tp++;
-      else fp++;
-      i++;
-    }
+  let best = { threshold: NaN, precision: 0, recall: 0, f1: -1 };
+  for (const { threshold: s, tp, fp } of thresholdSteps(y, p)) {
     const precision = tp / (tp + fp);
     const recall = tp / pos;
     const f1 = precision + recall > 0 ? (2 * precision * recall) / (precision + recall) : 0;

@@ -96,20 +96,10 @@ class TfBackend implements Backend {
     const bT = tf.tensor2d(expansionOperand(centroids, d, k), [d + 1, k]);
     const labels = new Int32Array(x.nRows);
     try {
-      // Sub-chunk so the (rows × k) score matrix stays bounded for large k.
-      const sub = chunkRows(k);
-      for (let c = 0; c < x.chunks.length; c++) {
-        const chunk = x.chunks[c];
-        const rows = chunk.shape[0];
-        for (let s = 0; s < rows; s += sub) {
-          const n = Math.min(sub, rows - s);
-          const arg = tf.tidy(() => {
-            const part = n === rows ? chunk : tf.slice(chunk, [s, 0], [n, d + 1]);
-            return tf.argMin(tf.matMul(part, bT), 1);
-          });
-          labels.set((await arg.data()) as Int32Array, c * x.rowsPerChunk + s);
-          arg.dispose();
-        }
+      for (const { rowsOf, base } of this.subChunks(x, k)) {
+        const arg = tf.tidy(() => tf.argMin(tf.matMul(rowsOf(), bT), 1));
+        labels.set((await arg.data()) as Int32Array, base);
+        arg.dispose();
       }
     } finally {
       bT.dispose();
@@ -132,29 +122,37 @@ class TfBackend implements Backend {
     const labels = (a as TfAssignment).labels;
     const sums = new Float64Array(k * d);
     const counts = new Float64Array(k);
+    for (const { rowsOf, base, n } of this.subChunks(x, k)) {
+      // Wᵀ built directly transposed (k × n), so the matmul needs no transpose flag.
+      const wt = new Float32Array(k * n);
+      for (let i = 0; i < n; i++) wt[labels[base + i] * n + i] = x.weights ? x.weights[base + i] : 1;
+      const part = tf.tidy(() => tf.matMul(tf.tensor2d(wt, [k, n]), rowsOf()));
+      const v = (await part.data()) as Float32Array;
+      part.dispose();
+      for (let j = 0; j < k; j++) {
+        for (let f = 0; f < d; f++) sums[j * d + f] += v[j * (d + 1) + f];
+        counts[j] += v[j * (d + 1) + d];
+      }
+    }
+    return { sums, counts };
+  }
+
+  /**
+   * The uploaded chunks cut into runs of at most chunkRows(k) rows, so a (rows × k)
+   * intermediate stays bounded for large k. `rowsOf()` gives the run's [x, 1] rows (call it
+   * inside tf.tidy); `base` is its first row.
+   */
+  private *subChunks(x: TfMatrix, k: number): Generator<{ rowsOf: () => TF.Tensor2D; base: number; n: number }> {
+    const { tf } = this;
     const sub = chunkRows(k);
     for (let c = 0; c < x.chunks.length; c++) {
       const chunk = x.chunks[c];
       const rows = chunk.shape[0];
       for (let s = 0; s < rows; s += sub) {
         const n = Math.min(sub, rows - s);
-        const base = c * x.rowsPerChunk + s;
-        // Wᵀ built directly transposed (k × n), so the matmul needs no transpose flag.
-        const wt = new Float32Array(k * n);
-        for (let i = 0; i < n; i++) wt[labels[base + i] * n + i] = x.weights ? x.weights[base + i] : 1;
-        const part = tf.tidy(() => {
-          const rowsT = n === rows ? chunk : tf.slice(chunk, [s, 0], [n, d + 1]);
-          return tf.matMul(tf.tensor2d(wt, [k, n]), rowsT);
-        });
-        const v = (await part.data()) as Float32Array;
-        part.dispose();
-        for (let j = 0; j < k; j++) {
-          for (let f = 0; f < d; f++) sums[j * d + f] += v[j * (d + 1) + f];
-          counts[j] += v[j * (d + 1) + d];
-        }
+        yield { rowsOf: () => (n === rows ? chunk : tf.slice(chunk, [s, 0], [n, x.nFeatures + 1])), base: c * x.rowsPerChunk + s, n };
       }
     }
-    return { sums, counts };
   }
 
   async distances(xd: DeviceMatrix, centers: Float32Array, m: number, out: Float32Array = new Float32Array(xd.nRows * m)): Promise<Float32Array> {
