@@ -12,34 +12,39 @@ import { fileURLToPath } from 'node:url';
 /** Where the build puts the addon, relative to the repository root. */
 export const NATIVE_ADDON_PATH = 'kernels/build/Release/segtensor_native.node';
 
-/** The built addon: `SEGTENSOR_NATIVE_ADDON`, else kernels/build under the nearest ancestor that has it. */
-export function findNativeAddon(): string | null {
-  const override = process.env.SEGTENSOR_NATIVE_ADDON;
+/**
+ * A built addon: the file named by the environment variable `envVar` if set, else `relPath`
+ * under the nearest ancestor of this module that has it (src/util from source, dist/src/util
+ * once compiled).
+ */
+export function findAddon(relPath: string, envVar: string): string | null {
+  const override = process.env[envVar];
   if (override) return existsSync(override) ? override : null;
   let dir = dirname(fileURLToPath(import.meta.url));
-  // src/util when run from source, dist/src/util once compiled.
   for (let i = 0; i < 6; i++) {
-    const p = join(dir, NATIVE_ADDON_PATH);
+    const p = join(dir, relPath);
     if (existsSync(p)) return p;
     dir = dirname(dir);
   }
   return null;
 }
 
+/** Loads the addon at `relPath` (see {@link findAddon}), or `{ error }` with a one-line reason. */
+export function loadAddon(relPath: string, envVar: string, howToBuild: string): { module: unknown } | { error: string } {
+  const path = findAddon(relPath, envVar);
+  if (!path) return { error: `addon not built (${relPath} missing; ${howToBuild})` };
+  try {
+    return { module: createRequire(import.meta.url)(path) };
+  } catch (e) {
+    return { error: `addon failed to load: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}` };
+  }
+}
+
 let cached: { module: unknown } | { error: string } | null = null;
 
-/** The addon's exports, loaded once, or `{ error }` with a one-line reason. */
+/** The CPU addon's exports, loaded once (`SEGTENSOR_NATIVE_ADDON` overrides the path). */
 export function loadNativeModule(): { module: unknown } | { error: string } {
-  if (cached) return cached;
-  const path = findNativeAddon();
-  if (!path) cached = { error: `addon not built (${NATIVE_ADDON_PATH} missing; run 'node scripts/build-native.mjs')` };
-  else {
-    try {
-      cached = { module: createRequire(import.meta.url)(path) };
-    } catch (e) {
-      cached = { error: `addon failed to load: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}` };
-    }
-  }
+  cached ??= loadAddon(NATIVE_ADDON_PATH, 'SEGTENSOR_NATIVE_ADDON', "run 'node scripts/build-native.mjs'");
   return cached;
 }
 

@@ -74,7 +74,6 @@ export function refLloyd(
   let c = Float64Array.from(init);
   let prev: Int32Array | null = null;
   let it = 0;
-  let strict = false;
   for (it = 1; it <= maxIter; it++) {
     const { labels } = refAssign(x, nRows, d, c, k);
     const { sums, counts } = refSegmentSum(x, nRows, d, labels, k, w);
@@ -88,13 +87,11 @@ export function refLloyd(
     }
     c = next;
     if (prev && prev.every((v, i) => v === labels[i])) {
-      strict = true;
       break;
     }
     prev = labels;
     if (shift <= tol) break;
   }
-  void strict;
   const final = refAssign(x, nRows, d, c, k);
   let inertia = 0;
   for (let i = 0; i < nRows; i++) inertia += (w ? w[i] : 1) * final.dist[i];

@@ -11,10 +11,6 @@
  * const x = be.upload({ data, nRows, nFeatures });
  * const a = await be.assign(x, centroids, k);
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   BackendUnavailableError,
   type Assignment,
@@ -23,6 +19,7 @@ import {
   type Matrix,
   type SegmentSums,
 } from '../backend.js';
+import { loadAddon } from '../../util/native-addon.js';
 import { loadNativeAddon } from './native.js';
 
 /** The addon's exports (kernels/cuda/addon.cc). @internal */
@@ -52,19 +49,9 @@ export const CUDA_ADDON_PATH = 'kernels/build/Release/segtensor_cuda.node';
 
 /** Loads the CUDA addon; throws {@link BackendUnavailableError} if it is not built or cannot load. @internal */
 export function loadCudaAddon(): CudaAddon {
-  let path: string | null = process.env.SEGTENSOR_CUDA_ADDON ?? null;
-  if (!path) {
-    let dir = dirname(fileURLToPath(import.meta.url));
-    for (let i = 0; i < 6 && !path; i++, dir = dirname(dir)) if (existsSync(join(dir, CUDA_ADDON_PATH))) path = join(dir, CUDA_ADDON_PATH);
-  }
-  if (!path || !existsSync(path)) {
-    throw new BackendUnavailableError('cuda', `addon not built (${CUDA_ADDON_PATH} missing; needs nvcc at install time)`);
-  }
-  try {
-    return createRequire(import.meta.url)(path) as CudaAddon;
-  } catch (e) {
-    throw new BackendUnavailableError('cuda', `addon failed to load: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`);
-  }
+  const r = loadAddon(CUDA_ADDON_PATH, 'SEGTENSOR_CUDA_ADDON', 'needs nvcc at install time');
+  if ('error' in r) throw new BackendUnavailableError('cuda', r.error);
+  return r.module as CudaAddon;
 }
 
 /** @internal */

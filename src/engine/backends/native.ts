@@ -16,10 +16,6 @@
  * const a = await be.assign(x, centroids, k);
  * const { sums, counts } = await be.segmentSum(x, a, k); // no second pass
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   BackendUnavailableError,
   type Assignment,
