@@ -70,6 +70,60 @@ size_t sumBlockRows(size_t nRows, int k) {
   return b;
 }
 
+/**
+ * Per-block partial sums (k·d sums then k counts per block), added into the totals in block
+ * order. Small partials get one slot per block, all added after the parallel run, so no block
+ * waits for its predecessor; big ones (more than kSlotDoubles in all) get one slot per worker,
+ * added as each block ends, in block order (OrderedMerge). The slots are kept between calls:
+ * on VMs whose fresh memory costs ~4 ms per MiB to touch, new ones every Lloyd step would cost
+ * more than the step. Calls come from the JavaScript thread only, so one set is enough.
+ */
+class BlockSums {
+ public:
+  static constexpr size_t kSlotDoubles = (size_t)2 << 20;  // 16 MiB
+
+  BlockSums(int nBlocks, size_t len, int nWorkers)
+      : len_(len), nBlocks_((size_t)nBlocks), perBlock_(nBlocks_ * len <= kSlotDoubles) {
+    const size_t need = len * (perBlock_ ? (size_t)nBlocks : (size_t)nWorkers);
+    if (store().size() < need) store().resize(need);
+  }
+
+  /** The zeroed slot block b (run by `worker`) adds into. */
+  double* begin(int b, int worker) {
+    double* p = store().data() + len_ * (size_t)(perBlock_ ? b : worker);
+    std::memset(p, 0, sizeof(double) * len_);
+    return p;
+  }
+
+  /** After block b: with one slot per worker, adds it into the totals in block order. */
+  void end(int b, int worker, double* sums, size_t nSums, double* counts, int k) {
+    if (perBlock_) return;
+    const double* p = store().data() + len_ * (size_t)worker;
+    order_.merge(b, [&] { add(p, sums, nSums, counts, k); });
+  }
+
+  /** After the run: with one slot per block, adds them all into the totals in block order. */
+  void finish(double* sums, size_t nSums, double* counts, int k) {
+    if (!perBlock_) return;
+    for (size_t b = 0; b < nBlocks_; ++b) add(store().data() + len_ * b, sums, nSums, counts, k);
+  }
+
+ private:
+  static void add(const double* p, double* sums, size_t nSums, double* counts, int k) {
+    for (size_t i = 0; i < nSums; ++i) sums[i] += p[i];
+    for (int j = 0; j < k; ++j) counts[j] += p[nSums + j];
+  }
+  static std::vector<double>& store() {
+    static std::vector<double> v;
+    return v;
+  }
+
+  size_t len_;
+  size_t nBlocks_;
+  bool perBlock_;
+  OrderedMerge order_;
+};
+
 template <class T>
 struct TypeOf;
 template <>
@@ -157,32 +211,21 @@ Napi::Value Assign(const Napi::CallbackInfo& info) {
   const size_t scratchBytes = K.scratchBytes(d, k);
   std::vector<std::unique_ptr<char[]>> scratch(nThreads);
   const size_t partialLen = sums ? (size_t)k * d + k : 0;
-  std::vector<std::unique_ptr<double[]>> partial(nThreads);
   std::vector<BlockStats> stats(nBlocks);
+  BlockSums partials(nBlocks, partialLen, nThreads);
   if (sums) {
     std::memset(sums, 0, sizeof(double) * k * d);
     std::memset(counts, 0, sizeof(double) * k);
   }
-  OrderedMerge order;
   P.run(nBlocks, [&](int b, int worker) {
     if (!scratch[worker]) scratch[worker].reset(new char[scratchBytes]);
     const size_t r0 = (size_t)b * blockRows;
     const size_t r1 = r0 + blockRows < nRows ? r0 + blockRows : nRows;
-    double* ps = nullptr;
-    double* pc = nullptr;
-    if (sums) {
-      if (!partial[worker]) partial[worker].reset(new double[partialLen]);
-      ps = partial[worker].get();
-      pc = ps + (size_t)k * d;
-      std::memset(ps, 0, sizeof(double) * partialLen);
-    }
-    K.assignRows(job, r0, r1, scratch[worker].get(), ps, pc, &stats[b]);
-    if (sums)
-      order.merge(b, [&] {
-        for (size_t i = 0; i < (size_t)k * d; ++i) sums[i] += ps[i];
-        for (int j = 0; j < k; ++j) counts[j] += pc[j];
-      });
+    double* ps = sums ? partials.begin(b, worker) : nullptr;
+    K.assignRows(job, r0, r1, scratch[worker].get(), ps, ps ? ps + (size_t)k * d : nullptr, &stats[b]);
+    if (sums) partials.end(b, worker, sums, (size_t)k * d, counts, k);
   });
+  if (sums) partials.finish(sums, (size_t)k * d, counts, k);
   double inertia = 0;
   int64_t changed = 0;
   for (const BlockStats& s : stats) {
@@ -214,21 +257,15 @@ Napi::Value SegmentSum(const Napi::CallbackInfo& info) {
   const int nBlocks = (int)((nRows + blockRows - 1) / blockRows);
   Pool& P = pool();
   const size_t partialLen = (size_t)k * d + k;
-  std::vector<std::unique_ptr<double[]>> partial(P.threads());
-  OrderedMerge order;
+  BlockSums partials(nBlocks, partialLen, P.threads());
   P.run(nBlocks, [&](int b, int worker) {
-    if (!partial[worker]) partial[worker].reset(new double[partialLen]);
-    double* ps = partial[worker].get();
-    double* pc = ps + (size_t)k * d;
-    std::memset(ps, 0, sizeof(double) * partialLen);
+    double* ps = partials.begin(b, worker);
     const size_t r0 = (size_t)b * blockRows;
     const size_t r1 = r0 + blockRows < nRows ? r0 + blockRows : nRows;
-    K.sumRows(x, d, labels, w, r0, r1, ps, pc);
-    order.merge(b, [&] {
-      for (size_t i = 0; i < (size_t)k * d; ++i) sums[i] += ps[i];
-      for (int j = 0; j < k; ++j) counts[j] += pc[j];
-    });
+    K.sumRows(x, d, labels, w, r0, r1, ps, ps + (size_t)k * d);
+    partials.end(b, worker, sums, (size_t)k * d, counts, k);
   });
+  partials.finish(sums, (size_t)k * d, counts, k);
   Napi::Object out = Napi::Object::New(env);
   out.Set("sums", sumsArr);
   out.Set("counts", countsArr);
