@@ -20,8 +20,15 @@ void check(Napi::Env env, const char* err) {
   if (err) throw Napi::Error::New(env, err);
 }
 
+/** The handle behind an upload: freed by release(), or when collected if never released. */
+struct Handle {
+  SegCudaData* data;
+};
+
 SegCudaData* handleOf(const Napi::Value& v) {
-  return v.As<Napi::External<SegCudaData>>().Data();
+  SegCudaData* h = v.As<Napi::External<Handle>>().Data()->data;
+  if (!h) throw Napi::Error::New(v.Env(), "cuda: the matrix was released");
+  return h;
 }
 
 /** probe() -> { ok: true, name, freeBytes, totalBytes } | { ok: false, reason } */
@@ -49,15 +56,24 @@ Napi::Value Upload(const Napi::CallbackInfo& info) {
   const int d = info[2].As<Napi::Number>().Int32Value();
   SegCudaData* h = nullptr;
   check(env, seg_cuda_upload(dataOf<float>(info[0]), n, d, dataOf<float>(info[3]), dataOf<float>(info[4]), &h));
-  return Napi::External<SegCudaData>::New(env, h, [](Napi::Env, SegCudaData*) {});
+  return Napi::External<Handle>::New(env, new Handle{h}, [](Napi::Env, Handle* box) {
+    if (box->data) seg_cuda_release(box->data);
+    delete box;
+  });
 }
 
+/** release(h): frees the device memory now; later calls with h throw. Idempotent. */
 Napi::Value Release(const Napi::CallbackInfo& info) {
-  seg_cuda_release(handleOf(info[0]));
+  Handle* box = info[0].As<Napi::External<Handle>>().Data();
+  if (box->data) seg_cuda_release(box->data);
+  box->data = nullptr;
   return info.Env().Undefined();
 }
 
-/** assign(h, centroids, k, prevLabels|null, prevGen, outLabels, outDist) -> { inertia, nChanged, gen } */
+/**
+ * assign(h, centroids, k, prevLabels|null, prevGen, outLabels|null, outDist|null)
+ *   -> { inertia, nChanged, gen }; null outputs leave the result on the device (see read).
+ */
 Napi::Value Assign(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   double inertia = 0;
@@ -70,6 +86,19 @@ Napi::Value Assign(const Napi::CallbackInfo& info) {
   o.Set("nChanged", (double)changed);
   o.Set("gen", (double)gen);
   return o;
+}
+
+/** resident(h, gen) -> whether generation gen is still in a device slot */
+Napi::Value Resident(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), seg_cuda_resident(handleOf(info[0]), info[1].As<Napi::Number>().Int64Value()) != 0);
+}
+
+/** read(h, gen, outLabels, outDist): host copies of a resident generation. */
+Napi::Value Read(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  check(env, seg_cuda_read(handleOf(info[0]), info[1].As<Napi::Number>().Int64Value(), dataOf<int32_t>(info[2]),
+                           dataOf<float>(info[3])));
+  return env.Undefined();
 }
 
 /** segmentSum(h, labels|null, gen, k, outSums, outCounts) */
@@ -118,6 +147,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("upload", Napi::Function::New(env, Upload));
   exports.Set("release", Napi::Function::New(env, Release));
   exports.Set("assign", Napi::Function::New(env, Assign));
+  exports.Set("resident", Napi::Function::New(env, Resident));
+  exports.Set("read", Napi::Function::New(env, Read));
   exports.Set("segmentSum", Napi::Function::New(env, SegmentSum));
   exports.Set("distances", Napi::Function::New(env, Distances));
   exports.Set("potentials", Napi::Function::New(env, Potentials));

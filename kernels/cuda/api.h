@@ -16,12 +16,17 @@ const char* seg_cuda_upload(const float* x, int64_t n, int d, const float* weigh
                             SegCudaData** out);
 void seg_cuda_release(SegCudaData* h);
 /**
- * Assignment into the next label slot. prev: host labels to count changes against (or null);
- * prevGen: the generation that produced them, used to find them still on the device.
- * Returns the new labels and distances on the host too, and the slot generation in *gen.
+ * Assignment into the next of two device slots (labels and distances), the slot generation in
+ * *gen. prev: host labels to count changes against (or null); prevGen: the generation that
+ * produced them, used instead of prev while still on the device. labels and dist: host copies
+ * of the result, or null to leave it on the device only (seg_cuda_read fetches it later).
  */
 const char* seg_cuda_assign(SegCudaData* h, const float* centroids, int k, const int32_t* prev, int64_t prevGen,
                             int32_t* labels, float* dist, double* inertia, int64_t* changed, int64_t* gen);
+/** 1 while generation gen's labels and distances are still in a device slot. */
+int seg_cuda_resident(SegCudaData* h, int64_t gen);
+/** Host copies of generation gen's labels and distances; an error once its slot was reused. */
+const char* seg_cuda_read(SegCudaData* h, int64_t gen, int32_t* labels, float* dist);
 /** Σw·x and Σw per label: the device labels of generation gen if still resident, else `labels`. */
 const char* seg_cuda_segment_sum(SegCudaData* h, const int32_t* labels, int64_t gen, int k, double* sums,
                                  double* counts);

@@ -6,7 +6,10 @@
 // The per-thread arithmetic is in lloyd.cuh, shared with the CPU emulation.
 //
 // Data is uploaded once and stays resident; data larger than free GPU memory is refused with
-// an 'out of GPU memory' error (streaming in chunks is not implemented yet).
+// an 'out of GPU memory' error (streaming in chunks is not implemented yet). A Lloyd step moves
+// only k·d floats to the device and a few numbers back: labels and distances stay in one of two
+// device slots until the host asks for them (seg_cuda_read), and the per-call buffers are kept
+// on the handle, so no step allocates device memory once the first has run.
 #include <cuda_runtime.h>
 
 #include <cstdio>
@@ -56,6 +59,8 @@ struct DevBuf {
     if (e != cudaSuccess) return fail("cudaMalloc", e);
     return nullptr;
   }
+  /** At least `count` elements, reallocating only to grow (contents are not kept). */
+  const char* ensure(size_t count) { return count <= n && (p || count == 0) ? nullptr : alloc(count); }
 };
 
 /** Budget for the segment-sum chunk partials, in float64 (256 MiB). */
@@ -158,10 +163,17 @@ __global__ void clusterSumsKernel(ClusterSumParams p) {
 struct SegCudaData {
   int64_t n = 0;
   int d = 0;
-  DevBuf<float> x, w, shift, dist;
+  DevBuf<float> x, w, shift;
+  /** Two generations of labels and distances: the newest and the one it was counted against. */
   DevBuf<int32_t> labels[2], scratchLabels;
+  DevBuf<float> dist[2];
   int64_t slotGen[2] = {-1, -1};
   int64_t nextGen = 0;
+  /** Per-call buffers, kept between calls (cudaMalloc and cudaFree each synchronise the device). */
+  DevBuf<float> c, panel, cc;
+  DevBuf<double> blockInertia, partial, sumOut;
+  DevBuf<int64_t> blockChanged;
+  std::vector<float> hostShift;
 };
 
 extern "C" {
@@ -195,7 +207,8 @@ const char* seg_cuda_upload(const float* x, int64_t n, int d, const float* weigh
   if (!err) err = h->x.alloc((size_t)n * d);
   if (!err && weights) err = h->w.alloc(n);
   if (!err) err = h->shift.alloc(d);
-  if (!err) err = h->dist.alloc(n);
+  if (!err) err = h->dist[0].alloc(n);
+  if (!err) err = h->dist[1].alloc(n);
   if (!err) err = h->labels[0].alloc(n);
   if (!err) err = h->labels[1].alloc(n);
   if (err) {
@@ -209,6 +222,7 @@ const char* seg_cuda_upload(const float* x, int64_t n, int d, const float* weigh
     delete h;
     return fail("upload", e);
   }
+  h->hostShift.assign(shift, shift + d);
   *out = h;
   return nullptr;
 }
@@ -238,22 +252,18 @@ const char* seg_cuda_assign(SegCudaData* h, const float* centroids, int k, const
   const int d = h->d;
   const int64_t n = h->n;
   const int64_t nBlocks = (n + kRows - 1) / kRows;
-  std::vector<float> shift(d), panel((size_t)k * d), cc(k);
-  SEG_TRY("shift download", cudaMemcpy(shift.data(), h->shift.p, sizeof(float) * d, cudaMemcpyDeviceToHost));
-  packCentroids(centroids, k, d, shift.data(), panel.data(), cc.data());
-  DevBuf<float> dC, dPanel, dCc;
-  DevBuf<double> dInertia;
-  DevBuf<int64_t> dChanged;
+  std::vector<float> panel((size_t)k * d), cc(k);
+  packCentroids(centroids, k, d, h->hostShift.data(), panel.data(), cc.data());
   const char* err = nullptr;
-  if (!err) err = dC.alloc((size_t)k * d);
-  if (!err) err = dPanel.alloc((size_t)k * d);
-  if (!err) err = dCc.alloc(k);
-  if (!err) err = dInertia.alloc(nBlocks);
-  if (!err) err = dChanged.alloc(nBlocks);
+  if (!err) err = h->c.ensure((size_t)k * d);
+  if (!err) err = h->panel.ensure((size_t)k * d);
+  if (!err) err = h->cc.ensure(k);
+  if (!err) err = h->blockInertia.ensure(nBlocks);
+  if (!err) err = h->blockChanged.ensure(nBlocks);
   if (err) return err;
-  SEG_TRY("centroids upload", cudaMemcpy(dC.p, centroids, sizeof(float) * k * d, cudaMemcpyHostToDevice));
-  SEG_TRY("centroids upload", cudaMemcpy(dPanel.p, panel.data(), sizeof(float) * k * d, cudaMemcpyHostToDevice));
-  SEG_TRY("centroids upload", cudaMemcpy(dCc.p, cc.data(), sizeof(float) * k, cudaMemcpyHostToDevice));
+  SEG_TRY("centroids upload", cudaMemcpy(h->c.p, centroids, sizeof(float) * k * d, cudaMemcpyHostToDevice));
+  SEG_TRY("centroids upload", cudaMemcpy(h->panel.p, panel.data(), sizeof(float) * k * d, cudaMemcpyHostToDevice));
+  SEG_TRY("centroids upload", cudaMemcpy(h->cc.p, cc.data(), sizeof(float) * k, cudaMemcpyHostToDevice));
   const int32_t* dPrev = nullptr;
   if (prev || prevGen >= 0) {
     err = labelsOnDevice(h, prev, prevGen, &dPrev);
@@ -262,16 +272,18 @@ const char* seg_cuda_assign(SegCudaData* h, const float* centroids, int k, const
   // Write into the slot not holding prev, so prev stays readable during the kernel.
   int slot = (h->slotGen[0] <= h->slotGen[1]) ? 0 : 1;
   if (dPrev == h->labels[slot].p) slot ^= 1;
-  AssignParams p{h->x.p, h->w.p, dPrev, dC.p, dPanel.p, dCc.p, h->shift.p, h->labels[slot].p, h->dist.p,
-                 dInertia.p, dChanged.p, n, d, k};
+  AssignParams p{h->x.p, h->w.p, dPrev, h->c.p, h->panel.p, h->cc.p, h->shift.p, h->labels[slot].p, h->dist[slot].p,
+                 h->blockInertia.p, h->blockChanged.p, n, d, k};
   if (nBlocks > 0) assignKernel<<<(unsigned)nBlocks, kRows>>>(p);
   SEG_TRY("assign kernel", cudaGetLastError());
   std::vector<double> bi(nBlocks);
   std::vector<int64_t> bc(nBlocks);
-  SEG_TRY("assign", cudaMemcpy(bi.data(), dInertia.p, sizeof(double) * nBlocks, cudaMemcpyDeviceToHost));
-  SEG_TRY("assign", cudaMemcpy(bc.data(), dChanged.p, sizeof(int64_t) * nBlocks, cudaMemcpyDeviceToHost));
-  SEG_TRY("labels download", cudaMemcpy(labels, h->labels[slot].p, sizeof(int32_t) * n, cudaMemcpyDeviceToHost));
-  SEG_TRY("distances download", cudaMemcpy(dist, h->dist.p, sizeof(float) * n, cudaMemcpyDeviceToHost));
+  SEG_TRY("assign", cudaMemcpy(bi.data(), h->blockInertia.p, sizeof(double) * nBlocks, cudaMemcpyDeviceToHost));
+  SEG_TRY("assign", cudaMemcpy(bc.data(), h->blockChanged.p, sizeof(int64_t) * nBlocks, cudaMemcpyDeviceToHost));
+  if (labels)
+    SEG_TRY("labels download", cudaMemcpy(labels, h->labels[slot].p, sizeof(int32_t) * n, cudaMemcpyDeviceToHost));
+  if (dist)
+    SEG_TRY("distances download", cudaMemcpy(dist, h->dist[slot].p, sizeof(float) * n, cudaMemcpyDeviceToHost));
   double s = 0;
   int64_t c = 0;
   for (int64_t b = 0; b < nBlocks; ++b) {  // block order: deterministic
@@ -285,6 +297,20 @@ const char* seg_cuda_assign(SegCudaData* h, const float* centroids, int k, const
   return nullptr;
 }
 
+int seg_cuda_resident(SegCudaData* h, int64_t gen) {
+  return gen >= 0 && (h->slotGen[0] == gen || h->slotGen[1] == gen);
+}
+
+const char* seg_cuda_read(SegCudaData* h, int64_t gen, int32_t* labels, float* dist) {
+  for (int s = 0; s < 2; ++s)
+    if (gen >= 0 && h->slotGen[s] == gen) {
+      SEG_TRY("labels download", cudaMemcpy(labels, h->labels[s].p, sizeof(int32_t) * h->n, cudaMemcpyDeviceToHost));
+      SEG_TRY("distances download", cudaMemcpy(dist, h->dist[s].p, sizeof(float) * h->n, cudaMemcpyDeviceToHost));
+      return nullptr;
+    }
+  return "read: that assignment's labels are no longer on the device";
+}
+
 const char* seg_cuda_segment_sum(SegCudaData* h, const int32_t* labels, int64_t gen, int k, double* sums,
                                  double* counts) {
   const int d = h->d;
@@ -296,10 +322,12 @@ const char* seg_cuda_segment_sum(SegCudaData* h, const int32_t* labels, int64_t 
   const int64_t rows = chunkRows(n, k, d, kPartialBudget);
   const int64_t nChunks = (n + rows - 1) / rows;
   const int64_t per = (int64_t)k * d + k;
-  DevBuf<double> partial, out;
-  if ((err = partial.alloc((size_t)(nChunks > 0 ? nChunks : 1) * per))) return err;
-  if ((err = out.alloc(per))) return err;
-  SEG_TRY("segmentSum", cudaMemset(partial.p, 0, sizeof(double) * partial.n));
+  DevBuf<double>& partial = h->partial;
+  DevBuf<double>& out = h->sumOut;
+  const size_t partialLen = (size_t)(nChunks > 0 ? nChunks : 1) * per;
+  if ((err = partial.ensure(partialLen))) return err;
+  if ((err = out.ensure(per))) return err;
+  SEG_TRY("segmentSum", cudaMemset(partial.p, 0, sizeof(double) * partialLen));
   if (nChunks > 0) {
     const int threads = d + 1 < kSumThreads ? ((d + 1 + 31) / 32) * 32 : kSumThreads;
     sumChunksKernel<<<(unsigned)nChunks, threads>>>(h->x.p, dLabels, h->w.p, n, d, k, rows, partial.p);

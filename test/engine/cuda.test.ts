@@ -150,4 +150,31 @@ describe.skipIf(!hasGpu)('cuda backend on a GPU', () => {
       be.release(sx);
     }
   });
+
+  it('keeps two generations on the device and reads an evicted one back bit for bit', async () => {
+    const addon = loadCudaAddon();
+    const be = await createCudaBackend();
+    const n = 3000;
+    const d = 9;
+    const r = rng(5);
+    const data = new Float32Array(n * d).map(() => (r() - 0.5) * 10);
+    const x = be.upload({ data, nRows: n, nFeatures: d });
+    const cs = [0, 1, 2].map((s) => data.slice(s * 40 * d, s * 40 * d + 12 * d));
+    const first = await (await be.assign(x, cs[0], 12)).read();
+    const a = await be.assign(x, cs[0], 12);
+    const b = await be.assign(x, cs[1], 12, a);
+    const c = await be.assign(x, cs[2], 12, b);
+    const h = (x as unknown as { handle: unknown }).handle;
+    const gen = (y: unknown) => (y as { gen: number }).gen;
+    expect(addon.resident(h, gen(c))).toBe(true);
+    expect(addon.resident(h, gen(b))).toBe(true);
+    expect(addon.resident(h, gen(a))).toBe(false);
+    expect(() => addon.read(h, gen(a), new Int32Array(n), new Float32Array(n))).toThrow(/no longer on the device/);
+    const again = await a.read();
+    expect(again.labels).toEqual(first.labels);
+    expect(again.distances).toEqual(first.distances);
+    be.release(x);
+    be.release(x);
+    await expect(c.read()).rejects.toThrow(/released/);
+  });
 });

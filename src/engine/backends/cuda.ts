@@ -1,7 +1,10 @@
 /**
  * The `cuda` backend: kernels from `kernels/cuda` (tiled fused assignment, deterministic segment
- * sums), data uploaded once and kept in GPU memory across iterations. Labels of the last two
- * assignments stay on the device, so `segmentSum` and change counting do not re-upload them.
+ * sums), data uploaded once and kept in GPU memory across iterations. The labels and distances
+ * of the last two assignments stay on the device: a Lloyd step sends k·d floats and gets a few
+ * numbers back, and labels cross the bus only when a caller reads them. An assignment whose
+ * device slot was since reused is computed again from its centroids on read (the kernels are
+ * deterministic: the same bits).
  *
  * Unavailable (with the CUDA runtime's own reason) when the addon is not built, there is no
  * device, or the driver is older than the runtime.
@@ -33,9 +36,13 @@ export interface CudaAddon {
     k: number,
     prevLabels: Int32Array | null,
     prevGen: number,
-    outLabels: Int32Array,
-    outDist: Float32Array,
+    outLabels: Int32Array | null,
+    outDist: Float32Array | null,
   ): { inertia: number; nChanged: number; gen: number };
+  /** Whether generation `gen` is still in a device slot. */
+  resident(h: unknown, gen: number): boolean;
+  /** Host copies of a resident generation's labels and distances. */
+  read(h: unknown, gen: number, outLabels: Int32Array, outDist: Float32Array): void;
   segmentSum(h: unknown, labels: Int32Array | null, gen: number, k: number, sums: Float64Array, counts: Float64Array): void;
   distances(h: unknown, centers: Float32Array, m: number, out: Float32Array): void;
   /** Σ w·min(closest, ‖x − c‖²) per candidate, float64, per-block partials added in block order. */
@@ -70,18 +77,33 @@ class CudaMatrix implements DeviceMatrix {
 
 /** @internal */
 class CudaAssignment implements Assignment {
+  /** Host copies, fetched on the first read. */
+  private host: { labels: Int32Array; distances: Float32Array } | null = null;
   constructor(
     readonly inertia: number,
     readonly nChanged: number,
-    readonly labels: Int32Array,
-    readonly distances: Float32Array,
-    /** Which device label slot generation holds these labels (may since be overwritten). */
+    /** The device slot generation holding these labels (the slot may since be reused). */
     readonly gen: number,
     readonly x: CudaMatrix,
+    readonly k: number,
+    /** A copy of the centroids, to compute the labels again once the slot is reused. */
+    readonly centroids: Float32Array,
+    private readonly addon: CudaAddon,
   ) {}
 
+  /** Whether the kernels can use the device copy of these labels. */
+  onDevice(): boolean {
+    return !this.x.released && this.addon.resident(this.x.handle, this.gen);
+  }
+
   async read(): Promise<{ labels: Int32Array; distances: Float32Array }> {
-    return { labels: this.labels, distances: this.distances };
+    if (this.host) return this.host;
+    const labels = new Int32Array(this.x.nRows);
+    const distances = new Float32Array(this.x.nRows);
+    if (this.onDevice()) this.addon.read(this.x.handle, this.gen, labels, distances);
+    else this.addon.assign(asCuda(this.x).handle, this.centroids, this.k, null, -1, labels, distances);
+    this.host = { labels, distances };
+    return this.host;
   }
 }
 
@@ -105,7 +127,14 @@ function columnMeans(x: Matrix): Float32Array {
 
 /** Creates the CUDA backend, or throws {@link BackendUnavailableError} with the reason CUDA cannot run. */
 export async function createCudaBackend(): Promise<Backend> {
-  const addon = loadCudaAddon();
+  return cudaBackendFrom(loadCudaAddon());
+}
+
+/**
+ * The backend over a given addon: the built one, or a stand-in with the same contract (the
+ * tests check the host-side protocol with one on machines without a GPU). @internal
+ */
+export function cudaBackendFrom(addon: CudaAddon): Backend {
   const probe = addon.probe();
   if (!probe.ok) throw new BackendUnavailableError('cuda', probe.reason);
   const gib = (probe.totalBytes / 2 ** 30).toFixed(0);
@@ -134,24 +163,21 @@ export async function createCudaBackend(): Promise<Backend> {
 
     async assign(xd: DeviceMatrix, centroids: Float32Array, k: number, previous?: Assignment): Promise<Assignment> {
       const x = asCuda(xd);
-      const labels = new Int32Array(x.nRows);
-      const dist = new Float32Array(x.nRows);
+      // Changes are counted against the device copy of previous when it is still there.
       let prev: Int32Array | null = null;
       let prevGen = -1;
-      if (previous instanceof CudaAssignment && previous.x === x) {
-        prev = previous.labels;
-        prevGen = previous.gen;
-      } else if (previous) prev = (await previous.read()).labels;
-      const r = addon.assign(x.handle, centroids, k, prev, prevGen, labels, dist);
-      return new CudaAssignment(r.inertia, r.nChanged, labels, dist, r.gen, x);
+      if (previous instanceof CudaAssignment && previous.x === x && previous.onDevice()) prevGen = previous.gen;
+      else if (previous) prev = (await previous.read()).labels;
+      const r = addon.assign(x.handle, centroids, k, prev, prevGen, null, null);
+      return new CudaAssignment(r.inertia, r.nChanged, r.gen, x, k, centroids.slice(0, k * x.nFeatures), addon);
     },
 
     async segmentSum(xd: DeviceMatrix, a: Assignment, k: number): Promise<SegmentSums> {
       const x = asCuda(xd);
       const sums = new Float64Array(k * x.nFeatures);
       const counts = new Float64Array(k);
-      const gen = a instanceof CudaAssignment && a.x === x ? a.gen : -1;
-      addon.segmentSum(x.handle, (await a.read()).labels, gen, k, sums, counts);
+      if (a instanceof CudaAssignment && a.x === x && a.onDevice()) addon.segmentSum(x.handle, null, a.gen, k, sums, counts);
+      else addon.segmentSum(x.handle, (await a.read()).labels, -1, k, sums, counts);
       return { sums, counts };
     },
 

@@ -1,0 +1,207 @@
+/**
+ * The cuda backend's host-side protocol, checked without a GPU: the backend runs over a
+ * stand-in addon with the contract of kernels/cuda (two device slots of labels and distances,
+ * generations, resident/read), computing in float64 on the host. What is checked is what the
+ * TypeScript side decides: that a Lloyd loop never moves labels across the bus, that change
+ * counting and segment sums use the device copy while it exists and the host copy after, and
+ * that an assignment whose slot was reused reads back the right labels.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Assignment } from '../../src/engine/backend.js';
+import { cudaBackendFrom, type CudaAddon } from '../../src/engine/backends/cuda.js';
+import { KMeans } from '../../src/models/kmeans.js';
+import { refAssign, refSegmentSum, rng } from '../helpers/reference.js';
+
+interface FakeHandle {
+  x: Float32Array;
+  n: number;
+  d: number;
+  w: Float32Array | null;
+  slots: { gen: number; labels: Int32Array; dist: Float32Array }[];
+  nextGen: number;
+  released: boolean;
+}
+
+/** What crossed the (pretend) bus, by call. */
+interface Traffic {
+  assigns: number;
+  /** assign calls that downloaded labels (outLabels given). */
+  labelDownloads: number;
+  /** assign calls that uploaded host labels to count changes against. */
+  prevUploads: number;
+  reads: number;
+  deviceSums: number;
+  hostSums: number;
+}
+
+function fakeAddon(): CudaAddon & { traffic: Traffic } {
+  const traffic: Traffic = { assigns: 0, labelDownloads: 0, prevUploads: 0, reads: 0, deviceSums: 0, hostSums: 0 };
+  const live = (h: unknown): FakeHandle => {
+    const f = h as FakeHandle;
+    if (f.released) throw new Error('cuda: the matrix was released');
+    return f;
+  };
+  const slotOf = (f: FakeHandle, gen: number) => (gen >= 0 ? f.slots.find((s) => s.gen === gen) : undefined);
+  return {
+    traffic,
+    probe: () => ({ ok: true, name: 'Stand-in GPU', freeBytes: 2 ** 34, totalBytes: 2 ** 34 }),
+    upload: (x, nRows, d, weights) => ({
+      x: x.slice(),
+      n: nRows,
+      d,
+      w: weights ? weights.slice() : null,
+      slots: [0, 1].map(() => ({ gen: -1, labels: new Int32Array(nRows), dist: new Float32Array(nRows) })),
+      nextGen: 0,
+      released: false,
+    }),
+    release: (h) => {
+      (h as FakeHandle).released = true;
+    },
+    assign(h, centroids, k, prev, prevGen, outLabels, outDist) {
+      const f = live(h);
+      traffic.assigns++;
+      const onDevice = slotOf(f, prevGen);
+      if (!onDevice && prev) traffic.prevUploads++;
+      const against = onDevice?.labels ?? prev;
+      // The same slot choice as kernels.cu: the older slot, unless it holds prev.
+      let s = f.slots[0].gen <= f.slots[1].gen ? 0 : 1;
+      if (onDevice === f.slots[s]) s ^= 1;
+      const ref = refAssign(f.x, f.n, f.d, centroids, k);
+      let inertia = 0;
+      let changed = 0;
+      for (let i = 0; i < f.n; i++) {
+        inertia += (f.w ? f.w[i] : 1) * ref.dist[i];
+        if (against && against[i] !== ref.labels[i]) changed++;
+      }
+      f.slots[s] = { gen: f.nextGen, labels: ref.labels, dist: Float32Array.from(ref.dist) };
+      if (outLabels) {
+        traffic.labelDownloads++;
+        outLabels.set(ref.labels);
+      }
+      if (outDist) outDist.set(ref.dist);
+      return { inertia, nChanged: against ? changed : f.n, gen: f.nextGen++ };
+    },
+    resident: (h, gen) => slotOf(live(h), gen) !== undefined,
+    read(h, gen, outLabels, outDist) {
+      const slot = slotOf(live(h), gen);
+      if (!slot) throw new Error("read: that assignment's labels are no longer on the device");
+      traffic.reads++;
+      outLabels.set(slot.labels);
+      outDist.set(slot.dist);
+    },
+    segmentSum(h, labels, gen, k, sums, counts) {
+      const f = live(h);
+      const slot = slotOf(f, gen);
+      if (slot) traffic.deviceSums++;
+      else if (labels) traffic.hostSums++;
+      else throw new Error('segmentSum: no labels');
+      const r = refSegmentSum(f.x, f.n, f.d, slot?.labels ?? labels!, k, f.w);
+      sums.set(r.sums);
+      counts.set(r.counts);
+    },
+    distances(h, centers, m, out) {
+      const f = live(h);
+      for (let i = 0; i < f.n; i++)
+        for (let j = 0; j < m; j++) {
+          let s = 0;
+          for (let c = 0; c < f.d; c++) s += (f.x[i * f.d + c] - centers[j * f.d + c]) ** 2;
+          out[i * m + j] = s;
+        }
+    },
+    potentials(h, closest, candidates, m) {
+      const f = live(h);
+      const out = new Float64Array(m);
+      for (let i = 0; i < f.n; i++)
+        for (let j = 0; j < m; j++) {
+          let s = 0;
+          for (let c = 0; c < f.d; c++) s += (f.x[i * f.d + c] - candidates[j * f.d + c]) ** 2;
+          out[j] += (f.w ? f.w[i] : 1) * Math.min(closest[i], s);
+        }
+      return out;
+    },
+    clusterDistanceSums: () => {
+      throw new Error('not used here');
+    },
+  };
+}
+
+/** Four well-separated blobs in 3-D. */
+function blobs(n: number, seed: number): Float32Array {
+  const r = rng(seed);
+  const centres = [
+    [0, 0, 0],
+    [10, 0, 0],
+    [0, 10, 0],
+    [0, 0, 10],
+  ];
+  const x = new Float32Array(n * 3);
+  for (let i = 0; i < n; i++) for (let f = 0; f < 3; f++) x[i * 3 + f] = centres[i % 4][f] + r() - 0.5;
+  return x;
+}
+
+describe('cuda backend host protocol (stand-in addon)', () => {
+  it('keeps labels on the device through a whole fit and reads the best run once', async () => {
+    const addon = fakeAddon();
+    const be = cudaBackendFrom(addon);
+    const n = 400;
+    const x = blobs(n, 1);
+    const r = await new KMeans({ k: 4, nInit: 3, seed: 0 }).fit(be, { data: x, nRows: n, nFeatures: 3 });
+    const t = addon.traffic;
+    // Labels cross the bus exactly once (the best run's, read or computed again), never inside
+    // the Lloyd loop.
+    expect(t.reads + t.labelDownloads).toBe(1);
+    expect(t.prevUploads).toBe(0);
+    expect(t.hostSums).toBe(0);
+    expect(t.deviceSums).toBeGreaterThan(0);
+    expect(t.assigns).toBeGreaterThan(3);
+    // And the answer is the float64 reference's for the fitted centroids.
+    const ref = refAssign(x, n, 3, r.centroids, 4);
+    expect(Array.from(r.labels)).toEqual(Array.from(ref.labels));
+    let inertia = 0;
+    for (let i = 0; i < n; i++) inertia += ref.dist[i];
+    expect(Math.abs(r.inertia - inertia) / inertia).toBeLessThan(1e-5);
+  });
+
+  it('reads an assignment whose slot was reused by computing it again, and sums it from the host copy', async () => {
+    const addon = fakeAddon();
+    const be = cudaBackendFrom(addon);
+    const n = 200;
+    const x = blobs(n, 2);
+    const dx = be.upload({ data: x, nRows: n, nFeatures: 3 });
+    const cs = [0, 1, 2].map((s) => blobs(4, 10 + s));
+    const a = await be.assign(dx, cs[0], 4);
+    const b = await be.assign(dx, cs[1], 4, a);
+    const c = await be.assign(dx, cs[2], 4, b);
+    expect(addon.traffic.prevUploads).toBe(0);
+    // c and b are on the device; a's slot now holds c.
+    const assignsBefore = addon.traffic.assigns;
+    const ra = await a.read();
+    expect(addon.traffic.assigns).toBe(assignsBefore + 1); // computed again
+    expect(Array.from(ra.labels)).toEqual(Array.from(refAssign(x, n, 3, cs[0], 4).labels));
+    const rc = await c.read();
+    expect(Array.from(rc.labels)).toEqual(Array.from(refAssign(x, n, 3, cs[2], 4).labels));
+    // Counting changes against an assignment no longer on the device uploads its host labels.
+    const evicted: Assignment = a;
+    const uploads = addon.traffic.prevUploads;
+    const d = await be.assign(dx, cs[1], 4, evicted);
+    expect(addon.traffic.prevUploads).toBe(uploads + 1);
+    let changed = 0;
+    const rd = refAssign(x, n, 3, cs[1], 4).labels;
+    for (let i = 0; i < n; i++) if (rd[i] !== ra.labels[i]) changed++;
+    expect(d.nChanged).toBe(changed);
+    // Segment sums: from the host copy for a, from the device for d.
+    const host = addon.traffic.hostSums;
+    const s = await be.segmentSum(dx, a, 4);
+    expect(addon.traffic.hostSums).toBe(host + 1);
+    expect(Array.from(s.sums)).toEqual(Array.from(refSegmentSum(x, n, 3, ra.labels, 4).sums));
+    const dev = addon.traffic.deviceSums;
+    await be.segmentSum(dx, d, 4);
+    expect(addon.traffic.deviceSums).toBe(dev + 1);
+    // Reads are cached: a second read moves nothing.
+    const reads = addon.traffic.reads;
+    expect(await c.read()).toBe(await c.read());
+    expect(addon.traffic.reads).toBe(reads);
+    be.release(dx);
+    await expect(d.read()).rejects.toThrow(/released/);
+  });
+});
