@@ -68,7 +68,7 @@ constexpr int64_t kPartialBudget = (int64_t)32 << 20;
 
 __global__ void assignKernel(AssignParams p) {
   __shared__ float xs[kXsFloats];
-  __shared__ float cs[kCsFloats];
+  __shared__ __align__(16) float cs[kCsFloats];  // read as float4 (accumulateTile)
   __shared__ double inertiaSlot[kRows];
   __shared__ int64_t changedSlot[kRows];
   const int64_t block = blockIdx.x;

@@ -33,7 +33,7 @@ struct AssignParams {
   const float* weights;  // n or null
   const int32_t* prev;   // n or null
   const float* centroids;  // k × d, original coordinates (exact recompute)
-  const float* panel;    // k × d: −2(c − shift)
+  const float* panel;    // d × k, feature-major: panel[f·k + j] = −2(c_j − shift)_f
   const float* cc;       // k: ‖c − shift‖²
   const float* shift;    // d
   int32_t* labels;       // out n
@@ -48,8 +48,9 @@ struct AssignParams {
 /**
  * Phase 1 (all threads): stage rows [block·kRows, +kRows) × features [f0, f0 + kTileD) into xs,
  * shifted and transposed (xs[f][r]), and centroids [j0, j0 + kTileC) × the same features into
- * cs. Consecutive threads read consecutive features of a row, so global loads coalesce. Out of
- * range entries are zero.
+ * cs, feature-major (cs[f][j], from the feature-major panel). Consecutive threads read
+ * consecutive features of a row, and consecutive centroids of a feature, so global loads
+ * coalesce and shared stores do not conflict. Out of range entries are zero.
  */
 SEG_HD void loadTiles(const AssignParams& p, int64_t block, int tid, int j0, int f0, float* xs, float* cs) {
   for (int e = tid; e < kRows * kTileD; e += kRows) {
@@ -59,17 +60,34 @@ SEG_HD void loadTiles(const AssignParams& p, int64_t block, int tid, int j0, int
     xs[ff * (kRows + 1) + r] = (row < p.n && f < p.d) ? p.x[row * p.d + f] - p.shift[f] : 0.0f;
   }
   for (int e = tid; e < kTileC * kTileD; e += kRows) {
-    const int jj = e / kTileD, ff = e % kTileD;
+    const int ff = e / kTileC, jj = e % kTileC;
     const int j = j0 + jj, f = f0 + ff;
-    cs[e] = (j < p.k && f < p.d) ? p.panel[(int64_t)j * p.d + f] : 0.0f;
+    cs[e] = (j < p.k && f < p.d) ? p.panel[(int64_t)f * p.k + j] : 0.0f;
   }
 }
 
-/** Phase 2 (each thread, its own row): acc[jj] += x̃ · (−2c̃_jj) over the staged features. */
+/**
+ * Phase 2 (each thread, its own row): acc[jj] += x̃ · (−2c̃_jj) over the staged features, in
+ * feature order. On the GPU four centroids come per shared load (a broadcast float4), so the
+ * loop is bound by the FMAs rather than by shared-memory loads.
+ */
 SEG_HD void accumulateTile(int tid, const float* xs, const float* cs, float* acc) {
+  static_assert(kTileC % 4 == 0, "float4 loads");
   for (int ff = 0; ff < kTileD; ++ff) {
     const float xv = xs[ff * (kRows + 1) + tid];
-    for (int jj = 0; jj < kTileC; ++jj) acc[jj] += xv * cs[jj * kTileD + ff];
+    const float* c = cs + ff * kTileC;
+#ifdef __CUDA_ARCH__
+#pragma unroll
+    for (int jj = 0; jj < kTileC; jj += 4) {
+      const float4 c4 = *reinterpret_cast<const float4*>(c + jj);
+      acc[jj] += xv * c4.x;
+      acc[jj + 1] += xv * c4.y;
+      acc[jj + 2] += xv * c4.z;
+      acc[jj + 3] += xv * c4.w;
+    }
+#else
+    for (int jj = 0; jj < kTileC; ++jj) acc[jj] += xv * c[jj];
+#endif
   }
 }
 
@@ -281,13 +299,16 @@ SEG_HD void finishPairRow(const ClusterSumParams& p, int64_t block, int tid, int
 
 namespace segcuda {
 
-/** Host: panel = −2(c − shift) (k × d) and cc = ‖c − shift‖², the shifted float values squared in float64. */
+/**
+ * Host: panel = −2(c − shift), feature-major (panel[f·k + j], so a tile of centroids is a
+ * coalesced read), and cc = ‖c − shift‖², the shifted float values squared in float64.
+ */
 inline void packCentroids(const float* c, int k, int d, const float* shift, float* panel, float* cc) {
   for (int j = 0; j < k; ++j) {
     double s = 0;
     for (int f = 0; f < d; ++f) {
       const float ct = (float)((double)c[(int64_t)j * d + f] - (double)shift[f]);
-      panel[(int64_t)j * d + f] = -2.0f * ct;
+      panel[(int64_t)f * k + j] = -2.0f * ct;
       s += (double)ct * ct;
     }
     cc[j] = (float)s;
