@@ -70,6 +70,17 @@ int main(int argc, char** argv) {
   for (int64_t ch = 0; ch < nChunks; ++ch)
     for (int f = 0; f <= d; ++f) sumChunkFeature(x.data(), labels.data(), w.data(), n, d, k, rows, ch, f, partial.data());
   for (int64_t e = 0; e < per; ++e) sums[e] = reduceChunks(partial.data(), nChunks, per, e);
+  // The shared-memory variant (sumChunksSharedKernel): each chunk into its own zeroed copy,
+  // written out; it must give the global variant's bits.
+  bool sharedSumsEqual = true;
+  {
+    std::vector<double> part(per);
+    for (int64_t ch = 0; ch < nChunks; ++ch) {
+      for (auto& v : part) v = 0;
+      for (int f = 0; f <= d; ++f) sumChunkFeatureInto(x.data(), labels.data(), w.data(), n, d, k, rows, ch, f, part.data());
+      for (int64_t e = 0; e < per; ++e) sharedSumsEqual = sharedSumsEqual && part[e] == partial[ch * per + e];
+    }
+  }
 
   // Potentials: per-thread partials over each block's rows, the block's fixed tree, then blocks
   // in order. Candidates: the first m centroids (m up to 10, so two candidate groups); closest: 1.5 × each row's distance, so both
@@ -176,8 +187,9 @@ int main(int argc, char** argv) {
   int64_t changed = 0;
   for (auto v : blockChanged) changed += v;
   std::printf("{\"mismatches\":%lld,\"ties\":%lld,\"inertiaRelErr\":%.3e,\"distRelErr\":%.3e,\"sumsRelErr\":%.3e,\"changed\":%lld,\"chunks\":%lld,"
-              "\"potentialsRelErr\":%.3e,\"potentialBlocks\":%lld,\"clusterSumsRelErr\":%.3e,\"selfZero\":%s}\n",
+              "\"potentialsRelErr\":%.3e,\"potentialBlocks\":%lld,\"clusterSumsRelErr\":%.3e,\"selfZero\":%s,\"sharedSumsEqual\":%s}\n",
               (long long)mismatches, (long long)ties, std::fabs(inertia - refInertia) / refInertia, maxDistErr, maxSumErr,
-              (long long)changed, (long long)nChunks, maxPotErr, (long long)nPotBlocks, maxCdsErr, selfZero ? "true" : "false");
+              (long long)changed, (long long)nChunks, maxPotErr, (long long)nPotBlocks, maxCdsErr, selfZero ? "true" : "false",
+              sharedSumsEqual ? "true" : "false");
   return 0;
 }

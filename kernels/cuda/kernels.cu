@@ -105,6 +105,24 @@ __global__ void sumChunksKernel(const float* x, const int32_t* labels, const flo
     sumChunkFeature(x, labels, w, n, d, k, rowsPerChunk, blockIdx.x, f, partial);
 }
 
+/**
+ * sumChunksKernel for partials that fit in shared memory (k·d + k ≤ kSharedPartialDoubles):
+ * the read-modify-writes of each row hit shared memory instead of going through L2. Same
+ * additions in the same order, so the same bits.
+ */
+__global__ void sumChunksSharedKernel(const float* x, const int32_t* labels, const float* w, int64_t n, int d, int k,
+                                      int64_t rowsPerChunk, double* partial) {
+  extern __shared__ double part[];
+  const int64_t per = (int64_t)k * d + k;
+  for (int64_t e = threadIdx.x; e < per; e += blockDim.x) part[e] = 0;
+  __syncthreads();
+  for (int f = threadIdx.x; f <= d; f += blockDim.x)
+    sumChunkFeatureInto(x, labels, w, n, d, k, rowsPerChunk, blockIdx.x, f, part);
+  __syncthreads();
+  double* out = partial + (int64_t)blockIdx.x * per;
+  for (int64_t e = threadIdx.x; e < per; e += blockDim.x) out[e] = part[e];
+}
+
 __global__ void reduceChunksKernel(const double* partial, int64_t nChunks, int64_t per, double* out) {
   const int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
   if (e < per) out[e] = reduceChunks(partial, nChunks, per, e);
@@ -330,7 +348,11 @@ const char* seg_cuda_segment_sum(SegCudaData* h, const int32_t* labels, int64_t 
   SEG_TRY("segmentSum", cudaMemset(partial.p, 0, sizeof(double) * partialLen));
   if (nChunks > 0) {
     const int threads = d + 1 < kSumThreads ? ((d + 1 + 31) / 32) * 32 : kSumThreads;
-    sumChunksKernel<<<(unsigned)nChunks, threads>>>(h->x.p, dLabels, h->w.p, n, d, k, rows, partial.p);
+    if (per <= kSharedPartialDoubles)
+      sumChunksSharedKernel<<<(unsigned)nChunks, threads, sizeof(double) * per>>>(h->x.p, dLabels, h->w.p, n, d, k,
+                                                                                  rows, partial.p);
+    else
+      sumChunksKernel<<<(unsigned)nChunks, threads>>>(h->x.p, dLabels, h->w.p, n, d, k, rows, partial.p);
     SEG_TRY("segmentSum kernel", cudaGetLastError());
   }
   reduceChunksKernel<<<(unsigned)((per + 255) / 256), 256>>>(partial.p, nChunks, per, out.p);

@@ -157,11 +157,11 @@ SEG_HD int64_t chunkRows(int64_t n, int k, int d, int64_t budgetDoubles) {
 
 /**
  * Segment sums, pass 1: chunk `chunk`, feature f (one thread per feature): rows of the chunk in
- * order, added into that chunk's own partial. No two threads write one address: no atomics.
+ * order, added into `part`, that chunk's own partial (k·d sums then k counts; in global memory,
+ * or a shared-memory copy the kernel writes out). No two threads write one address: no atomics.
  */
-SEG_HD void sumChunkFeature(const float* x, const int32_t* labels, const float* weights, int64_t n, int d, int k,
-                            int64_t rowsPerChunk, int64_t chunk, int f, double* partial) {
-  double* part = partial + chunk * ((int64_t)k * d + k);
+SEG_HD void sumChunkFeatureInto(const float* x, const int32_t* labels, const float* weights, int64_t n, int d, int k,
+                                int64_t rowsPerChunk, int64_t chunk, int f, double* part) {
   const int64_t r0 = chunk * rowsPerChunk;
   const int64_t r1 = r0 + rowsPerChunk < n ? r0 + rowsPerChunk : n;
   for (int64_t row = r0; row < r1; ++row) {
@@ -171,6 +171,14 @@ SEG_HD void sumChunkFeature(const float* x, const int32_t* labels, const float* 
     else part[(int64_t)k * d + j] += w;  // the thread past the last feature keeps the counts
   }
 }
+
+SEG_HD void sumChunkFeature(const float* x, const int32_t* labels, const float* weights, int64_t n, int d, int k,
+                            int64_t rowsPerChunk, int64_t chunk, int f, double* partial) {
+  sumChunkFeatureInto(x, labels, weights, n, d, k, rowsPerChunk, chunk, f, partial + chunk * ((int64_t)k * d + k));
+}
+
+/** Partials up to this many float64 are accumulated in shared memory (48 KiB, the default limit). */
+constexpr int64_t kSharedPartialDoubles = 6144;
 
 /** Segment sums, pass 2: element e of (sums ‖ counts) = Σ over chunks in chunk order. */
 SEG_HD double reduceChunks(const double* partial, int64_t nChunks, int64_t per, int64_t e) {

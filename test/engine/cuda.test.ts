@@ -66,6 +66,7 @@ describe.skipIf(!has('g++'))('cuda kernels, emulated on the CPU', () => {
     expect(r.inertiaRelErr).toBeLessThanOrEqual(1e-5);
     expect(r.distRelErr).toBeLessThanOrEqual(1e-6);
     expect(r.sumsRelErr).toBeLessThanOrEqual(1e-9);
+    expect(r.sharedSumsEqual).toBe(true); // the shared-memory segment-sum kernel: same bits
     expect(r.changed).toBe(n);
     // k-means++ potentials (float64 throughout) and the silhouette sums (float32 squares, float64 sums).
     expect(r.potentialBlocks).toBe(Math.ceil(n / 2048));
