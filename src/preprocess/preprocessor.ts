@@ -17,11 +17,55 @@
  */
 import type { Matrix } from '../engine/backend.js';
 import { SegtensorError } from '../errors.js';
-import { numericChunks, type Column, type ColumnTable } from '../io/table.js';
+import { numericChunks, type Column, type ColumnTable, type NumericChunk } from '../io/table.js';
+
+import { allocFloat32, loadNativeModule } from '../util/native-addon.js';
+import { medianInPlace, momentsDense } from './stats.js';
 
 type NumericCol = Column & { type: 'number' | 'timestamp' };
-import { allocFloat32 } from '../util/native-addon.js';
-import { medianInPlace, momentsDense } from './stats.js';
+
+type FillRows = (
+  out: Float32Array,
+  d: number,
+  cols: NumericChunk['values'][],
+  nulls: (Uint8Array | null)[],
+  fill: Float64Array,
+  center: Float64Array,
+  scale: Float64Array,
+) => number;
+
+let nativeEnabled = true;
+/**
+ * Turns the addon's preprocessing kernels off (or back on): the tests run both paths on the
+ * same tables and compare them. @internal
+ */
+export function useNativePreprocessing(on: boolean): void {
+  nativeEnabled = on;
+}
+
+type NumericStatsFn = (cols: NumericChunk['values'][][], nulls: (Uint8Array | null)[][], median: boolean) => Float64Array;
+
+let statsFn: NumericStatsFn | null | undefined;
+/** The addon's numericStats (every column's fit statistics at once), or null. */
+function nativeNumericStats(): NumericStatsFn | null {
+  if (!nativeEnabled) return null;
+  if (statsFn === undefined) {
+    const r = loadNativeModule();
+    statsFn = 'module' in r ? ((r.module as { numericStats?: NumericStatsFn }).numericStats ?? null) : null;
+  }
+  return statsFn;
+}
+
+let fillRowsFn: FillRows | null | undefined;
+/** The addon's fillRows (the numeric part of transform for one record batch), or null. */
+function nativeFillRows(): FillRows | null {
+  if (!nativeEnabled) return null;
+  if (fillRowsFn === undefined) {
+    const r = loadNativeModule();
+    fillRowsFn = 'module' in r ? ((r.module as { fillRows?: FillRows }).fillRows ?? null) : null;
+  }
+  return fillRowsFn;
+}
 
 export type ScaleKind = 'standard' | 'minmax' | 'log1p' | 'none';
 export type ImputeKind = 'median' | 'mean' | 'zero';
@@ -152,8 +196,15 @@ export class Preprocessor {
     }
     planned(numericNames.length + categorical.reduce((s, c) => s + c.categories.length + 1, 0));
     // Categorical columns first (cheap), so the width is known; the numeric statistics after.
-    const scratch = numericNames.length ? new Float64Array(table.nRows) : null;
-    const numeric = numericNames.map((name) => fitNumeric(table.path, table.numericColumn(name), scratch!, o.scale, o.impute));
+    const numericCols = numericNames.map((name) => table.numericColumn(name));
+    const stats = o.scale === 'log1p' ? null : nativeNumericStats();
+    let numeric: NumericStep[];
+    if (stats && numericCols.length) {
+      numeric = fitNumericNative(table.path, numericCols, stats, o.scale, o.impute);
+    } else {
+      const scratch = numericNames.length ? new Float64Array(table.nRows) : null;
+      numeric = numericCols.map((col) => fitNumeric(table.path, col, scratch!, o.scale, o.impute));
+    }
     const featureNames = [
       ...numeric.map((s) => s.name),
       ...categorical.flatMap((s) => [...s.categories, OTHER].map((c) => `${s.name}=${c}`)),
@@ -185,10 +236,20 @@ export class Preprocessor {
     const anyLog = numeric.some((s) => s.log);
     let bad = -1;
     let row0 = 0;
+    // The same arithmetic in the addon when it is built (~10× faster: no per-value dispatch on
+    // the column's array type); log1p stays here, where Math.log1p defines the bits.
+    const native = anyLog ? null : nativeFillRows();
+    const args = native ? { fill: Float64Array.from(fill), center: Float64Array.from(center), scale: Float64Array.from(scale) } : null;
     for (let b = 0; b < batches && bad < 0; b++) {
       const vals = cols.map((c) => c[b].values);
       const nulls = cols.map((c) => c[b].nulls);
       const n = vals[0].length;
+      if (native && args) {
+        const r = native(data.subarray(row0 * d, (row0 + n) * d), d, vals, nulls, args.fill, args.center, args.scale);
+        if (r >= 0) bad = row0 + r;
+        row0 += n;
+        continue;
+      }
       for (let i = 0; i < n; i++) {
         const base = (row0 + i) * d;
         for (let f = 0; f < nNum; f++) {
@@ -283,13 +344,64 @@ function fitNumeric(path: string, col: NumericCol, scratch: Float64Array, scale:
   const missing = row - present;
   if (present === 0) throw new SegtensorError('ALL_NULL_COLUMN', `${path}: column '${name}' has no values (all ${row} are null)`);
   const v = scratch.subarray(0, present);
-  const fill = impute === 'median' ? medianInPlace(v) : impute === 'mean' ? momentsDense(v).mean : 0;
   const log = scale === 'log1p';
+  // Moments in row order, before the median reorders v (so they do not depend on how the
+  // median is selected); with log1p, of the transformed values, after it.
+  const raw = log ? null : momentsDense(v);
+  const fill = impute === 'median' ? medianInPlace(v) : impute === 'mean' ? (raw ?? momentsDense(v)).mean : 0;
   const slog = (x: number) => Math.sign(x) * Math.log1p(Math.abs(x));
   if (log) for (let i = 0; i < present; i++) v[i] = slog(v[i]);
-  const f = log ? slog(fill) : fill;
+  return numericStep(name, fill, log ? slog(fill) : fill, log, raw ?? momentsDense(v), present, missing, scale);
+}
+
+/**
+ * {@link fitNumeric} for every column at once through the addon (columns in parallel, the same
+ * arithmetic: see numericStats in kernels/cpu/addon.cc), for every scaler but log1p. Errors are
+ * raised for the first offending column, as the column-by-column path does.
+ */
+function fitNumericNative(path: string, cols: NumericCol[], stats: NumericStatsFn, scale: ScaleKind, impute: ImputeKind): NumericStep[] {
+  const chunks = cols.map((c) => numericChunks(c));
+  const out = stats(
+    chunks.map((cs) => cs.map((ch) => ch.values)),
+    chunks.map((cs) => cs.map((ch) => ch.nulls)),
+    impute === 'median',
+  );
+  return cols.map((col, c) => {
+    const [present, bad, med, mean, std, min, max] = out.subarray(7 * c, 7 * c + 7);
+    if (bad >= 0) {
+      let row = bad;
+      let value = NaN;
+      for (const ch of chunks[c]) {
+        if (row < ch.values.length) {
+          value = ch.values[row];
+          break;
+        }
+        row -= ch.values.length;
+      }
+      throw new SegtensorError('NON_FINITE', `${path}: column '${col.name}' row ${bad} is ${value}; values must be finite`);
+    }
+    const rows = chunks[c].reduce((s, ch) => s + ch.values.length, 0);
+    if (present === 0) throw new SegtensorError('ALL_NULL_COLUMN', `${path}: column '${col.name}' has no values (all ${rows} are null)`);
+    const fill = impute === 'median' ? med : impute === 'mean' ? mean : 0;
+    return numericStep(col.name, fill, fill, false, { mean, std, min, max }, present, rows - present, scale);
+  });
+}
+
+/**
+ * A numeric column's fitted step from the statistics of its present values (after log1p when
+ * `log`); `fill` is the imputed value in the input's units, `f` the same after log1p.
+ */
+function numericStep(
+  name: string,
+  fill: number,
+  f: number,
+  log: boolean,
+  m: { mean: number; std: number; min: number; max: number },
+  present: number,
+  missing: number,
+  scale: ScaleKind,
+): NumericStep {
   // Statistics of the imputed (and transformed) column: the present values plus `missing` copies of f.
-  const m = momentsDense(v);
   const n = present + missing;
   const mean = (m.mean * present + f * missing) / n;
   const ss = m.std * m.std * present + present * (m.mean - mean) ** 2 + missing * (f - mean) ** 2;

@@ -34,11 +34,12 @@ export function quickselectMedian(v: Float64Array): number {
   const n = v.length;
   if (n === 0) return NaN;
   const hi = select(v, n >> 1);
-  if (n % 2 === 1) return hi;
+  if (n % 2 === 1) return hi === 0 ? 0 : hi;
   // After select, every value left of n/2 is <= hi: the lower middle is their maximum.
   let lo = -Infinity;
   for (let i = 0; i < n >> 1; i++) if (v[i] > lo) lo = v[i];
-  return (lo + hi) / 2;
+  const m = (lo + hi) / 2;
+  return m === 0 ? 0 : m; // +0, as the native path
 }
 
 /** k-th smallest (0-based) by in-place quickselect with median-of-three pivots: O(n), not a sort. */

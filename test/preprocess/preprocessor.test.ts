@@ -1,7 +1,9 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ColumnTable, type Column } from '../../src/io/table.js';
-import { Preprocessor } from '../../src/preprocess/preprocessor.js';
+import { Preprocessor, useNativePreprocessing } from '../../src/preprocess/preprocessor.js';
+import { chunkedColumn, type NumericChunk } from '../../src/io/table.js';
+import { loadNativeModule } from '../../src/util/native-addon.js';
 import { median, medianInPlace, quickselectMedian } from '../../src/preprocess/stats.js';
 import { readTable } from '../../src/io/read-table.js';
 
@@ -49,13 +51,27 @@ describe('Preprocessor', () => {
     expect(median(big)).toBe(5000);
   });
 
-  it('gives the same median natively (nth_element) as the JavaScript quickselect', () => {
-    for (const n of [1, 2, 3, 10, 1001, 100000]) {
-      const v = Float64Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898) * 43758.5453 % 97);
-      expect(medianInPlace(v.slice())).toBe(quickselectMedian(v.slice()));
-      const sorted = v.slice().sort();
-      const ref = n % 2 ? sorted[(n - 1) / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
-      expect(quickselectMedian(v.slice())).toBe(ref);
+  it('gives the same median natively (radix select) as the JavaScript quickselect and a sort', () => {
+    const gen: [string, (i: number) => number][] = [
+      ['spread', (i) => (Math.sin(i * 12.9898) * 43758.5453) % 97],
+      ['heavy ties', (i) => (i * 7) % 5],
+      ['signed zeros and negatives', (i) => [0, -0, -1.5, 2, -0][i % 5]],
+      ['all equal', () => 3.25],
+      ['many binades', (i) => Math.sign(Math.sin(i)) * 2 ** ((i * 37) % 200 - 100)],
+      ['one digit apart', (i) => 1 + (i % 3) * Number.EPSILON],
+    ];
+    for (const [, f] of gen) {
+      for (const n of [1, 2, 3, 10, 64, 65, 1001, 100000, 100001]) {
+        const v = Float64Array.from({ length: n }, (_, i) => f(i));
+        const sorted = v.slice().sort();
+        const ref = n % 2 ? sorted[(n - 1) / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+        const w = v.slice();
+        const got = medianInPlace(w);
+        expect(got).toBe(ref === 0 ? 0 : ref);
+        expect(quickselectMedian(v.slice())).toBe(ref === 0 ? 0 : ref);
+        // Reordered, not overwritten: the same values (callers reuse the buffer).
+        expect(w.slice().sort()).toEqual(sorted);
+      }
     }
   });
 
@@ -121,5 +137,89 @@ describe('Preprocessor', () => {
     const p = Preprocessor.fit(t, { features: ['a', 'r'] });
     const q = Preprocessor.fromJSON(JSON.parse(JSON.stringify(p.toJSON())));
     expect([...q.transform(t).data]).toEqual([...p.transform(t).data]);
+  });
+
+  const addonBuilt = 'module' in loadNativeModule();
+
+  /** Chunked columns of every numeric array type, with nulls, NaN, negatives and ±0. */
+  function mixedTable(n: number, poison?: { col: number; row: number; value: number }) {
+    const makers: ((i: number) => number)[] = [
+      (i) => Math.sin(i * 0.37) * 1e3,
+      (i) => (i * 7919) % 1000,
+      (i) => -((i * 31) % 200),
+      (i) => (i * 13) % 250,
+      (i) => [0, -0, 1.5, -2.25][i % 4],
+    ];
+    const types = [Float64Array, Int32Array, Int16Array, Uint8Array, Float32Array] as const;
+    const batch = 700;
+    const cols: Column[] = makers.map((mk, c) => {
+      const chunks: NumericChunk[] = [];
+      for (let r0 = 0; r0 < n; r0 += batch) {
+        const len = Math.min(batch, n - r0);
+        const values = new types[c](len);
+        const nulls = c % 2 === 0 ? new Uint8Array(len) : null;
+        for (let i = 0; i < len; i++) {
+          const row = r0 + i;
+          values[i] = poison && poison.col === c && poison.row === row ? poison.value : mk(row);
+          if (nulls && row % 11 === 3) nulls[i] = 1;
+          if (c === 4 && row % 17 === 5) values[i] = NaN;
+        }
+        chunks.push({ values, nulls });
+      }
+      return chunkedColumn(`c${c}`, 'number', chunks);
+    });
+    return table(cols, n);
+  }
+
+  function bothPaths<T>(fn: () => T): [T, T] {
+    try {
+      useNativePreprocessing(false);
+      const js = fn();
+      useNativePreprocessing(true);
+      return [js, fn()];
+    } finally {
+      useNativePreprocessing(true);
+    }
+  }
+
+  it.skipIf(!addonBuilt)('fits and transforms with the same bits through the addon as in JavaScript', () => {
+    const t = mixedTable(5000);
+    for (const scale of ['standard', 'minmax', 'none', 'log1p'] as const) {
+      for (const impute of ['median', 'mean', 'zero'] as const) {
+        const [js, nat] = bothPaths(() => Preprocessor.fitTransform(t, { scale, impute }));
+        expect(nat.pre.toJSON()).toEqual(js.pre.toJSON());
+        expect(nat.matrix.data).toEqual(js.matrix.data);
+        // transform alone (predict's path) too, into a fresh array
+        const [a, b] = bothPaths(() => js.pre.transform(t).data);
+        expect(b).toEqual(a);
+      }
+    }
+  });
+
+  it.skipIf(!addonBuilt)('reports the same first bad value through the addon as in JavaScript', () => {
+    const inf = mixedTable(3000, { col: 0, row: 2101, value: -Infinity });
+    const [js, nat] = bothPaths(() => {
+      try {
+        Preprocessor.fit(inf);
+        return 'no error';
+      } catch (e) {
+        return (e as Error).message;
+      }
+    });
+    expect(js).toBe("t.arrow: column 'c0' row 2101 is -Infinity; values must be finite");
+    expect(nat).toBe(js);
+    // Overflow after scaling: found by the transform, named by the general path in both.
+    const big = mixedTable(3000, { col: 0, row: 1500, value: 1e300 });
+    const pre = Preprocessor.fit(big, { scale: 'none' });
+    const [a, b] = bothPaths(() => {
+      try {
+        pre.transform(big);
+        return 'no error';
+      } catch (e) {
+        return (e as Error).message;
+      }
+    });
+    expect(a).toMatch(/column 'c0' row 1500 is 1e\+300/);
+    expect(b).toBe(a);
   });
 });
