@@ -305,6 +305,43 @@ Napi::Value Distances(const Napi::CallbackInfo& info) {
 }
 
 /**
+ * updateClosest(x, nRows, d, center, closest, weights|null, cum): the k-means++ step after a
+ * center is chosen. closest[i] = min(closest[i], ‖x_i − center‖²) in place, the distance
+ * computed as distances() computes it, in parallel blocks; then cum[i] = Σ_{r ≤ i} w_r ·
+ * closest[r] in float64, one running sum in row order (the host loop's arithmetic, so the
+ * same bits), which the next draw searches.
+ */
+Napi::Value UpdateClosest(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const size_t nRows = sizeArg(info, 1, "nRows", 0);
+  const int d = (int)sizeArg(info, 2, "d", 1);
+  const float* x = dataOf<float>(info, 0, "x", nRows * d, false);
+  const float* center = dataOf<float>(info, 3, "center", d, false);
+  float* closest = dataOf<float>(info, 4, "closest", nRows, false);
+  const float* w = dataOf<float>(info, 5, "weights", nRows, true);
+  double* cum = dataOf<double>(info, 6, "cum", nRows, false);
+  const KernelTable& K = *gKernels;
+  constexpr size_t blockRows = 4096;
+  const int nBlocks = (int)((nRows + blockRows - 1) / blockRows);
+  Pool& P = pool();
+  std::vector<std::unique_ptr<float[]>> tmp(P.threads());
+  P.run(nBlocks, [&](int b, int worker) {
+    if (!tmp[worker]) tmp[worker].reset(new float[blockRows]);
+    float* t = tmp[worker].get();
+    const size_t r0 = (size_t)b * blockRows;
+    const size_t n = r0 + blockRows < nRows ? blockRows : nRows - r0;
+    K.distRows(x + r0 * d, d, center, 1, 0, n, t);
+    for (size_t i = 0; i < n; ++i) closest[r0 + i] = t[i] < closest[r0 + i] ? t[i] : closest[r0 + i];
+  });
+  double acc = 0;
+  if (w)
+    for (size_t i = 0; i < nRows; ++i) cum[i] = acc += (double)w[i] * (double)closest[i];
+  else
+    for (size_t i = 0; i < nRows; ++i) cum[i] = acc += (double)closest[i];
+  return env.Undefined();
+}
+
+/**
  * potentials(x, nRows, d, closest, candidates, m, weights|null) -> Float64Array(m):
  * Σ w·min(closest, ‖x − c_j‖²) per candidate. Partials per block of kPotentialBlockRows rows
  * (independent of the thread count), added in block order: deterministic.
@@ -888,6 +925,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("segmentSum", Napi::Function::New(env, SegmentSum));
   exports.Set("distances", Napi::Function::New(env, Distances));
   exports.Set("potentials", Napi::Function::New(env, Potentials));
+  exports.Set("updateClosest", Napi::Function::New(env, UpdateClosest));
   exports.Set("clusterDistanceSums", Napi::Function::New(env, ClusterDistanceSums));
   exports.Set("columnMeans", Napi::Function::New(env, ColumnMeans));
   exports.Set("streamRead", Napi::Function::New(env, StreamRead));

@@ -102,6 +102,14 @@ export interface Backend {
   potentials(x: DeviceMatrix, closest: Float32Array, candidates: Float32Array, m: number): Promise<Float64Array>;
 
   /**
+   * Optional fused k-means++ step, once a center is chosen: closest[i] = min(closest[i],
+   * ‖xᵢ − center‖²) in place, the distance as {@link distances} computes it, then cum[i] =
+   * Σ_{r ≤ i} w_r·closest[r] in float64, one running sum in row order. Backends without it get
+   * `distances` and a host loop with the same arithmetic (see kmeansPlusPlus).
+   */
+  updateClosest?(x: DeviceMatrix, center: Float32Array, closest: Float32Array, cum: Float64Array): Promise<void>;
+
+  /**
    * For the silhouette: out[i·k + l] = Σ ‖xᵢ − xⱼ‖ (Euclidean, not squared) over the rows j with
    * labels[j] = l, self-distance 0. Quadratic in nRows: meant for a sample of ≤ ~20,000 rows.
    */

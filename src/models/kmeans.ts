@@ -253,7 +253,7 @@ export async function kmeansPlusPlus(be: Backend, dx: DeviceMatrix, x: Matrix, k
   let pot = dot(closest, w);
   // Allocated once: fresh pages cost more than the arithmetic at this size.
   const cum = new Float64Array(n);
-  const toNew = new Float32Array(n);
+  const toNew = be.updateClosest ? null : new Float32Array(n);
   let acc = 0;
   for (let i = 0; i < n; i++) {
     acc += w ? w[i] * closest[i] : closest[i];
@@ -269,11 +269,15 @@ export async function kmeansPlusPlus(be: Backend, dx: DeviceMatrix, x: Matrix, k
     centers.set(best, c * d);
     pot = pots[bestT];
     if (c === k - 1) break;
-    await be.distances(dx, Float32Array.from(best), 1, toNew);
+    if (be.updateClosest) {
+      await be.updateClosest(dx, Float32Array.from(best), closest, cum);
+      continue;
+    }
+    await be.distances(dx, Float32Array.from(best), 1, toNew!);
     // New closest distances and, in the same pass, their cumulative sum for the next draw.
     acc = 0;
     for (let i = 0; i < n; i++) {
-      const v = toNew[i] < closest[i] ? toNew[i] : closest[i];
+      const v = toNew![i] < closest[i] ? toNew![i] : closest[i];
       closest[i] = v;
       acc += w ? w[i] * v : v;
       cum[i] = acc;

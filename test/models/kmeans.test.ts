@@ -176,4 +176,21 @@ describe('k-means++', () => {
     };
     expect(new Set([0, 1, 2, 3, 4].map(blobOf)).size).toBe(5);
   });
+
+  it.each(backends.filter((b) => b.updateClosest).map((b) => [b.name, b] as const))(
+    "%s: the fused closest update picks the same seeds as distances and the host loop",
+    async (_, be) => {
+      const { data } = blobs(20000, 6, 12, 8, 21);
+      const x = { data, nRows: 20000, nFeatures: 6 };
+      const w = new Float32Array(20000).map((_, i) => 0.5 + ((i * 37) % 10) / 4);
+      for (const weights of [null, w]) {
+        const dx = be.upload(x, weights);
+        const fused = await kmeansPlusPlus(be, dx, x, 12, new Random(3));
+        const plain = { ...be, updateClosest: undefined };
+        const host = await kmeansPlusPlus(plain, dx, x, 12, new Random(3));
+        be.release(dx);
+        expect(fused).toEqual(host);
+      }
+    },
+  );
 });

@@ -62,6 +62,8 @@ export interface NativeAddon {
     m: number,
     weights: Float32Array | null,
   ): Float64Array;
+  /** closest = min(closest, ‖x − center‖²) in place, then cum = Σ w·closest in row order (k-means++). */
+  updateClosest(x: Float32Array, nRows: number, d: number, center: Float32Array, closest: Float32Array, weights: Float32Array | null, cum: Float64Array): void;
   /** out[i·k + l] = Σ ‖xᵢ − xⱼ‖ over rows j with label l (nRows × k, float64). */
   clusterDistanceSums(x: Float32Array, nRows: number, d: number, labels: Int32Array, k: number): Float64Array;
   columnMeans(x: Float32Array, nRows: number, d: number): Float32Array;
@@ -252,6 +254,11 @@ export async function createNativeBackend(options: NativeBackendOptions = {}): P
     async potentials(xd: DeviceMatrix, closest: Float32Array, candidates: Float32Array, m: number): Promise<Float64Array> {
       const x = asNative(xd);
       return addon.potentials(x.data, x.nRows, x.nFeatures, closest, candidates, m, x.weights);
+    },
+
+    async updateClosest(xd: DeviceMatrix, center: Float32Array, closest: Float32Array, cum: Float64Array): Promise<void> {
+      const x = asNative(xd);
+      addon.updateClosest(x.data, x.nRows, x.nFeatures, center, closest, x.weights, cum);
     },
 
     async clusterDistanceSums(xd: DeviceMatrix, labels: Int32Array, k: number): Promise<Float64Array> {
