@@ -245,15 +245,36 @@ export async function kmeansPlusPlus(be: Backend, dx: DeviceMatrix, x: Matrix, k
   const n = x.nRows;
   const d = x.nFeatures;
   const w = dx.weights;
-  const trials = 2 + Math.floor(Math.log(k));
   const centers = new Float32Array(k * d);
   const first = w ? searchSorted(cumulative(w), rng.next() * dx.totalWeight) : rng.int(n);
   centers.set(x.data.subarray(first * d, (first + 1) * d), 0);
-  const closest = await distances(be, dx, centers.slice(0, d), 1);
+  // Buffers kept per uploaded matrix, so K-Means' restarts reuse them: fresh pages cost more
+  // than the arithmetic at this size (~4 ms per MiB on some VMs).
+  const scratch = kppScratch(dx, n, !be.updateClosest);
+  try {
+    return await kmeansPlusPlusWith(be, dx, x, k, rng, centers, scratch);
+  } finally {
+    scratch.busy = false;
+  }
+}
+
+async function kmeansPlusPlusWith(
+  be: Backend,
+  dx: DeviceMatrix,
+  x: Matrix,
+  k: number,
+  rng: Random,
+  centers: Float32Array,
+  scratch: KppScratch,
+): Promise<Float32Array> {
+  const n = x.nRows;
+  const d = x.nFeatures;
+  const w = dx.weights;
+  const trials = 2 + Math.floor(Math.log(k));
+  const closest = await distances(be, dx, centers.slice(0, d), 1, scratch.closest);
   let pot = dot(closest, w);
-  // Allocated once: fresh pages cost more than the arithmetic at this size.
-  const cum = new Float64Array(n);
-  const toNew = be.updateClosest ? null : new Float32Array(n);
+  const cum = scratch.cum;
+  const toNew = scratch.toNew;
   let acc = 0;
   for (let i = 0; i < n; i++) {
     acc += w ? w[i] * closest[i] : closest[i];
@@ -284,6 +305,26 @@ export async function kmeansPlusPlus(be: Backend, dx: DeviceMatrix, x: Matrix, k
     }
   }
   return centers;
+}
+
+type KppScratch = { closest: Float32Array; cum: Float64Array; toNew: Float32Array | null; busy: boolean };
+const kppBuffers = new WeakMap<DeviceMatrix, KppScratch>();
+
+/**
+ * k-means++ working arrays for one uploaded matrix (closest, cumulative sums, and toNew if
+ * needed), reused by K-Means' restarts; a run that overlaps another on the same matrix gets
+ * its own. Give them back with `s.busy = false`.
+ */
+function kppScratch(dx: DeviceMatrix, n: number, needToNew: boolean): KppScratch {
+  let s = kppBuffers.get(dx);
+  if (!s || s.busy || s.closest.length !== n) {
+    const fresh: KppScratch = { closest: new Float32Array(n), cum: new Float64Array(n), toNew: null, busy: false };
+    if (!s || !s.busy) kppBuffers.set(dx, fresh);
+    s = fresh;
+  }
+  if (needToNew && !s.toNew) s.toNew = new Float32Array(n);
+  s.busy = true;
+  return s;
 }
 
 function dot(a: Float32Array, w: Float32Array | null): number {

@@ -177,6 +177,20 @@ describe('k-means++', () => {
     expect(new Set([0, 1, 2, 3, 4].map(blobOf)).size).toBe(5);
   });
 
+  it('gives the same seeds when runs on one matrix overlap (each gets its own working arrays)', async () => {
+    const be = backends[0];
+    const { data } = blobs(5000, 4, 6, 8, 5);
+    const x = { data, nRows: 5000, nFeatures: 4 };
+    const dx = be.upload(x);
+    const one = await kmeansPlusPlus(be, dx, x, 6, new Random(1));
+    const two = await kmeansPlusPlus(be, dx, x, 6, new Random(2));
+    const both = await Promise.all([kmeansPlusPlus(be, dx, x, 6, new Random(1)), kmeansPlusPlus(be, dx, x, 6, new Random(2))]);
+    be.release(dx);
+    expect(both[0]).toEqual(one);
+    expect(both[1]).toEqual(two);
+    expect(two).not.toEqual(one);
+  });
+
   it.each(backends.filter((b) => b.updateClosest).map((b) => [b.name, b] as const))(
     "%s: the fused closest update picks the same seeds as distances and the host loop",
     async (_, be) => {

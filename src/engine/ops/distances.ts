@@ -8,7 +8,10 @@ import { checkCentroids } from './check.js';
  * @example
  * const d2 = await distances(be, x, candidates, 3);
  */
-export function distances(be: Backend, x: DeviceMatrix, centers: Float32Array, m: number): Promise<Float32Array> {
+export function distances(be: Backend, x: DeviceMatrix, centers: Float32Array, m: number, out?: Float32Array): Promise<Float32Array> {
   checkCentroids('distances', x, centers, m, 'centers');
-  return be.distances(x, centers, m);
+  if (out && out.length !== x.nRows * m) {
+    throw new RangeError(`distances: 'out' must hold nRows × m = ${x.nRows * m} values; got ${out.length}`);
+  }
+  return be.distances(x, centers, m, out);
 }
