@@ -14,8 +14,8 @@
  */
 import type { Assignment, Backend, DeviceMatrix, Matrix } from '../engine/backend.js';
 import { assign } from '../engine/ops/assign.js';
-import { distances } from '../engine/ops/distances.js';
 import { potentials } from '../engine/ops/potentials.js';
+import { updateClosest } from '../engine/ops/update-closest.js';
 import { segmentSum } from '../engine/ops/segment-sum.js';
 import { SegtensorError } from '../errors.js';
 import { Random } from '../util/random.js';
@@ -267,19 +267,14 @@ async function kmeansPlusPlusWith(
   centers: Float32Array,
   scratch: KppScratch,
 ): Promise<Float32Array> {
-  const n = x.nRows;
   const d = x.nFeatures;
-  const w = dx.weights;
   const trials = 2 + Math.floor(Math.log(k));
-  const closest = await distances(be, dx, centers.slice(0, d), 1, scratch.closest);
-  let pot = dot(closest, w);
-  const cum = scratch.cum;
-  const toNew = scratch.toNew;
-  let acc = 0;
-  for (let i = 0; i < n; i++) {
-    acc += w ? w[i] * closest[i] : closest[i];
-    cum[i] = acc;
-  }
+  const { closest, cum, toNew } = scratch;
+  // From +inf, the first update leaves each row's distance to the first center (and the
+  // running sum the draws search); its total is the potential.
+  closest.fill(Infinity);
+  await updateClosest(be, dx, centers.slice(0, d), closest, cum, toNew ?? undefined);
+  let pot = cum[x.nRows - 1];
   for (let c = 1; c < k; c++) {
     const ids: number[] = [];
     for (let t = 0; t < trials; t++) ids.push(searchSorted(cum, rng.next() * pot));
@@ -290,19 +285,7 @@ async function kmeansPlusPlusWith(
     centers.set(best, c * d);
     pot = pots[bestT];
     if (c === k - 1) break;
-    if (be.updateClosest) {
-      await be.updateClosest(dx, Float32Array.from(best), closest, cum);
-      continue;
-    }
-    await be.distances(dx, Float32Array.from(best), 1, toNew!);
-    // New closest distances and, in the same pass, their cumulative sum for the next draw.
-    acc = 0;
-    for (let i = 0; i < n; i++) {
-      const v = toNew![i] < closest[i] ? toNew![i] : closest[i];
-      closest[i] = v;
-      acc += w ? w[i] * v : v;
-      cum[i] = acc;
-    }
+    await updateClosest(be, dx, Float32Array.from(best), closest, cum, toNew ?? undefined);
   }
   return centers;
 }
@@ -324,12 +307,6 @@ function kppScratch(dx: DeviceMatrix, n: number, needToNew: boolean): KppScratch
   }
   if (needToNew && !s.toNew) s.toNew = new Float32Array(n);
   s.busy = true;
-  return s;
-}
-
-function dot(a: Float32Array, w: Float32Array | null): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += w ? a[i] * w[i] : a[i];
   return s;
 }
 
