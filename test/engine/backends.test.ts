@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { ALWAYS, usableBackends } from '../helpers/backends.js';
 import { blobs, refAssign, refSegmentSum, rng } from '../helpers/reference.js';
+import { updateClosest } from '../../src/engine/ops/update-closest.js';
 
 const backends = await usableBackends();
 
@@ -121,6 +122,32 @@ describe.each(backends.map((b) => [b.name, b] as const))('backend %s', (_name, b
       for (let i = 0; i < n; i++) ref += w[i] * Math.min(closest[i], refAssignDist(data, cand, d, i, j));
       expect(Math.abs(got[j] - ref) / ref).toBeLessThan(1e-5);
     }
+    be.release(x);
+  });
+
+  it('updateClosest (op) takes the minimum and the weighted running sum, as the float64 reference', async () => {
+    const n = 2500;
+    const d = 6;
+    const data = randomData(n, d, 51);
+    const w = new Float32Array(n).map((_, i) => 0.25 + (i % 4));
+    const center = randomData(1, d, 52);
+    const x = be.upload({ data, nRows: n, nFeatures: d }, w);
+    const closest = new Float32Array(n).map((_, i) => (i % 9) * 12);
+    const before = closest.slice();
+    const cum = new Float64Array(n);
+    await updateClosest(be, x, center, closest, cum);
+    let acc = 0;
+    for (let i = 0; i < n; i++) {
+      const want = Math.min(before[i], refAssignDist(data, center, d, i, 0));
+      expect(Math.abs(closest[i] - want)).toBeLessThanOrEqual(1e-5 * (want + 1));
+      acc += w[i] * closest[i];
+      expect(cum[i]).toBe(acc); // the running sum of what it left in closest, in row order
+    }
+    await expect(updateClosest(be, x, center.subarray(0, d - 1), closest, cum)).rejects.toThrow(/updateClosest/);
+    await expect(updateClosest(be, x, center, closest.subarray(1), cum)).rejects.toThrow(
+      `updateClosest: 'closest' must be a Float32Array of nRows = ${n} values; got ${n - 1}`,
+    );
+    await expect(updateClosest(be, x, center, closest, new Float64Array(3))).rejects.toThrow(/'cum' must be a Float64Array/);
     be.release(x);
   });
 
