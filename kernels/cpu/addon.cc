@@ -75,9 +75,10 @@ size_t sumBlockRows(size_t nRows, int k) {
  * Per-block partial sums (k·d sums then k counts per block), added into the totals in block
  * order. Small partials get one slot per block, all added after the parallel run, so no block
  * waits for its predecessor; big ones (more than kSlotDoubles in all) get one slot per worker,
- * added as each block ends, in block order (OrderedMerge). The slots are kept between calls:
- * on VMs whose fresh memory costs ~4 ms per MiB to touch, new ones every Lloyd step would cost
- * more than the step. Calls come from the JavaScript thread only, so one set is enough.
+ * added as each block ends, in block order (OrderedMerge). Slots of up to kSlotDoubles are kept
+ * between calls: on VMs whose fresh memory costs ~4 ms per MiB to touch, new ones every Lloyd
+ * step would cost more than the step. Calls come from the JavaScript thread only, so one set is
+ * enough.
  */
 class BlockSums {
  public:
@@ -86,12 +87,19 @@ class BlockSums {
   BlockSums(int nBlocks, size_t len, int nWorkers)
       : len_(len), nBlocks_((size_t)nBlocks), perBlock_(nBlocks_ * len <= kSlotDoubles) {
     const size_t need = len * (perBlock_ ? (size_t)nBlocks : (size_t)nWorkers);
-    if (store().size() < need) store().resize(need);
+    if (need <= kSlotDoubles) {
+      if (kept().size() < need) kept().resize(need);
+      base_ = kept().data();
+    } else {
+      // Too big to keep for the life of the process (k·d partials of a large k): this call's own.
+      own_.reset(new double[need]);
+      base_ = own_.get();
+    }
   }
 
   /** The zeroed slot block b (run by `worker`) adds into. */
   double* begin(int b, int worker) {
-    double* p = store().data() + len_ * (size_t)(perBlock_ ? b : worker);
+    double* p = base_ + len_ * (size_t)(perBlock_ ? b : worker);
     std::memset(p, 0, sizeof(double) * len_);
     return p;
   }
@@ -99,14 +107,14 @@ class BlockSums {
   /** After block b: with one slot per worker, adds it into the totals in block order. */
   void end(int b, int worker, double* sums, size_t nSums, double* counts, int k) {
     if (perBlock_) return;
-    const double* p = store().data() + len_ * (size_t)worker;
+    const double* p = base_ + len_ * (size_t)worker;
     order_.merge(b, [&] { add(p, sums, nSums, counts, k); });
   }
 
   /** After the run: with one slot per block, adds them all into the totals in block order. */
   void finish(double* sums, size_t nSums, double* counts, int k) {
     if (!perBlock_) return;
-    for (size_t b = 0; b < nBlocks_; ++b) add(store().data() + len_ * b, sums, nSums, counts, k);
+    for (size_t b = 0; b < nBlocks_; ++b) add(base_ + len_ * b, sums, nSums, counts, k);
   }
 
  private:
@@ -114,11 +122,14 @@ class BlockSums {
     for (size_t i = 0; i < nSums; ++i) sums[i] += p[i];
     for (int j = 0; j < k; ++j) counts[j] += p[nSums + j];
   }
-  static std::vector<double>& store() {
+  /** Slots of at most kSlotDoubles, kept between calls. */
+  static std::vector<double>& kept() {
     static std::vector<double> v;
     return v;
   }
 
+  std::unique_ptr<double[]> own_;
+  double* base_ = nullptr;
   size_t len_;
   size_t nBlocks_;
   bool perBlock_;
@@ -823,13 +834,13 @@ Napi::Value NumericStats(const Napi::CallbackInfo& info) {
   Napi::Float64Array outArr = Napi::Float64Array::New(env, 7 * nCols);
   double* out = outArr.Data();
   Pool& P = pool();
-  // One scratch column per worker, kept between calls (fresh pages are slow on some VMs).
-  static std::vector<std::vector<double>> scratch;
-  if ((int)scratch.size() < P.threads()) scratch.resize(P.threads());
-  for (auto& v : scratch)
-    if (v.size() < maxRows) v.resize(maxRows);
+  // One scratch column per worker, freed on return (a fit calls this once; kept, it would hold
+  // 8 bytes per row per thread for the life of the process). Uninitialised, so each worker
+  // faults its own pages in as it fills them.
+  std::vector<std::unique_ptr<double[]>> scratch(P.threads());
   P.run((int)nCols, [&](int c, int worker) {
-    double* v = scratch[worker].data();
+    if (!scratch[worker]) scratch[worker].reset(new double[maxRows > 0 ? maxRows : 1]);
+    double* v = scratch[worker].get();
     size_t present = 0, row0 = 0;
     int64_t bad = -1;
     for (const Chunk& ch : chunks[c]) {
