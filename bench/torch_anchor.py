@@ -5,8 +5,8 @@ sklearn_anchor.py; prints one JSON object.
     python3 bench/torch_anchor.py DATA.f32 NROWS D INIT.f32 K ITERS [--centers-out F.f32]
 
 The step is what a PyTorch user would write: distances by torch.cdist-free expansion
-(‖x‖² − 2x·cᵀ + ‖c‖² as one matmul), argmin, centre update by index_add_, all on the device,
-data resident; timed with CUDA synchronisation.
+(‖x‖² − 2x·cᵀ + ‖c‖² as one matmul per block of rows), argmin, centre update by index_add_, all
+on the device, data resident; timed with CUDA synchronisation.
 """
 import json, resource, sys, time
 import numpy as np
@@ -18,9 +18,13 @@ X = torch.from_numpy(np.fromfile(path, dtype=np.float32).reshape(n, d)).to(dev)
 C = torch.from_numpy(np.fromfile(init_path, dtype=np.float32).reshape(k, d)).to(dev)
 xx = (X * X).sum(1, keepdim=True)
 
+# Rows per distance block: the n × k matrix is built a block at a time, at most 2^29 floats
+# (2 GiB), as a PyTorch user would once n × k outgrows the card (1M × 20,000 is 80 GB).
+rows = max(1, min(n, (1 << 29) // k))
+
 def step(C):
-    dist = xx - 2 * X @ C.T + (C * C).sum(1)
-    labels = dist.argmin(1)
+    cc = (C * C).sum(1)
+    labels = torch.cat([(xx[i:i + rows] - 2 * X[i:i + rows] @ C.T + cc).argmin(1) for i in range(0, n, rows)])
     sums = torch.zeros_like(C).index_add_(0, labels, X)
     counts = torch.zeros(k, device=dev, dtype=X.dtype).index_add_(0, labels, torch.ones(n, device=dev, dtype=X.dtype))
     return torch.where(counts[:, None] > 0, sums / counts.clamp(min=1)[:, None], C)
