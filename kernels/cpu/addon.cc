@@ -783,6 +783,110 @@ size_t gatherChunk(const T* x, const uint8_t* nulls, size_t n, double* v, size_t
   return present;
 }
 
+/** One record batch of a numeric column, as the JavaScript side passes it. */
+struct ColumnChunk {
+  napi_typedarray_type type;
+  const void* data;
+  const uint8_t* nulls;  // 1 = null, or null for none
+  size_t n;
+};
+
+/**
+ * cols[c] (an array of one column's record-batch typed arrays, any numeric element type but
+ * 64-bit integers) and nulls[c] (the matching Uint8Array masks or nulls), checked and unpacked;
+ * *maxRows gets the longest column's length.
+ */
+std::vector<std::vector<ColumnChunk>> columnChunks(Napi::Env env, const char* fn, const Napi::Array& cols,
+                                                   const Napi::Array& nullsArr, size_t* maxRows) {
+  const std::string name(fn);
+  const size_t nCols = cols.Length();
+  if (nullsArr.Length() != nCols) throw Napi::TypeError::New(env, name + ": cols and nulls must have one entry per column");
+  std::vector<std::vector<ColumnChunk>> chunks(nCols);
+  *maxRows = 0;
+  for (size_t c = 0; c < nCols; ++c) {
+    const Napi::Value cv = cols[c], nv = nullsArr[c];
+    if (!cv.IsArray() || !nv.IsArray() || cv.As<Napi::Array>().Length() != nv.As<Napi::Array>().Length())
+      throw Napi::TypeError::New(env, name + ": cols[" + std::to_string(c) + "] and nulls[" + std::to_string(c) + "] must be arrays of one length");
+    const Napi::Array ca = cv.As<Napi::Array>(), na = nv.As<Napi::Array>();
+    size_t rows = 0;
+    for (uint32_t b = 0; b < ca.Length(); ++b) {
+      const Napi::Value v = ca[b], m = na[b];
+      if (!v.IsTypedArray()) throw Napi::TypeError::New(env, name + ": column chunks must be typed arrays");
+      const Napi::TypedArray ta = v.As<Napi::TypedArray>();
+      const napi_typedarray_type t = ta.TypedArrayType();
+      if (t == napi_bigint64_array || t == napi_biguint64_array)
+        throw Napi::TypeError::New(env, name + ": 64-bit integer chunks are not supported");
+      ColumnChunk ch{t, static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset(), nullptr, ta.ElementLength()};
+      if (!m.IsNull() && !m.IsUndefined()) {
+        if (!m.IsTypedArray() || m.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
+            m.As<Napi::TypedArray>().ElementLength() < ch.n)
+          throw Napi::TypeError::New(env, name + ": null masks must be Uint8Arrays as long as their chunk");
+        ch.nulls = m.As<Napi::Uint8Array>().Data();
+      }
+      rows += ch.n;
+      chunks[c].push_back(ch);
+    }
+    *maxRows = std::max(*maxRows, rows);
+  }
+  return chunks;
+}
+
+/** Per-label sums and counts of one chunk's present values (rows row0 + i), in row order. */
+template <class T>
+void labelSumsChunk(const T* x, const uint8_t* nulls, size_t n, const int32_t* labels, size_t row0, double* sum,
+                    double* cnt) {
+  for (size_t i = 0; i < n; ++i) {
+    const double v = (double)x[i];
+    if ((nulls && nulls[i]) || v != v) continue;
+    const int32_t l = labels[row0 + i];
+    sum[l] += v;
+    cnt[l] += 1;
+  }
+}
+
+/**
+ * labelSums(cols, nulls, labels, k) -> Float64Array(2k · nCols): per column c, k sums then k
+ * counts of its present (non-null, non-NaN) values by label, each label's in row order (the
+ * JavaScript loop's additions, so the same bits). Labels must lie in [0, k) and cover every
+ * row. Columns run in parallel.
+ */
+Napi::Value LabelSums(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 4 || !info[0].IsArray() || !info[1].IsArray())
+    throw Napi::TypeError::New(env, "labelSums: cols and nulls must be arrays");
+  size_t maxRows = 0;
+  const std::vector<std::vector<ColumnChunk>> chunks =
+      columnChunks(env, "labelSums", info[0].As<Napi::Array>(), info[1].As<Napi::Array>(), &maxRows);
+  const int k = (int)sizeArg(info, 3, "k", 1);
+  const int32_t* labels = dataOf<int32_t>(info, 2, "labels", maxRows, false);
+  for (size_t i = 0; i < maxRows; ++i)
+    if (labels[i] < 0 || labels[i] >= k)
+      throw Napi::RangeError::New(env, "labelSums: labels must be in [0, " + std::to_string(k) + "); got " +
+                                           std::to_string(labels[i]) + " at row " + std::to_string(i));
+  const size_t nCols = chunks.size();
+  Napi::Float64Array outArr = Napi::Float64Array::New(env, 2 * (size_t)k * nCols);
+  double* out = outArr.Data();
+  pool().run((int)nCols, [&](int c, int) {
+    double* sum = out + 2 * (size_t)k * c;
+    double* cnt = sum + k;
+    size_t row0 = 0;
+    for (const ColumnChunk& ch : chunks[c]) {
+      switch (ch.type) {
+        case napi_float64_array: labelSumsChunk((const double*)ch.data, ch.nulls, ch.n, labels, row0, sum, cnt); break;
+        case napi_float32_array: labelSumsChunk((const float*)ch.data, ch.nulls, ch.n, labels, row0, sum, cnt); break;
+        case napi_int32_array: labelSumsChunk((const int32_t*)ch.data, ch.nulls, ch.n, labels, row0, sum, cnt); break;
+        case napi_uint32_array: labelSumsChunk((const uint32_t*)ch.data, ch.nulls, ch.n, labels, row0, sum, cnt); break;
+        case napi_int16_array: labelSumsChunk((const int16_t*)ch.data, ch.nulls, ch.n, labels, row0, sum, cnt); break;
+        case napi_uint16_array: labelSumsChunk((const uint16_t*)ch.data, ch.nulls, ch.n, labels, row0, sum, cnt); break;
+        case napi_int8_array: labelSumsChunk((const int8_t*)ch.data, ch.nulls, ch.n, labels, row0, sum, cnt); break;
+        default: labelSumsChunk((const uint8_t*)ch.data, ch.nulls, ch.n, labels, row0, sum, cnt); break;
+      }
+      row0 += ch.n;
+    }
+  });
+  return outArr;
+}
+
 /**
  * numericStats(cols, nulls, median) -> Float64Array(7 · nCols): per column, [present count,
  * first non-finite row or -1, median or NaN, mean, population std, min, max] of its present
@@ -798,39 +902,8 @@ Napi::Value NumericStats(const Napi::CallbackInfo& info) {
   const Napi::Array cols = info[0].As<Napi::Array>(), nullsArr = info[1].As<Napi::Array>();
   const bool wantMedian = info[2].ToBoolean().Value();
   const size_t nCols = cols.Length();
-  struct Chunk {
-    napi_typedarray_type type;
-    const void* data;
-    const uint8_t* nulls;
-    size_t n;
-  };
-  std::vector<std::vector<Chunk>> chunks(nCols);
   size_t maxRows = 0;
-  for (size_t c = 0; c < nCols; ++c) {
-    const Napi::Value cv = cols[c], nv = nullsArr[c];
-    if (!cv.IsArray() || !nv.IsArray() || cv.As<Napi::Array>().Length() != nv.As<Napi::Array>().Length())
-      throw Napi::TypeError::New(env, "numericStats: cols[" + std::to_string(c) + "] and nulls[" + std::to_string(c) + "] must be arrays of one length");
-    const Napi::Array ca = cv.As<Napi::Array>(), na = nv.As<Napi::Array>();
-    size_t rows = 0;
-    for (uint32_t b = 0; b < ca.Length(); ++b) {
-      const Napi::Value v = ca[b], m = na[b];
-      if (!v.IsTypedArray()) throw Napi::TypeError::New(env, "numericStats: column chunks must be typed arrays");
-      const Napi::TypedArray ta = v.As<Napi::TypedArray>();
-      const napi_typedarray_type t = ta.TypedArrayType();
-      if (t == napi_bigint64_array || t == napi_biguint64_array)
-        throw Napi::TypeError::New(env, "numericStats: 64-bit integer chunks are not supported");
-      Chunk ch{t, static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset(), nullptr, ta.ElementLength()};
-      if (!m.IsNull() && !m.IsUndefined()) {
-        if (!m.IsTypedArray() || m.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
-            m.As<Napi::TypedArray>().ElementLength() < ch.n)
-          throw Napi::TypeError::New(env, "numericStats: null masks must be Uint8Arrays as long as their chunk");
-        ch.nulls = m.As<Napi::Uint8Array>().Data();
-      }
-      rows += ch.n;
-      chunks[c].push_back(ch);
-    }
-    maxRows = std::max(maxRows, rows);
-  }
+  const std::vector<std::vector<ColumnChunk>> chunks = columnChunks(env, "numericStats", cols, nullsArr, &maxRows);
   Napi::Float64Array outArr = Napi::Float64Array::New(env, 7 * nCols);
   double* out = outArr.Data();
   Pool& P = pool();
@@ -843,7 +916,7 @@ Napi::Value NumericStats(const Napi::CallbackInfo& info) {
     double* v = scratch[worker].get();
     size_t present = 0, row0 = 0;
     int64_t bad = -1;
-    for (const Chunk& ch : chunks[c]) {
+    for (const ColumnChunk& ch : chunks[c]) {
       switch (ch.type) {
         case napi_float64_array: present = gatherChunk((const double*)ch.data, ch.nulls, ch.n, v, present, row0, &bad); break;
         case napi_float32_array: present = gatherChunk((const float*)ch.data, ch.nulls, ch.n, v, present, row0, &bad); break;
@@ -932,6 +1005,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("medianInPlace", Napi::Function::New(env, MedianInPlace));
   exports.Set("fillRows", Napi::Function::New(env, FillRows));
   exports.Set("numericStats", Napi::Function::New(env, NumericStats));
+  exports.Set("labelSums", Napi::Function::New(env, LabelSums));
   exports.Set("assign", Napi::Function::New(env, Assign));
   exports.Set("segmentSum", Napi::Function::New(env, SegmentSum));
   exports.Set("distances", Napi::Function::New(env, Distances));

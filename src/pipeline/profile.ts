@@ -3,8 +3,11 @@
  * input's units (nulls ignored), plus category shares for one-hot features.
  */
 import type { Matrix } from '../engine/backend.js';
-import { numericChunks, type ColumnTable } from '../io/table.js';
+import { numericChunks, type ColumnTable, type NumericChunk } from '../io/table.js';
 import type { Preprocessor } from '../preprocess/preprocessor.js';
+import { nativeHelper } from '../util/native-addon.js';
+
+type LabelSums = (cols: NumericChunk['values'][][], nulls: (Uint8Array | null)[][], labels: Int32Array, k: number) => Float64Array;
 
 export interface SegmentProfile {
   columns: string[];
@@ -16,23 +19,38 @@ export function profileSegments(table: ColumnTable, pre: Preprocessor, x: Matrix
   const n = table.nRows;
   const count = new Float64Array(k);
   for (let i = 0; i < n; i++) count[labels[i]]++;
-  const columns: string[] = [];
+  const columns: string[] = numeric.map((s) => s.name);
   const values: Float64Array[] = []; // per column: k means
-  for (const s of numeric) {
-    const sum = new Float64Array(k);
-    const cnt = new Float64Array(k);
-    let row = 0;
-    for (const { values, nulls } of numericChunks(table.numericColumn(s.name))) {
-      for (let i = 0; i < values.length; i++, row++) {
-        const x = values[i];
-        if ((nulls && nulls[i]) || Number.isNaN(x)) continue;
-        sum[labels[row]] += x;
-        cnt[labels[row]]++;
+  const chunks = numeric.map((s) => numericChunks(table.numericColumn(s.name)));
+  // All columns at once in the addon when it is built (the same additions, row order per label).
+  const native = chunks.length ? nativeHelper<LabelSums>('labelSums') : null;
+  const all = native?.(
+    chunks.map((cs) => cs.map((c) => c.values)),
+    chunks.map((cs) => cs.map((c) => c.nulls)),
+    labels,
+    k,
+  );
+  chunks.forEach((cs, c) => {
+    let sum: Float64Array;
+    let cnt: Float64Array;
+    if (all) {
+      sum = all.subarray(2 * k * c, 2 * k * c + k);
+      cnt = all.subarray(2 * k * c + k, 2 * k * (c + 1));
+    } else {
+      sum = new Float64Array(k);
+      cnt = new Float64Array(k);
+      let row = 0;
+      for (const { values, nulls } of cs) {
+        for (let i = 0; i < values.length; i++, row++) {
+          const x = values[i];
+          if ((nulls && nulls[i]) || Number.isNaN(x)) continue;
+          sum[labels[row]] += x;
+          cnt[labels[row]]++;
+        }
       }
     }
-    columns.push(s.name);
     values.push(sum.map((t, j) => (cnt[j] ? t / cnt[j] : NaN)));
-  }
+  });
   const d = x.nFeatures;
   for (let f = numeric.length; f < d; f++) {
     const sum = new Float64Array(k);

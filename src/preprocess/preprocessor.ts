@@ -19,7 +19,7 @@ import type { Matrix } from '../engine/backend.js';
 import { SegtensorError } from '../errors.js';
 import { numericChunks, type Column, type ColumnTable, type NumericChunk } from '../io/table.js';
 
-import { allocFloat32, loadNativeModule } from '../util/native-addon.js';
+import { allocFloat32, nativeHelper } from '../util/native-addon.js';
 import { medianInPlace, momentsDense } from './stats.js';
 
 type NumericCol = Column & { type: 'number' | 'timestamp' };
@@ -34,38 +34,13 @@ type FillRows = (
   scale: Float64Array,
 ) => number;
 
-let nativeEnabled = true;
-/**
- * Turns the addon's preprocessing kernels off (or back on): the tests run both paths on the
- * same tables and compare them. @internal
- */
-export function useNativePreprocessing(on: boolean): void {
-  nativeEnabled = on;
-}
-
 type NumericStatsFn = (cols: NumericChunk['values'][][], nulls: (Uint8Array | null)[][], median: boolean) => Float64Array;
 
-let statsFn: NumericStatsFn | null | undefined;
 /** The addon's numericStats (every column's fit statistics at once), or null. */
-function nativeNumericStats(): NumericStatsFn | null {
-  if (!nativeEnabled) return null;
-  if (statsFn === undefined) {
-    const r = loadNativeModule();
-    statsFn = 'module' in r ? ((r.module as { numericStats?: NumericStatsFn }).numericStats ?? null) : null;
-  }
-  return statsFn;
-}
+const nativeNumericStats = () => nativeHelper<NumericStatsFn>('numericStats');
 
-let fillRowsFn: FillRows | null | undefined;
 /** The addon's fillRows (the numeric part of transform for one record batch), or null. */
-function nativeFillRows(): FillRows | null {
-  if (!nativeEnabled) return null;
-  if (fillRowsFn === undefined) {
-    const r = loadNativeModule();
-    fillRowsFn = 'module' in r ? ((r.module as { fillRows?: FillRows }).fillRows ?? null) : null;
-  }
-  return fillRowsFn;
-}
+const nativeFillRows = () => nativeHelper<FillRows>('fillRows');
 
 export type ScaleKind = 'standard' | 'minmax' | 'log1p' | 'none';
 export type ImputeKind = 'median' | 'mean' | 'zero';

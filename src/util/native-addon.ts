@@ -41,6 +41,26 @@ export function loadAddon(relPath: string, envVar: string, howToBuild: string): 
 }
 
 let cached: { module: unknown } | { error: string } | null = null;
+let helpersOn = true;
+
+/**
+ * Turns the addon's data helpers off (or back on) for the modules that have a JavaScript path
+ * beside them (preprocessing, segment profiles): the tests run both paths on the same tables
+ * and compare them. The backends are not affected. @internal
+ */
+export function useNativeHelpers(on: boolean): void {
+  helpersOn = on;
+}
+
+/**
+ * The addon's export `name` for a data helper with a JavaScript twin, or null (addon not built,
+ * too old to have it, or helpers turned off). @internal
+ */
+export function nativeHelper<F>(name: string): F | null {
+  if (!helpersOn) return null;
+  const r = loadNativeModule();
+  return 'module' in r ? (((r.module as Record<string, unknown>)[name] as F | undefined) ?? null) : null;
+}
 
 /** The CPU addon's exports, loaded once (`SEGTENSOR_NATIVE_ADDON` overrides the path). */
 export function loadNativeModule(): { module: unknown } | { error: string } {

@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ColumnTable, type Column } from '../../src/io/table.js';
-import { Preprocessor, useNativePreprocessing } from '../../src/preprocess/preprocessor.js';
+import { Preprocessor } from '../../src/preprocess/preprocessor.js';
 import { chunkedColumn, type NumericChunk } from '../../src/io/table.js';
-import { loadNativeModule } from '../../src/util/native-addon.js';
+import { loadNativeModule, useNativeHelpers } from '../../src/util/native-addon.js';
 import { median, medianInPlace, quickselectMedian } from '../../src/preprocess/stats.js';
 import { readTable } from '../../src/io/read-table.js';
 
@@ -173,12 +173,12 @@ describe('Preprocessor', () => {
 
   function bothPaths<T>(fn: () => T): [T, T] {
     try {
-      useNativePreprocessing(false);
+      useNativeHelpers(false);
       const js = fn();
-      useNativePreprocessing(true);
+      useNativeHelpers(true);
       return [js, fn()];
     } finally {
-      useNativePreprocessing(true);
+      useNativeHelpers(true);
     }
   }
 
