@@ -17,7 +17,7 @@
     },
     {
       'target_name': 'segtensor_native',
-      'sources': ['cpu/addon.cc', 'cpu/pool.cc'],
+      'sources': ['cpu/addon.cc', 'cpu/data.cc', 'cpu/pool.cc'],
       'include_dirs': ["<!(node -p \"require('node-addon-api').include_dir\")"],
       'defines': ['NAPI_VERSION=8', 'NAPI_CPP_EXCEPTIONS'],
       'dependencies': ['seg_kernels_base'],

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "binding.h"
 #include "kernels.h"
 #include "pool.h"
 
@@ -30,6 +31,16 @@ namespace {
 
 const KernelTable* gKernels = &kBaseKernels;
 std::unique_ptr<Pool> gPool;
+int defaultThreads();
+
+}  // namespace
+
+Pool& pool() {
+  if (!gPool) gPool = std::make_unique<Pool>(defaultThreads());
+  return *gPool;
+}
+
+namespace {
 
 const KernelTable* bestKernels() {
 #if defined(__x86_64__) || defined(_M_X64)
@@ -53,10 +64,6 @@ int defaultThreads() {
   return hw > 0 ? (int)hw : 1;
 }
 
-Pool& pool() {
-  if (!gPool) gPool = std::make_unique<Pool>(defaultThreads());
-  return *gPool;
-}
 
 /**
  * Rows per reduction block: about 64 blocks for load balance, at least 1024 rows (and 2k, so
@@ -135,46 +142,6 @@ class BlockSums {
   bool perBlock_;
   OrderedMerge order_;
 };
-
-template <class T>
-struct TypeOf;
-template <>
-struct TypeOf<float> {
-  static constexpr napi_typedarray_type value = napi_float32_array;
-  static constexpr const char* name = "Float32Array";
-};
-template <>
-struct TypeOf<double> {
-  static constexpr napi_typedarray_type value = napi_float64_array;
-  static constexpr const char* name = "Float64Array";
-};
-template <>
-struct TypeOf<int32_t> {
-  static constexpr napi_typedarray_type value = napi_int32_array;
-  static constexpr const char* name = "Int32Array";
-};
-
-template <class T>
-T* dataOf(const Napi::CallbackInfo& info, size_t i, const char* name, size_t minLength,
-          bool nullable) {
-  const Napi::Value v = info[i];
-  if (nullable && (v.IsNull() || v.IsUndefined())) return nullptr;
-  if (!v.IsTypedArray()) throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a typed array");
-  const Napi::TypedArray ta = v.As<Napi::TypedArray>();
-  if (ta.TypedArrayType() != TypeOf<T>::value)
-    throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a " + TypeOf<T>::name);
-  if (ta.ElementLength() < minLength)
-    throw Napi::RangeError::New(info.Env(), std::string(name) + " is too short: need " + std::to_string(minLength) +
-                                                " elements, got " + std::to_string(ta.ElementLength()));
-  return reinterpret_cast<T*>(static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset());
-}
-
-size_t sizeArg(const Napi::CallbackInfo& info, size_t i, const char* name, double min) {
-  if (!info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a number");
-  const double v = info[i].As<Napi::Number>().DoubleValue();
-  if (!(v >= min) || v != (double)(size_t)v) throw Napi::RangeError::New(info.Env(), std::string(name) + " must be an integer >= " + std::to_string((int)min));
-  return (size_t)v;
-}
 
 struct AlignedFloats {
   explicit AlignedFloats(size_t n) : raw(new float[n + 16]) {
@@ -584,383 +551,6 @@ Napi::Value MapFile(const Napi::CallbackInfo& info) {
   return Napi::ArrayBuffer::New(env, p, size, [](Napi::Env, void* data, size_t* len) { munmap(data, *len); delete len; }, new size_t(size));
 }
 
-/** Order-preserving unsigned key of a double (no NaN): a < b ⇔ key(a) < key(b), with −0 < +0. */
-inline uint64_t orderKey(double x) {
-  uint64_t b;
-  std::memcpy(&b, &x, sizeof b);
-  return (b >> 63) ? ~b : (b | (uint64_t(1) << 63));
-}
-
-/**
- * The (k+1)-th smallest key of v[0..n) by radix selection, 16 bits at a time from the top: one
- * counting pass per level over the values still in the running, which are moved to the front
- * of v (v stays a permutation). Exact; O(n) with a small constant (nth_element's introselect
- * was ~4× slower on 1M values).
- */
-uint64_t selectKey(double* v, size_t n, size_t k) {
-  static thread_local std::vector<uint32_t> hist(65536);
-  uint64_t prefix = 0;
-  for (int shift = 48; shift >= 0; shift -= 16) {
-    if (n <= 64) {
-      std::nth_element(v, v + k, v + n, [](double a, double b) { return orderKey(a) < orderKey(b); });
-      return orderKey(v[k]);
-    }
-    std::fill(hist.begin(), hist.end(), 0u);
-    for (size_t i = 0; i < n; ++i) ++hist[(orderKey(v[i]) >> shift) & 0xffff];
-    size_t below = 0;
-    uint32_t digit = 0;
-    for (;; ++digit) {
-      if (below + hist[digit] > k) break;
-      below += hist[digit];
-    }
-    prefix |= (uint64_t)digit << shift;
-    // The values whose digit matches (they share every higher digit already) swapped to the
-    // front: v stays a permutation of its values.
-    size_t m = 0;
-    for (size_t i = 0; i < n; ++i)
-      if (((orderKey(v[i]) >> shift) & 0xffff) == digit) std::swap(v[m++], v[i]);
-    n = m;
-    k -= below;
-  }
-  return prefix;
-}
-
-/** Key back to its double. */
-inline double fromKey(uint64_t key) {
-  const uint64_t b = (key >> 63) ? (key & ~(uint64_t(1) << 63)) : ~key;
-  double x;
-  std::memcpy(&x, &b, sizeof x);
-  return x;
-}
-
-/**
- * Median of v[0..n) (n ≥ 1, no NaN; mean of the two middle values for even n), reordering v:
- * the same value as sorting and taking the middle, with zeros returned as +0.
- */
-double medianOf(double* v, size_t n) {
-  const size_t mid = n / 2;
-  double hi = fromKey(selectKey(v, n, mid));
-  double out;
-  if (n % 2 == 1) {
-    out = hi;
-  } else {
-    // The lower middle: the largest value strictly below hi by key, unless hi occurs twice or
-    // more at or below the middle. Counted over the whole (reordered) array.
-    const uint64_t kh = orderKey(hi);
-    size_t less = 0;
-    uint64_t best = 0;
-    bool any = false;
-    for (size_t i = 0; i < n; ++i) {
-      const uint64_t kk = orderKey(v[i]);
-      if (kk < kh) {
-        ++less;
-        if (!any || kk > best) best = kk, any = true;
-      }
-    }
-    const double lo = less < mid ? hi : fromKey(best);
-    out = (lo + hi) / 2;
-  }
-  return out == 0 ? 0.0 : out;
-}
-
-/**
- * medianInPlace(values: Float64Array, n) -> number: the median of values[0..n) (mean of the two
- * middle values for even n), reordering them. No NaN allowed (the caller filters them). Exact,
- * so the result equals the JavaScript quickselect's; nth_element is just ~4x faster.
- */
-Napi::Value MedianInPlace(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
-    throw Napi::TypeError::New(env, "medianInPlace: 'values' must be a Float64Array");
-  Napi::Float64Array a = info[0].As<Napi::Float64Array>();
-  const size_t n = (size_t)info[1].As<Napi::Number>().Int64Value();
-  if (n == 0 || n > a.ElementLength()) throw Napi::RangeError::New(env, "medianInPlace: 'n' must be in [1, values.length]");
-  return Napi::Number::New(env, medianOf(a.Data(), n));
-}
-
-/**
- * Column f's values [i0, i1) of one record batch, as doubles, into out[i·d + f] (a strided
- * write). Returns the first row whose value is not a finite float32 (the test the JavaScript
- * loop applies, in float64 before rounding), or SIZE_MAX.
- */
-template <class T>
-size_t fillColumn(const T* v, const uint8_t* nulls, size_t i0, size_t i1, float* out, size_t d, size_t f, double fill,
-                  double center, double scale) {
-  size_t bad = SIZE_MAX;
-  for (size_t i = i0; i < i1; ++i) {
-    double x = (double)v[i];
-    if ((nulls && nulls[i]) || x != x) x = fill;
-    const double y = (x - center) / scale;
-    out[i * d + f] = (float)y;
-    if (!(y <= 3.4e38 && y >= -3.4e38) && bad == SIZE_MAX) bad = i;
-  }
-  return bad;
-}
-
-/**
- * fillRows(out, d, cols, nulls, fill, center, scale) -> first bad row or -1: the numeric part
- * of Preprocessor.transform for one record batch. out: the batch's rows of the row-major
- * matrix (nRows × d floats); cols[f]: column f's values (any numeric typed array, nRows long);
- * nulls[f]: a Uint8Array (1 = null) or null; fill, center, scale: Float64Arrays. Each value
- * becomes (x − center) / scale in float64, x = fill where null or NaN, rounded to float32: the
- * JavaScript loop's arithmetic. Returns the first row whose result is not a finite float32
- * (the caller names the column and value), else -1. Rows go in blocks whose output stays in
- * cache while every column writes its stride.
- */
-Napi::Value FillRows(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const size_t d = sizeArg(info, 1, "d", 1);
-  if (!info[2].IsArray() || !info[3].IsArray()) throw Napi::TypeError::New(env, "fillRows: cols and nulls must be arrays");
-  const Napi::Array cols = info[2].As<Napi::Array>(), nullsArr = info[3].As<Napi::Array>();
-  const size_t nCols = cols.Length();
-  if (nCols > d || nullsArr.Length() != nCols) throw Napi::RangeError::New(env, "fillRows: need nulls for every column, at most d columns");
-  const double* fill = dataOf<double>(info, 4, "fill", nCols, false);
-  const double* center = dataOf<double>(info, 5, "center", nCols, false);
-  const double* scale = dataOf<double>(info, 6, "scale", nCols, false);
-  struct Col {
-    napi_typedarray_type type;
-    const void* data;
-    const uint8_t* nulls;
-  };
-  std::vector<Col> cs(nCols);
-  size_t nRows = SIZE_MAX;
-  for (size_t f = 0; f < nCols; ++f) {
-    const Napi::Value v = cols[f];
-    if (!v.IsTypedArray()) throw Napi::TypeError::New(env, "fillRows: cols[" + std::to_string(f) + "] must be a typed array");
-    const Napi::TypedArray ta = v.As<Napi::TypedArray>();
-    nRows = std::min(nRows, ta.ElementLength());
-    cs[f] = {ta.TypedArrayType(), static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset(), nullptr};
-    const Napi::Value nv = nullsArr[f];
-    if (!nv.IsNull() && !nv.IsUndefined()) {
-      if (!nv.IsTypedArray() || nv.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
-        throw Napi::TypeError::New(env, "fillRows: nulls[" + std::to_string(f) + "] must be a Uint8Array or null");
-      const Napi::Uint8Array na = nv.As<Napi::Uint8Array>();
-      if (na.ElementLength() < ta.ElementLength()) throw Napi::RangeError::New(env, "fillRows: a null mask is shorter than its column");
-      cs[f].nulls = na.Data();
-    }
-  }
-  if (nCols == 0) nRows = 0;
-  float* out = dataOf<float>(info, 0, "out", nRows * d, false);
-  constexpr size_t kBlock = 2048;
-  for (size_t i0 = 0; i0 < nRows; i0 += kBlock) {
-    const size_t i1 = std::min(nRows, i0 + kBlock);
-    size_t bad = SIZE_MAX;
-    for (size_t f = 0; f < nCols; ++f) {
-      const Col& c = cs[f];
-      const double fl = fill[f], ce = center[f], sc = scale[f];
-      size_t b;
-      switch (c.type) {
-        case napi_float64_array: b = fillColumn((const double*)c.data, c.nulls, i0, i1, out, d, f, fl, ce, sc); break;
-        case napi_float32_array: b = fillColumn((const float*)c.data, c.nulls, i0, i1, out, d, f, fl, ce, sc); break;
-        case napi_int32_array: b = fillColumn((const int32_t*)c.data, c.nulls, i0, i1, out, d, f, fl, ce, sc); break;
-        case napi_uint32_array: b = fillColumn((const uint32_t*)c.data, c.nulls, i0, i1, out, d, f, fl, ce, sc); break;
-        case napi_int16_array: b = fillColumn((const int16_t*)c.data, c.nulls, i0, i1, out, d, f, fl, ce, sc); break;
-        case napi_uint16_array: b = fillColumn((const uint16_t*)c.data, c.nulls, i0, i1, out, d, f, fl, ce, sc); break;
-        case napi_int8_array: b = fillColumn((const int8_t*)c.data, c.nulls, i0, i1, out, d, f, fl, ce, sc); break;
-        case napi_uint8_array:
-        case napi_uint8_clamped_array: b = fillColumn((const uint8_t*)c.data, c.nulls, i0, i1, out, d, f, fl, ce, sc); break;
-        default: throw Napi::TypeError::New(env, "fillRows: cols[" + std::to_string(f) + "] has an unsupported element type");
-      }
-      bad = std::min(bad, b);
-    }
-    if (bad != SIZE_MAX) return Napi::Number::New(env, (double)bad);
-  }
-  return Napi::Number::New(env, -1);
-}
-
-/** Present values of one column's chunks gathered into v; returns their count, or sets *bad. */
-template <class T>
-size_t gatherChunk(const T* x, const uint8_t* nulls, size_t n, double* v, size_t present, size_t row0, int64_t* bad) {
-  for (size_t i = 0; i < n; ++i) {
-    const double d = (double)x[i];
-    if ((nulls && nulls[i]) || d != d) continue;
-    if (d - d != 0) {  // ±Inf
-      *bad = (int64_t)(row0 + i);
-      return present;
-    }
-    v[present++] = d;
-  }
-  return present;
-}
-
-/** One record batch of a numeric column, as the JavaScript side passes it. */
-struct ColumnChunk {
-  napi_typedarray_type type;
-  const void* data;
-  const uint8_t* nulls;  // 1 = null, or null for none
-  size_t n;
-};
-
-/**
- * cols[c] (an array of one column's record-batch typed arrays, any numeric element type but
- * 64-bit integers) and nulls[c] (the matching Uint8Array masks or nulls), checked and unpacked;
- * *maxRows gets the longest column's length.
- */
-std::vector<std::vector<ColumnChunk>> columnChunks(Napi::Env env, const char* fn, const Napi::Array& cols,
-                                                   const Napi::Array& nullsArr, size_t* maxRows) {
-  const std::string name(fn);
-  const size_t nCols = cols.Length();
-  if (nullsArr.Length() != nCols) throw Napi::TypeError::New(env, name + ": cols and nulls must have one entry per column");
-  std::vector<std::vector<ColumnChunk>> chunks(nCols);
-  *maxRows = 0;
-  for (size_t c = 0; c < nCols; ++c) {
-    const Napi::Value cv = cols[c], nv = nullsArr[c];
-    if (!cv.IsArray() || !nv.IsArray() || cv.As<Napi::Array>().Length() != nv.As<Napi::Array>().Length())
-      throw Napi::TypeError::New(env, name + ": cols[" + std::to_string(c) + "] and nulls[" + std::to_string(c) + "] must be arrays of one length");
-    const Napi::Array ca = cv.As<Napi::Array>(), na = nv.As<Napi::Array>();
-    size_t rows = 0;
-    for (uint32_t b = 0; b < ca.Length(); ++b) {
-      const Napi::Value v = ca[b], m = na[b];
-      if (!v.IsTypedArray()) throw Napi::TypeError::New(env, name + ": column chunks must be typed arrays");
-      const Napi::TypedArray ta = v.As<Napi::TypedArray>();
-      const napi_typedarray_type t = ta.TypedArrayType();
-      if (t == napi_bigint64_array || t == napi_biguint64_array)
-        throw Napi::TypeError::New(env, name + ": 64-bit integer chunks are not supported");
-      ColumnChunk ch{t, static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset(), nullptr, ta.ElementLength()};
-      if (!m.IsNull() && !m.IsUndefined()) {
-        if (!m.IsTypedArray() || m.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
-            m.As<Napi::TypedArray>().ElementLength() < ch.n)
-          throw Napi::TypeError::New(env, name + ": null masks must be Uint8Arrays as long as their chunk");
-        ch.nulls = m.As<Napi::Uint8Array>().Data();
-      }
-      rows += ch.n;
-      chunks[c].push_back(ch);
-    }
-    *maxRows = std::max(*maxRows, rows);
-  }
-  return chunks;
-}
-
-/** Per-label sums and counts of one chunk's present values (rows row0 + i), in row order. */
-template <class T>
-void labelSumsChunk(const T* x, const uint8_t* nulls, size_t n, const int32_t* labels, size_t row0, double* sum,
-                    double* cnt) {
-  for (size_t i = 0; i < n; ++i) {
-    const double v = (double)x[i];
-    if ((nulls && nulls[i]) || v != v) continue;
-    const int32_t l = labels[row0 + i];
-    sum[l] += v;
-    cnt[l] += 1;
-  }
-}
-
-/**
- * labelSums(cols, nulls, labels, k) -> Float64Array(2k · nCols): per column c, k sums then k
- * counts of its present (non-null, non-NaN) values by label, each label's in row order (the
- * JavaScript loop's additions, so the same bits). Labels must lie in [0, k) and cover every
- * row. Columns run in parallel.
- */
-Napi::Value LabelSums(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 4 || !info[0].IsArray() || !info[1].IsArray())
-    throw Napi::TypeError::New(env, "labelSums: cols and nulls must be arrays");
-  size_t maxRows = 0;
-  const std::vector<std::vector<ColumnChunk>> chunks =
-      columnChunks(env, "labelSums", info[0].As<Napi::Array>(), info[1].As<Napi::Array>(), &maxRows);
-  const int k = (int)sizeArg(info, 3, "k", 1);
-  const int32_t* labels = dataOf<int32_t>(info, 2, "labels", maxRows, false);
-  for (size_t i = 0; i < maxRows; ++i)
-    if (labels[i] < 0 || labels[i] >= k)
-      throw Napi::RangeError::New(env, "labelSums: labels must be in [0, " + std::to_string(k) + "); got " +
-                                           std::to_string(labels[i]) + " at row " + std::to_string(i));
-  const size_t nCols = chunks.size();
-  Napi::Float64Array outArr = Napi::Float64Array::New(env, 2 * (size_t)k * nCols);
-  double* out = outArr.Data();
-  pool().run((int)nCols, [&](int c, int) {
-    double* sum = out + 2 * (size_t)k * c;
-    double* cnt = sum + k;
-    size_t row0 = 0;
-    for (const ColumnChunk& ch : chunks[c]) {
-      switch (ch.type) {
-        case napi_float64_array: labelSumsChunk((const double*)ch.data, ch.nulls, ch.n, labels, row0, sum, cnt); break;
-        case napi_float32_array: labelSumsChunk((const float*)ch.data, ch.nulls, ch.n, labels, row0, sum, cnt); break;
-        case napi_int32_array: labelSumsChunk((const int32_t*)ch.data, ch.nulls, ch.n, labels, row0, sum, cnt); break;
-        case napi_uint32_array: labelSumsChunk((const uint32_t*)ch.data, ch.nulls, ch.n, labels, row0, sum, cnt); break;
-        case napi_int16_array: labelSumsChunk((const int16_t*)ch.data, ch.nulls, ch.n, labels, row0, sum, cnt); break;
-        case napi_uint16_array: labelSumsChunk((const uint16_t*)ch.data, ch.nulls, ch.n, labels, row0, sum, cnt); break;
-        case napi_int8_array: labelSumsChunk((const int8_t*)ch.data, ch.nulls, ch.n, labels, row0, sum, cnt); break;
-        default: labelSumsChunk((const uint8_t*)ch.data, ch.nulls, ch.n, labels, row0, sum, cnt); break;
-      }
-      row0 += ch.n;
-    }
-  });
-  return outArr;
-}
-
-/**
- * numericStats(cols, nulls, median) -> Float64Array(7 · nCols): per column, [present count,
- * first non-finite row or -1, median or NaN, mean, population std, min, max] of its present
- * (non-null, non-NaN) values. cols[c]: column c's record-batch arrays (any numeric typed
- * arrays); nulls[c]: the matching Uint8Array masks (1 = null) or nulls. The columns run in
- * parallel, each on its own scratch copy. The arithmetic is the JavaScript fit's: two-pass
- * moments in row order, then the exact median (medianOf), so the statistics have its bits.
- */
-Napi::Value NumericStats(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 3 || !info[0].IsArray() || !info[1].IsArray())
-    throw Napi::TypeError::New(env, "numericStats: cols and nulls must be arrays");
-  const Napi::Array cols = info[0].As<Napi::Array>(), nullsArr = info[1].As<Napi::Array>();
-  const bool wantMedian = info[2].ToBoolean().Value();
-  const size_t nCols = cols.Length();
-  size_t maxRows = 0;
-  const std::vector<std::vector<ColumnChunk>> chunks = columnChunks(env, "numericStats", cols, nullsArr, &maxRows);
-  Napi::Float64Array outArr = Napi::Float64Array::New(env, 7 * nCols);
-  double* out = outArr.Data();
-  Pool& P = pool();
-  // One scratch column per worker, freed on return (a fit calls this once; kept, it would hold
-  // 8 bytes per row per thread for the life of the process). Uninitialised, so each worker
-  // faults its own pages in as it fills them.
-  std::vector<std::unique_ptr<double[]>> scratch(P.threads());
-  P.run((int)nCols, [&](int c, int worker) {
-    if (!scratch[worker]) scratch[worker].reset(new double[maxRows > 0 ? maxRows : 1]);
-    double* v = scratch[worker].get();
-    size_t present = 0, row0 = 0;
-    int64_t bad = -1;
-    for (const ColumnChunk& ch : chunks[c]) {
-      switch (ch.type) {
-        case napi_float64_array: present = gatherChunk((const double*)ch.data, ch.nulls, ch.n, v, present, row0, &bad); break;
-        case napi_float32_array: present = gatherChunk((const float*)ch.data, ch.nulls, ch.n, v, present, row0, &bad); break;
-        case napi_int32_array: present = gatherChunk((const int32_t*)ch.data, ch.nulls, ch.n, v, present, row0, &bad); break;
-        case napi_uint32_array: present = gatherChunk((const uint32_t*)ch.data, ch.nulls, ch.n, v, present, row0, &bad); break;
-        case napi_int16_array: present = gatherChunk((const int16_t*)ch.data, ch.nulls, ch.n, v, present, row0, &bad); break;
-        case napi_uint16_array: present = gatherChunk((const uint16_t*)ch.data, ch.nulls, ch.n, v, present, row0, &bad); break;
-        case napi_int8_array: present = gatherChunk((const int8_t*)ch.data, ch.nulls, ch.n, v, present, row0, &bad); break;
-        default: present = gatherChunk((const uint8_t*)ch.data, ch.nulls, ch.n, v, present, row0, &bad); break;
-      }
-      if (bad >= 0) break;
-      row0 += ch.n;
-    }
-    double* o = out + 7 * (size_t)c;
-    o[0] = (double)present;
-    o[1] = (double)bad;
-    o[2] = NAN;
-    if (bad >= 0 || present == 0) {
-      for (int q = 3; q < 7; ++q) o[q] = NAN;
-      return;
-    }
-    // Moments in row order first: the median's selection reorders v.
-    double sum = 0, mn = INFINITY, mx = -INFINITY;
-    for (size_t i = 0; i < present; ++i) {
-      const double x = v[i];
-      sum += x;
-      mn = x < mn ? x : mn;
-      mx = x > mx ? x : mx;
-    }
-    const double mean = sum / (double)present;
-    double ss = 0;
-    for (size_t i = 0; i < present; ++i) {
-      const double t = v[i] - mean;
-      ss += t * t;
-    }
-    if (wantMedian) o[2] = medianOf(v, present);
-    o[3] = mean;
-    o[4] = std::sqrt(ss / (double)present);
-    o[5] = mn;
-    o[6] = mx;
-  });
-  return outArr;
-}
-
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
 #endif
@@ -1002,10 +592,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   gKernels = bestKernels();
   exports.Set("mapFile", Napi::Function::New(env, MapFile));
   exports.Set("allocPopulated", Napi::Function::New(env, AllocPopulated));
-  exports.Set("medianInPlace", Napi::Function::New(env, MedianInPlace));
-  exports.Set("fillRows", Napi::Function::New(env, FillRows));
-  exports.Set("numericStats", Napi::Function::New(env, NumericStats));
-  exports.Set("labelSums", Napi::Function::New(env, LabelSums));
+  registerDataHelpers(env, exports);
   exports.Set("assign", Napi::Function::New(env, Assign));
   exports.Set("segmentSum", Napi::Function::New(env, SegmentSum));
   exports.Set("distances", Napi::Function::New(env, Distances));
