@@ -1,5 +1,6 @@
-// N-API binding of the CPU kernels: argument unpacking, the thread pool, fixed-size row
-// blocks and their in-order reduction. The arithmetic lives in kernels-impl.h.
+// N-API binding of the CPU kernels: the thread pool, fixed-size row blocks and their in-order
+// reduction, memory mapping and prefaulted allocation. The arithmetic lives in kernels-impl.h,
+// the shared argument unpacking in binding.h, the preprocessing and profile helpers in data.cc.
 //
 // Every reduction over rows (inertia, changed count, segment sums, column sums) is done per
 // block of sumBlockRows(nRows, k) rows, a size that does not depend on the thread count, and
