@@ -492,12 +492,14 @@ size_t smallKScratchBytes(int d) {
 }
 
 /**
- * The fast path, software-pipelined over tiles of W rows: while tile t's scores are
+ * The fast path for k ≤ KW (4, 8 or W centroids scored; the panel's padding centroids score
+ * +inf), software-pipelined over tiles of W rows: while tile t's scores are
  * accumulated, the exact distances of tile t − 1 go through the other execution ports (one
  * permute, subtract and FMA per feature), and tile t + 1 is transposed; three tile buffers.
  * Sums go to an aligned local copy (split stores would stall the store-to-load forwarding of
  * consecutive rows with the same label), in the same row order, so the bits do not change.
  */
+template <int KW>
 void assignRowsSmallK(const AssignJob& job, size_t r0, size_t r1, void* scratch, double* sums,
                       double* counts, BlockStats* out) {
   const int d = job.d, k = job.k;
@@ -615,9 +617,9 @@ void assignRowsSmallK(const AssignJob& job, size_t r0, size_t r1, void* scratch,
     }
     // Scores ‖c̃_j‖² − 2x̃·c̃_j, accumulated in the same order as microTile (same bits), and
     // the exact Σ(x − c)² of the previous tile's winners (four partial sums, added pairwise).
-    vf acc[W];
+    vf acc[KW];
 #pragma GCC unroll 16
-    for (int j = 0; j < W; ++j) acc[j] = vf{} + cc[j];
+    for (int j = 0; j < KW; ++j) acc[j] = vf{} + cc[j];
     vf e0 = {}, e1 = {}, e2 = {}, e3 = {};
     const float* __restrict pb = bufPrev;
     if (have && pb) {
@@ -628,7 +630,7 @@ void assignRowsSmallK(const AssignJob& job, size_t r0, size_t r1, void* scratch,
           const vf xv = loadf(cur + (size_t)(f + q) * W) - shift[f + q];
           const float* __restrict p = panel + (size_t)(f + q) * W;
 #pragma GCC unroll 16
-          for (int j = 0; j < W; ++j) acc[j] += xv * p[j];
+          for (int j = 0; j < KW; ++j) acc[j] += xv * p[j];
           const vf tq = loadf(pb + (size_t)(f + q) * W) - __builtin_shuffle(loadf(cT + (size_t)(f + q) * W), biPrev);
           if (q == 0) e0 += tq * tq;
           if (q == 1) e1 += tq * tq;
@@ -640,7 +642,7 @@ void assignRowsSmallK(const AssignJob& job, size_t r0, size_t r1, void* scratch,
         const vf xv = loadf(cur + (size_t)f * W) - shift[f];
         const float* __restrict p = panel + (size_t)f * W;
 #pragma GCC unroll 16
-        for (int j = 0; j < W; ++j) acc[j] += xv * p[j];
+        for (int j = 0; j < KW; ++j) acc[j] += xv * p[j];
         const vf tq = loadf(pb + (size_t)f * W) - __builtin_shuffle(loadf(cT + (size_t)f * W), biPrev);
         e0 += tq * tq;
       }
@@ -649,7 +651,7 @@ void assignRowsSmallK(const AssignJob& job, size_t r0, size_t r1, void* scratch,
         const vf xv = loadf(cur + (size_t)f * W) - shift[f];
         const float* __restrict p = panel + (size_t)f * W;
 #pragma GCC unroll 16
-        for (int j = 0; j < W; ++j) acc[j] += xv * p[j];
+        for (int j = 0; j < KW; ++j) acc[j] += xv * p[j];
       }
     } else if (pb) {
       int f = 0;
@@ -673,13 +675,13 @@ void assignRowsSmallK(const AssignJob& job, size_t r0, size_t r1, void* scratch,
     // Lane-wise argmin as a tree of depth log2 W (a chain of W compares would be latency-bound):
     // each step merges two runs of consecutive indices, the right one winning only when
     // strictly smaller, so ties keep the lowest index.
-    vi idx[W];
+    vi idx[KW];
 #pragma GCC unroll 16
-    for (int j = 0; j < W; ++j) idx[j] = vi{} + j;
+    for (int j = 0; j < KW; ++j) idx[j] = vi{} + j;
 #pragma GCC unroll 4
-    for (int h = 1; h < W; h *= 2)
+    for (int h = 1; h < KW; h *= 2)
 #pragma GCC unroll 16
-      for (int j = 0; j < W; j += 2 * h) {
+      for (int j = 0; j < KW; j += 2 * h) {
         const vi m = (acc[j + h] < acc[j]) | (acc[j] != acc[j]);  // a NaN score loses
         acc[j] = m ? acc[j + h] : acc[j];
         idx[j] = m ? idx[j + h] : idx[j];
@@ -709,7 +711,13 @@ void assignRowsSmallK(const AssignJob& job, size_t r0, size_t r1, void* scratch,
 
 void assignRows(const AssignJob& job, size_t r0, size_t r1, void* scratch, double* sums,
                 double* counts, BlockStats* out) {
-  if (job.k <= W) return assignRowsSmallK(job, r0, r1, scratch, sums, counts, out);
+  // Small k: only as many centroids are scored as exist, rounded up to 4, 8 or W, not always a
+  // whole vector of them.
+  if constexpr (W >= 8) {
+    if (job.k <= 4) return assignRowsSmallK<4>(job, r0, r1, scratch, sums, counts, out);
+    if (job.k <= 8) return assignRowsSmallK<8>(job, r0, r1, scratch, sums, counts, out);
+  }
+  if (job.k <= W) return assignRowsSmallK<W>(job, r0, r1, scratch, sums, counts, out);
   switch (vectorsFor(job.k)) {
     case 1:
       return assignRowsT<1, 8>(job, r0, r1, scratch, sums, counts, out);
