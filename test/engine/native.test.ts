@@ -163,6 +163,114 @@ describe.skipIf(!built)('native kernels', () => {
         }
       }
     });
+
+    it('segmentSum matches the reference, with and without weights', () => {
+      a.setIsa(isa as 'baseline');
+      for (const [n, d, k] of [
+        [5000, 3, 7],
+        [3000, 130, 300],
+        [10, 17, 16],
+      ]) {
+        const x = uniform(n * d, n + d);
+        const r = rng(k);
+        const labels = new Int32Array(n).map(() => Math.floor(r() * k));
+        const w = new Float32Array(n).map(() => r() * 3);
+        for (const weights of [null, w]) {
+          const got = a.segmentSum(x, n, d, labels, k, weights);
+          const ref = refSegmentSum(x, n, d, labels, k, weights);
+          expectClose(got.sums, ref.sums, 1e-9, 1e-9);
+          expectClose(got.counts, ref.counts, 1e-12);
+        }
+      }
+    });
+
+    it('distances matches direct float64 sums', () => {
+      a.setIsa(isa as 'baseline');
+      for (const [n, d, m] of [
+        [1000, 1, 1],
+        [700, 17, 3],
+        [300, 130, 5],
+      ]) {
+        const x = uniform(n * d, n * m);
+        const centers = uniform(m * d, d);
+        const got = a.distances(x, n, d, centers, m);
+        const want = new Float64Array(n * m);
+        for (let i = 0; i < n; i++)
+          for (let j = 0; j < m; j++) {
+            let s = 0;
+            for (let f = 0; f < d; f++) s += (x[i * d + f] - centers[j * d + f]) ** 2;
+            want[i * m + j] = s;
+          }
+        expectClose(got, want, 1e-5);
+        // Into a caller's buffer: the same values, the same array back.
+        const out = new Float32Array(n * m + 3).fill(-1);
+        expect(a.distances(x, n, d, centers, m, out)).toBe(out);
+        expect(out.subarray(0, n * m)).toEqual(got);
+        expect(out[n * m]).toBe(-1);
+      }
+    });
+
+    it('potentials match Σ w·min(closest, ‖x − c‖²) in float64', () => {
+      a.setIsa(isa as 'baseline');
+      for (const [n, d, m] of [
+        [1000, 1, 1],
+        [40_000, 17, 4],
+        [3000, 32, 5],
+        [700, 130, 3],
+      ]) {
+        const x = uniform(n * d, n + d * 3 + m);
+        const r = rng(n * m);
+        const cands = x.slice(0, m * d).map((v) => v + (r() - 0.5));
+        // closest on the scale of the distances, so both sides of the min are taken.
+        const closest = new Float32Array(n).map(() => r() * d * 16);
+        const w = new Float32Array(n).map(() => 0.25 + r() * 2);
+        for (const weights of [null, w]) {
+          const got = a.potentials(x, n, d, closest, cands, m, weights);
+          const want = new Float64Array(m);
+          for (let j = 0; j < m; j++)
+            for (let i = 0; i < n; i++) {
+              let s = 0;
+              for (let f = 0; f < d; f++) s += (x[i * d + f] - cands[j * d + f]) ** 2;
+              want[j] += (weights ? weights[i] : 1) * Math.min(closest[i], s);
+            }
+          expectClose(got, want, 1e-6);
+        }
+      }
+    });
+
+    it('clusterDistanceSums match Σ‖xᵢ − xⱼ‖ per cluster in float64, duplicates exactly 0', () => {
+      a.setIsa(isa as 'baseline');
+      // Shapes cross tile edges (4, 8, 16 lanes), runs of 64 tiles, task blocks of 64 rows,
+      // mixed tiles (k close to n) and empty clusters.
+      for (const [n, d, k] of [
+        [1, 3, 1],
+        [17, 1, 2],
+        [300, 7, 5],
+        [2100, 5, 2],
+        [640, 33, 300],
+        [200, 130, 9],
+      ]) {
+        const x = uniform(n * d, n * 13 + d + k);
+        const r = rng(k + 5);
+        // Labels skewed toward low indices, so some clusters are large and some empty.
+        const labels = Int32Array.from({ length: n }, () => Math.floor(r() * r() * k));
+        const got = a.clusterDistanceSums(x, n, d, labels, k);
+        expect(got.length).toBe(n * k);
+        const want = new Float64Array(n * k);
+        for (let i = 0; i < n; i++)
+          for (let j = 0; j < n; j++) {
+            let s = 0;
+            for (let f = 0; f < d; f++) s += (x[i * d + f] - x[j * d + f]) ** 2;
+            want[i * k + labels[j]] += Math.sqrt(s);
+          }
+        expectClose(got, want, 2e-6, 1e-12);
+      }
+      // Rows 0 and 2 are equal and alone in cluster 0: exactly 0, not the root of a rounding error.
+      const x = Float32Array.from([1000.5, -3.25, 7, 0.1, 1000.5, -3.25]);
+      const got = a.clusterDistanceSums(x, 3, 2, Int32Array.from([0, 1, 0]), 2);
+      expect(got[0]).toBe(0);
+      expect(got[4]).toBe(0);
+    });
   });
 
   it('refuses labels outside [0, k) in clusterDistanceSums', () => {
