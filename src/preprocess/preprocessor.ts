@@ -331,7 +331,7 @@ function fitNumeric(path: string, col: NumericCol, scratch: Float64Array, scale:
 
 /**
  * {@link fitNumeric} for every column at once through the addon (columns in parallel, the same
- * arithmetic: see numericStats in kernels/cpu/addon.cc), for every scaler but log1p. Errors are
+ * arithmetic: see numericStats in kernels/cpu/data.cc), for every scaler but log1p. Errors are
  * raised for the first offending column, as the column-by-column path does.
  */
 function fitNumericNative(path: string, cols: NumericCol[], stats: NumericStatsFn, scale: ScaleKind, impute: ImputeKind): NumericStep[] {
