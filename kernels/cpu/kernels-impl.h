@@ -60,10 +60,14 @@ inline vi swapLanes(vi v) {
 inline size_t roundUp(size_t a, size_t b) { return (a + b - 1) / b * b; }
 
 /** Vectors per centroid tile: one or two for small k (no wasted lanes), SEG_MAX_VW beyond. */
-inline int vectorsFor(int k) { return k <= W ? 1 : k <= 2 * W ? 2 : SEG_MAX_VW; }
+inline int vectorsFor(int k) {
+  // Three vectors where the register file allows (AVX-512): 2W < k ≤ 3W scores 3W centroids
+  // per tile rather than 4W.
+  return k <= W ? 1 : k <= 2 * W ? 2 : (SEG_MAX_VW >= 4 && k <= 3 * W) ? 3 : SEG_MAX_VW;
+}
 
 /** Rows per micro-tile: as many accumulators as the register file holds with the tile's vectors. */
-inline int rowsFor(int vw) { return vw == 1 ? 8 : vw == 2 ? 6 : 6; }
+inline int rowsFor(int vw) { return vw == 1 ? 8 : vw == 2 ? 6 : vw == 3 ? 8 : 6; }
 
 int tileWidth(int k) { return vectorsFor(k) * W; }
 
@@ -723,6 +727,9 @@ void assignRows(const AssignJob& job, size_t r0, size_t r1, void* scratch, doubl
       return assignRowsT<1, 8>(job, r0, r1, scratch, sums, counts, out);
     case 2:
       return assignRowsT<2, 6>(job, r0, r1, scratch, sums, counts, out);
+    case 3:
+      if constexpr (SEG_MAX_VW >= 4) return assignRowsT<3, 8>(job, r0, r1, scratch, sums, counts, out);
+      [[fallthrough]];
     default:
       return assignRowsT<SEG_MAX_VW, 6>(job, r0, r1, scratch, sums, counts, out);
   }

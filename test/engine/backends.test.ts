@@ -26,6 +26,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('backend %s', (_name, b
     [777, 3, 7],
     [5000, 17, 16],
     [2000, 32, 300],
+    [1500, 9, 40], // three vectors of centroids per tile on AVX-512
     [300, 130, 5],
     // k = 1024 over 10,000 rows: the tfjs backends cut their chunks into runs of 4,096 rows here.
     [10000, 3, 1024],
