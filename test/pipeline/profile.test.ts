@@ -2,20 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { chunkedColumn, ColumnTable, type Column, type NumericChunk } from '../../src/io/table.js';
 import { profileCsv, profileSegments } from '../../src/pipeline/profile.js';
 import { Preprocessor } from '../../src/preprocess/preprocessor.js';
-import { loadNativeModule, useNativeHelpers } from '../../src/util/native-addon.js';
+import { addonBuilt, bothPaths } from '../helpers/native-paths.js';
 
-const addonBuilt = 'module' in loadNativeModule();
 
-function bothPaths<T>(fn: () => T): [T, T] {
-  try {
-    useNativeHelpers(false);
-    const js = fn();
-    useNativeHelpers(true);
-    return [js, fn()];
-  } finally {
-    useNativeHelpers(true);
-  }
-}
 
 describe('segment profiles', () => {
   it('give each segment its size, share and per-feature means in input units, nulls ignored', () => {

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ColumnTable, type Column } from '../../src/io/table.js';
 import { Preprocessor } from '../../src/preprocess/preprocessor.js';
 import { chunkedColumn, type NumericChunk } from '../../src/io/table.js';
-import { loadNativeModule, useNativeHelpers } from '../../src/util/native-addon.js';
+import { addonBuilt, bothPaths } from '../helpers/native-paths.js';
 import { median, medianInPlace, quickselectMedian } from '../../src/preprocess/stats.js';
 import { readTable } from '../../src/io/read-table.js';
 
@@ -139,7 +139,6 @@ describe('Preprocessor', () => {
     expect([...q.transform(t).data]).toEqual([...p.transform(t).data]);
   });
 
-  const addonBuilt = 'module' in loadNativeModule();
 
   /** Chunked columns of every numeric array type, with nulls, NaN, negatives and ±0. */
   function mixedTable(n: number, poison?: { col: number; row: number; value: number }) {
@@ -171,16 +170,6 @@ describe('Preprocessor', () => {
     return table(cols, n);
   }
 
-  function bothPaths<T>(fn: () => T): [T, T] {
-    try {
-      useNativeHelpers(false);
-      const js = fn();
-      useNativeHelpers(true);
-      return [js, fn()];
-    } finally {
-      useNativeHelpers(true);
-    }
-  }
 
   it.skipIf(!addonBuilt)('fits and transforms with the same bits through the addon as in JavaScript', () => {
     const t = mixedTable(5000);
