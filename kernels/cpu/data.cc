@@ -16,6 +16,26 @@
 namespace seg {
 namespace {
 
+/**
+ * Calls f with p as a pointer to the typed array's element type (any numeric type but the 64-bit
+ * integers); false, without calling it, for any other type.
+ */
+template <class F>
+bool withElements(napi_typedarray_type t, const void* p, F&& f) {
+  switch (t) {
+    case napi_float64_array: f((const double*)p); return true;
+    case napi_float32_array: f((const float*)p); return true;
+    case napi_int32_array: f((const int32_t*)p); return true;
+    case napi_uint32_array: f((const uint32_t*)p); return true;
+    case napi_int16_array: f((const int16_t*)p); return true;
+    case napi_uint16_array: f((const uint16_t*)p); return true;
+    case napi_int8_array: f((const int8_t*)p); return true;
+    case napi_uint8_array:
+    case napi_uint8_clamped_array: f((const uint8_t*)p); return true;
+    default: return false;
+  }
+}
+
 /** Order-preserving unsigned key of a double (no NaN): a < b ⇔ key(a) < key(b), with −0 < +0. */
 inline uint64_t orderKey(double x) {
   uint64_t b;
@@ -180,19 +200,9 @@ Napi::Value FillRows(const Napi::CallbackInfo& info) {
     for (size_t f = 0; f < nCols; ++f) {
       const Col& c = cs[f];
       const double fl = fill[f], ce = center[f], sc = scale[f];
-      size_t b;
-      switch (c.type) {
-        case napi_float64_array: b = fillColumn((const double*)c.data, c.nulls, i0, i1, out, d, f, fl, ce, sc); break;
-        case napi_float32_array: b = fillColumn((const float*)c.data, c.nulls, i0, i1, out, d, f, fl, ce, sc); break;
-        case napi_int32_array: b = fillColumn((const int32_t*)c.data, c.nulls, i0, i1, out, d, f, fl, ce, sc); break;
-        case napi_uint32_array: b = fillColumn((const uint32_t*)c.data, c.nulls, i0, i1, out, d, f, fl, ce, sc); break;
-        case napi_int16_array: b = fillColumn((const int16_t*)c.data, c.nulls, i0, i1, out, d, f, fl, ce, sc); break;
-        case napi_uint16_array: b = fillColumn((const uint16_t*)c.data, c.nulls, i0, i1, out, d, f, fl, ce, sc); break;
-        case napi_int8_array: b = fillColumn((const int8_t*)c.data, c.nulls, i0, i1, out, d, f, fl, ce, sc); break;
-        case napi_uint8_array:
-        case napi_uint8_clamped_array: b = fillColumn((const uint8_t*)c.data, c.nulls, i0, i1, out, d, f, fl, ce, sc); break;
-        default: throw Napi::TypeError::New(env, "fillRows: cols[" + std::to_string(f) + "] has an unsupported element type");
-      }
+      size_t b = SIZE_MAX;
+      if (!withElements(c.type, c.data, [&](auto* v) { b = fillColumn(v, c.nulls, i0, i1, out, d, f, fl, ce, sc); }))
+        throw Napi::TypeError::New(env, "fillRows: cols[" + std::to_string(f) + "] has an unsupported element type");
       bad = std::min(bad, b);
     }
     if (bad != SIZE_MAX) return Napi::Number::New(env, (double)bad);
@@ -246,8 +256,8 @@ std::vector<std::vector<ColumnChunk>> columnChunks(Napi::Env env, const char* fn
       if (!v.IsTypedArray()) throw Napi::TypeError::New(env, name + ": column chunks must be typed arrays");
       const Napi::TypedArray ta = v.As<Napi::TypedArray>();
       const napi_typedarray_type t = ta.TypedArrayType();
-      if (t == napi_bigint64_array || t == napi_biguint64_array)
-        throw Napi::TypeError::New(env, name + ": 64-bit integer chunks are not supported");
+      if (!withElements(t, nullptr, [](auto*) {}))
+        throw Napi::TypeError::New(env, name + ": column chunks of 64-bit integers (or any non-numeric type) are not supported");
       ColumnChunk ch{t, static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset(), nullptr, ta.ElementLength()};
       if (!m.IsNull() && !m.IsUndefined()) {
         if (!m.IsTypedArray() || m.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
@@ -303,16 +313,8 @@ Napi::Value LabelSums(const Napi::CallbackInfo& info) {
     double* cnt = sum + k;
     size_t row0 = 0;
     for (const ColumnChunk& ch : chunks[c]) {
-      switch (ch.type) {
-        case napi_float64_array: labelSumsChunk((const double*)ch.data, ch.nulls, ch.n, labels, row0, sum, cnt); break;
-        case napi_float32_array: labelSumsChunk((const float*)ch.data, ch.nulls, ch.n, labels, row0, sum, cnt); break;
-        case napi_int32_array: labelSumsChunk((const int32_t*)ch.data, ch.nulls, ch.n, labels, row0, sum, cnt); break;
-        case napi_uint32_array: labelSumsChunk((const uint32_t*)ch.data, ch.nulls, ch.n, labels, row0, sum, cnt); break;
-        case napi_int16_array: labelSumsChunk((const int16_t*)ch.data, ch.nulls, ch.n, labels, row0, sum, cnt); break;
-        case napi_uint16_array: labelSumsChunk((const uint16_t*)ch.data, ch.nulls, ch.n, labels, row0, sum, cnt); break;
-        case napi_int8_array: labelSumsChunk((const int8_t*)ch.data, ch.nulls, ch.n, labels, row0, sum, cnt); break;
-        default: labelSumsChunk((const uint8_t*)ch.data, ch.nulls, ch.n, labels, row0, sum, cnt); break;
-      }
+      // columnChunks let only supported element types through.
+      withElements(ch.type, ch.data, [&](auto* v) { labelSumsChunk(v, ch.nulls, ch.n, labels, row0, sum, cnt); });
       row0 += ch.n;
     }
   });
@@ -349,16 +351,7 @@ Napi::Value NumericStats(const Napi::CallbackInfo& info) {
     size_t present = 0, row0 = 0;
     int64_t bad = -1;
     for (const ColumnChunk& ch : chunks[c]) {
-      switch (ch.type) {
-        case napi_float64_array: present = gatherChunk((const double*)ch.data, ch.nulls, ch.n, v, present, row0, &bad); break;
-        case napi_float32_array: present = gatherChunk((const float*)ch.data, ch.nulls, ch.n, v, present, row0, &bad); break;
-        case napi_int32_array: present = gatherChunk((const int32_t*)ch.data, ch.nulls, ch.n, v, present, row0, &bad); break;
-        case napi_uint32_array: present = gatherChunk((const uint32_t*)ch.data, ch.nulls, ch.n, v, present, row0, &bad); break;
-        case napi_int16_array: present = gatherChunk((const int16_t*)ch.data, ch.nulls, ch.n, v, present, row0, &bad); break;
-        case napi_uint16_array: present = gatherChunk((const uint16_t*)ch.data, ch.nulls, ch.n, v, present, row0, &bad); break;
-        case napi_int8_array: present = gatherChunk((const int8_t*)ch.data, ch.nulls, ch.n, v, present, row0, &bad); break;
-        default: present = gatherChunk((const uint8_t*)ch.data, ch.nulls, ch.n, v, present, row0, &bad); break;
-      }
+      withElements(ch.type, ch.data, [&](auto* x) { present = gatherChunk(x, ch.nulls, ch.n, v, present, row0, &bad); });
       if (bad >= 0) break;
       row0 += ch.n;
     }

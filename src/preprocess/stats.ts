@@ -1,5 +1,5 @@
 /** Column statistics used by the fitted transforms. @internal */
-import { loadNativeModule } from '../util/native-addon.js';
+import { nativeHelper } from '../util/native-addon.js';
 
 /** Median of the non-NaN values (numpy's: mean of the two middle values for an even count); NaN if none. */
 export function median(values: Float64Array): number {
@@ -12,21 +12,12 @@ export function median(values: Float64Array): number {
 
 /**
  * Median of `v` (no NaN), reordering it in place: no copy, for a caller-owned scratch buffer.
- * Uses the native addon's nth_element when it is built (exact, the same value, ~4× faster).
+ * Uses the native addon's radix selection when it is built (exact, the same value, faster).
  */
 export function medianInPlace(v: Float64Array): number {
-  const native = nativeMedian();
+  const native = nativeHelper<(v: Float64Array, n: number) => number>('medianInPlace');
   if (native && v.length > 0) return native(v, v.length);
   return quickselectMedian(v);
-}
-
-let nativeFn: ((v: Float64Array, n: number) => number) | null | undefined;
-function nativeMedian(): ((v: Float64Array, n: number) => number) | null {
-  if (nativeFn === undefined) {
-    const r = loadNativeModule();
-    nativeFn = 'module' in r ? ((r.module as { medianInPlace?: (v: Float64Array, n: number) => number }).medianInPlace ?? null) : null;
-  }
-  return nativeFn;
 }
 
 /** The JavaScript path of {@link medianInPlace}. @internal */
