@@ -320,10 +320,11 @@ function fitNumeric(path: string, col: NumericCol, scratch: Float64Array, scale:
   if (present === 0) throw new SegtensorError('ALL_NULL_COLUMN', `${path}: column '${name}' has no values (all ${row} are null)`);
   const v = scratch.subarray(0, present);
   const log = scale === 'log1p';
-  // Moments in row order, before the median reorders v (so they do not depend on how the
-  // median is selected); with log1p, of the transformed values, after it.
+  // Moments in row order, never after the median has reordered v, so they do not depend on how
+  // the median is selected (the addon's radix select and the quickselect here permute it
+  // differently). With log1p the median takes a copy, and v is transformed in row order.
   const raw = log ? null : momentsDense(v);
-  const fill = impute === 'median' ? medianInPlace(v) : impute === 'mean' ? (raw ?? momentsDense(v)).mean : 0;
+  const fill = impute === 'median' ? medianInPlace(log ? v.slice() : v) : impute === 'mean' ? (raw ?? momentsDense(v)).mean : 0;
   const slog = (x: number) => Math.sign(x) * Math.log1p(Math.abs(x));
   if (log) for (let i = 0; i < present; i++) v[i] = slog(v[i]);
   return numericStep(name, fill, log ? slog(fill) : fill, log, raw ?? momentsDense(v), present, missing, scale);
