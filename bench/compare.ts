@@ -21,6 +21,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import '../src/engine/backends/index.js';
 import type { BackendName } from '../src/engine/backend.js';
+import { createNativeBackend } from '../src/engine/backends/native.js';
 import { AUTO_ORDER, getBackend } from '../src/engine/registry.js';
 import { lloydStep } from '../src/models/kmeans.js';
 import { benchData } from './data.js';
@@ -60,8 +61,13 @@ const DEFAULT: Config[] = [
   { n: 1e6, d: 32, k: 64 },
 ];
 
+/**
+ * Iterations per tool and configuration: enough that the median is a typical iteration of a
+ * fit, not one of its first few (the native backend's Hamerly bounds only start pruning from
+ * the third step of a chain).
+ */
 function iterationsFor(c: Config): number {
-  return c.n * c.k * c.d >= 1e10 ? 3 : c.n >= 1e6 ? 5 : 10;
+  return c.n * c.k * c.d >= 1e10 ? 3 : c.n >= 1e6 ? 20 : 10;
 }
 
 const name = (c: Config) => `${c.n}x${c.d}x${c.k}`;
@@ -87,8 +93,9 @@ function readF32(file: string): Float32Array {
 
 // ---- children: one tool, one configuration --------------------------------------------------
 
-async function childSegtensor(backend: BackendName, c: Config, f: { data: string; init: string }, out: string) {
-  const be = await getBackend(backend);
+async function childSegtensor(backend: BackendName | 'native-nobounds', c: Config, f: { data: string; init: string }, out: string) {
+  // 'native-nobounds': the native backend without its Hamerly bounds, every row scored.
+  const be = backend === 'native-nobounds' ? await createNativeBackend({ bounds: false }) : await getBackend(backend);
   const x = { data: readF32(f.data), nRows: c.n, nFeatures: c.d };
   let centroids: Float32Array = readF32(f.init).slice();
   const dx = be.upload(x);
@@ -145,7 +152,7 @@ async function child(): Promise<void> {
   let r: { msPerIter: number; description?: string };
   if (spec.tool === 'ml-kmeans') r = await childMlKmeans(spec.c, f, spec.out);
   else if (spec.tool === 'floor') r = await childFloor(spec.c, f);
-  else r = await childSegtensor(spec.tool as BackendName, spec.c, f, spec.out);
+  else r = await childSegtensor(spec.tool as BackendName | 'native-nobounds', spec.c, f, spec.out);
   process.stdout.write(JSON.stringify({ ...r, peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024) }));
 }
 
@@ -215,7 +222,8 @@ async function main(): Promise<void> {
   const torch = hasPython('torch');
   if (!torch) process.stderr.write('skip PyTorch: not installed here (the GPU anchor runs where it is)\n');
   const toolsArg = arg('tools')?.split(',');
-  const tools = [...usable, 'ml-kmeans', ...(sklearn ? ['sklearn'] : []), ...(torch ? ['torch'] : [])].filter((t) => !toolsArg || toolsArg.includes(t));
+  const native = usable.includes('native') ? ['native-nobounds'] : [];
+  const tools = [...usable, ...native, 'ml-kmeans', ...(sklearn ? ['sklearn'] : []), ...(torch ? ['torch'] : [])].filter((t) => !toolsArg || toolsArg.includes(t));
 
   const results: { config: Config; iterations: number; floorMs: number | null; rows: Measurement[] }[] = [];
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'segtensor-bench-'));

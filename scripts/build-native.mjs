@@ -52,7 +52,7 @@ function localNodeDir() {
 
 /** Runs a command; returns null on success, else the last meaningful line of its output. */
 function run(cmd, args, cwd) {
-  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', env: { ...process.env, npm_config_nodedir: undefined } });
+  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', maxBuffer: 256 << 20, env: { ...process.env, npm_config_nodedir: undefined } });
   if (verbose) process.stdout.write((r.stdout ?? '') + (r.stderr ?? ''));
   if (r.error) return r.error.message;
   if (r.status === 0) return null;

@@ -154,8 +154,11 @@ struct AlignedFloats {
 
 /**
  * assign(x, nRows, d, centroids, k, weights|null, prevLabels|null, outLabels, outDist,
- *        shift|null, outSums|null, outCounts|null) -> { inertia, nChanged }
- * With outSums/outCounts, also Σw·x and Σw per new label (the fused Lloyd step).
+ *        shift|null, outSums|null, outCounts|null, bounds|null, drift)
+ *   -> { inertia, nChanged, nPruned }
+ * With outSums/outCounts, also Σw·x and Σw per new label (the fused Lloyd step). With bounds
+ * (Float32Array(nRows), in and out: see AssignJob::bounds), rows whose Hamerly bound clears
+ * are not scored; drift is how far any centroid moved since the bounds were written.
  */
 Napi::Value Assign(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -173,6 +176,13 @@ Napi::Value Assign(const Napi::CallbackInfo& info) {
   double* counts = info.Length() > 11 ? dataOf<double>(info, 11, "outCounts", k, true) : nullptr;
   if ((sums == nullptr) != (counts == nullptr))
     throw Napi::TypeError::New(env, "outSums and outCounts must be given together");
+  float* bounds = info.Length() > 12 ? dataOf<float>(info, 12, "bounds", nRows, true) : nullptr;
+  double drift = 0;
+  if (bounds) {
+    if (!info[13].IsNumber() || !(info[13].As<Napi::Number>().DoubleValue() >= 0))
+      throw Napi::TypeError::New(env, "drift must be a number >= 0");
+    drift = info[13].As<Napi::Number>().DoubleValue();
+  }
 
   const KernelTable& K = *gKernels;
   std::vector<float> zeroShift;
@@ -184,6 +194,10 @@ Napi::Value Assign(const Napi::CallbackInfo& info) {
   K.packCentroids(c, k, d, shift, panel.ptr, cc.ptr);
 
   AssignJob job{x, w, prev, c, panel.ptr, cc.ptr, shift, labels, dist, d, k};
+  job.bounds = bounds;
+  // Rounded up, so the kernels' bound stays a bound.
+  job.drift = (float)drift;
+  if ((double)job.drift < drift) job.drift = std::nextafter(job.drift, __builtin_inff());
   const size_t blockRows = sumBlockRows(nRows, k);
   const int nBlocks = (int)((nRows + blockRows - 1) / blockRows);
   Pool& P = pool();
@@ -207,14 +221,16 @@ Napi::Value Assign(const Napi::CallbackInfo& info) {
   });
   if (sums) partials.finish(sums, (size_t)k * d, counts, k);
   double inertia = 0;
-  int64_t changed = 0;
+  int64_t changed = 0, pruned = 0;
   for (const BlockStats& s : stats) {
     inertia += s.inertia;
     changed += s.nChanged;
+    pruned += s.nPruned;
   }
   Napi::Object out = Napi::Object::New(env);
   out.Set("inertia", Napi::Number::New(env, inertia));
   out.Set("nChanged", Napi::Number::New(env, (double)changed));
+  out.Set("nPruned", Napi::Number::New(env, (double)pruned));
   return out;
 }
 

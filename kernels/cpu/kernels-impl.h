@@ -7,6 +7,12 @@
 #include "kernels.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
+// GCC 12's 512-bit unpack and sqrt intrinsics pass _mm512_undefined_ps() as the source of an
+// all-ones mask, and -W(maybe-)uninitialized flags every inlined use: a false positive.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 #endif
 
@@ -38,6 +44,11 @@ inline vd8 load8d(const float* p) {
 /** The shuffle mask l -> l ^ S, as a compile-time constant so GCC can pick an immediate shuffle. */
 template <int... L>
 struct Lanes {};
+/** A compile-time flag for generic lambdas (no <type_traits>: see kernels.h). */
+template <bool B>
+struct Flag {
+  static constexpr bool value = B;
+};
 template <int S, int... L>
 constexpr vi xorMaskOf(Lanes<L...>) {
   return vi{(L ^ S)...};
@@ -184,6 +195,39 @@ inline unsigned equalMask(vf a, vf b) {
   unsigned m = 0;
   for (int l = 0; l < W; ++l) m |= (a[l] == b[l]) << l;
   return m;
+#endif
+}
+
+/** Lane-wise square root. */
+inline vf sqrtLanes(vf v) {
+#if SEG_W == 16 && defined(__AVX512F__)
+  // Not _mm512_sqrt_ps: GCC 12 expands it through a masked builtin with an undefined source
+  // and warns (-Wmaybe-uninitialized) at every use.
+  __m512 r;
+  __asm__("vsqrtps %1, %0" : "=v"(r) : "v"((__m512)v));
+  return (vf)r;
+#elif SEG_W == 8 && defined(__AVX__)
+  return (vf)_mm256_sqrt_ps((__m256)v);
+#elif SEG_W == 4 && defined(__SSE__)
+  return (vf)_mm_sqrt_ps((__m128)v);
+#else
+  for (int l = 0; l < W; ++l) v[l] = __builtin_sqrtf(v[l]);
+  return v;
+#endif
+}
+
+/** Bit l set where lane l of the comparison mask m is true (all ones). */
+inline unsigned maskOf(vi m) {
+#if SEG_W == 16 && defined(__AVX512F__)
+  return _mm512_movepi32_mask((__m512i)m);
+#elif SEG_W == 8 && defined(__AVX__)
+  return (unsigned)_mm256_movemask_ps((__m256)m);
+#elif SEG_W == 4 && defined(__SSE__)
+  return (unsigned)_mm_movemask_ps((__m128)m);
+#else
+  unsigned b = 0;
+  for (int l = 0; l < W; ++l) b |= (m[l] != 0) << l;
+  return b;
 #endif
 }
 
@@ -350,6 +394,7 @@ void assignRowsT(const AssignJob& job, size_t r0, size_t r1, void* scratch, doub
   if (!job.prev) changed = (int64_t)(r1 - r0);
   out->inertia = inertia;
   out->nChanged = changed;
+  out->nPruned = 0;
 }
 
 // ---- Small-k fast path (k ≤ W): a tile of W rows at a time, transposed so that each vector
@@ -467,7 +512,7 @@ inline void addRowFast(double* __restrict sums, const float* __restrict x, int d
  * (icnt), exact, added at the end.
  */
 template <int D>
-inline void sumTile(double* __restrict lsum, size_t ss, double* __restrict lcnt, int64_t* __restrict icnt,
+__attribute__((always_inline)) inline void sumTile(double* __restrict lsum, size_t ss, double* __restrict lcnt, int64_t* __restrict icnt,
                     const float* __restrict xr, int dRun, const int32_t* lab, int nv, const float* w) {
   const int d = D ? D : dRun;
   if (w) {
@@ -489,11 +534,24 @@ inline void sumTile(double* __restrict lsum, size_t ss, double* __restrict lcnt,
 inline size_t smallKTileFloats(int d) { return roundUp(d, W) * W; }
 inline size_t smallKSumStride(int d) { return roundUp(d, 8); }
 
-size_t smallKScratchBytes(int d) {
-  // Three tile buffers (ring), the transposed centroids, then the local sums and counts.
-  return (3 * smallKTileFloats(d) + (size_t)d * W) * 4 +
-         ((size_t)W * smallKSumStride(d) + 2 * W) * 8 + 256;
+/**
+ * Rows per sub-block of the pruned small-k path: a multiple of W whose rows stay in L2 between
+ * the pruning pass and the sums (at most 1024, so the fail list stays small).
+ */
+inline size_t pruneSubRows(int d) {
+  size_t rows = (128u << 10) / (4 * (size_t)d);
+  if (rows > 1024) rows = 1024;
+  rows = rows / W * W;
+  return rows < (size_t)W ? (size_t)W : rows;
 }
+
+size_t smallKScratchBytes(int d) {
+  // Three tile buffers (ring), the transposed centroids, the local sums and counts, then the
+  // pruned path's fail list.
+  return (3 * smallKTileFloats(d) + (size_t)d * W) * 4 +
+         ((size_t)W * smallKSumStride(d) + 2 * W) * 8 + pruneSubRows(d) * 4 + 256;
+}
+
 
 /**
  * The fast path for k ≤ KW (4, 8 or W centroids scored; the panel's padding centroids score
@@ -503,7 +561,7 @@ size_t smallKScratchBytes(int d) {
  * Sums go to an aligned local copy (split stores would stall the store-to-load forwarding of
  * consecutive rows with the same label), in the same row order, so the bits do not change.
  */
-template <int KW>
+template <int KW, bool BOUNDED>
 void assignRowsSmallK(const AssignJob& job, size_t r0, size_t r1, void* scratch, double* sums,
                       double* counts, BlockStats* out) {
   const int d = job.d, k = job.k;
@@ -539,18 +597,17 @@ void assignRowsSmallK(const AssignJob& job, size_t r0, size_t r1, void* scratch,
   vdw inertiaAcc = {};
   vi changedAcc = {};
 
-  // Raw x of rows [i0, i0 + nv) into buf, feature-major (missing rows repeat the last one).
-  auto transposeInto = [&](size_t i0, int nv, float* __restrict buf) {
+  // Raw x of rows row(0), …, row(nv − 1) into buf, feature-major (missing rows repeat the last).
+  auto transposeRows = [&](auto&& row, int nv, float* __restrict buf) __attribute__((always_inline)) {
     for (int f0 = 0; f0 < d; f0 += W) {
       const int nf = d - f0 < W ? d - f0 : W;
       vf v[W];
-      const float* xr = x + i0 * d + f0;
       if (nv == W && nf == W) {
 #pragma GCC unroll 16
-        for (int r = 0; r < W; ++r) v[r] = loadf(xr + (size_t)r * d);
+        for (int r = 0; r < W; ++r) v[r] = loadf(x + row(r) * d + f0);
       } else {
         for (int r = 0; r < W; ++r) {
-          const float* p = xr + (size_t)(r < nv ? r : nv - 1) * d;
+          const float* p = x + row(r < nv ? r : nv - 1) * d + f0;
           v[r] = nf == W ? loadf(p) : loadTail(p, nf);
         }
       }
@@ -563,20 +620,47 @@ void assignRowsSmallK(const AssignJob& job, size_t r0, size_t r1, void* scratch,
 #endif
     }
   };
+  auto transposeInto = [&](size_t i0, int nv, float* buf) __attribute__((always_inline)) {
+    transposeRows([i0](int r) { return i0 + (size_t)r; }, nv, buf);
+  };
+#ifndef SEG_PF_TILES
+#define SEG_PF_TILES 4
+#endif
+  // The rows of the tile at i0 (W·d floats, contiguous, clipped at end) into L1, a line at a time.
+  auto prefetchTile = [&](size_t i0, size_t end) __attribute__((always_inline)) {
+    if (i0 >= end) return;
+    const char* pf = (const char*)(x + i0 * d);
+    const char* pfEnd = (const char*)(x + (end < i0 + W ? end : i0 + W) * d);
+    for (; pf < pfEnd; pf += 64) __builtin_prefetch(pf, 0, 3);
+  };
 
-  // Outputs of a finished tile.
-  auto finish = [&](size_t i0, int nv, vi bi, vf dv) {
-    const vi valid = lane < nv;
-    if (nv == W) {
-      __builtin_memcpy(labels + i0, &bi, sizeof bi);
-      __builtin_memcpy(distOut + i0, &dv, sizeof dv);
-    } else {
-      for (int r = 0; r < nv; ++r) {
-        labels[i0 + r] = bi[r];
-        distOut[i0 + r] = dv[r];
+  // Σ(x − c_bi)² of a transposed tile, four partial sums added pairwise (the same operations,
+  // so the same bits, as the pipelined recompute below).
+  auto exactOf = [&](const float* __restrict pb, vi bi) __attribute__((always_inline)) {
+    vf e0 = {}, e1 = {}, e2 = {}, e3 = {};
+    int f = 0;
+    for (; f < d4; f += 4) {
+#pragma GCC unroll 4
+      for (int q = 0; q < 4; ++q) {
+        const vf tq = loadf(pb + (size_t)(f + q) * W) - __builtin_shuffle(loadf(cT + (size_t)(f + q) * W), bi);
+        if (q == 0) e0 += tq * tq;
+        if (q == 1) e1 += tq * tq;
+        if (q == 2) e2 += tq * tq;
+        if (q == 3) e3 += tq * tq;
       }
-      dv = valid ? dv : vf{};
     }
+    for (; f < d; ++f) {
+      const vf tq = loadf(pb + (size_t)f * W) - __builtin_shuffle(loadf(cT + (size_t)f * W), bi);
+      e0 += tq * tq;
+    }
+    return (e0 + e1) + (e2 + e3);
+  };
+
+  // Inertia, changes and sums of a finished tile (in tile order, so the bits never depend on
+  // how its labels were found).
+  auto stats = [&](size_t i0, int nv, vi bi, vf dv) __attribute__((always_inline)) {
+    const vi valid = lane < nv;
+    if (nv < W) dv = valid ? dv : vf{};
     vdw dd = __builtin_convertvector(dv, vdw);
     if (weights) {
       const vf wv = nv == W ? loadf(weights + i0) : loadTail(weights + i0, nv);
@@ -600,99 +684,297 @@ void assignRowsSmallK(const AssignJob& job, size_t r0, size_t r1, void* scratch,
         sumTile<0>(lsum, ss, lcnt, icnt, x + i0 * d, d, lab, nv, weights ? weights + i0 : nullptr);
     }
   };
-
-  const size_t nTiles = (r1 - r0 + W - 1) / W;
-  auto rowsOf = [&](size_t t) { return (int)((r1 - r0 - t * W) < (size_t)W ? (r1 - r0 - t * W) : W); };
-  if (nTiles) transposeInto(r0, rowsOf(0), ring);
-  vi biPrev = {};
-  const float* bufPrev = nullptr;
-  for (size_t t = 0; t <= nTiles; ++t) {
-    const bool have = t < nTiles;
-    const float* __restrict cur = ring + (t % 3) * tf;
-    if (t + 1 < nTiles) transposeInto(r0 + (t + 1) * W, rowsOf(t + 1), ring + ((t + 1) % 3) * tf);
-#ifndef SEG_PF_TILES
-#define SEG_PF_TILES 4
-#endif
-    if (SEG_PF_TILES > 0 && t + SEG_PF_TILES < nTiles) {
-      // The rows of tile t + SEG_PF_TILES into L1, one line at a time (W·d floats, contiguous).
-      const char* pf = (const char*)(x + (r0 + (t + SEG_PF_TILES) * W) * d);
-      const char* pfEnd = (const char*)(x + (r1 < r0 + (t + SEG_PF_TILES + 1) * W ? r1 : r0 + (t + SEG_PF_TILES + 1) * W) * d);
-      for (; pf < pfEnd; pf += 64) __builtin_prefetch(pf, 0, 3);
+  // Labels, distances and statistics of a finished tile.
+  auto finish = [&](size_t i0, int nv, vi bi, vf dv) __attribute__((always_inline)) {
+    if (nv == W) {
+      __builtin_memcpy(labels + i0, &bi, sizeof bi);
+      __builtin_memcpy(distOut + i0, &dv, sizeof dv);
+    } else {
+      for (int r = 0; r < nv; ++r) {
+        labels[i0 + r] = bi[r];
+        distOut[i0 + r] = dv[r];
+      }
     }
-    // Scores ‖c̃_j‖² − 2x̃·c̃_j, accumulated in the same order as microTile (same bits), and
-    // the exact Σ(x − c)² of the previous tile's winners (four partial sums, added pairwise).
-    vf acc[KW];
+    stats(i0, nv, bi, dv);
+  };
+
+  // Rounding bounds for the pruning test and the lower bounds (see AssignJob::bounds): u, a
+  // doubled γ for d + 8 operations, and R ≥ max ‖c − shift‖, all rounded up.
+  float* __restrict bounds = job.bounds;
+  const float u = 0x1p-24f;
+  const float gq = 2.0f * (float)(d + 8) * u * 1.001f;
+  float R = 0;
+  if (bounds) {
+    double r2 = 0;
+    for (int j = 0; j < k; ++j) {
+      double q = 0;
+      for (int f = 0; f < d; ++f) {
+        const double t = (double)job.centroids[(size_t)j * d + f] - (double)shift[f];
+        q += t * t;
+      }
+      r2 = q > r2 ? q : r2;
+    }
+    R = (float)(__builtin_sqrt(r2) * (1 + 1e-6));
+  }
+  const vf inf = vf{} + __builtin_inff();
+  auto maxv = [](vf a, vf b) __attribute__((always_inline)) { return a > b ? a : b; };
+  // A lower bound on ‖x − c_j‖ (float64-exact reals, unshifted) over every j but the winner,
+  // from the second-best score s2 and Σx̃² (nx): ‖x̃ − c̃_j‖² = S_j + ‖x̃‖² ≥ s2 + nx − the
+  // rounding of the scores (γ_d relative to ‖c̃‖² + 2‖x̃‖‖c̃‖, u on ‖c̃‖²), of nx and of this sum,
+  // each doubled; then the shift's rounding (u per coordinate of x̃ and c̃) back to raw space.
+  auto lowerBound = [&](vf s2, vf nx) __attribute__((always_inline)) {
+    const vf xn = sqrtLanes(nx);
+    const vf a2 = s2 < 0 ? -s2 : s2;
+    const vf err = 2.0f * ((gq + u) * (R * R + 2.0f * R * (1.0f + gq) * xn) + gq * nx + 2.0f * u * (a2 + nx));
+    const vf l2 = s2 + nx - err;
+    return sqrtLanes(maxv(l2, vf{})) * (1.0f - 4.0f * u) - 2.0f * u * (xn + R);
+  };
+  // Hamerly's test: the stored bound less the drift (lr, the row's new bound if it passes)
+  // is still a lower bound on every other centroid's distance; the row keeps its label when
+  // that bound exceeds the exact distance e to its own centroid by more than the scores'
+  // rounding (both carried into the shifted space the scores live in), so every other score
+  // is strictly larger and the full argmin would pick the same centroid.
+  const float drift = job.drift;
+  auto passTest = [&](vf bnd, vf e, vf* lrOut) __attribute__((always_inline)) {
+    const vf lr = (bnd - drift) * (1.0f - 4.0f * u);
+    const vf t = sqrtLanes(e) * (1.0f + gq);
+    const vf m = 2.0f * u * (t + 2.0f * R);
+    const vf dh = t + m;
+    const vf lx = lr - m;
+    const vf lhs = (lx - dh) * (lx + dh);
+    const vf rhs = 4.0f * (gq + u) * R * (3.0f * R + 2.0f * dh) + 8.0f * u * lx * lx;
+    *lrOut = lr;
+    return (lx > dh) & (lhs > rhs);
+  };
+
+  // Scores nT tiles, software-pipelined: fill(t, buf) transposes tile t into buf (and may
+  // prefetch ahead); done(t, bi, dv, lb) takes tile t's winners, exact distances and (when
+  // bnd is Flag<true>) lower bounds, in tile order.
+  auto pipeline = [&](size_t nT, auto bnd, auto&& fill, auto&& done) __attribute__((always_inline)) {
+    constexpr bool B = decltype(bnd)::value;
+    // Locals, not the captured references: stores through labels and sums could alias those,
+    // and every load would be repeated.
+    const float* __restrict const panelL = panel;
+    const float* __restrict const ccL = cc;
+    const float* __restrict const shiftL = shift;
+    const float* __restrict const cTL = cT;
+    float* const ringL = ring;
+    const int dL = d, d4L = d4;
+    if (nT) fill(0, ringL);
+    vi biPrev = {};
+    vf lbPrev = {};
+    const float* bufPrev = nullptr;
+    for (size_t t = 0; t <= nT; ++t) {
+      const bool have = t < nT;
+      const float* __restrict cur = ringL + (t % 3) * tf;
+      if (t + 1 < nT) fill(t + 1, ringL + ((t + 1) % 3) * tf);
+      // Scores ‖c̃_j‖² − 2x̃·c̃_j, accumulated in the same order as microTile (same bits), and
+      // the exact Σ(x − c)² of the previous tile's winners (four partial sums, added pairwise).
+      vf acc[KW];
 #pragma GCC unroll 16
-    for (int j = 0; j < KW; ++j) acc[j] = vf{} + cc[j];
-    vf e0 = {}, e1 = {}, e2 = {}, e3 = {};
-    const float* __restrict pb = bufPrev;
-    if (have && pb) {
-      int f = 0;
-      for (; f < d4; f += 4) {
+      for (int j = 0; j < KW; ++j) acc[j] = vf{} + ccL[j];
+      vf e0 = {}, e1 = {}, e2 = {}, e3 = {};
+      vf nx0 = {}, nx1 = {};
+      const float* __restrict pb = bufPrev;
+      if (have && pb) {
+        int f = 0;
+        for (; f < d4L; f += 4) {
 #pragma GCC unroll 4
-        for (int q = 0; q < 4; ++q) {
-          const vf xv = loadf(cur + (size_t)(f + q) * W) - shift[f + q];
-          const float* __restrict p = panel + (size_t)(f + q) * W;
+          for (int q = 0; q < 4; ++q) {
+            const vf xv = loadf(cur + (size_t)(f + q) * W) - shiftL[f + q];
+            const float* __restrict p = panelL + (size_t)(f + q) * W;
+#pragma GCC unroll 16
+            for (int j = 0; j < KW; ++j) acc[j] += xv * p[j];
+            if constexpr (B) {
+              if (q & 1) nx1 += xv * xv;
+              else nx0 += xv * xv;
+            }
+            const vf tq = loadf(pb + (size_t)(f + q) * W) - __builtin_shuffle(loadf(cTL + (size_t)(f + q) * W), biPrev);
+            if (q == 0) e0 += tq * tq;
+            if (q == 1) e1 += tq * tq;
+            if (q == 2) e2 += tq * tq;
+            if (q == 3) e3 += tq * tq;
+          }
+        }
+        for (; f < dL; ++f) {
+          const vf xv = loadf(cur + (size_t)f * W) - shiftL[f];
+          const float* __restrict p = panelL + (size_t)f * W;
 #pragma GCC unroll 16
           for (int j = 0; j < KW; ++j) acc[j] += xv * p[j];
-          const vf tq = loadf(pb + (size_t)(f + q) * W) - __builtin_shuffle(loadf(cT + (size_t)(f + q) * W), biPrev);
-          if (q == 0) e0 += tq * tq;
-          if (q == 1) e1 += tq * tq;
-          if (q == 2) e2 += tq * tq;
-          if (q == 3) e3 += tq * tq;
+          if constexpr (B) nx0 += xv * xv;
+          const vf tq = loadf(pb + (size_t)f * W) - __builtin_shuffle(loadf(cTL + (size_t)f * W), biPrev);
+          e0 += tq * tq;
         }
-      }
-      for (; f < d; ++f) {
-        const vf xv = loadf(cur + (size_t)f * W) - shift[f];
-        const float* __restrict p = panel + (size_t)f * W;
+      } else if (have) {
+        for (int f = 0; f < dL; ++f) {
+          const vf xv = loadf(cur + (size_t)f * W) - shiftL[f];
+          const float* __restrict p = panelL + (size_t)f * W;
 #pragma GCC unroll 16
-        for (int j = 0; j < KW; ++j) acc[j] += xv * p[j];
-        const vf tq = loadf(pb + (size_t)f * W) - __builtin_shuffle(loadf(cT + (size_t)f * W), biPrev);
-        e0 += tq * tq;
+          for (int j = 0; j < KW; ++j) acc[j] += xv * p[j];
+          if constexpr (B) {
+            if (f & 1) nx1 += xv * xv;
+            else nx0 += xv * xv;
+          }
+        }
+      } else if (pb) {
+        done(t - 1, biPrev, exactOf(pb, biPrev), lbPrev);
+        break;
       }
-    } else if (have) {
-      for (int f = 0; f < d; ++f) {
-        const vf xv = loadf(cur + (size_t)f * W) - shift[f];
-        const float* __restrict p = panel + (size_t)f * W;
+      if (pb) done(t - 1, biPrev, (e0 + e1) + (e2 + e3), lbPrev);
+      if (!have) break;
+      vf sc[KW];
+      if constexpr (B) {
 #pragma GCC unroll 16
-        for (int j = 0; j < KW; ++j) acc[j] += xv * p[j];
+        for (int j = 0; j < KW; ++j) sc[j] = acc[j];
       }
-    } else if (pb) {
-      int f = 0;
-      for (; f < d4; f += 4) {
+      // Lane-wise argmin as a tree of depth log2 W (a chain of W compares would be latency-bound):
+      // each step merges two runs of consecutive indices, the right one winning only when
+      // strictly smaller, so ties keep the lowest index.
+      vi idx[KW];
+#pragma GCC unroll 16
+      for (int j = 0; j < KW; ++j) idx[j] = vi{} + j;
 #pragma GCC unroll 4
-        for (int q = 0; q < 4; ++q) {
-          const vf tq = loadf(pb + (size_t)(f + q) * W) - __builtin_shuffle(loadf(cT + (size_t)(f + q) * W), biPrev);
-          if (q == 0) e0 += tq * tq;
-          if (q == 1) e1 += tq * tq;
-          if (q == 2) e2 += tq * tq;
-          if (q == 3) e3 += tq * tq;
+      for (int h = 1; h < KW; h *= 2)
+#pragma GCC unroll 16
+        for (int j = 0; j < KW; j += 2 * h) {
+          const vi m = (acc[j + h] < acc[j]) | (acc[j] != acc[j]);  // a NaN score loses
+          acc[j] = m ? acc[j + h] : acc[j];
+          idx[j] = m ? idx[j + h] : idx[j];
         }
+      const vi bi = idx[0];
+      if constexpr (B) {
+        // The second-best score: the smallest but the winner's (a NaN score makes e NaN too,
+        // and a NaN e never passes).
+        vf s2 = inf;
+#pragma GCC unroll 16
+        for (int j = 0; j < KW; ++j) {
+          const vf v = (vi{} + j) == bi ? inf : sc[j];
+          s2 = v < s2 ? v : s2;
+        }
+        lbPrev = lowerBound(s2, nx0 + nx1);
       }
-      for (; f < d; ++f) {
-        const vf tq = loadf(pb + (size_t)f * W) - __builtin_shuffle(loadf(cT + (size_t)f * W), biPrev);
-        e0 += tq * tq;
-      }
+      biPrev = bi;
+      bufPrev = cur;
     }
-    if (pb) finish(r0 + (t - 1) * W, rowsOf(t - 1), biPrev, (e0 + e1) + (e2 + e3));
-    if (!have) break;
-    // Lane-wise argmin as a tree of depth log2 W (a chain of W compares would be latency-bound):
-    // each step merges two runs of consecutive indices, the right one winning only when
-    // strictly smaller, so ties keep the lowest index.
-    vi idx[KW];
-#pragma GCC unroll 16
-    for (int j = 0; j < KW; ++j) idx[j] = vi{} + j;
-#pragma GCC unroll 4
-    for (int h = 1; h < KW; h *= 2)
-#pragma GCC unroll 16
-      for (int j = 0; j < KW; j += 2 * h) {
-        const vi m = (acc[j + h] < acc[j]) | (acc[j] != acc[j]);  // a NaN score loses
-        acc[j] = m ? acc[j + h] : acc[j];
-        idx[j] = m ? idx[j + h] : idx[j];
+  };
+
+  auto rowsIn = [](size_t n0, size_t t) __attribute__((always_inline)) { return (int)(n0 - t * W < (size_t)W ? n0 - t * W : W); };
+  auto storeBounds = [&](size_t i0, int nv, vf lb) __attribute__((always_inline)) {
+    if (nv == W)
+      __builtin_memcpy(bounds + i0, &lb, sizeof lb);
+    else
+      for (int r = 0; r < nv; ++r) bounds[i0 + r] = lb[r];
+  };
+  // Contiguous rows from s0 to s1, every tile scored and finished in full.
+  auto scoreAll = [&](size_t s0, size_t s1) __attribute__((always_inline)) {
+    auto fill = [&](size_t t, float* buf) __attribute__((always_inline)) {
+      transposeInto(s0 + t * W, rowsIn(s1 - s0, t), buf);
+      if (SEG_PF_TILES > 0) prefetchTile(s0 + (t + SEG_PF_TILES - 1) * W, s1);
+    };
+    if constexpr (BOUNDED)
+      pipeline((s1 - s0 + W - 1) / W, Flag<true>{}, fill, [&](size_t t, vi bi, vf dv, vf lb) __attribute__((always_inline)) {
+        finish(s0 + t * W, rowsIn(s1 - s0, t), bi, dv);
+        storeBounds(s0 + t * W, rowsIn(s1 - s0, t), lb);
+      });
+    else
+      pipeline((s1 - s0 + W - 1) / W, Flag<false>{}, fill,
+               [&](size_t t, vi bi, vf dv, vf) __attribute__((always_inline)) { finish(s0 + t * W, rowsIn(s1 - s0, t), bi, dv); });
+  };
+
+  int64_t pruned = 0;
+  if (!BOUNDED || !prev) {
+    scoreAll(r0, r1);
+  } else if constexpr (BOUNDED) {
+    // Sub-blocks of rows: (1) each row's exact distance to its previous centroid, and the
+    // row keeps it when Hamerly's test passes; (2) the others scored in full, gathered in
+    // tiles; (3) statistics and sums in row order. Same labels and bits as scoreAll; after a
+    // sub-block where most rows fail, the next eight skip the test.
+    int32_t* __restrict failIdx = (int32_t*)(lcnt + 2 * W);
+    const size_t sub = pruneSubRows(d);
+    int skip = 0;
+    for (size_t s0 = r0; s0 < r1; s0 += sub) {
+      const size_t s1 = r1 - s0 < sub ? r1 : s0 + sub;
+      if (skip > 0) {
+        --skip;
+        scoreAll(s0, s1);
+        continue;
       }
-    const vi bi = idx[0];
-    biPrev = bi;
-    bufPrev = cur;
+      const size_t nT = (s1 - s0 + W - 1) / W;
+      size_t nFail = 0;
+      for (size_t t = 0; t < nT; ++t) {
+        const size_t i0 = s0 + t * W;
+        const int nv = rowsIn(s1 - s0, t);
+        transposeInto(i0, nv, ring);
+#ifndef SEG_PF1
+#define SEG_PF1 4
+#endif
+        if (SEG_PF1 > 0) prefetchTile(i0 + SEG_PF1 * W, s1);
+        vi pv = {};
+        vf bnd = {};
+        if (nv == W) {
+          __builtin_memcpy(&pv, prev + i0, sizeof pv);
+          __builtin_memcpy(&bnd, bounds + i0, sizeof bnd);
+        } else {
+          for (int r = 0; r < nv; ++r) pv[r] = prev[i0 + r], bnd[r] = bounds[i0 + r];
+        }
+        const vi ok = (pv >= 0) & (pv < k);
+        const vi safe = ok ? pv : vi{};
+        const vf dv = exactOf(ring, safe);
+        vf lr;
+        const vi pass = ok & passTest(bnd, dv, &lr);
+        if (nv == W) {
+          __builtin_memcpy(labels + i0, &safe, sizeof safe);
+          __builtin_memcpy(distOut + i0, &dv, sizeof dv);
+          __builtin_memcpy(bounds + i0, &lr, sizeof lr);
+        } else {
+          for (int r = 0; r < nv; ++r) labels[i0 + r] = safe[r], distOut[i0 + r] = dv[r], bounds[i0 + r] = lr[r];
+        }
+        const unsigned live = nv == 32 ? ~0u : (1u << nv) - 1u;
+        pruned += __builtin_popcount(maskOf(pass) & live);
+        for (unsigned failBits = ~maskOf(pass) & live; failBits; failBits &= failBits - 1)
+          failIdx[nFail++] = (int32_t)(i0 - s0) + __builtin_ctz(failBits);
+      }
+      if (nFail)
+        pipeline(
+            (nFail + W - 1) / W, Flag<true>{},
+            [&](size_t t, float* buf) __attribute__((always_inline)) {
+              const int32_t* idx = failIdx + t * W;
+              transposeRows([s0, idx](int r) { return s0 + (size_t)idx[r]; }, rowsIn(nFail, t), buf);
+            },
+            [&](size_t t, vi bi, vf dv, vf lb) __attribute__((always_inline)) {
+              const int nv = rowsIn(nFail, t);
+              for (int r = 0; r < nv; ++r) {
+                const size_t i = s0 + failIdx[t * W + r];
+                labels[i] = bi[r];
+                distOut[i] = dv[r];
+                bounds[i] = lb[r];
+              }
+            });
+      for (size_t t = 0; t < nT; ++t) {
+        const size_t i0 = s0 + t * W;
+        const int nv = rowsIn(s1 - s0, t);
+        vi bi = {};
+        vf dv = {};
+        if (nv == W) {
+          __builtin_memcpy(&bi, labels + i0, sizeof bi);
+          __builtin_memcpy(&dv, distOut + i0, sizeof dv);
+        } else {
+          for (int r = 0; r < nv; ++r) bi[r] = labels[i0 + r], dv[r] = distOut[i0 + r];
+        }
+        stats(i0, nv, bi, dv);
+#ifndef SEG_PF3
+#define SEG_PF3 2
+#endif
+        // The same tile of the next sub-block into L2, so that memory keeps streaming while
+        // the sums run.
+        if (SEG_PF3 > 0) {
+          const size_t n0 = i0 + sub, n1 = r1 < n0 + W ? r1 : n0 + W;
+          for (const char* q = (const char*)(x + n0 * d); n0 < n1 && q < (const char*)(x + n1 * d); q += 64)
+            __builtin_prefetch(q, 0, SEG_PF3);
+        }
+      }
+      if (2 * nFail > s1 - s0) skip = 8;
+    }
   }
   if (sums) {
     for (int j = 0; j < k; ++j) {
@@ -711,6 +993,7 @@ void assignRowsSmallK(const AssignJob& job, size_t r0, size_t r1, void* scratch,
   if (!prev) changed = (int64_t)(r1 - r0);
   out->inertia = inertia;
   out->nChanged = changed;
+  out->nPruned = pruned;
 }
 
 void assignRows(const AssignJob& job, size_t r0, size_t r1, void* scratch, double* sums,
@@ -718,10 +1001,19 @@ void assignRows(const AssignJob& job, size_t r0, size_t r1, void* scratch, doubl
   // Small k: only as many centroids are scored as exist, rounded up to 4, 8 or W, not always a
   // whole vector of them.
   if constexpr (W >= 8) {
-    if (job.k <= 4) return assignRowsSmallK<4>(job, r0, r1, scratch, sums, counts, out);
-    if (job.k <= 8) return assignRowsSmallK<8>(job, r0, r1, scratch, sums, counts, out);
+    if (job.k <= 4)
+      return job.bounds ? assignRowsSmallK<4, true>(job, r0, r1, scratch, sums, counts, out)
+                        : assignRowsSmallK<4, false>(job, r0, r1, scratch, sums, counts, out);
+    if (job.k <= 8)
+      return job.bounds ? assignRowsSmallK<8, true>(job, r0, r1, scratch, sums, counts, out)
+                        : assignRowsSmallK<8, false>(job, r0, r1, scratch, sums, counts, out);
   }
-  if (job.k <= W) return assignRowsSmallK<W>(job, r0, r1, scratch, sums, counts, out);
+  if (job.k <= W)
+    return job.bounds ? assignRowsSmallK<W, true>(job, r0, r1, scratch, sums, counts, out)
+                      : assignRowsSmallK<W, false>(job, r0, r1, scratch, sums, counts, out);
+  // No pruning beyond one vector of centroids yet: bounds that never pass.
+  if (job.bounds)
+    for (size_t i = r0; i < r1; ++i) job.bounds[i] = -__builtin_inff();
   switch (vectorsFor(job.k)) {
     case 1:
       return assignRowsT<1, 8>(job, r0, r1, scratch, sums, counts, out);
@@ -869,22 +1161,6 @@ void potentialRows(const float* x, int d, const float* closest, const float* wei
   }
 }
 
-inline vf sqrtLanes(vf v) {
-#if SEG_W == 16 && defined(__AVX512F__)
-  // Not _mm512_sqrt_ps: GCC 12 expands it through a masked builtin with an undefined source
-  // and warns (-Wmaybe-uninitialized) at every use.
-  __m512 r;
-  __asm__("vsqrtps %1, %0" : "=v"(r) : "v"((__m512)v));
-  return (vf)r;
-#elif SEG_W == 8 && defined(__AVX__)
-  return (vf)_mm256_sqrt_ps((__m256)v);
-#elif SEG_W == 4 && defined(__SSE__)
-  return (vf)_mm_sqrt_ps((__m128)v);
-#else
-  for (int l = 0; l < W; ++l) v[l] = __builtin_sqrtf(v[l]);
-  return v;
-#endif
-}
 
 /**
  * A cluster's run of uniform tiles is summed per lane in float32 and moved to the float64

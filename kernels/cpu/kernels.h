@@ -24,6 +24,16 @@ struct AssignJob {
   float* dist;           // out, nRows: exact Σ(x − c)² to the winner
   int d;
   int k;
+  /**
+   * nRows or null: in and out, a lower bound on ‖x − c_j‖ over every centroid j but the row's
+   * label (Hamerly's bound, in unshifted coordinates, as exact reals). Written for every row
+   * when given; read only with `prev`, whose labels the bounds must belong to: a row whose
+   * bound, less `drift`, clears its exact distance to its `prev` centroid by more than the
+   * rounding of the scores keeps that label without being scored (same result, bit for bit).
+   */
+  float* bounds = nullptr;
+  /** How far (at most, rounded up) any centroid moved since `bounds` were written. */
+  float drift = 0;
 };
 
 /**
@@ -49,6 +59,7 @@ constexpr int kClusterTaskRows = 64;
 struct BlockStats {
   double inertia;
   int64_t nChanged;
+  int64_t nPruned;  // rows that kept their label by the bounds test, without being scored
 };
 
 struct KernelTable {

@@ -7,7 +7,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BackendUnavailableError } from '../../src/engine/backend.js';
-import { NATIVE_ADDON_PATH, createNativeBackend, loadNativeAddon, type NativeAddon } from '../../src/engine/backends/native.js';
+import { NATIVE_ADDON_PATH, createNativeBackend, loadNativeAddon, maxMove, type NativeAddon } from '../../src/engine/backends/native.js';
+import { KMeans } from '../../src/models/kmeans.js';
 import { blobs, refAssign, refSegmentSum, rng } from '../helpers/reference.js';
 
 const built = existsSync(join(import.meta.dirname, '..', '..', NATIVE_ADDON_PATH));
@@ -315,6 +316,177 @@ describe.skipIf(!built)('native kernels', () => {
   });
 });
 
+/**
+ * A Lloyd loop straight on the addon: each step's assignment against the previous labels, the
+ * centroids moved to the means of the fused sums. With `bounds`, the steps keep Hamerly bounds
+ * (the first writes them, later ones read them with the drift since).
+ */
+function lloydLoop(a: NativeAddon, x: Float32Array, n: number, d: number, c0: Float32Array, k: number, w: Float32Array | null, iters: number, bounds: boolean) {
+  const shift = a.columnMeans(x, n, d);
+  let c = c0.slice();
+  let prev: Int32Array | null = null;
+  let bnd: Float32Array | null = bounds ? new Float32Array(n) : null;
+  let before: Float32Array | null = null;
+  const steps = [];
+  for (let it = 0; it < iters; it++) {
+    const labels = new Int32Array(n);
+    const dist = new Float32Array(n);
+    const sums = new Float64Array(k * d);
+    const counts = new Float64Array(k);
+    const drift = bnd && before ? maxMove(before, c, k, d) : 0;
+    const r = a.assign(x, n, d, c, k, w, prev, labels, dist, shift, sums, counts, bnd, drift);
+    steps.push({ ...r, labels, dist, sums: sums.slice(), counts: counts.slice() });
+    before = c;
+    c = c.slice();
+    for (let j = 0; j < k; j++) if (counts[j] > 0) for (let f = 0; f < d; f++) c[j * d + f] = sums[j * d + f] / counts[j];
+    prev = labels;
+    if (bnd) bnd = bnd.slice(); // a fresh array each step: the kernel must not rely on aliasing
+  }
+  return steps;
+}
+
+/** Every step of two Lloyd loops, bit for bit: labels, distances, sums, counts, inertia. */
+function expectSameSteps(got: ReturnType<typeof lloydLoop>, want: ReturnType<typeof lloydLoop>) {
+  expect(got.length).toBe(want.length);
+  for (let s = 0; s < want.length; s++) {
+    const g = got[s];
+    const r = want[s];
+    for (let i = 0; i < r.labels.length; i++) {
+      if (g.labels[i] !== r.labels[i]) expect.fail(`step ${s}, row ${i}: label ${g.labels[i]} with bounds, ${r.labels[i]} without`);
+      if (!Object.is(g.dist[i], r.dist[i])) expect.fail(`step ${s}, row ${i}: distance ${g.dist[i]} with bounds, ${r.dist[i]} without`);
+    }
+    expect(g.sums).toEqual(r.sums);
+    expect(g.counts).toEqual(r.counts);
+    expect(g.inertia).toBe(r.inertia);
+    expect(g.nChanged).toBe(r.nChanged);
+  }
+}
+
+describe.skipIf(!built)('native kernels: Hamerly bounds', () => {
+  const a = addon!;
+  afterAll(() => a.setIsa('auto'));
+
+  // (nRows, d, k, spread): k on each side of the 4-, 8- and lanes-wide small-k kernels.
+  const cases: [number, number, number, number][] = [
+    [3000, 1, 2, 8],
+    [3001, 3, 3, 6],
+    [2999, 32, 5, 4],
+    [4000, 33, 8, 5],
+    [4003, 32, 16, 4],
+    [3000, 7, 6, 1],
+  ];
+  describe.each(isas)('isa %s', (isa) => {
+    it.each(cases)('a Lloyd loop with bounds gives the same steps bit for bit, and prunes: n=%i d=%i k=%i', (n, d, k, spread) => {
+      a.setIsa(isa as 'baseline');
+      if (k > a.info().lanes) return; // the general kernels take no bounds (yet)
+      const { data: x } = blobs(n, d, k + 2, spread, n + d + k);
+      const w = new Float32Array(n).map((_, i) => 0.5 + (i % 3));
+      const c0 = x.slice(0, k * d);
+      const withB = lloydLoop(a, x, n, d, c0, k, w, 12, true);
+      const without = lloydLoop(a, x, n, d, c0, k, w, 12, false);
+      expectSameSteps(withB, without);
+      expect(without.every((s) => s.nPruned === 0)).toBe(true);
+      expect(withB[0].nPruned).toBe(0);
+      // Not vacuous: once the centroids settle, most rows keep their label unscored.
+      if (spread >= 4) expect(withB[11].nPruned).toBeGreaterThan(n / 2);
+    });
+  });
+
+  it('never prunes a row that the scores would move: far from the origin, near-duplicate centroids, exact ties', () => {
+    a.setIsa('auto');
+    const lanes = a.info().lanes;
+    const n = 6000;
+    // 1. Two groups 2e4 apart, clusters 2 apart within each: the scores' rounding (γ·R² ≈ 100)
+    //    is large next to the gaps, and the lower bounds written from the scores must allow
+    //    for it.
+    const d1 = 4;
+    const far = blobs(n, d1, 4, 1, 5).data.map((v, i) => v + (i % d1 === 0 ? (Math.floor(i / d1) % 2 ? 1e4 : -1e4) : 0));
+    expectSameSteps(lloydLoop(a, far, n, d1, far.slice(0, 4 * d1), 4, null, 10, true), lloydLoop(a, far, n, d1, far.slice(0, 4 * d1), 4, null, 10, false));
+    // 2. Two centroids 1e-6 apart and the rest far: rows between them tie to a rounding.
+    const d2 = 2;
+    const x2 = uniform(n * d2, 9, 2);
+    const c2 = new Float32Array([0, 0, 1e-6, 0, 50, 50, -50, 50, 50, -50]);
+    expectSameSteps(lloydLoop(a, x2, n, d2, c2, 5, null, 6, true), lloydLoop(a, x2, n, d2, c2, 5, null, 6, false));
+    // 3. Integer grid with centroids at ±1: every row at 0 is an exact tie (lowest index wins).
+    const x3 = new Float32Array(n).map((_, i) => (i % 5) - 2);
+    const c3 = new Float32Array(Math.min(lanes, 3)).map((_, j) => [-1, 1, 7][j]);
+    expectSameSteps(lloydLoop(a, x3, n, 1, c3, c3.length, null, 5, true), lloydLoop(a, x3, n, 1, c3, c3.length, null, 5, false));
+  });
+
+  it('prunes only with a margin: tightest valid bounds on rows at and near the bisectors, any previous label', () => {
+    const d = 3;
+    const n = 20_000;
+    const r = rng(41);
+    // Spread-out centroids, then centroids 1 apart in two groups 2e4 apart, where the scores'
+    // rounding (about γ·R² ≈ 100) swamps the gaps near a bisector.
+    for (const far of [false, true]) {
+      for (const isa of isas) {
+        a.setIsa(isa as 'baseline');
+        const k = Math.min(a.info().lanes, 5); // the kernels that take bounds
+        const c = new Float32Array(k * d).map((_, i) => {
+          const j = Math.floor(i / d);
+          if (!far) return (r() - 0.5) * 8;
+          return i % d === 0 ? (j % 2 ? -1e4 : 1e4) + j : i % d === 1 ? j % 3 : 0;
+        });
+        const x = new Float32Array(n * d);
+        const prev = new Int32Array(n);
+        for (let i = 0; i < n; i++) {
+          const p = Math.floor(r() * k);
+          const q = (p + 1 + Math.floor(r() * (k - 1))) % k;
+          // A third of the rows near a centroid, the rest at or within 1e-7 … 1e-3 of a bisector.
+          const kind = i % 3;
+          const eps = kind === 0 ? 0.3 : [0, 1e-7, 1e-5, 1e-3][i % 4];
+          for (let f = 0; f < d; f++) {
+            const mid = kind === 0 ? c[p * d + f] : (c[p * d + f] + c[q * d + f]) / 2;
+            x[i * d + f] = mid + eps * (r() - 0.5);
+          }
+          prev[i] = r() < 0.5 ? p : q;
+        }
+        // The tightest valid bound: the exact distance to the nearest centroid but prev,
+        // rounded down to float32.
+        const bounds = new Float32Array(n);
+        for (let i = 0; i < n; i++) {
+          let best = Infinity;
+          for (let j = 0; j < k; j++) {
+            if (j === prev[i]) continue;
+            let s = 0;
+            for (let f = 0; f < d; f++) s += (x[i * d + f] - c[j * d + f]) ** 2;
+            best = Math.min(best, Math.sqrt(s));
+          }
+          let b = Math.fround(best);
+          if (b > best) b = Math.fround(b * (1 - 2 ** -23));
+          bounds[i] = b;
+        }
+        const shift = a.columnMeans(x, n, d);
+        const run = (bnd: Float32Array | null) => {
+          const labels = new Int32Array(n);
+          const dist = new Float32Array(n);
+          const res = a.assign(x, n, d, c, k, null, prev, labels, dist, shift, null, null, bnd, 0);
+          return { ...res, labels, dist };
+        };
+        const got = run(bounds.slice());
+        const want = run(null);
+        for (let i = 0; i < n; i++) {
+          if (got.labels[i] !== want.labels[i]) expect.fail(`${isa}, far ${far}, row ${i}: label ${got.labels[i]} with bounds, ${want.labels[i]} without`);
+          if (!Object.is(got.dist[i], want.dist[i])) expect.fail(`${isa}, far ${far}, row ${i}: distance differs`);
+        }
+        // Not vacuous: rows near their centroid are pruned where the gaps exceed the rounding
+        // (far: nowhere, and the labels near a bisector are the rounding's choice).
+        if (!far) expect(got.nPruned).toBeGreaterThan(n / 8);
+      }
+    }
+    a.setIsa('auto');
+  });
+
+  it('refuses a negative or missing drift with bounds', () => {
+    const n = 10;
+    const x = uniform(n * 2, 3);
+    const args = [x, n, 2, x.slice(0, 4), 2, null, null, new Int32Array(n), new Float32Array(n), null, null, null, new Float32Array(n)] as const;
+    expect(() => (a.assign as (...v: unknown[]) => unknown)(...args, -1)).toThrow(/drift/);
+    expect(() => (a.assign as (...v: unknown[]) => unknown)(...args)).toThrow(/drift/);
+  });
+});
+
 describe.skipIf(!built)('native backend', () => {
   it('implements the contract, and segmentSum reuses the fused sums', async () => {
     const be = await createNativeBackend();
@@ -343,6 +515,38 @@ describe.skipIf(!built)('native backend', () => {
     expect(dists.length).toBe(n * 2);
     be.release(x);
     await expect(be.assign(x, c, 5)).rejects.toThrow(/released/);
+  });
+
+  it('keeps Hamerly bounds along a Lloyd chain: the same fit as without them, with rows pruned', async () => {
+    const n = 5000;
+    const d = 6;
+    const k = 7;
+    const { data } = blobs(n, d, 9, 6, 17);
+    const fit = async (bounds: boolean) => {
+      const be = await createNativeBackend({ bounds });
+      const x = be.upload({ data, nRows: n, nFeatures: d });
+      const r = await new KMeans({ k, seed: 3, nInit: 2 }).fit(be, { data, nRows: n, nFeatures: d });
+      // The same chain by hand, to see the pruning.
+      let c = data.slice(0, k * d);
+      let prev = await be.assign(x, c, k);
+      for (let t = 0; t < 10; t++) {
+        const { sums, counts } = await be.segmentSum(x, prev, k);
+        c = c.map((v, i) => (counts[Math.floor(i / d)] > 0 ? sums[i] / counts[Math.floor(i / d)] : v));
+        prev = await be.assign(x, c, k, prev);
+      }
+      be.release(x);
+      return { r, pruned: (prev as unknown as { nPruned: number }).nPruned, last: await prev.read() };
+    };
+    const on = await fit(true);
+    const off = await fit(false);
+    expect(on.r.centroids).toEqual(off.r.centroids);
+    expect(on.r.labels).toEqual(off.r.labels);
+    expect(on.r.inertia).toBe(off.r.inertia);
+    expect(on.r.nIter).toBe(off.r.nIter);
+    expect(on.last.labels).toEqual(off.last.labels);
+    expect(on.last.distances).toEqual(off.last.distances);
+    expect(off.pruned).toBe(0);
+    if (k <= loadNativeAddon().info().lanes) expect(on.pruned).toBeGreaterThan(n / 2);
   });
 
   it('recycles the buffers of assignments the Lloyd loop has let go, and recomputes them if read later', async () => {
