@@ -44,7 +44,9 @@ int main(int argc, char** argv) {
   std::vector<int32_t> bestJ(kRows);
   std::vector<double> inertiaSlot(kRows);
   std::vector<int64_t> changedSlot(kRows);
-  for (int64_t b = 0; b < nBlocks; ++b) {
+  // assignKernel over nb blocks of p (p.n rows).
+  auto runAssign = [&](const AssignParams& p, int64_t nb) {
+  for (int64_t b = 0; b < nb; ++b) {
     for (int t = 0; t < kRows; ++t) best[t] = INFINITY, bestJ[t] = 0;
     for (int j0 = 0; j0 < k; j0 += kTileC) {
       for (auto& v : acc) v = 0.0f;
@@ -57,9 +59,11 @@ int main(int argc, char** argv) {
     for (int t = 0; t < kRows; ++t) finishRow(p, b, t, bestJ[t], inertiaSlot.data(), changedSlot.data());
     for (int stride = kRows / 2; stride >= 1; stride /= 2)
       for (int t = 0; t < kRows; ++t) reduceStep(t, stride, inertiaSlot.data(), changedSlot.data());
-    blockInertia[b] = inertiaSlot[0];
-    blockChanged[b] = changedSlot[0];
+    p.blockInertia[b] = inertiaSlot[0];
+    p.blockChanged[b] = changedSlot[0];
   }
+  };
+  runAssign(p, nBlocks);
   double inertia = 0;
   for (double v : blockInertia) inertia += v;
 
@@ -91,7 +95,8 @@ int main(int argc, char** argv) {
   const int64_t nPotBlocks = (n + kPotRows - 1) / kPotRows;
   std::vector<double> potBlocks(nPotBlocks * m), pots(m, 0.0), slot((size_t)kPotGroup * kPotThreads);
   PotentialParams pp{x.data(), w.data(), closest.data(), c.data(), potBlocks.data(), n, d, m};
-  for (int64_t b = 0; b < nPotBlocks; ++b)
+  auto runPotentials = [&](const PotentialParams& pp, int64_t nb) {
+  for (int64_t b = 0; b < nb; ++b)
     for (int j0 = 0; j0 < m; j0 += kPotGroup) {
       double acc[kPotGroup];
       for (int t = 0; t < kPotThreads; ++t) {
@@ -101,10 +106,46 @@ int main(int argc, char** argv) {
       for (int stride = kPotThreads / 2; stride >= 1; stride /= 2)
         for (int t = 0; t < kPotThreads; ++t)
           for (int j = 0; j < kPotGroup; ++j) reduceDoubleStep(t, stride, &slot[(size_t)j * kPotThreads]);
-      for (int j = 0; j < kPotGroup && j0 + j < m; ++j) potBlocks[b * m + j0 + j] = slot[(size_t)j * kPotThreads];
+      for (int j = 0; j < kPotGroup && j0 + j < m; ++j) pp.blockOut[b * m + j0 + j] = slot[(size_t)j * kPotThreads];
     }
+  };
+  runPotentials(pp, nPotBlocks);
   for (int64_t b = 0; b < nPotBlocks; ++b)
     for (int j = 0; j < m; ++j) pots[j] += potBlocks[b * m + j];
+
+  // Streamed data (kernels.cu, forEachChunk): chunks of a power of two of rows, each kernel run
+  // with every per-row pointer offset by the chunk's first row (the rows copied to a chunk
+  // buffer). Each must give the resident run's bits.
+  bool streamedEqual = true;
+  {
+    const int64_t streamRows = kPotRows;  // the smallest chunk kernels.cu uses
+    std::vector<int32_t> sLabels(n);
+    std::vector<float> sDist(n), chunkX((size_t)streamRows * d);
+    std::vector<double> sInertia(nBlocks), sPartial(nChunks * per, 0.0), sPot(nPotBlocks * m);
+    std::vector<int64_t> sChanged(nBlocks);
+    const int64_t sumRows = rows < streamRows ? rows : streamRows;
+    const int64_t sChunks = (n + sumRows - 1) / sumRows;
+    std::vector<double> sPart2(sChunks * per, 0.0);
+    for (int64_t r0 = 0; r0 < n; r0 += streamRows) {
+      const int64_t nr = n - r0 < streamRows ? n - r0 : streamRows;
+      for (int64_t e = 0; e < nr * d; ++e) chunkX[e] = x[r0 * d + e];
+      AssignParams q{chunkX.data(), w.data() + r0, nullptr, c.data(), panel.data(), cc.data(), shift.data(),
+                     sLabels.data() + r0, sDist.data() + r0, sInertia.data() + r0 / kRows, sChanged.data() + r0 / kRows, nr, d, k};
+      runAssign(q, (nr + kRows - 1) / kRows);
+      for (int64_t ch = 0; ch < (nr + sumRows - 1) / sumRows; ++ch)
+        for (int f = 0; f <= d; ++f)
+          sumChunkFeature(chunkX.data(), labels.data() + r0, w.data() + r0, nr, d, k, sumRows, ch, f,
+                          sPart2.data() + (r0 / sumRows) * per);
+      PotentialParams qp{chunkX.data(), w.data() + r0, closest.data() + r0, c.data(), sPot.data() + (r0 / kPotRows) * m, nr, d, m};
+      runPotentials(qp, (nr + kPotRows - 1) / kPotRows);
+    }
+    for (int64_t i = 0; i < n; ++i) streamedEqual = streamedEqual && sLabels[i] == labels[i] && sDist[i] == dist[i];
+    for (int64_t b = 0; b < nBlocks; ++b) streamedEqual = streamedEqual && sInertia[b] == blockInertia[b] && sChanged[b] == blockChanged[b];
+    for (size_t e = 0; e < sPot.size(); ++e) streamedEqual = streamedEqual && sPot[e] == potBlocks[e];
+    // Sums: the same chunks as resident when the resident chunk fits a streamed one.
+    if (sumRows == rows)
+      for (size_t e = 0; e < sPart2.size(); ++e) streamedEqual = streamedEqual && sPart2[e] == partial[e];
+  }
 
   // Silhouette sums on the first ns rows, with the assignment's labels: columns sorted by label
   // (stable), then per block the tile phases as the GPU runs them.
@@ -187,9 +228,10 @@ int main(int argc, char** argv) {
   int64_t changed = 0;
   for (auto v : blockChanged) changed += v;
   std::printf("{\"mismatches\":%lld,\"ties\":%lld,\"inertiaRelErr\":%.3e,\"distRelErr\":%.3e,\"sumsRelErr\":%.3e,\"changed\":%lld,\"chunks\":%lld,"
-              "\"potentialsRelErr\":%.3e,\"potentialBlocks\":%lld,\"clusterSumsRelErr\":%.3e,\"selfZero\":%s,\"sharedSumsEqual\":%s}\n",
+              "\"potentialsRelErr\":%.3e,\"potentialBlocks\":%lld,\"clusterSumsRelErr\":%.3e,\"selfZero\":%s,\"sharedSumsEqual\":%s,"
+              "\"streamedEqual\":%s}\n",
               (long long)mismatches, (long long)ties, std::fabs(inertia - refInertia) / refInertia, maxDistErr, maxSumErr,
               (long long)changed, (long long)nChunks, maxPotErr, (long long)nPotBlocks, maxCdsErr, selfZero ? "true" : "false",
-              sharedSumsEqual ? "true" : "false");
+              sharedSumsEqual ? "true" : "false", streamedEqual ? "true" : "false");
   return 0;
 }

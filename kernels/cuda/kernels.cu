@@ -5,14 +5,19 @@
 // per-cluster distance sums (one thread per row, columns sorted by label, fixed order).
 // The per-thread arithmetic is in lloyd.cuh, shared with the CPU emulation.
 //
-// Data is uploaded once and stays resident; data larger than free GPU memory is refused with
-// an 'out of GPU memory' error (streaming in chunks is not implemented yet). A Lloyd step moves
+// Data is uploaded once and stays resident when it fits in free GPU memory; otherwise it stays
+// on the host and every pass streams it through two device chunk buffers on two streams, so
+// one chunk's copy overlaps the other's kernels (labels, distances and weights stay resident:
+// 16–20 bytes a row). Chunks are a power of two of rows (a multiple of every kernel's block of
+// rows), so each kernel sees the same blocks, and gives the same bits, as on resident data. A
+// Lloyd step on resident data moves
 // only k·d floats to the device and a few numbers back: labels and distances stay in one of two
 // device slots until the host asks for them (seg_cuda_read), and the per-call buffers are kept
 // on the handle, so no step allocates device memory once the first has run.
 #include <cuda_runtime.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -200,6 +205,16 @@ struct SegCudaData {
   int64_t n = 0;
   int d = 0;
   DevBuf<float> x, w, shift;
+  /** Streamed data: rows per chunk (a power of two ≥ kPotRows), 0 when x is resident. */
+  int64_t streamRows = 0;
+  /** Streamed data: the caller's host rows, borrowed (the JS matrix keeps them alive). */
+  const float* hostX = nullptr;
+  DevBuf<float> xChunk[2];
+  cudaStream_t streams[2] = {nullptr, nullptr};
+  ~SegCudaData() {
+    for (cudaStream_t st : streams)
+      if (st) cudaStreamDestroy(st);
+  }
   /** Two generations of labels and distances: the newest and the one it was counted against. */
   DevBuf<int32_t> labels[2], scratchLabels;
   DevBuf<float> dist[2];
@@ -211,6 +226,54 @@ struct SegCudaData {
   DevBuf<int64_t> blockChanged;
   std::vector<float> hostShift;
 };
+
+namespace {
+
+/**
+ * Runs fn(dX, r0, rows, stream) over all rows: once over the resident matrix, or chunk by
+ * chunk, each copied into one of two device buffers on its own stream (chunk c + 2 reuses
+ * chunk c's buffer on the same stream, after its kernels), then waits for the device. fn
+ * launches its kernels on `stream` with every per-row pointer offset by r0.
+ */
+template <class F>
+const char* forEachChunk(SegCudaData* h, F&& fn) {
+  const int d = h->d;
+  if (!h->streamRows) {
+    const char* err = fn((const float*)h->x.p, (int64_t)0, h->n, (cudaStream_t)0);
+    if (err) return err;
+    SEG_TRY("kernel", cudaDeviceSynchronize());
+    return nullptr;
+  }
+  int64_t c = 0;
+  for (int64_t r0 = 0; r0 < h->n; r0 += h->streamRows, ++c) {
+    const int64_t rows = h->n - r0 < h->streamRows ? h->n - r0 : h->streamRows;
+    cudaStream_t st = h->streams[c & 1];
+    float* buf = h->xChunk[c & 1].p;
+    cudaError_t e = cudaMemcpyAsync(buf, h->hostX + r0 * d, sizeof(float) * rows * d, cudaMemcpyHostToDevice, st);
+    const char* err = e == cudaSuccess ? fn((const float*)buf, r0, rows, st) : fail("stream upload", e);
+    if (err) {
+      cudaDeviceSynchronize();
+      return err;
+    }
+  }
+  SEG_TRY("streamed kernel", cudaDeviceSynchronize());
+  return nullptr;
+}
+
+/** Rows per streamed chunk: SEGTENSOR_CUDA_STREAM_ROWS if set (tests), else what two buffers can take. */
+int64_t streamRowsFor(int d, size_t spareBytes) {
+  int64_t rows = kPotRows;
+  if (const char* env = std::getenv("SEGTENSOR_CUDA_STREAM_ROWS")) {
+    const long long want = std::atoll(env);
+    while (rows < want) rows *= 2;
+    return rows;
+  }
+  const size_t per = 2 * sizeof(float) * (size_t)d;  // two chunk buffers
+  while ((size_t)(rows * 2) * per <= spareBytes && rows < ((int64_t)1 << 40)) rows *= 2;
+  return rows;
+}
+
+}  // namespace
 
 extern "C" {
 
@@ -239,8 +302,27 @@ const char* seg_cuda_upload(const float* x, int64_t n, int d, const float* weigh
   auto h = new SegCudaData();
   h->n = n;
   h->d = d;
+  // Resident when x, the per-row buffers and a reserve (1/8 of the device, for the sums'
+  // partials and per-call buffers) fit in free memory; streamed otherwise, or when
+  // SEGTENSOR_CUDA_STREAM_ROWS asks for it.
+  size_t freeB = 0, totalB = 0;
+  SEG_TRY("cudaMemGetInfo", cudaMemGetInfo(&freeB, &totalB));
+  const size_t perRow = (weights ? 4 : 0) + 2 * (sizeof(int32_t) + sizeof(float));
+  const size_t fixed = (size_t)n * perRow + totalB / 8;
+  const size_t xBytes = (size_t)n * d * sizeof(float);
+  const bool stream = std::getenv("SEGTENSOR_CUDA_STREAM_ROWS") || fixed + xBytes > freeB;
   const char* err = nullptr;
-  if (!err) err = h->x.alloc((size_t)n * d);
+  if (stream) {
+    h->streamRows = streamRowsFor(d, freeB > fixed ? freeB - fixed : 0);
+    h->hostX = x;
+    for (int b = 0; b < 2 && !err; ++b) err = h->xChunk[b].alloc((size_t)h->streamRows * d);
+    for (int b = 0; b < 2 && !err; ++b) {
+      const cudaError_t e = cudaStreamCreate(&h->streams[b]);
+      if (e != cudaSuccess) err = fail("cudaStreamCreate", e);
+    }
+  } else {
+    err = h->x.alloc((size_t)n * d);
+  }
   if (!err && weights) err = h->w.alloc(n);
   if (!err) err = h->shift.alloc(d);
   if (!err) err = h->dist[0].alloc(n);
@@ -251,7 +333,7 @@ const char* seg_cuda_upload(const float* x, int64_t n, int d, const float* weigh
     delete h;
     return err;
   }
-  cudaError_t e = cudaMemcpy(h->x.p, x, sizeof(float) * n * d, cudaMemcpyHostToDevice);
+  cudaError_t e = stream ? cudaSuccess : cudaMemcpy(h->x.p, x, sizeof(float) * n * d, cudaMemcpyHostToDevice);
   if (e == cudaSuccess && weights) e = cudaMemcpy(h->w.p, weights, sizeof(float) * n, cudaMemcpyHostToDevice);
   if (e == cudaSuccess) e = cudaMemcpy(h->shift.p, shift, sizeof(float) * d, cudaMemcpyHostToDevice);
   if (e != cudaSuccess) {
@@ -308,10 +390,16 @@ const char* seg_cuda_assign(SegCudaData* h, const float* centroids, int k, const
   // Write into the slot not holding prev, so prev stays readable during the kernel.
   int slot = (h->slotGen[0] <= h->slotGen[1]) ? 0 : 1;
   if (dPrev == h->labels[slot].p) slot ^= 1;
-  AssignParams p{h->x.p, h->w.p, dPrev, h->c.p, h->panel.p, h->cc.p, h->shift.p, h->labels[slot].p, h->dist[slot].p,
-                 h->blockInertia.p, h->blockChanged.p, n, d, k};
-  if (nBlocks > 0) assignKernel<<<(unsigned)nBlocks, kRows>>>(p);
-  SEG_TRY("assign kernel", cudaGetLastError());
+  err = forEachChunk(h, [&](const float* dX, int64_t r0, int64_t rows, cudaStream_t st) -> const char* {
+    const int64_t nb = (rows + kRows - 1) / kRows;  // r0 is a multiple of kRows
+    AssignParams p{dX, h->w.p ? h->w.p + r0 : nullptr, dPrev ? dPrev + r0 : nullptr, h->c.p, h->panel.p, h->cc.p,
+                   h->shift.p, h->labels[slot].p + r0, h->dist[slot].p + r0, h->blockInertia.p + r0 / kRows,
+                   h->blockChanged.p + r0 / kRows, rows, d, k};
+    if (nb > 0) assignKernel<<<(unsigned)nb, kRows, 0, st>>>(p);
+    SEG_TRY("assign kernel", cudaGetLastError());
+    return nullptr;
+  });
+  if (err) return err;
   std::vector<double> bi(nBlocks);
   std::vector<int64_t> bc(nBlocks);
   SEG_TRY("assign", cudaMemcpy(bi.data(), h->blockInertia.p, sizeof(double) * nBlocks, cudaMemcpyDeviceToHost));
@@ -355,7 +443,10 @@ const char* seg_cuda_segment_sum(SegCudaData* h, const int32_t* labels, int64_t 
   const char* err = labelsOnDevice(h, labels, gen, &dLabels);
   if (err) return err;
   if (!dLabels) return "segmentSum: no labels";
-  const int64_t rows = chunkRows(n, k, d, partialBudget());
+  // Streamed: chunks of the sums no longer than a streamed chunk (both powers of two, so each
+  // streamed chunk holds whole chunks of the sums).
+  int64_t rows = chunkRows(n, k, d, partialBudget());
+  if (h->streamRows && rows > h->streamRows) rows = h->streamRows;
   const int64_t nChunks = (n + rows - 1) / rows;
   const int64_t per = (int64_t)k * d + k;
   DevBuf<double>& partial = h->partial;
@@ -364,15 +455,21 @@ const char* seg_cuda_segment_sum(SegCudaData* h, const int32_t* labels, int64_t 
   if ((err = partial.ensure(partialLen))) return err;
   if ((err = out.ensure(per))) return err;
   SEG_TRY("segmentSum", cudaMemset(partial.p, 0, sizeof(double) * partialLen));
-  if (nChunks > 0) {
-    const int threads = d + 1 < kSumThreads ? ((d + 1 + 31) / 32) * 32 : kSumThreads;
+  const int threads = d + 1 < kSumThreads ? ((d + 1 + 31) / 32) * 32 : kSumThreads;
+  err = forEachChunk(h, [&](const float* dX, int64_t r0, int64_t n0, cudaStream_t st) -> const char* {
+    const int64_t nc = (n0 + rows - 1) / rows;  // r0 is a multiple of rows
+    const int32_t* lab = dLabels + r0;
+    const float* w = h->w.p ? h->w.p + r0 : nullptr;
+    double* part = partial.p + (r0 / rows) * per;
+    if (nc == 0) return nullptr;
     if (per <= kSharedPartialDoubles)
-      sumChunksSharedKernel<<<(unsigned)nChunks, threads, sizeof(double) * per>>>(h->x.p, dLabels, h->w.p, n, d, k,
-                                                                                  rows, partial.p);
+      sumChunksSharedKernel<<<(unsigned)nc, threads, sizeof(double) * per, st>>>(dX, lab, w, n0, d, k, rows, part);
     else
-      sumChunksKernel<<<(unsigned)nChunks, threads>>>(h->x.p, dLabels, h->w.p, n, d, k, rows, partial.p);
+      sumChunksKernel<<<(unsigned)nc, threads, 0, st>>>(dX, lab, w, n0, d, k, rows, part);
     SEG_TRY("segmentSum kernel", cudaGetLastError());
-  }
+    return nullptr;
+  });
+  if (err) return err;
   reduceChunksKernel<<<(unsigned)((per + 255) / 256), 256>>>(partial.p, nChunks, per, out.p);
   SEG_TRY("segmentSum reduce kernel", cudaGetLastError());
   SEG_TRY("segmentSum", cudaMemcpy(sums, out.p, sizeof(double) * k * d, cudaMemcpyDeviceToHost));
@@ -381,15 +478,20 @@ const char* seg_cuda_segment_sum(SegCudaData* h, const int32_t* labels, int64_t 
 }
 
 const char* seg_cuda_distances(SegCudaData* h, const float* centers, int m, float* out) {
-  DevBuf<float> dC, dOut;
+  DevBuf<float> dC, dOut[2];
   const char* err = nullptr;
+  const int64_t chunk = h->streamRows ? h->streamRows : h->n;
   if ((err = dC.alloc((size_t)m * h->d))) return err;
-  if ((err = dOut.alloc((size_t)h->n * m))) return err;
+  for (int b = 0; b < (h->streamRows ? 2 : 1); ++b)
+    if ((err = dOut[b].alloc((size_t)chunk * m))) return err;
   SEG_TRY("distances", cudaMemcpy(dC.p, centers, sizeof(float) * m * h->d, cudaMemcpyHostToDevice));
-  if (h->n > 0) distancesKernel<<<(unsigned)((h->n + 255) / 256), 256>>>(h->x.p, h->n, h->d, dC.p, m, dOut.p);
-  SEG_TRY("distances kernel", cudaGetLastError());
-  SEG_TRY("distances", cudaMemcpy(out, dOut.p, sizeof(float) * h->n * m, cudaMemcpyDeviceToHost));
-  return nullptr;
+  return forEachChunk(h, [&](const float* dX, int64_t r0, int64_t rows, cudaStream_t st) -> const char* {
+    float* o = dOut[h->streamRows ? (r0 / chunk) & 1 : 0].p;
+    if (rows > 0) distancesKernel<<<(unsigned)((rows + 255) / 256), 256, 0, st>>>(dX, rows, h->d, dC.p, m, o);
+    SEG_TRY("distances kernel", cudaGetLastError());
+    SEG_TRY("distances", cudaMemcpyAsync(out + r0 * m, o, sizeof(float) * rows * m, cudaMemcpyDeviceToHost, st));
+    return nullptr;
+  });
 }
 
 const char* seg_cuda_potentials(SegCudaData* h, const float* closest, const float* cands, int m, double* out) {
@@ -406,9 +508,15 @@ const char* seg_cuda_potentials(SegCudaData* h, const float* closest, const floa
   if ((err = dBlock.alloc((size_t)nBlocks * m))) return err;
   SEG_TRY("potentials", cudaMemcpy(dClosest.p, closest, sizeof(float) * n, cudaMemcpyHostToDevice));
   SEG_TRY("potentials", cudaMemcpy(dCands.p, cands, sizeof(float) * m * d, cudaMemcpyHostToDevice));
-  PotentialParams p{h->x.p, h->w.p, dClosest.p, dCands.p, dBlock.p, n, d, m};
-  potentialsKernel<<<(unsigned)nBlocks, kPotThreads>>>(p);
-  SEG_TRY("potentials kernel", cudaGetLastError());
+  err = forEachChunk(h, [&](const float* dX, int64_t r0, int64_t rows, cudaStream_t st) -> const char* {
+    const int64_t nb = (rows + kPotRows - 1) / kPotRows;  // r0 is a multiple of kPotRows
+    PotentialParams p{dX, h->w.p ? h->w.p + r0 : nullptr, dClosest.p + r0, dCands.p, dBlock.p + (r0 / kPotRows) * m,
+                      rows, d, m};
+    if (nb > 0) potentialsKernel<<<(unsigned)nb, kPotThreads, 0, st>>>(p);
+    SEG_TRY("potentials kernel", cudaGetLastError());
+    return nullptr;
+  });
+  if (err) return err;
   std::vector<double> part((size_t)nBlocks * m);
   SEG_TRY("potentials", cudaMemcpy(part.data(), dBlock.p, sizeof(double) * part.size(), cudaMemcpyDeviceToHost));
   for (int64_t b = 0; b < nBlocks; ++b)  // block order: deterministic
@@ -432,17 +540,24 @@ const char* seg_cuda_cluster_sums(SegCudaData* h, const float* xHost, const int3
     std::memcpy(&cols[(size_t)c * d], xHost + i * d, sizeof(float) * d);
     colLabel[c] = labels[i];
   }
-  DevBuf<float> dCols;
+  DevBuf<float> dCols, dX;
   DevBuf<int32_t> dLabel;
   DevBuf<double> dOut;
   const char* err = nullptr;
+  // Streamed data: the rows themselves go up too (the silhouette runs on a sample).
+  const float* rowsOnDevice = h->x.p;
+  if (h->streamRows) {
+    if ((err = dX.alloc((size_t)n * d))) return err;
+    SEG_TRY("clusterDistanceSums", cudaMemcpy(dX.p, xHost, sizeof(float) * n * d, cudaMemcpyHostToDevice));
+    rowsOnDevice = dX.p;
+  }
   if ((err = dCols.alloc((size_t)n * d))) return err;
   if ((err = dLabel.alloc(n))) return err;
   if ((err = dOut.alloc((size_t)n * k))) return err;
   SEG_TRY("clusterDistanceSums", cudaMemcpy(dCols.p, cols.data(), sizeof(float) * n * d, cudaMemcpyHostToDevice));
   SEG_TRY("clusterDistanceSums", cudaMemcpy(dLabel.p, colLabel.data(), sizeof(int32_t) * n, cudaMemcpyHostToDevice));
   SEG_TRY("clusterDistanceSums", cudaMemset(dOut.p, 0, sizeof(double) * n * k));
-  ClusterSumParams p{h->x.p, dCols.p, dLabel.p, dOut.p, n, d, k};
+  ClusterSumParams p{rowsOnDevice, dCols.p, dLabel.p, dOut.p, n, d, k};
   clusterSumsKernel<<<(unsigned)((n + kRows - 1) / kRows), kRows>>>(p);
   SEG_TRY("clusterDistanceSums kernel", cudaGetLastError());
   SEG_TRY("clusterDistanceSums", cudaMemcpy(out, dOut.p, sizeof(double) * n * k, cudaMemcpyDeviceToHost));

@@ -67,6 +67,7 @@ describe.skipIf(!has('g++'))('cuda kernels, emulated on the CPU', () => {
     expect(r.distRelErr).toBeLessThanOrEqual(1e-6);
     expect(r.sumsRelErr).toBeLessThanOrEqual(1e-9);
     expect(r.sharedSumsEqual).toBe(true); // the shared-memory segment-sum kernel: same bits
+    expect(r.streamedEqual).toBe(true); // chunks with offset pointers, as for data streamed from the host
     expect(r.changed).toBe(n);
     // k-means++ potentials (float64 throughout) and the silhouette sums (float32 squares, float64 sums).
     expect(r.potentialBlocks).toBe(Math.ceil(n / 2048));
@@ -149,6 +150,41 @@ describe.skipIf(!hasGpu)('cuda backend on a GPU', () => {
         for (let l = 0; l < k; l++) expect(Math.abs(sums[i * k + l] - want[l])).toBeLessThanOrEqual(1e-5 * want[l]);
       }
       be.release(sx);
+    }
+  });
+
+  it('streams data from the host in chunks (SEGTENSOR_CUDA_STREAM_ROWS) with the resident results, bit for bit', async () => {
+    const be = await createCudaBackend();
+    const n = 10_000; // five chunks of 2048 rows, the last short
+    const d = 19;
+    const k = 24;
+    const r = rng(77);
+    const data = new Float32Array(n * d).map(() => (r() - 0.5) * 10);
+    const w = new Float32Array(n).map(() => 0.5 + r());
+    const c = data.slice(0, k * d);
+    const closest = new Float32Array(n).map(() => 20 * r());
+    const run = async () => {
+      const x = be.upload({ data, nRows: n, nFeatures: d }, w);
+      const a = await be.assign(x, c, k);
+      const b = await be.assign(x, c.map((v) => v * 0.99), k, a);
+      const out = {
+        a: await a.read(),
+        b: await b.read(),
+        inertia: [a.inertia, b.inertia, b.nChanged],
+        sums: await be.segmentSum(x, b, k),
+        dist: await be.distances(x, c, 3),
+        pots: await be.potentials(x, closest, c, 5),
+      };
+      be.release(x);
+      return out;
+    };
+    const resident = await run();
+    process.env.SEGTENSOR_CUDA_STREAM_ROWS = '2048';
+    try {
+      const streamed = await run();
+      expect(streamed).toEqual(resident);
+    } finally {
+      delete process.env.SEGTENSOR_CUDA_STREAM_ROWS;
     }
   });
 

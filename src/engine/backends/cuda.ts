@@ -4,7 +4,9 @@
  * of the last two assignments stay on the device: a Lloyd step sends k·d floats and gets a few
  * numbers back, and labels cross the bus only when a caller reads them. An assignment whose
  * device slot was since reused is computed again from its centroids on read (the kernels are
- * deterministic: the same bits).
+ * deterministic: the same bits). Data larger than free GPU memory stays on the host (this
+ * matrix's `host` array, which must outlive it) and each pass streams it through the device
+ * in chunks, with the same results bit for bit.
  *
  * Unavailable (with the CUDA runtime's own reason) when the addon is not built, there is no
  * device, or the driver is older than the runtime.
