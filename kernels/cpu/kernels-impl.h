@@ -231,6 +231,67 @@ inline unsigned maskOf(vi m) {
 #endif
 }
 
+/**
+ * The arithmetic of Hamerly's bounds (see AssignJob::bounds), a vector of rows at a time: u,
+ * γ doubled for d + 8 operations, R ≥ max ‖c − shift‖ (all rounded up), and the drift since
+ * the bounds were written.
+ */
+struct Hamerly {
+  float u, gq, R, drift;
+
+  static Hamerly of(const AssignJob& job) {
+    Hamerly h;
+    h.u = 0x1p-24f;
+    h.gq = 2.0f * (float)(job.d + 8) * h.u * 1.001f;
+    h.drift = job.drift;
+    double r2 = 0;
+    if (job.bounds)
+      for (int j = 0; j < job.k; ++j) {
+        double q = 0;
+        for (int f = 0; f < job.d; ++f) {
+          const double t = (double)job.centroids[(size_t)j * job.d + f] - (double)job.shift[f];
+          q += t * t;
+        }
+        r2 = q > r2 ? q : r2;
+      }
+    h.R = (float)(__builtin_sqrt(r2) * (1 + 1e-6));
+    return h;
+  }
+
+  /**
+   * A lower bound on ‖x − c_j‖ (exact reals, unshifted) over every j but the winner, from the
+   * second-best score s2 and Σx̃² (nx): ‖x̃ − c̃_j‖² = S_j + ‖x̃‖² ≥ s2 + nx less the rounding of
+   * the scores (γ_d relative to ‖c̃‖² + 2‖x̃‖‖c̃‖, u on ‖c̃‖²), of nx and of this sum, each
+   * doubled; then the shift's rounding (u per coordinate of x̃ and c̃) back to raw space.
+   */
+  vf lowerBound(vf s2, vf nx) const {
+    const vf xn = sqrtLanes(nx);
+    const vf a2 = s2 < 0 ? -s2 : s2;
+    const vf err = 2.0f * ((gq + u) * (R * R + 2.0f * R * (1.0f + gq) * xn) + gq * nx + 2.0f * u * (a2 + nx));
+    const vf l2 = s2 + nx - err;
+    return sqrtLanes(l2 > 0 ? l2 : vf{}) * (1.0f - 4.0f * u) - 2.0f * u * (xn + R);
+  }
+
+  /**
+   * Hamerly's test: the stored bound less the drift (lr, the row's new bound if it passes) is
+   * still a lower bound on every other centroid's distance; the row keeps its label when that
+   * bound exceeds the exact squared distance e to its own centroid by more than the scores'
+   * rounding (both carried into the shifted space the scores live in), so every other score is
+   * strictly larger and the full argmin would pick the same centroid. NaN never passes.
+   */
+  vi pass(vf bnd, vf e, vf* lrOut) const {
+    const vf lr = (bnd - drift) * (1.0f - 4.0f * u);
+    const vf t = sqrtLanes(e) * (1.0f + gq);
+    const vf m = 2.0f * u * (t + 2.0f * R);
+    const vf dh = t + m;
+    const vf lx = lr - m;
+    const vf lhs = (lx - dh) * (lx + dh);
+    const vf rhs = 4.0f * (gq + u) * R * (3.0f * R + 2.0f * dh) + 8.0f * u * lx * lx;
+    *lrOut = lr;
+    return (lx > dh) & (lhs > rhs);
+  }
+};
+
 /** Lowest index among the lanes holding the minimum (lane = index when there is one vector). */
 inline void horizontalArgmin(vf v, float* outV, int32_t* outI) {
   const vf m = broadcastMin(v);
@@ -698,54 +759,11 @@ void assignRowsSmallK(const AssignJob& job, size_t r0, size_t r1, void* scratch,
     stats(i0, nv, bi, dv);
   };
 
-  // Rounding bounds for the pruning test and the lower bounds (see AssignJob::bounds): u, a
-  // doubled γ for d + 8 operations, and R ≥ max ‖c − shift‖, all rounded up.
   float* __restrict bounds = job.bounds;
-  const float u = 0x1p-24f;
-  const float gq = 2.0f * (float)(d + 8) * u * 1.001f;
-  float R = 0;
-  if (bounds) {
-    double r2 = 0;
-    for (int j = 0; j < k; ++j) {
-      double q = 0;
-      for (int f = 0; f < d; ++f) {
-        const double t = (double)job.centroids[(size_t)j * d + f] - (double)shift[f];
-        q += t * t;
-      }
-      r2 = q > r2 ? q : r2;
-    }
-    R = (float)(__builtin_sqrt(r2) * (1 + 1e-6));
-  }
+  const Hamerly H = Hamerly::of(job);
   const vf inf = vf{} + __builtin_inff();
-  auto maxv = [](vf a, vf b) __attribute__((always_inline)) { return a > b ? a : b; };
-  // A lower bound on ‖x − c_j‖ (float64-exact reals, unshifted) over every j but the winner,
-  // from the second-best score s2 and Σx̃² (nx): ‖x̃ − c̃_j‖² = S_j + ‖x̃‖² ≥ s2 + nx − the
-  // rounding of the scores (γ_d relative to ‖c̃‖² + 2‖x̃‖‖c̃‖, u on ‖c̃‖²), of nx and of this sum,
-  // each doubled; then the shift's rounding (u per coordinate of x̃ and c̃) back to raw space.
-  auto lowerBound = [&](vf s2, vf nx) __attribute__((always_inline)) {
-    const vf xn = sqrtLanes(nx);
-    const vf a2 = s2 < 0 ? -s2 : s2;
-    const vf err = 2.0f * ((gq + u) * (R * R + 2.0f * R * (1.0f + gq) * xn) + gq * nx + 2.0f * u * (a2 + nx));
-    const vf l2 = s2 + nx - err;
-    return sqrtLanes(maxv(l2, vf{})) * (1.0f - 4.0f * u) - 2.0f * u * (xn + R);
-  };
-  // Hamerly's test: the stored bound less the drift (lr, the row's new bound if it passes)
-  // is still a lower bound on every other centroid's distance; the row keeps its label when
-  // that bound exceeds the exact distance e to its own centroid by more than the scores'
-  // rounding (both carried into the shifted space the scores live in), so every other score
-  // is strictly larger and the full argmin would pick the same centroid.
-  const float drift = job.drift;
-  auto passTest = [&](vf bnd, vf e, vf* lrOut) __attribute__((always_inline)) {
-    const vf lr = (bnd - drift) * (1.0f - 4.0f * u);
-    const vf t = sqrtLanes(e) * (1.0f + gq);
-    const vf m = 2.0f * u * (t + 2.0f * R);
-    const vf dh = t + m;
-    const vf lx = lr - m;
-    const vf lhs = (lx - dh) * (lx + dh);
-    const vf rhs = 4.0f * (gq + u) * R * (3.0f * R + 2.0f * dh) + 8.0f * u * lx * lx;
-    *lrOut = lr;
-    return (lx > dh) & (lhs > rhs);
-  };
+  auto lowerBound = [&](vf s2, vf nx) __attribute__((always_inline)) { return H.lowerBound(s2, nx); };
+  auto passTest = [&](vf bnd, vf e, vf* lrOut) __attribute__((always_inline)) { return H.pass(bnd, e, lrOut); };
 
   // Scores nT tiles, software-pipelined: fill(t, buf) transposes tile t into buf (and may
   // prefetch ahead); done(t, bi, dv, lb) takes tile t's winners, exact distances and (when

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BackendUnavailableError } from '../../src/engine/backend.js';
-import { NATIVE_ADDON_PATH, createNativeBackend, loadNativeAddon, maxMove, type NativeAddon } from '../../src/engine/backends/native.js';
+import { NATIVE_ADDON_PATH, boundsPay, createNativeBackend, loadNativeAddon, maxMove, type NativeAddon } from '../../src/engine/backends/native.js';
 import { KMeans } from '../../src/models/kmeans.js';
 import { blobs, refAssign, refSegmentSum, rng } from '../helpers/reference.js';
 
@@ -519,9 +519,9 @@ describe.skipIf(!built)('native backend', () => {
 
   it('keeps Hamerly bounds along a Lloyd chain: the same fit as without them, with rows pruned', async () => {
     const n = 5000;
-    const d = 6;
+    const d = 40;
     const k = 7;
-    const { data } = blobs(n, d, 9, 6, 17);
+    const { data } = blobs(n, d, 9, 3, 17);
     const fit = async (bounds: boolean) => {
       const be = await createNativeBackend({ bounds });
       const x = be.upload({ data, nRows: n, nFeatures: d });
@@ -546,7 +546,14 @@ describe.skipIf(!built)('native backend', () => {
     expect(on.last.labels).toEqual(off.last.labels);
     expect(on.last.distances).toEqual(off.last.distances);
     expect(off.pruned).toBe(0);
-    if (k <= loadNativeAddon().info().lanes) expect(on.pruned).toBeGreaterThan(n / 2);
+    if (k <= loadNativeAddon().info().lanes) {
+      expect(boundsPay(k, d, loadNativeAddon().info().lanes)).toBe(true);
+      expect(on.pruned).toBeGreaterThan(n / 2);
+    }
+    // Where they do not pay (few multiply-adds a row), no bounds are kept.
+    expect(boundsPay(4, 4, 16)).toBe(false);
+    expect(boundsPay(17, 64, 16)).toBe(false);
+    expect(boundsPay(16, 16, 16)).toBe(true);
   });
 
   it('recycles the buffers of assignments the Lloyd loop has let go, and recomputes them if read later', async () => {
