@@ -112,6 +112,13 @@ export function loadNativeAddon(): NativeAddon {
 /** @internal */
 class NativeMatrix implements DeviceMatrix {
   released = false;
+  /**
+   * One Hamerly bounds buffer per matrix, reused by every Lloyd chain on it (fresh pages cost
+   * ~4 ms per MiB on some VMs: 16 ms per restart at 1M rows), and the assignment whose bounds
+   * it holds; a new chain takes it over.
+   */
+  boundsBuf: Float32Array | null = null;
+  boundsOwner: NativeAssignment | null = null;
   constructor(
     readonly data: Float32Array,
     readonly nRows: number,
@@ -285,17 +292,21 @@ export async function createNativeBackend(options: NativeBackendOptions = {}): P
       let bounds: Float32Array | null = null;
       let drift = 0;
       if (chain && usesBounds && boundsPay(k, d, info.lanes)) {
-        if (chain.bounds && chain.k === k) {
+        if (chain.bounds && chain.k === k && x.boundsOwner === chain) {
           bounds = chain.bounds;
           chain.bounds = null;
           drift = maxMove(chain.centroids, centroids, k, d);
         } else {
-          bounds = new Float32Array(x.nRows); // zero bounds never pass the test
+          bounds = x.boundsBuf ??= new Float32Array(x.nRows);
+          if (x.boundsOwner) x.boundsOwner.bounds = null;
+          bounds.fill(0); // zero bounds never pass the test
         }
       }
       const r = addon.assign(x.data, x.nRows, d, centroids, k, x.weights, prev, labels, dist, x.shift, sums, counts, bounds, drift);
       const fused = sums && counts ? { sums, counts } : null;
-      return new NativeAssignment(r.inertia, r.nChanged, labels, dist, fused, x, k, centroids.slice(0, k * d), chain, recompute, bounds, r.nPruned);
+      const a = new NativeAssignment(r.inertia, r.nChanged, labels, dist, fused, x, k, centroids.slice(0, k * d), chain, recompute, bounds, r.nPruned);
+      if (bounds) x.boundsOwner = a;
+      return a;
     },
 
     async segmentSum(xd: DeviceMatrix, a: Assignment, k: number): Promise<SegmentSums> {
