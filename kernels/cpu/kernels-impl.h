@@ -923,10 +923,7 @@ void assignRowsSmallK(const AssignJob& job, size_t r0, size_t r1, void* scratch,
         const size_t i0 = s0 + t * W;
         const int nv = rowsIn(s1 - s0, t);
         transposeInto(i0, nv, ring);
-#ifndef SEG_PF1
-#define SEG_PF1 4
-#endif
-        if (SEG_PF1 > 0) prefetchTile(i0 + SEG_PF1 * W, s1);
+        if (SEG_PF_TILES > 0) prefetchTile(i0 + SEG_PF_TILES * W, s1);
         vi pv = {};
         vf bnd = {};
         if (nv == W) {
@@ -980,16 +977,6 @@ void assignRowsSmallK(const AssignJob& job, size_t r0, size_t r1, void* scratch,
           for (int r = 0; r < nv; ++r) bi[r] = labels[i0 + r], dv[r] = distOut[i0 + r];
         }
         stats(i0, nv, bi, dv);
-#ifndef SEG_PF3
-#define SEG_PF3 2
-#endif
-        // The same tile of the next sub-block into L2, so that memory keeps streaming while
-        // the sums run.
-        if (SEG_PF3 > 0) {
-          const size_t n0 = i0 + sub, n1 = r1 < n0 + W ? r1 : n0 + W;
-          for (const char* q = (const char*)(x + n0 * d); n0 < n1 && q < (const char*)(x + n1 * d); q += 64)
-            __builtin_prefetch(q, 0, SEG_PF3);
-        }
       }
       if (2 * nFail > s1 - s0) skip = 8;
     }
