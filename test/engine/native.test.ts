@@ -478,6 +478,18 @@ describe.skipIf(!built)('native kernels: Hamerly bounds', () => {
     a.setIsa('auto');
   });
 
+  it('handles tables shorter than a tile, k = 1 and zero weights', () => {
+    a.setIsa('auto');
+    for (const n of [1, 3, 17, 33]) {
+      const d = 64;
+      const x = uniform(n * d, n);
+      const w = new Float32Array(n).map((_, i) => (i % 3 === 0 ? 0 : 1));
+      for (const k of [1, Math.min(2, n)]) {
+        expectSameSteps(lloydLoop(a, x, n, d, x.slice(0, k * d), k, w, 4, true), lloydLoop(a, x, n, d, x.slice(0, k * d), k, w, 4, false));
+      }
+    }
+  });
+
   it('refuses a negative or missing drift with bounds', () => {
     const n = 10;
     const x = uniform(n * 2, 3);
