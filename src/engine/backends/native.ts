@@ -201,6 +201,7 @@ class NativeAssignment implements Assignment {
  * multiply-adds a row, the test and the bounds cost more than the scores they save (measured
  * on 200k rows of blobs: d = 4, k = 4 takes 1.8× as long with them, d = 32, k = 16 0.8×,
  * d = 128, k = 8 0.45×).
+ * @internal
  */
 export function boundsPay(k: number, d: number, lanes: number): boolean {
   if (k > lanes) return false;
@@ -211,6 +212,7 @@ export function boundsPay(k: number, d: number, lanes: number): boolean {
 /**
  * The farthest any centroid moved from `before` to `after` (k × d), as an upper bound: float64
  * sums of float32 differences, widened by far more than their rounding.
+ * @internal
  */
 export function maxMove(before: Float32Array, after: Float32Array, k: number, d: number): number {
   let most = 0;
@@ -268,7 +270,11 @@ export async function createNativeBackend(options: NativeBackendOptions = {}): P
     },
 
     release(x: DeviceMatrix): void {
-      if (x instanceof NativeMatrix) x.released = true;
+      if (x instanceof NativeMatrix) {
+        x.released = true;
+        x.boundsBuf = null;
+        x.boundsOwner = null;
+      }
     },
 
     async assign(xd: DeviceMatrix, centroids: Float32Array, k: number, previous?: Assignment): Promise<Assignment> {
