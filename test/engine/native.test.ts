@@ -490,6 +490,22 @@ describe.skipIf(!built)('native kernels: Hamerly bounds', () => {
     }
   });
 
+  it('gives the same steps, pruning included, with 1 and 3 threads', () => {
+    a.setIsa('auto');
+    const n = 50_000;
+    const d = 32;
+    const k = Math.min(a.info().lanes, 12);
+    const { data: x } = blobs(n, d, k + 3, 5, 21);
+    const runs = [1, 3].map((t) => {
+      a.setThreads(t);
+      return lloydLoop(a, x, n, d, x.slice(0, k * d), k, null, 8, true);
+    });
+    a.setThreads(defaultThreads);
+    expectSameSteps(runs[1], runs[0]);
+    expect(runs[1].map((s) => s.nPruned)).toEqual(runs[0].map((s) => s.nPruned));
+    expect(runs[0][7].nPruned).toBeGreaterThan(n / 2);
+  });
+
   it('refuses a negative or missing drift with bounds', () => {
     const n = 10;
     const x = uniform(n * 2, 3);
