@@ -591,6 +591,17 @@ __attribute__((always_inline)) inline void sumTile(double* __restrict lsum, size
   }
 }
 
+/**
+ * (x − c_bi)² for one feature of a transposed tile (xf: the tile's feature row, cf: the
+ * transposed centroids' feature row, permuted to each lane's centroid): the one definition of
+ * the terms the small-k path's exact distances sum, wherever they are computed, so that a
+ * distance has the same bits whichever path found its row's label.
+ */
+inline vf sqDiff(const float* __restrict xf, const float* __restrict cf, vi bi) {
+  const vf t = loadf(xf) - __builtin_shuffle(loadf(cf), bi);
+  return t * t;
+}
+
 /** Floats per transposed tile buffer, doubles per row of the local sums. */
 inline size_t smallKTileFloats(int d) { return roundUp(d, W) * W; }
 inline size_t smallKSumStride(int d) { return roundUp(d, 8); }
@@ -703,16 +714,15 @@ void assignRowsSmallK(const AssignJob& job, size_t r0, size_t r1, void* scratch,
     for (; f < d4; f += 4) {
 #pragma GCC unroll 4
       for (int q = 0; q < 4; ++q) {
-        const vf tq = loadf(pb + (size_t)(f + q) * W) - __builtin_shuffle(loadf(cT + (size_t)(f + q) * W), bi);
-        if (q == 0) e0 += tq * tq;
-        if (q == 1) e1 += tq * tq;
-        if (q == 2) e2 += tq * tq;
-        if (q == 3) e3 += tq * tq;
+        const vf tq = sqDiff(pb + (size_t)(f + q) * W, cT + (size_t)(f + q) * W, bi);
+        if (q == 0) e0 += tq;
+        if (q == 1) e1 += tq;
+        if (q == 2) e2 += tq;
+        if (q == 3) e3 += tq;
       }
     }
     for (; f < d; ++f) {
-      const vf tq = loadf(pb + (size_t)f * W) - __builtin_shuffle(loadf(cT + (size_t)f * W), bi);
-      e0 += tq * tq;
+      e0 += sqDiff(pb + (size_t)f * W, cT + (size_t)f * W, bi);
     }
     return (e0 + e1) + (e2 + e3);
   };
@@ -807,11 +817,11 @@ void assignRowsSmallK(const AssignJob& job, size_t r0, size_t r1, void* scratch,
               if (q & 1) nx1 += xv * xv;
               else nx0 += xv * xv;
             }
-            const vf tq = loadf(pb + (size_t)(f + q) * W) - __builtin_shuffle(loadf(cTL + (size_t)(f + q) * W), biPrev);
-            if (q == 0) e0 += tq * tq;
-            if (q == 1) e1 += tq * tq;
-            if (q == 2) e2 += tq * tq;
-            if (q == 3) e3 += tq * tq;
+            const vf tq = sqDiff(pb + (size_t)(f + q) * W, cTL + (size_t)(f + q) * W, biPrev);
+            if (q == 0) e0 += tq;
+            if (q == 1) e1 += tq;
+            if (q == 2) e2 += tq;
+            if (q == 3) e3 += tq;
           }
         }
         for (; f < dL; ++f) {
@@ -820,8 +830,7 @@ void assignRowsSmallK(const AssignJob& job, size_t r0, size_t r1, void* scratch,
 #pragma GCC unroll 16
           for (int j = 0; j < KW; ++j) acc[j] += xv * p[j];
           if constexpr (B) nx0 += xv * xv;
-          const vf tq = loadf(pb + (size_t)f * W) - __builtin_shuffle(loadf(cTL + (size_t)f * W), biPrev);
-          e0 += tq * tq;
+          e0 += sqDiff(pb + (size_t)f * W, cTL + (size_t)f * W, biPrev);
         }
       } else if (have) {
         for (int f = 0; f < dL; ++f) {

@@ -114,8 +114,9 @@ class NativeMatrix implements DeviceMatrix {
   released = false;
   /**
    * One Hamerly bounds buffer per matrix, reused by every Lloyd chain on it (fresh pages cost
-   * ~4 ms per MiB on some VMs: 16 ms per restart at 1M rows), and the assignment whose bounds
-   * it holds; a new chain takes it over.
+   * ~4 ms per MiB on some VMs: 16 ms per restart at 1M rows), and the assignment that holds it;
+   * a new chain takes it over and clears the holder's reference, so an assignment's non-null
+   * `bounds` are always this buffer, valid for its labels.
    */
   boundsBuf: Float32Array | null = null;
   boundsOwner: NativeAssignment | null = null;
@@ -298,7 +299,7 @@ export async function createNativeBackend(options: NativeBackendOptions = {}): P
       let bounds: Float32Array | null = null;
       let drift = 0;
       if (chain && usesBounds && boundsPay(k, d, info.lanes)) {
-        if (chain.bounds && chain.k === k && x.boundsOwner === chain) {
+        if (chain.bounds && chain.k === k) {
           bounds = chain.bounds;
           chain.bounds = null;
           drift = maxMove(chain.centroids, centroids, k, d);
