@@ -113,22 +113,22 @@ class BlockSums {
   }
 
   /** After block b: with one slot per worker, adds it into the totals in block order. */
-  void end(int b, int worker, double* sums, size_t nSums, double* counts, int k) {
+  void end(int b, int worker, double* sums, size_t nSums, double* counts, size_t nCounts) {
     if (perBlock_) return;
     const double* p = base_ + len_ * (size_t)worker;
-    order_.merge(b, [&] { add(p, sums, nSums, counts, k); });
+    order_.merge(b, [&] { add(p, sums, nSums, counts, nCounts); });
   }
 
   /** After the run: with one slot per block, adds them all into the totals in block order. */
-  void finish(double* sums, size_t nSums, double* counts, int k) {
+  void finish(double* sums, size_t nSums, double* counts, size_t nCounts) {
     if (!perBlock_) return;
-    for (size_t b = 0; b < nBlocks_; ++b) add(base_ + len_ * b, sums, nSums, counts, k);
+    for (size_t b = 0; b < nBlocks_; ++b) add(base_ + len_ * b, sums, nSums, counts, nCounts);
   }
 
  private:
-  static void add(const double* p, double* sums, size_t nSums, double* counts, int k) {
+  static void add(const double* p, double* sums, size_t nSums, double* counts, size_t nCounts) {
     for (size_t i = 0; i < nSums; ++i) sums[i] += p[i];
-    for (int j = 0; j < k; ++j) counts[j] += p[nSums + j];
+    for (size_t j = 0; j < nCounts; ++j) counts[j] += p[nSums + j];
   }
   /** Slots of at most kSlotDoubles, kept between calls. */
   static std::vector<double>& kept() {
@@ -154,11 +154,14 @@ struct AlignedFloats {
 
 /**
  * assign(x, nRows, d, centroids, k, weights|null, prevLabels|null, outLabels, outDist,
- *        shift|null, outSums|null, outCounts|null, bounds|null, drift)
- *   -> { inertia, nChanged, nPruned }
+ *        shift|null, outSums|null, outCounts|null, bounds|null, drift|null)
+ *   -> { inertia, nChanged, nPruned, nSkipped }
  * With outSums/outCounts, also Σw·x and Σw per new label (the fused Lloyd step). With bounds
- * (Float32Array(nRows), in and out: see AssignJob::bounds), rows whose Hamerly bound clears
- * are not scored; drift is how far any centroid moved since the bounds were written.
+ * (Float32Array(2·nRows): Hamerly's lower bounds, then the upper ones; see AssignJob::lower),
+ * outSums is required and outCounts has 3k doubles (Σw, Σw·dist, rows of nonzero weight). Without drift they are
+ * written for every row; with drift (Float64Array(k): how far each centroid moved since, at
+ * most) and prevLabels (the labels they belong to), rows whose bounds clear are not scored,
+ * and the outputs are the changes from prevLabels' sums (inertia 0).
  */
 Napi::Value Assign(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -172,16 +175,25 @@ Napi::Value Assign(const Napi::CallbackInfo& info) {
   int32_t* labels = dataOf<int32_t>(info, 7, "outLabels", nRows, false);
   float* dist = dataOf<float>(info, 8, "outDist", nRows, false);
   const float* shiftIn = info.Length() > 9 ? dataOf<float>(info, 9, "shift", d, true) : nullptr;
+  float* bounds = info.Length() > 12 ? dataOf<float>(info, 12, "bounds", 2 * nRows, true) : nullptr;
+  const size_t nCounts = bounds ? 3 * (size_t)k : (size_t)k;
   double* sums = info.Length() > 10 ? dataOf<double>(info, 10, "outSums", (size_t)k * d, true) : nullptr;
-  double* counts = info.Length() > 11 ? dataOf<double>(info, 11, "outCounts", k, true) : nullptr;
+  double* counts = info.Length() > 11 ? dataOf<double>(info, 11, "outCounts", nCounts, true) : nullptr;
   if ((sums == nullptr) != (counts == nullptr))
     throw Napi::TypeError::New(env, "outSums and outCounts must be given together");
-  float* bounds = info.Length() > 12 ? dataOf<float>(info, 12, "bounds", nRows, true) : nullptr;
-  double drift = 0;
-  if (bounds) {
-    if (!info[13].IsNumber() || !(info[13].As<Napi::Number>().DoubleValue() >= 0))
-      throw Napi::TypeError::New(env, "drift must be a number >= 0");
-    drift = info[13].As<Napi::Number>().DoubleValue();
+  if (bounds && !sums) throw Napi::TypeError::New(env, "bounds need outSums and outCounts");
+  const double* driftIn = info.Length() > 13 && bounds ? dataOf<double>(info, 13, "drift", k, true) : nullptr;
+  if (driftIn && !prev) throw Napi::TypeError::New(env, "drift needs prevLabels, the labels the bounds belong to");
+  std::vector<float> drift;
+  if (driftIn) {
+    drift.resize(k);
+    for (int j = 0; j < k; ++j) {
+      const double m = driftIn[j];
+      if (!(m >= 0) || m == __builtin_inf()) throw Napi::RangeError::New(env, "drift must be finite and >= 0");
+      // Rounded up, so the kernels' bounds stay bounds.
+      drift[j] = (float)m;
+      if ((double)drift[j] < m) drift[j] = std::nextafter(drift[j], __builtin_inff());
+    }
   }
 
   const KernelTable& K = *gKernels;
@@ -194,22 +206,23 @@ Napi::Value Assign(const Napi::CallbackInfo& info) {
   K.packCentroids(c, k, d, shift, panel.ptr, cc.ptr);
 
   AssignJob job{x, w, prev, c, panel.ptr, cc.ptr, shift, labels, dist, d, k};
-  job.bounds = bounds;
-  // Rounded up, so the kernels' bound stays a bound.
-  job.drift = (float)drift;
-  if ((double)job.drift < drift) job.drift = std::nextafter(job.drift, __builtin_inff());
+  if (bounds) {
+    job.lower = bounds;
+    job.upper = bounds + nRows;
+    job.drift = driftIn ? drift.data() : nullptr;
+  }
   const size_t blockRows = sumBlockRows(nRows, k);
   const int nBlocks = (int)((nRows + blockRows - 1) / blockRows);
   Pool& P = pool();
   const int nThreads = P.threads();
   const size_t scratchBytes = K.scratchBytes(d, k);
   std::vector<std::unique_ptr<char[]>> scratch(nThreads);
-  const size_t partialLen = sums ? (size_t)k * d + k : 0;
+  const size_t partialLen = sums ? (size_t)k * d + nCounts : 0;
   std::vector<BlockStats> stats(nBlocks);
   BlockSums partials(nBlocks, partialLen, nThreads);
   if (sums) {
     std::memset(sums, 0, sizeof(double) * k * d);
-    std::memset(counts, 0, sizeof(double) * k);
+    std::memset(counts, 0, sizeof(double) * nCounts);
   }
   P.run(nBlocks, [&](int b, int worker) {
     if (!scratch[worker]) scratch[worker].reset(new char[scratchBytes]);
@@ -217,20 +230,22 @@ Napi::Value Assign(const Napi::CallbackInfo& info) {
     const size_t r1 = r0 + blockRows < nRows ? r0 + blockRows : nRows;
     double* ps = sums ? partials.begin(b, worker) : nullptr;
     K.assignRows(job, r0, r1, scratch[worker].get(), ps, ps ? ps + (size_t)k * d : nullptr, &stats[b]);
-    if (sums) partials.end(b, worker, sums, (size_t)k * d, counts, k);
+    if (sums) partials.end(b, worker, sums, (size_t)k * d, counts, nCounts);
   });
-  if (sums) partials.finish(sums, (size_t)k * d, counts, k);
+  if (sums) partials.finish(sums, (size_t)k * d, counts, nCounts);
   double inertia = 0;
-  int64_t changed = 0, pruned = 0;
+  int64_t changed = 0, pruned = 0, skipped = 0;
   for (const BlockStats& s : stats) {
     inertia += s.inertia;
     changed += s.nChanged;
     pruned += s.nPruned;
+    skipped += s.nSkipped;
   }
   Napi::Object out = Napi::Object::New(env);
   out.Set("inertia", Napi::Number::New(env, inertia));
   out.Set("nChanged", Napi::Number::New(env, (double)changed));
   out.Set("nPruned", Napi::Number::New(env, (double)pruned));
+  out.Set("nSkipped", Napi::Number::New(env, (double)skipped));
   return out;
 }
 

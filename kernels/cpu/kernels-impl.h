@@ -232,20 +232,26 @@ inline unsigned maskOf(vi m) {
 }
 
 /**
- * The arithmetic of Hamerly's bounds (see AssignJob::bounds), a vector of rows at a time: u,
- * γ doubled for d + 8 operations, R ≥ max ‖c − shift‖ (all rounded up), and the drift since
- * the bounds were written.
+ * The arithmetic of Hamerly's bounds (see AssignJob::lower), a vector of rows at a time: u,
+ * γ doubled for d + 8 operations, R ≥ max ‖c − shift‖ (all rounded up), and how far each
+ * centroid moved since the bounds were written (lanes past k: 0), with the largest move, its
+ * centroid, and the second largest.
  */
 struct Hamerly {
-  float u, gq, R, drift;
+  float u, gq, R;
+  vf drift;
+  int top;
+  float first, second;
 
   static Hamerly of(const AssignJob& job) {
     Hamerly h;
     h.u = 0x1p-24f;
     h.gq = 2.0f * (float)(job.d + 8) * h.u * 1.001f;
-    h.drift = job.drift;
+    h.drift = vf{};
+    h.top = -1;
+    h.first = h.second = 0;
     double r2 = 0;
-    if (job.bounds)
+    if (job.lower)
       for (int j = 0; j < job.k; ++j) {
         double q = 0;
         for (int f = 0; f < job.d; ++f) {
@@ -253,6 +259,13 @@ struct Hamerly {
           q += t * t;
         }
         r2 = q > r2 ? q : r2;
+      }
+    if (job.drift)
+      for (int j = 0; j < job.k && j < W; ++j) {
+        const float m = job.drift[j];
+        h.drift[j] = m;
+        if (m > h.first) h.second = h.first, h.first = m, h.top = j;
+        else if (m > h.second) h.second = m;
       }
     h.R = (float)(__builtin_sqrt(r2) * (1 + 1e-6));
     return h;
@@ -272,22 +285,32 @@ struct Hamerly {
     return sqrtLanes(l2 > 0 ? l2 : vf{}) * (1.0f - 4.0f * u) - 2.0f * u * (xn + R);
   }
 
+  /** An upper bound on ‖x − c‖ from e, the computed Σ(x − c)² (d + 1 roundings, doubled). */
+  vf upperOf(vf e) const { return sqrtLanes(e) * (1.0f + gq); }
+
   /**
-   * Hamerly's test: the stored bound less the drift (lr, the row's new bound if it passes) is
-   * still a lower bound on every other centroid's distance; the row keeps its label when that
-   * bound exceeds the exact squared distance e to its own centroid by more than the scores'
-   * rounding (both carried into the shifted space the scores live in), so every other score is
-   * strictly larger and the full argmin would pick the same centroid. NaN never passes.
+   * Bounds after the centroids moved (triangle inequality), rounded outward: the lower one
+   * less the largest move of a centroid but the row's own, the upper one plus its own move.
    */
-  vi pass(vf bnd, vf e, vf* lrOut) const {
-    const vf lr = (bnd - drift) * (1.0f - 4.0f * u);
-    const vf t = sqrtLanes(e) * (1.0f + gq);
+  vf lowerAged(vf lb, vi label) const {
+    const vi own = label == top;
+    const vf other = own ? vf{} + second : vf{} + first;
+    return (lb - other) * (1.0f - 4.0f * u);
+  }
+  vf upperAged(vf ub, vi label) const { return (ub + __builtin_shuffle(drift, label)) * (1.0f + 4.0f * u); }
+
+  /**
+   * Hamerly's test: lr, a lower bound on every other centroid's distance, exceeds t, an upper
+   * bound on the row's distance to its own, by more than the scores' rounding (both carried
+   * into the shifted space the scores live in), so every other score is strictly larger and
+   * the full argmin would pick the same centroid. NaN never passes.
+   */
+  vi pass(vf lr, vf t) const {
     const vf m = 2.0f * u * (t + 2.0f * R);
     const vf dh = t + m;
     const vf lx = lr - m;
     const vf lhs = (lx - dh) * (lx + dh);
     const vf rhs = 4.0f * (gq + u) * R * (3.0f * R + 2.0f * dh) + 8.0f * u * lx * lx;
-    *lrOut = lr;
     return (lx > dh) & (lhs > rhs);
   }
 };
@@ -456,6 +479,7 @@ void assignRowsT(const AssignJob& job, size_t r0, size_t r1, void* scratch, doub
   out->inertia = inertia;
   out->nChanged = changed;
   out->nPruned = 0;
+  out->nSkipped = 0;
 }
 
 // ---- Small-k fast path (k ≤ W): a tile of W rows at a time, transposed so that each vector
@@ -618,10 +642,15 @@ inline size_t pruneSubRows(int d) {
 }
 
 size_t smallKScratchBytes(int d) {
-  // Three tile buffers (ring), the transposed centroids, the local sums and counts, then the
-  // pruned path's fail list.
+  // Three tile buffers (ring), the transposed centroids, the local sums, counts, Σw·dist and
+  // rows per label, then the bounded path's two fail lists.
   return (3 * smallKTileFloats(d) + (size_t)d * W) * 4 +
-         ((size_t)W * smallKSumStride(d) + 2 * W) * 8 + pruneSubRows(d) * 4 + 256;
+         ((size_t)W * smallKSumStride(d) + 4 * W) * 8 + 2 * pruneSubRows(d) * 4 + 256;
+}
+
+/** s += w·x in float64; each product of two floats is exact, so contraction cannot change the bits. */
+inline void addRowScaled(double* __restrict s, const float* __restrict x, int d, double w) {
+  for (int f = 0; f < d; ++f) s[f] += (double)x[f] * w;
 }
 
 
@@ -646,6 +675,8 @@ void assignRowsSmallK(const AssignJob& job, size_t r0, size_t r1, void* scratch,
   double* __restrict lsum = (double*)(((uintptr_t)(cT + (size_t)d * W) + 63) & ~(uintptr_t)63);
   double* __restrict lcnt = lsum + (size_t)W * ss;
   int64_t* __restrict icnt = (int64_t*)(lcnt + W);
+  double* __restrict lq = (double*)(icnt + W);      // bounded: Σw·dist per label
+  int64_t* __restrict imem = (int64_t*)(lq + W);    // bounded: rows of nonzero weight per label
   const float* __restrict x = job.x;
   const float* __restrict shift = job.shift;
   const float* __restrict weights = job.weights;
@@ -661,6 +692,7 @@ void assignRowsSmallK(const AssignJob& job, size_t r0, size_t r1, void* scratch,
       for (int f = 0; f < d; ++f) lsum[(size_t)j * ss + f] = sums[(size_t)j * d + f];
       lcnt[j] = counts[j];
       icnt[j] = 0;
+      if constexpr (BOUNDED) lq[j] = counts[k + j], imem[j] = 0;
     }
   }
 
@@ -749,6 +781,8 @@ void assignRowsSmallK(const AssignJob& job, size_t r0, size_t r1, void* scratch,
     if (sums) {
       int32_t lab[W];
       __builtin_memcpy(lab, &bi, sizeof lab);
+      if constexpr (BOUNDED)
+        for (int r = 0; r < nv; ++r) lq[lab[r]] += dd[r], imem[lab[r]] += weights ? weights[i0 + r] != 0 : 1;
       if (d == 32)
         sumTile<32>(lsum, ss, lcnt, icnt, x + i0 * d, d, lab, nv, weights ? weights + i0 : nullptr);
       else
@@ -769,11 +803,11 @@ void assignRowsSmallK(const AssignJob& job, size_t r0, size_t r1, void* scratch,
     stats(i0, nv, bi, dv);
   };
 
-  float* __restrict bounds = job.bounds;
+  float* __restrict lower = job.lower;
+  float* __restrict upper = job.upper;
   const Hamerly H = Hamerly::of(job);
   const vf inf = vf{} + __builtin_inff();
   auto lowerBound = [&](vf s2, vf nx) __attribute__((always_inline)) { return H.lowerBound(s2, nx); };
-  auto passTest = [&](vf bnd, vf e, vf* lrOut) __attribute__((always_inline)) { return H.pass(bnd, e, lrOut); };
 
   // Scores nT tiles, software-pipelined: fill(t, buf) transposes tile t into buf (and may
   // prefetch ahead); done(t, bi, dv, lb) takes tile t's winners, exact distances and (when
@@ -886,11 +920,13 @@ void assignRowsSmallK(const AssignJob& job, size_t r0, size_t r1, void* scratch,
   };
 
   auto rowsIn = [](size_t n0, size_t t) __attribute__((always_inline)) { return (int)(n0 - t * W < (size_t)W ? n0 - t * W : W); };
-  auto storeBounds = [&](size_t i0, int nv, vf lb) __attribute__((always_inline)) {
-    if (nv == W)
-      __builtin_memcpy(bounds + i0, &lb, sizeof lb);
-    else
-      for (int r = 0; r < nv; ++r) bounds[i0 + r] = lb[r];
+  auto storeBounds = [&](size_t i0, int nv, vf lb, vf ub) __attribute__((always_inline)) {
+    if (nv == W) {
+      __builtin_memcpy(lower + i0, &lb, sizeof lb);
+      __builtin_memcpy(upper + i0, &ub, sizeof ub);
+    } else {
+      for (int r = 0; r < nv; ++r) lower[i0 + r] = lb[r], upper[i0 + r] = ub[r];
+    }
   };
   // Contiguous rows from s0 to s1, every tile scored and finished in full.
   auto scoreAll = [&](size_t s0, size_t s1) __attribute__((always_inline)) {
@@ -901,94 +937,144 @@ void assignRowsSmallK(const AssignJob& job, size_t r0, size_t r1, void* scratch,
     if constexpr (BOUNDED)
       pipeline((s1 - s0 + W - 1) / W, Flag<true>{}, fill, [&](size_t t, vi bi, vf dv, vf lb) __attribute__((always_inline)) {
         finish(s0 + t * W, rowsIn(s1 - s0, t), bi, dv);
-        storeBounds(s0 + t * W, rowsIn(s1 - s0, t), lb);
+        storeBounds(s0 + t * W, rowsIn(s1 - s0, t), lb, H.upperOf(dv));
       });
     else
       pipeline((s1 - s0 + W - 1) / W, Flag<false>{}, fill,
                [&](size_t t, vi bi, vf dv, vf) __attribute__((always_inline)) { finish(s0 + t * W, rowsIn(s1 - s0, t), bi, dv); });
   };
 
-  int64_t pruned = 0;
-  if (!BOUNDED || !prev) {
+  int64_t pruned = 0, skipped = 0, moved = 0;
+  if (!BOUNDED || !job.drift || !prev) {
     scoreAll(r0, r1);
   } else if constexpr (BOUNDED) {
-    // Sub-blocks of rows: (1) each row's exact distance to its previous centroid, and the
-    // row keeps it when Hamerly's test passes; (2) the others scored in full, gathered in
-    // tiles; (3) statistics and sums in row order. Same labels and bits as scoreAll; after a
-    // sub-block where most rows fail, the next eight skip the test.
-    int32_t* __restrict failIdx = (int32_t*)(lcnt + 2 * W);
+    // Sub-blocks of rows, each in three passes: (1) the aged bounds alone, no data read; (2)
+    // for the rows in doubt, the exact distance to the old centroid tightens the upper bound;
+    // (3) the rows still in doubt scored in full, gathered in tiles. When most of a sub-block
+    // is in doubt after (1) (early steps), it is scored whole instead, as scoreAll would.
+    // Rows that change label move their weight, sums and distance between labels, in row order.
+    int32_t* __restrict fail1 = (int32_t*)(imem + W);
     const size_t sub = pruneSubRows(d);
-    int skip = 0;
+    int32_t* __restrict fail2 = fail1 + sub;
+    const float* __restrict cRaw = job.centroids;
+    auto validOf = [&](vi pv) __attribute__((always_inline)) { return (pv >= 0) & (pv < k); };
+    // Row i leaves label `from` (its distance computed here: float64, like the inertia) for
+    // `to`, at distance eTo.
+    auto moveRow = [&](size_t i, int32_t from, int32_t to, float eTo) __attribute__((always_inline)) {
+      const double w = weights ? (double)weights[i] : 1.0;
+      if (w == 0) return;  // moves nothing (imem counts the rows of nonzero weight)
+      const float* row = x + i * d;
+      addRowScaled(lsum + (size_t)to * ss, row, d, w);
+      if (weights) lcnt[to] += w;
+      else ++icnt[to];
+      ++imem[to];
+      lq[to] += w * (double)eTo;
+      if (from < 0 || from >= k) return;  // no old label to leave (never in a chain)
+      addRowScaled(lsum + (size_t)from * ss, row, d, -w);
+      if (weights) lcnt[from] -= w;
+      else --icnt[from];
+      --imem[from];
+      lq[from] -= w * exactSqDist(row, cRaw + (size_t)from * d, d);
+    };
+    // Scored results of rows idx(0), …, idx(nv − 1): labels, distances, bounds, moves.
+    auto scored = [&](auto&& idx, int nv, vi bi, vf dv, vf lb) __attribute__((always_inline)) {
+      const vf ub = H.upperOf(dv);
+      for (int r = 0; r < nv; ++r) {
+        const size_t i = idx(r);
+        labels[i] = bi[r];
+        distOut[i] = dv[r];
+        lower[i] = lb[r];
+        upper[i] = ub[r];
+        if (bi[r] != prev[i]) {
+          ++moved;
+          moveRow(i, prev[i], bi[r], dv[r]);
+        }
+      }
+    };
     for (size_t s0 = r0; s0 < r1; s0 += sub) {
       const size_t s1 = r1 - s0 < sub ? r1 : s0 + sub;
-      if (skip > 0) {
-        --skip;
-        scoreAll(s0, s1);
-        continue;
-      }
       const size_t nT = (s1 - s0 + W - 1) / W;
-      size_t nFail = 0;
+      size_t n1 = 0, n2 = 0;
       for (size_t t = 0; t < nT; ++t) {
         const size_t i0 = s0 + t * W;
         const int nv = rowsIn(s1 - s0, t);
-        transposeInto(i0, nv, ring);
-        if (SEG_PF_TILES > 0) prefetchTile(i0 + SEG_PF_TILES * W, s1);
         vi pv = {};
-        vf bnd = {};
+        vf lb = {}, ub = {};
         if (nv == W) {
           __builtin_memcpy(&pv, prev + i0, sizeof pv);
-          __builtin_memcpy(&bnd, bounds + i0, sizeof bnd);
+          __builtin_memcpy(&lb, lower + i0, sizeof lb);
+          __builtin_memcpy(&ub, upper + i0, sizeof ub);
         } else {
-          for (int r = 0; r < nv; ++r) pv[r] = prev[i0 + r], bnd[r] = bounds[i0 + r];
+          for (int r = 0; r < nv; ++r) pv[r] = prev[i0 + r], lb[r] = lower[i0 + r], ub[r] = upper[i0 + r];
         }
-        const vi ok = (pv >= 0) & (pv < k);
+        const vi ok = validOf(pv);
         const vi safe = ok ? pv : vi{};
-        const vf dv = exactOf(ring, safe);
-        vf lr;
-        const vi pass = ok & passTest(bnd, dv, &lr);
-        if (nv == W) {
+        lb = H.lowerAged(lb, safe);
+        ub = H.upperAged(ub, safe);
+        const vi pass = ok & H.pass(lb, ub);
+        if (nv == W)
           __builtin_memcpy(labels + i0, &safe, sizeof safe);
-          __builtin_memcpy(distOut + i0, &dv, sizeof dv);
-          __builtin_memcpy(bounds + i0, &lr, sizeof lr);
-        } else {
-          for (int r = 0; r < nv; ++r) labels[i0 + r] = safe[r], distOut[i0 + r] = dv[r], bounds[i0 + r] = lr[r];
-        }
+        else
+          for (int r = 0; r < nv; ++r) labels[i0 + r] = safe[r];
+        storeBounds(i0, nv, lb, ub);
         const unsigned live = nv == 32 ? ~0u : (1u << nv) - 1u;
-        pruned += __builtin_popcount(maskOf(pass) & live);
+        skipped += __builtin_popcount(maskOf(pass) & live);
         for (unsigned failBits = ~maskOf(pass) & live; failBits; failBits &= failBits - 1)
-          failIdx[nFail++] = (int32_t)(i0 - s0) + __builtin_ctz(failBits);
+          fail1[n1++] = (int32_t)(i0 - s0) + __builtin_ctz(failBits);
       }
-      if (nFail)
+      if (2 * n1 > s1 - s0) {
+        skipped -= (int64_t)(s1 - s0 - n1);
         pipeline(
-            (nFail + W - 1) / W, Flag<true>{},
+            nT, Flag<true>{},
             [&](size_t t, float* buf) __attribute__((always_inline)) {
-              const int32_t* idx = failIdx + t * W;
-              transposeRows([s0, idx](int r) { return s0 + (size_t)idx[r]; }, rowsIn(nFail, t), buf);
+              transposeInto(s0 + t * W, rowsIn(s1 - s0, t), buf);
+              if (SEG_PF_TILES > 0) prefetchTile(s0 + (t + SEG_PF_TILES - 1) * W, s1);
             },
             [&](size_t t, vi bi, vf dv, vf lb) __attribute__((always_inline)) {
-              const int nv = rowsIn(nFail, t);
-              for (int r = 0; r < nv; ++r) {
-                const size_t i = s0 + failIdx[t * W + r];
-                labels[i] = bi[r];
-                distOut[i] = dv[r];
-                bounds[i] = lb[r];
-              }
+              const size_t i0 = s0 + t * W;
+              scored([i0](int r) { return i0 + (size_t)r; }, rowsIn(s1 - s0, t), bi, dv, lb);
             });
-      for (size_t t = 0; t < nT; ++t) {
-        const size_t i0 = s0 + t * W;
-        const int nv = rowsIn(s1 - s0, t);
-        vi bi = {};
-        vf dv = {};
-        if (nv == W) {
-          __builtin_memcpy(&bi, labels + i0, sizeof bi);
-          __builtin_memcpy(&dv, distOut + i0, sizeof dv);
-        } else {
-          for (int r = 0; r < nv; ++r) bi[r] = labels[i0 + r], dv[r] = distOut[i0 + r];
-        }
-        stats(i0, nv, bi, dv);
+        continue;
       }
-      if (2 * nFail > s1 - s0) skip = 8;
+      for (size_t t = 0; t * W < n1; ++t) {
+        const int32_t* idx = fail1 + t * W;
+        const int nv = rowsIn(n1, t);
+        transposeRows([s0, idx](int r) { return s0 + (size_t)idx[r]; }, nv, ring);
+        vi pv = {};
+        vf lb = {};
+        for (int r = 0; r < W; ++r) {
+          const size_t i = s0 + idx[r < nv ? r : nv - 1];
+          pv[r] = prev[i];
+          lb[r] = lower[i];
+        }
+        const vi ok = validOf(pv);
+        const vi safe = ok ? pv : vi{};
+        const vf e = exactOf(ring, safe);
+        const vf ub = H.upperOf(e);
+        const unsigned pass = maskOf(ok & H.pass(lb, ub));
+        for (int r = 0; r < nv; ++r) {
+          const size_t i = s0 + idx[r];
+          upper[i] = ub[r];
+          distOut[i] = e[r];
+          if (pass >> r & 1)
+            ++pruned;
+          else
+            fail2[n2++] = idx[r];
+        }
+      }
+      if (n2)
+        pipeline(
+            (n2 + W - 1) / W, Flag<true>{},
+            [&](size_t t, float* buf) __attribute__((always_inline)) {
+              const int32_t* idx = fail2 + t * W;
+              transposeRows([s0, idx](int r) { return s0 + (size_t)idx[r]; }, rowsIn(n2, t), buf);
+            },
+            [&](size_t t, vi bi, vf dv, vf lb) __attribute__((always_inline)) {
+              const int32_t* idx = fail2 + t * W;
+              scored([s0, idx](int r) { return s0 + (size_t)idx[r]; }, rowsIn(n2, t), bi, dv, lb);
+            });
     }
+    pruned += skipped;
   }
   if (sums) {
     for (int j = 0; j < k; ++j) {
@@ -996,6 +1082,10 @@ void assignRowsSmallK(const AssignJob& job, size_t r0, size_t r1, void* scratch,
       // Σ1 in row order from the caller's value is that value plus the count, exactly (integers
       // below 2^53; the caller passes zeros).
       counts[j] = icnt[j] ? lcnt[j] + (double)icnt[j] : lcnt[j];
+      if constexpr (BOUNDED) {
+        counts[k + j] = lq[j];
+        counts[2 * k + j] += (double)imem[j];
+      }
     }
   }
   double inertia = 0;
@@ -1005,9 +1095,11 @@ void assignRowsSmallK(const AssignJob& job, size_t r0, size_t r1, void* scratch,
     changed += changedAcc[l];
   }
   if (!prev) changed = (int64_t)(r1 - r0);
+  if (BOUNDED && job.drift && prev) inertia = 0, changed = moved;
   out->inertia = inertia;
   out->nChanged = changed;
   out->nPruned = pruned;
+  out->nSkipped = skipped;
 }
 
 void assignRows(const AssignJob& job, size_t r0, size_t r1, void* scratch, double* sums,
@@ -1016,18 +1108,18 @@ void assignRows(const AssignJob& job, size_t r0, size_t r1, void* scratch, doubl
   // whole vector of them.
   if constexpr (W >= 8) {
     if (job.k <= 4)
-      return job.bounds ? assignRowsSmallK<4, true>(job, r0, r1, scratch, sums, counts, out)
+      return job.lower ? assignRowsSmallK<4, true>(job, r0, r1, scratch, sums, counts, out)
                         : assignRowsSmallK<4, false>(job, r0, r1, scratch, sums, counts, out);
     if (job.k <= 8)
-      return job.bounds ? assignRowsSmallK<8, true>(job, r0, r1, scratch, sums, counts, out)
+      return job.lower ? assignRowsSmallK<8, true>(job, r0, r1, scratch, sums, counts, out)
                         : assignRowsSmallK<8, false>(job, r0, r1, scratch, sums, counts, out);
   }
   if (job.k <= W)
-    return job.bounds ? assignRowsSmallK<W, true>(job, r0, r1, scratch, sums, counts, out)
+    return job.lower ? assignRowsSmallK<W, true>(job, r0, r1, scratch, sums, counts, out)
                       : assignRowsSmallK<W, false>(job, r0, r1, scratch, sums, counts, out);
-  // No pruning beyond one vector of centroids yet: bounds that never pass.
-  if (job.bounds)
-    for (size_t i = r0; i < r1; ++i) job.bounds[i] = -__builtin_inff();
+  // No bounds beyond one vector of centroids (the caller never passes them): ones that never pass.
+  if (job.lower)
+    for (size_t i = r0; i < r1; ++i) job.lower[i] = -__builtin_inff(), job.upper[i] = __builtin_inff();
   switch (vectorsFor(job.k)) {
     case 1:
       return assignRowsT<1, 8>(job, r0, r1, scratch, sums, counts, out);

@@ -25,15 +25,23 @@ struct AssignJob {
   int d;
   int k;
   /**
-   * nRows or null: in and out, a lower bound on ‖x − c_j‖ over every centroid j but the row's
-   * label (Hamerly's bound, in unshifted coordinates, as exact reals). Written for every row
-   * when given; read only with `prev`, whose labels the bounds must belong to: a row whose
-   * bound, less `drift`, clears its exact distance to its `prev` centroid by more than the
-   * rounding of the scores keeps that label without being scored (same result, bit for bit).
+   * Hamerly's bounds, nRows each, in and out, or null: `lower` bounds ‖x − c_j‖ over every
+   * centroid j but the row's label, `upper` bounds ‖x − c_label‖ (unshifted coordinates, exact
+   * reals). Only the small-k kernels (k ≤ lanes) take them, and they need `sums`.
+   *  - Without `drift` (a chain's first step) every row is scored and both bounds are written;
+   *    `counts` then holds 3k doubles: Σw, Σw·dist and the rows of nonzero weight per label.
+   *  - With `drift`, the bounds belong to `prev`'s labels and each centroid j moved at most
+   *    drift[j] since they were written. A row whose aged bounds clear each other by more than
+   *    the scores' rounding keeps its label without its data being read; the others get their
+   *    exact distance to the old centroid, and those still in doubt are scored in full. Labels
+   *    are the same as without bounds, bit for bit. `sums` and the 3k `counts` then receive the
+   *    changes only (rows that moved, out of the old label and into the new), `dist` is exact
+   *    only for rows whose data was read, and the inertia is not computed (0).
    */
-  float* bounds = nullptr;
-  /** How far (at most, rounded up) any centroid moved since `bounds` were written. */
-  float drift = 0;
+  float* lower = nullptr;
+  float* upper = nullptr;
+  /** k, rounded up, or null: see `lower`. */
+  const float* drift = nullptr;
 };
 
 /**
@@ -59,7 +67,8 @@ constexpr int kClusterTaskRows = 64;
 struct BlockStats {
   double inertia;
   int64_t nChanged;
-  int64_t nPruned;  // rows that kept their label by the bounds test, without being scored
+  int64_t nPruned;   // rows that kept their label by the bounds test, without being scored
+  int64_t nSkipped;  // of those, rows whose data was not even read
 };
 
 struct KernelTable {

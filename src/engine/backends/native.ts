@@ -40,12 +40,16 @@ export interface NativeAddon {
     outDist: Float32Array,
     shift?: Float32Array | null,
     outSums?: Float64Array | null,
+    /** k doubles, or 3k with bounds: Σw, then Σw·dist and the rows of nonzero weight per label. */
     outCounts?: Float64Array | null,
-    /** In and out: Hamerly bounds for prevLabels (see kernels.h, AssignJob::bounds). */
+    /** In and out: Hamerly's lower bounds, then the upper ones, nRows each (kernels.h, AssignJob::lower). */
     bounds?: Float32Array | null,
-    /** How far any centroid moved since the bounds were written. */
-    drift?: number,
-  ): { inertia: number; nChanged: number; nPruned: number };
+    /**
+     * k: how far each centroid moved since the bounds were written for prevLabels; with it,
+     * rows whose bounds clear are not scored and the outputs are changes (see {@link advanceChain}).
+     */
+    drift?: Float64Array | null,
+  ): { inertia: number; nChanged: number; nPruned: number; nSkipped: number };
   segmentSum(
     x: Float32Array,
     nRows: number,
@@ -90,9 +94,11 @@ export interface NativeBackendOptions {
    */
   fuseSegmentSum?: boolean;
   /**
-   * Keep Hamerly bounds across the steps of a Lloyd loop so that rows far enough inside their
-   * cluster are not scored; the labels, distances and sums stay the same bit for bit. Default
-   * true; costs 4 bytes per row. False is for measuring what they save.
+   * Keep Hamerly bounds across the steps of a Lloyd loop (k up to one SIMD vector, with
+   * `fuseSegmentSum`): rows far enough inside their cluster are neither read nor scored, and the
+   * sums and inertia are carried from step to step (see {@link advanceChain}). The labels stay
+   * the same bit for bit; the sums and inertia agree with a fresh pass to float64 rounding.
+   * Default true; costs 8 bytes per row. False is for measuring what they save.
    */
   bounds?: boolean;
 }
@@ -113,8 +119,8 @@ export function loadNativeAddon(): NativeAddon {
 class NativeMatrix implements DeviceMatrix {
   released = false;
   /**
-   * One Hamerly bounds buffer per matrix, reused by every Lloyd chain on it (fresh pages cost
-   * ~4 ms per MiB on some VMs: 16 ms per restart at 1M rows), and the assignment that holds it;
+   * One Hamerly bounds buffer per matrix (2 · nRows), reused by every Lloyd chain on it (fresh
+   * pages cost ~4 ms per MiB on some VMs: 32 ms per restart at 1M rows), and the assignment that holds it;
    * a new chain takes it over and clears the holder's reference, so an assignment's non-null
    * `bounds` are always this buffer, valid for its labels.
    */
@@ -168,6 +174,13 @@ class NativeAssignment implements Assignment {
     public bounds: Float32Array | null = null,
     /** Rows the bounds test kept without scoring them. */
     readonly nPruned = 0,
+    /**
+     * With bounds: Σw, Σw·dist (to these centroids) and rows of nonzero weight per label (3k),
+     * carried to the next step of the chain.
+     */
+    readonly acc: Float64Array | null = null,
+    /** The distances of rows the bounds test skipped are stale until {@link read}. */
+    public distancesExact = true,
   ) {
     this.labels = labels;
     this.distances = distances;
@@ -189,7 +202,7 @@ class NativeAssignment implements Assignment {
   }
 
   async read(): Promise<{ labels: Int32Array; distances: Float32Array }> {
-    if (!this.labels) this.recompute(this);
+    if (!this.labels || !this.distancesExact) this.recompute(this);
     this.escaped = true;
     this.previous = null;
     return { labels: this.labels!, distances: this.distances! };
@@ -211,21 +224,73 @@ export function boundsPay(k: number, d: number, lanes: number): boolean {
 }
 
 /**
- * The farthest any centroid moved from `before` to `after` (k × d), as an upper bound: float64
- * sums of float32 differences, widened by far more than their rounding.
+ * How far each centroid moved from `before` to `after` (k × d), as upper bounds: float64 sums
+ * of float32 differences, widened by far more than their rounding. NaN stays NaN, and the
+ * addon refuses it.
  * @internal
  */
-export function maxMove(before: Float32Array, after: Float32Array, k: number, d: number): number {
-  let most = 0;
+export function centroidMoves(before: Float32Array, after: Float32Array, k: number, d: number): Float64Array {
+  const out = new Float64Array(k);
   for (let j = 0; j < k; j++) {
     let s = 0;
     for (let f = 0; f < d; f++) {
       const t = after[j * d + f] - before[j * d + f];
       s += t * t;
     }
-    if (!(s <= most)) most = s; // NaN propagates, and the addon refuses it
+    out[j] = Math.sqrt(s) * (1 + 1e-9);
   }
-  return Math.sqrt(most) * (1 + 1e-9);
+  return out;
+}
+
+/**
+ * One step of a bounded chain: the sums, counts, Σw·dist and rows per label for the new labels
+ * and centroids, from the previous step's (`sums`, `acc` = Σw, Σw·dist, rows, k each) and the
+ * kernel's changes (`dSums`, `dAcc`: rows that moved between labels).
+ *
+ * The rows that kept their label are never read, so their distances to the moved centroids come
+ * from the moments: over a cluster's rows, Σw‖x − c′‖² = Σw‖x − c‖² + 2δ·(Σw·x − W·c) + W‖δ‖²
+ * with δ = c − c′ (for a Lloyd step, where c′ is their mean, Σw‖x − c‖² − W‖δ‖²). The terms are
+ * small next to the cluster's own spread, so float64 keeps ~1e-13 of it, against the ~1e-7 of
+ * float32 distances. A label left with no rows of nonzero weight gets exact zeros, as a fresh
+ * pass would give it.
+ * @internal
+ */
+export function advanceChain(
+  sums: Float64Array,
+  acc: Float64Array,
+  before: Float32Array,
+  after: Float32Array,
+  dSums: Float64Array,
+  dAcc: Float64Array,
+  k: number,
+  d: number,
+): { sums: Float64Array; acc: Float64Array; inertia: number } {
+  const outSums = new Float64Array(k * d);
+  const outAcc = new Float64Array(3 * k);
+  let inertia = 0;
+  for (let j = 0; j < k; j++) {
+    const rows = acc[2 * k + j] + dAcc[2 * k + j];
+    if (rows === 0) continue;
+    const w = acc[j];
+    let q = acc[k + j];
+    if (acc[2 * k + j] > 0) {
+      let dot = 0;
+      let dd = 0;
+      for (let f = 0; f < d; f++) {
+        const delta = before[j * d + f] - after[j * d + f];
+        dot += delta * (sums[j * d + f] - w * before[j * d + f]);
+        dd += delta * delta;
+      }
+      q += 2 * dot + w * dd;
+    }
+    q += dAcc[k + j];
+    for (let f = 0; f < d; f++) outSums[j * d + f] = sums[j * d + f] + dSums[j * d + f];
+    outAcc[j] = w + dAcc[j];
+    outAcc[k + j] = q > 0 ? q : 0;
+    outAcc[2 * k + j] = rows;
+    inertia += outAcc[k + j];
+  }
+  return { sums: outSums, acc: outAcc, inertia };
 }
 
 function asNative(x: DeviceMatrix): NativeMatrix {
@@ -245,14 +310,18 @@ export async function createNativeBackend(options: NativeBackendOptions = {}): P
   const usesBounds = options.bounds ?? DEFAULTS.bounds;
   const info = addon.info();
 
-  /** Labels and distances of a recycled assignment, computed again from its centroids. */
+  /**
+   * Labels and distances of a recycled assignment, or the exact distances of a bounded one,
+   * computed again from its centroids (the same labels, bit for bit, written in place).
+   */
   const recompute = (a: NativeAssignment): void => {
     const x = asNative(a.x);
-    const labels = new Int32Array(x.nRows);
-    const dist = new Float32Array(x.nRows);
+    const labels = a.labels ?? new Int32Array(x.nRows);
+    const dist = a.distances ?? new Float32Array(x.nRows);
     addon.assign(x.data, x.nRows, x.nFeatures, a.centroids, a.k, x.weights, null, labels, dist, x.shift, null, null);
     a.labels = labels;
     a.distances = dist;
+    a.distancesExact = true;
   };
 
   const be: Backend = {
@@ -291,27 +360,34 @@ export async function createNativeBackend(options: NativeBackendOptions = {}): P
       if (chain) chain.previous = null;
       const labels = recycled?.labels ?? new Int32Array(x.nRows);
       const dist = recycled?.distances ?? new Float32Array(x.nRows);
-      const sums = fuse ? new Float64Array(k * d) : null;
-      const counts = fuse ? new Float64Array(k) : null;
       // Within a chain (the Lloyd loop), the first step writes Hamerly bounds and each later
-      // one takes its predecessor's, so rows far enough inside their cluster are not scored
-      // (same labels, bit for bit), where that pays (boundsPay).
+      // one takes its predecessor's, so rows far enough inside their cluster are neither read
+      // nor scored (same labels, bit for bit), where that pays (boundsPay).
       let bounds: Float32Array | null = null;
-      let drift = 0;
-      if (chain && usesBounds && boundsPay(k, d, info.lanes)) {
-        if (chain.bounds && chain.k === k) {
+      let drift: Float64Array | null = null;
+      if (chain && usesBounds && fuse && boundsPay(k, d, info.lanes)) {
+        if (chain.bounds && chain.k === k && chain.acc && chain.sums) {
           bounds = chain.bounds;
           chain.bounds = null;
-          drift = maxMove(chain.centroids, centroids, k, d);
+          drift = centroidMoves(chain.centroids, centroids, k, d);
         } else {
-          bounds = x.boundsBuf ??= new Float32Array(x.nRows);
+          bounds = x.boundsBuf ??= new Float32Array(2 * x.nRows);
           if (x.boundsOwner) x.boundsOwner.bounds = null;
-          bounds.fill(0); // zero bounds never pass the test
         }
       }
+      const sums = fuse ? new Float64Array(k * d) : null;
+      const counts = fuse ? new Float64Array(bounds ? 3 * k : k) : null;
       const r = addon.assign(x.data, x.nRows, d, centroids, k, x.weights, prev, labels, dist, x.shift, sums, counts, bounds, drift);
-      const fused = sums && counts ? { sums, counts } : null;
-      const a = new NativeAssignment(r.inertia, r.nChanged, labels, dist, fused, x, k, centroids.slice(0, k * d), chain, recompute, bounds, r.nPruned);
+      let inertia = r.inertia;
+      let fused: SegmentSums | null = sums && counts ? { sums, counts: counts.slice(0, k) } : null;
+      let acc: Float64Array | null = bounds ? counts : null;
+      if (drift && sums && counts) {
+        const next = advanceChain(chain!.sums!.sums, chain!.acc!, chain!.centroids, centroids, sums, counts, k, d);
+        fused = { sums: next.sums, counts: next.acc.slice(0, k) };
+        acc = next.acc;
+        inertia = next.inertia;
+      }
+      const a = new NativeAssignment(inertia, r.nChanged, labels, dist, fused, x, k, centroids.slice(0, k * d), chain, recompute, bounds, r.nPruned, acc, !drift);
       if (bounds) x.boundsOwner = a;
       return a;
     },
