@@ -588,8 +588,8 @@ Napi::Value MapFile(const Napi::CallbackInfo& info) {
 #endif
 
 struct Populated {
-  void* data;
-  size_t size;
+  void* map;  // the mapping (data rounded down to a huge page, when aligned)
+  size_t mapSize;
   std::thread filler;
 };
 
@@ -599,6 +599,9 @@ struct Populated {
  * caller's own writes). On these VMs the first touch of fresh memory costs ~4 ms per MiB; the
  * caller overlaps that with other work (the preprocessing statistics) instead of paying it in
  * its first write loop. On kernels without MADV_POPULATE_WRITE the pages fault in as usual.
+ * Buffers of 2 MiB or more start on a 2 MiB boundary and ask for transparent huge pages: one
+ * fault per 2 MiB instead of 512 (8 MiB took 0.6 ms against 30 ms here, where THP is in
+ * `madvise` mode; elsewhere the advice is ignored).
  */
 Napi::Value AllocPopulated(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -606,15 +609,22 @@ Napi::Value AllocPopulated(const Napi::CallbackInfo& info) {
   const double req = info[0].As<Napi::Number>().DoubleValue();
   if (!(req >= 1) || req > 1e15) throw Napi::RangeError::New(env, "allocPopulated: 'bytes' must be >= 1");
   const size_t size = (size_t)req;
-  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) throw Napi::Error::New(env, std::string("allocPopulated: out of memory: ") + std::strerror(errno));
-  auto* h = new Populated{p, size, std::thread()};
+  constexpr size_t kHuge = (size_t)2 << 20;
+  const size_t mapSize = size >= kHuge ? size + kHuge : size;
+  void* map = mmap(nullptr, mapSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (map == MAP_FAILED) throw Napi::Error::New(env, std::string("allocPopulated: out of memory: ") + std::strerror(errno));
+  char* p = (char*)map;
+  if (size >= kHuge) {
+    p = (char*)(((uintptr_t)map + kHuge - 1) & ~(uintptr_t)(kHuge - 1));
+    madvise(p, size, MADV_HUGEPAGE);
+  }
+  auto* h = new Populated{map, mapSize, std::thread()};
   h->filler = std::thread([p, size] { madvise(p, size, MADV_POPULATE_WRITE); });
   return Napi::ArrayBuffer::New(
       env, p, size,
       [](Napi::Env, void*, Populated* hint) {
         if (hint->filler.joinable()) hint->filler.join();
-        munmap(hint->data, hint->size);
+        munmap(hint->map, hint->mapSize);
         delete hint;
       },
       h);

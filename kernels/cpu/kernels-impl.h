@@ -1032,7 +1032,18 @@ void assignRowsSmallK(const AssignJob& job, size_t r0, size_t r1, void* scratch,
             },
             [&](size_t t, vi bi, vf dv, vf lb) __attribute__((always_inline)) {
               const size_t i0 = s0 + t * W;
-              scored([i0](int r) { return i0 + (size_t)r; }, rowsIn(s1 - s0, t), bi, dv, lb);
+              const int nv = rowsIn(s1 - s0, t);
+              if (nv < W) return scored([i0](int r) { return i0 + (size_t)r; }, nv, bi, dv, lb);
+              __builtin_memcpy(labels + i0, &bi, sizeof bi);
+              __builtin_memcpy(distOut + i0, &dv, sizeof dv);
+              storeBounds(i0, W, lb, H.upperOf(dv));
+              vi pv;
+              __builtin_memcpy(&pv, prev + i0, sizeof pv);
+              for (unsigned m = maskOf(bi != pv); m; m &= m - 1) {
+                const int r = __builtin_ctz(m);
+                ++moved;
+                moveRow(i0 + r, pv[r], bi[r], dv[r]);
+              }
             });
         continue;
       }

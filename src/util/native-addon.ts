@@ -69,14 +69,19 @@ export function loadNativeModule(): { module: unknown } | { error: string } {
 }
 
 /**
- * A zero-filled Float32Array of `n` values whose memory the native addon starts faulting in on a
- * background thread, so that cost overlaps with whatever the caller does before writing it.
- * Without the addon, a plain Float32Array.
+ * Zero-filled memory of `bytes` whose pages the native addon starts faulting in on a background
+ * thread (on transparent huge pages where the kernel allows), so that cost overlaps with whatever
+ * the caller does before writing it. Below 4 MiB, or without the addon, a plain ArrayBuffer.
  */
-export function allocFloat32(n: number): Float32Array {
+export function allocZeroed(bytes: number): ArrayBuffer {
   const r = loadNativeModule();
   const alloc = 'module' in r ? (r.module as { allocPopulated?: (bytes: number) => ArrayBuffer }).allocPopulated : undefined;
-  // Small arrays are not worth a thread.
-  if (alloc && n >= 1 << 20) return new Float32Array(alloc(n * 4));
-  return new Float32Array(n);
+  // Small buffers are not worth a thread.
+  if (alloc && bytes >= 4 << 20) return alloc(bytes);
+  return new ArrayBuffer(bytes);
+}
+
+/** A zero-filled Float32Array of `n` values through {@link allocZeroed}. */
+export function allocFloat32(n: number): Float32Array {
+  return new Float32Array(allocZeroed(n * 4));
 }

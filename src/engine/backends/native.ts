@@ -24,7 +24,7 @@ import {
   type Matrix,
   type SegmentSums,
 } from '../backend.js';
-import { NATIVE_ADDON_PATH, loadNativeModule } from '../../util/native-addon.js';
+import { NATIVE_ADDON_PATH, allocZeroed, loadNativeModule } from '../../util/native-addon.js';
 
 /** The addon's exports (kernels/cpu/addon.cc). @internal */
 export interface NativeAddon {
@@ -316,8 +316,8 @@ export async function createNativeBackend(options: NativeBackendOptions = {}): P
    */
   const recompute = (a: NativeAssignment): void => {
     const x = asNative(a.x);
-    const labels = a.labels ?? new Int32Array(x.nRows);
-    const dist = a.distances ?? new Float32Array(x.nRows);
+    const labels = a.labels ?? new Int32Array(allocZeroed(4 * x.nRows));
+    const dist = a.distances ?? new Float32Array(allocZeroed(4 * x.nRows));
     addon.assign(x.data, x.nRows, x.nFeatures, a.centroids, a.k, x.weights, null, labels, dist, x.shift, null, null);
     a.labels = labels;
     a.distances = dist;
@@ -358,8 +358,9 @@ export async function createNativeBackend(options: NativeBackendOptions = {}): P
       } else if (previous) prev = (await previous.read()).labels;
       const recycled = chain?.previous?.take() ?? null;
       if (chain) chain.previous = null;
-      const labels = recycled?.labels ?? new Int32Array(x.nRows);
-      const dist = recycled?.distances ?? new Float32Array(x.nRows);
+      // Fresh buffers ask for huge pages: 4 KiB page faults cost ~4 ms per MiB on some VMs.
+      const labels = recycled?.labels ?? new Int32Array(allocZeroed(4 * x.nRows));
+      const dist = recycled?.distances ?? new Float32Array(allocZeroed(4 * x.nRows));
       // Within a chain (the Lloyd loop), the first step writes Hamerly bounds and each later
       // one takes its predecessor's, so rows far enough inside their cluster are neither read
       // nor scored (same labels, bit for bit), where that pays (boundsPay).
@@ -371,7 +372,7 @@ export async function createNativeBackend(options: NativeBackendOptions = {}): P
           chain.bounds = null;
           drift = centroidMoves(chain.centroids, centroids, k, d);
         } else {
-          bounds = x.boundsBuf ??= new Float32Array(2 * x.nRows);
+          bounds = x.boundsBuf ??= new Float32Array(allocZeroed(8 * x.nRows));
           if (x.boundsOwner) x.boundsOwner.bounds = null;
         }
       }
