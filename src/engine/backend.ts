@@ -40,7 +40,11 @@ export interface DeviceMatrix {
  * (empty-cluster repair, final output).
  */
 export interface Assignment {
-  /** Weighted sum of squared distances to the nearest centroid, accumulated in float64. */
+  /**
+   * Weighted sum of squared distances to the nearest centroid, accumulated in float64 (a
+   * backend that does not read every row may carry it through per-cluster moments; it then
+   * agrees with the row-by-row sum to float64 rounding of the moments).
+   */
   readonly inertia: number;
   /** Rows whose label differs from the `previous` assignment passed to `assign` (nRows if none). */
   readonly nChanged: number;

@@ -4,7 +4,9 @@
  *
  * `assign` runs the fused Lloyd step: one pass over the data gives labels, exact distances,
  * inertia and the per-cluster sums for the new labels, which `segmentSum` then returns without
- * reading the data again. `potentials` (k-means++) and `clusterDistanceSums` (silhouette) are
+ * reading the data again. Along a Lloyd chain with k up to one SIMD vector, Hamerly bounds let a
+ * step skip the rows that cannot change label without reading them, and carry the sums and
+ * inertia from step to step (see {@link advanceChain}); their distances are computed when read. `potentials` (k-means++) and `clusterDistanceSums` (silhouette) are
  * kernels too, with no nRows × m or nRows × nRows intermediate. Every float64 reduction is done
  * over fixed row blocks added in block order (or, for the silhouette, per row in a fixed column
  * order), so results do not depend on the thread count. The Lloyd loop's label and distance
@@ -126,6 +128,12 @@ class NativeMatrix implements DeviceMatrix {
    */
   boundsBuf: Float32Array | null = null;
   boundsOwner: NativeAssignment | null = null;
+  /**
+   * Assignments of this matrix that may still hold their buffers, oldest first (at most 8): a
+   * step with no buffers to recycle from its own chain (the first two of a chain: K-Means'
+   * restarts, the final assignment) takes the oldest one's instead of faulting in fresh pages.
+   */
+  held: NativeAssignment[] = [];
   constructor(
     readonly data: Float32Array,
     readonly nRows: number,
@@ -211,10 +219,13 @@ class NativeAssignment implements Assignment {
 
 /**
  * Whether Hamerly bounds pay for k centroids in d features: only the small-k kernels (k up to
- * one vector of `lanes`) take them, and they score 4, 8 or `lanes` centroids a row; below 256
- * multiply-adds a row, the test and the bounds cost more than the scores they save (measured
- * on 200k rows of blobs: d = 4, k = 4 takes 1.8× as long with them, d = 32, k = 16 0.8×,
- * d = 128, k = 8 0.45×).
+ * one vector of `lanes`) take them, and they score 4, 8 or `lanes` centroids a row. Below 256
+ * multiply-adds a row, a step is cheap enough that the rows in doubt (gathered, so read at
+ * random) and the 16 bytes of bounds a row moves cost as much as they save until the last
+ * steps of a fit (1M customer-feature rows, bench/lloyd-chain.ts: d = 8, k = 8 3.3–3.9 ms
+ * against 2.5 ms at steps 3–25 with 46–79 % of rows unread, 1.75 against 2.6 at step 34;
+ * d = 21, k = 16: even in mid-fit, 1.9 against 6.3 ms at step 34; bench blobs d = 32,
+ * k = 16: 0.5 against 7.2 ms once settled).
  * @internal
  */
 export function boundsPay(k: number, d: number, lanes: number): boolean {
@@ -293,6 +304,24 @@ export function advanceChain(
   return { sums: outSums, acc: outAcc, inertia };
 }
 
+/**
+ * Buffers for a new assignment of `x`: those of the oldest assignment it holds that nobody has
+ * read and that is not `keep` (the `previous` being read), which recomputes if read later.
+ */
+function spareBuffers(x: NativeMatrix, keep: NativeAssignment | null): { labels: Int32Array; distances: Float32Array } | null {
+  for (let i = 0; i < x.held.length; ) {
+    const a = x.held[i];
+    if (a === keep) {
+      i++;
+      continue;
+    }
+    x.held.splice(i, 1);
+    const b = a.take();
+    if (b) return b;
+  }
+  return null;
+}
+
 function asNative(x: DeviceMatrix): NativeMatrix {
   if (!(x instanceof NativeMatrix)) throw new TypeError('native backend: the matrix was uploaded to another backend');
   if (x.released) throw new Error('native backend: the matrix was released');
@@ -344,6 +373,7 @@ export async function createNativeBackend(options: NativeBackendOptions = {}): P
         x.released = true;
         x.boundsBuf = null;
         x.boundsOwner = null;
+        x.held = [];
       }
     },
 
@@ -356,7 +386,7 @@ export async function createNativeBackend(options: NativeBackendOptions = {}): P
         prev = previous.kernelLabels();
         if (previous.x === x) chain = previous;
       } else if (previous) prev = (await previous.read()).labels;
-      const recycled = chain?.previous?.take() ?? null;
+      const recycled = chain?.previous?.take() ?? spareBuffers(x, previous instanceof NativeAssignment ? previous : null);
       if (chain) chain.previous = null;
       // Fresh buffers ask for huge pages: 4 KiB page faults cost ~4 ms per MiB on some VMs.
       const labels = recycled?.labels ?? new Int32Array(allocZeroed(4 * x.nRows));
@@ -390,6 +420,8 @@ export async function createNativeBackend(options: NativeBackendOptions = {}): P
       }
       const a = new NativeAssignment(inertia, r.nChanged, labels, dist, fused, x, k, centroids.slice(0, k * d), chain, recompute, bounds, r.nPruned, acc, !drift);
       if (bounds) x.boundsOwner = a;
+      x.held.push(a);
+      if (x.held.length > 8) x.held.shift();
       return a;
     },
 
