@@ -711,6 +711,35 @@ describe.skipIf(!built)('native backend', () => {
     be.release(x);
   });
 
+  it("gives a new chain's first steps the buffers of earlier unread assignments, never the previous one being read", async () => {
+    const be = await createNativeBackend();
+    const n = 3000;
+    const d = 4;
+    const k = 5;
+    const { data } = blobs(n, d, k, 10, 33);
+    const x = be.upload({ data, nRows: n, nFeatures: d });
+    const cs = [0, 1, 2, 3].map((s) => data.slice(s * 50 * d, s * 50 * d + k * d));
+    const fresh = async (c: Float32Array) => (await be.assign(x, c, k)).read();
+    const internal = (v: unknown) => v as { labels: Int32Array | null };
+    const a0 = await be.assign(x, cs[0], k);
+    const a1 = await be.assign(x, cs[1], k, a0);
+    expect(internal(a0).labels).not.toBeNull(); // a1 read a0's labels: never its buffers
+    // A new chain: its first step takes a0's buffers (the oldest), its second a1's.
+    const b0 = await be.assign(x, cs[2], k);
+    expect(internal(a0).labels).toBeNull();
+    expect(internal(a1).labels).not.toBeNull();
+    const b1 = await be.assign(x, cs[3], k, b0);
+    expect(internal(a1).labels).toBeNull();
+    expect(internal(b0).labels).not.toBeNull(); // the previous being read is never taken
+    for (const [a, c] of [[a0, cs[0]], [a1, cs[1]], [b0, cs[2]], [b1, cs[3]]] as const) {
+      const want = await fresh(c);
+      const got = await a.read();
+      expect(got.labels).toEqual(want.labels);
+      expect(got.distances).toEqual(want.distances);
+    }
+    be.release(x);
+  });
+
   it('is not fooled by data far from the origin (cancellation in ‖x‖² − 2x·c + ‖c‖²)', async () => {
     const be = await createNativeBackend();
     const n = 4000;
