@@ -959,8 +959,9 @@ void assignRowsSmallK(const AssignJob& job, size_t r0, size_t r1, void* scratch,
     // before scoring, was dropped: with at most W centroids the scores cost little more than
     // that distance, while the row's memory access is the same, and a row that only had its
     // upper bound tightened stays in doubt at the next step (1M × 21 customer features, k = 16:
-    // 5.9 against 7.7 ms at step 16, 2.7 against 3.5 ms at step 30; scratch probe p3).
-    int32_t* __restrict fail1 = (int32_t*)(imem + W);
+    // 5.9 against 7.7 ms at step 16, 2.7 against 3.5 ms at step 30, timed step by step as
+    // bench/lloyd-chain.ts does).
+    int32_t* __restrict doubt = (int32_t*)(imem + W);
     const size_t sub = pruneSubRows(d);
     const float* __restrict cRaw = job.centroids;
     auto validOf = [&](vi pv) __attribute__((always_inline)) { return (pv >= 0) & (pv < k); };
@@ -1027,7 +1028,7 @@ void assignRowsSmallK(const AssignJob& job, size_t r0, size_t r1, void* scratch,
         skipped += __builtin_popcount(maskOf(pass) & live);
         for (unsigned failBits = ~maskOf(pass) & live; failBits; failBits &= failBits - 1) {
           const int r = __builtin_ctz(failBits);
-          fail1[n1++] = (int32_t)(i0 - s0) + r;
+          doubt[n1++] = (int32_t)(i0 - s0) + r;
         }
       }
       if (2 * n1 > s1 - s0) {
@@ -1058,7 +1059,7 @@ void assignRowsSmallK(const AssignJob& job, size_t r0, size_t r1, void* scratch,
       // The rows of gathered tile t into L1, a line at a time.
       auto prefetchGather = [&](size_t t) __attribute__((always_inline)) {
         for (size_t r = t * W; r < n1 && r < (t + 1) * W; ++r) {
-          const char* p = (const char*)(x + (s0 + (size_t)fail1[r]) * d);
+          const char* p = (const char*)(x + (s0 + (size_t)doubt[r]) * d);
           for (size_t b = 0; b < (size_t)d * 4; b += 64) __builtin_prefetch(p + b, 0, 3);
         }
       };
@@ -1068,12 +1069,12 @@ void assignRowsSmallK(const AssignJob& job, size_t r0, size_t r1, void* scratch,
         pipeline(
             (n1 + W - 1) / W, Flag<true>{},
             [&](size_t t, float* buf) __attribute__((always_inline)) {
-              const int32_t* idx = fail1 + t * W;
+              const int32_t* idx = doubt + t * W;
               transposeRows([s0, idx](int r) { return s0 + (size_t)idx[r]; }, rowsIn(n1, t), buf);
               if (SEG_PF_TILES > 0) prefetchGather(t + SEG_PF_TILES - 1);
             },
             [&](size_t t, vi bi, vf dv, vf lb) __attribute__((always_inline)) {
-              const int32_t* idx = fail1 + t * W;
+              const int32_t* idx = doubt + t * W;
               scored([s0, idx](int r) { return s0 + (size_t)idx[r]; }, rowsIn(n1, t), bi, dv, lb);
             });
     }

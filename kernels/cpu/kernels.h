@@ -82,7 +82,8 @@ struct KernelTable {
   void (*packCentroids)(const float* c, int k, int d, const float* shift, float* panel, float* cc);
   /**
    * Rows [r0, r1): labels, exact distances, weighted inertia and changed count, and if `sums`
-   * is non-null Σw·x and Σw per new label added to sums (k × d) and counts (k) in row order.
+   * is non-null Σw·x and Σw per new label added to sums (k × d) and counts (k) in row order
+   * (with Hamerly bounds, see AssignJob::lower for what they receive instead).
    */
   void (*assignRows)(const AssignJob& job, size_t r0, size_t r1, void* scratch, double* sums,
                      double* counts, BlockStats* out);
