@@ -6,7 +6,7 @@
  *
  *   node dist/bench/lloyd-chain.js                                  # bench blobs, 1M × 32, k = 16
  *   node dist/bench/lloyd-chain.js --input features.parquet --k 16  # a customer table, standardised
- *   node dist/bench/lloyd-chain.js --rows 100000 --features 8 --k 8 --steps 40
+ *   node dist/bench/lloyd-chain.js --rows 100000 --features 8 --k 8 --steps 40 --picks 1,2,3,4
  *
  * Initial centroids: the first k rows for the blobs; k-means++ (seed 0) for a table. Prints one
  * Markdown row per selected step: ms bounded and plain, the share of rows the bounds test
@@ -56,7 +56,7 @@ async function main(): Promise<void> {
     a.assign(x, n, d, c, k, null, null, new Int32Array(n), new Float32Array(n), shift, sums, counts);
     c = c.map((v, i) => (counts[Math.floor(i / d)] > 0 ? sums[i] / counts[Math.floor(i / d)] : v));
   }
-  const picks = new Set([2, 3, 5, 8, 12, 16, 20, 25, 30, 35, 45, 60].filter((s) => s < nSteps));
+  const picks = new Set((arg('picks') ?? '2,3,5,8,12,16,20,25,30,35,45,60').split(',').map(Number).filter((s) => s < nSteps));
   const fastest = (f: () => void, reps = 9) => {
     let best = Infinity;
     for (let r = 0; r < reps; r++) {
