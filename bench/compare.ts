@@ -103,11 +103,14 @@ async function childSegtensor(backend: BackendName | 'native-nobounds', c: Confi
   let centroids: Float32Array = readF32(f.init).slice();
   const dx = be.upload(x);
   const iters = iterationsFor(c);
-  // Warm-up, not counted: kernels, JIT, and the buffers a fit allocates once (labels and
-  // distances, which later steps recycle, and the native backend's bounds), as scikit-learn's
-  // anchor allocates its labels before its loop. Two chained steps, so the bounds buffer exists.
-  const w = await lloydStep(be, dx, x, centroids, c.k);
-  await lloydStep(be, dx, x, centroids, c.k, w.a);
+  // Warm-up, not counted: kernels, the buffers a fit allocates once (labels and distances,
+  // which later steps recycle, and the native backend's bounds), as scikit-learn's anchor
+  // allocates its labels before its loop, and V8's optimizing compiles of the step's JavaScript
+  // (TurboFan compiles it after ~8 steps, 13–17 ms per function on a background thread, which
+  // takes a core from the kernels while it runs). A chain of steps, at least 2, until 10 or 1 s.
+  const t0 = performance.now();
+  let w = await lloydStep(be, dx, x, centroids, c.k);
+  for (let i = 1; i < 10 && (i < 2 || performance.now() - t0 < 1000); i++) w = await lloydStep(be, dx, x, w.centroids, c.k, w.a);
   const ms: number[] = [];
   // As in K-Means' own loop: each step gets the previous assignment (change counting, and the
   // native backend recycles the buffers of the one before it).
