@@ -86,7 +86,7 @@ async function main(): Promise<void> {
       const tp = fastest(() => a.assign(x, n, d, cs[s], k, null, prev, labels, dist, shift, new Float64Array(k * d), new Float64Array(k)));
       bounds.set(saved);
       const r = bounded(bounds);
-      console.log(`| ${s} | ${tb.toFixed(2)} | ${tp.toFixed(2)} | ${((100 * r.nSkipped) / n).toFixed(0)} % | ${r.nChanged} |`);
+      console.log(`| ${s} | ${tb.toFixed(2)} | ${tp.toFixed(2)} | ${((100 * r.nPruned) / n).toFixed(0)} % | ${r.nChanged} |`);
     } else {
       bounded(bounds);
     }

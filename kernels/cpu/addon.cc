@@ -155,7 +155,7 @@ struct AlignedFloats {
 /**
  * assign(x, nRows, d, centroids, k, weights|null, prevLabels|null, outLabels, outDist,
  *        shift|null, outSums|null, outCounts|null, bounds|null, drift|null)
- *   -> { inertia, nChanged, nPruned, nSkipped }
+ *   -> { inertia, nChanged, nPruned }
  * With outSums/outCounts, also Σw·x and Σw per new label (the fused Lloyd step). With bounds
  * (Float32Array(2·nRows): Hamerly's lower bounds, then the upper ones; see AssignJob::lower),
  * outSums is required and outCounts has 3k doubles (Σw, Σw·dist, rows of nonzero weight). Without drift they are
@@ -234,18 +234,16 @@ Napi::Value Assign(const Napi::CallbackInfo& info) {
   });
   if (sums) partials.finish(sums, (size_t)k * d, counts, nCounts);
   double inertia = 0;
-  int64_t changed = 0, pruned = 0, skipped = 0;
+  int64_t changed = 0, pruned = 0;
   for (const BlockStats& s : stats) {
     inertia += s.inertia;
     changed += s.nChanged;
     pruned += s.nPruned;
-    skipped += s.nSkipped;
   }
   Napi::Object out = Napi::Object::New(env);
   out.Set("inertia", Napi::Number::New(env, inertia));
   out.Set("nChanged", Napi::Number::New(env, (double)changed));
   out.Set("nPruned", Napi::Number::New(env, (double)pruned));
-  out.Set("nSkipped", Napi::Number::New(env, (double)skipped));
   return out;
 }
 

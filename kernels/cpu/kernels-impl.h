@@ -479,7 +479,6 @@ void assignRowsT(const AssignJob& job, size_t r0, size_t r1, void* scratch, doub
   out->inertia = inertia;
   out->nChanged = changed;
   out->nPruned = 0;
-  out->nSkipped = 0;
 }
 
 // ---- Small-k fast path (k ≤ W): a tile of W rows at a time, transposed so that each vector
@@ -945,7 +944,7 @@ void assignRowsSmallK(const AssignJob& job, size_t r0, size_t r1, void* scratch,
                [&](size_t t, vi bi, vf dv, vf) __attribute__((always_inline)) { finish(s0 + t * W, rowsIn(s1 - s0, t), bi, dv); });
   };
 
-  int64_t pruned = 0, skipped = 0, moved = 0;
+  int64_t pruned = 0, moved = 0;
   if (!BOUNDED || !job.drift || !prev) {
     scoreAll(r0, r1);
   } else if constexpr (BOUNDED) {
@@ -1025,14 +1024,14 @@ void assignRowsSmallK(const AssignJob& job, size_t r0, size_t r1, void* scratch,
           for (int r = 0; r < nv; ++r) labels[i0 + r] = safe[r];
         storeBounds(i0, nv, lb, ub);
         const unsigned live = nv == 32 ? ~0u : (1u << nv) - 1u;
-        skipped += __builtin_popcount(maskOf(pass) & live);
+        pruned += __builtin_popcount(maskOf(pass) & live);
         for (unsigned failBits = ~maskOf(pass) & live; failBits; failBits &= failBits - 1) {
           const int r = __builtin_ctz(failBits);
           doubt[n1++] = (int32_t)(i0 - s0) + r;
         }
       }
       if (2 * n1 > s1 - s0) {
-        skipped -= (int64_t)(s1 - s0 - n1);
+        pruned -= (int64_t)(s1 - s0 - n1);
         pipeline(
             nT, Flag<true>{},
             [&](size_t t, float* buf) __attribute__((always_inline)) {
@@ -1078,7 +1077,6 @@ void assignRowsSmallK(const AssignJob& job, size_t r0, size_t r1, void* scratch,
               scored([s0, idx](int r) { return s0 + (size_t)idx[r]; }, rowsIn(n1, t), bi, dv, lb);
             });
     }
-    pruned += skipped;
   }
   if (sums) {
     for (int j = 0; j < k; ++j) {
@@ -1103,7 +1101,6 @@ void assignRowsSmallK(const AssignJob& job, size_t r0, size_t r1, void* scratch,
   out->inertia = inertia;
   out->nChanged = changed;
   out->nPruned = pruned;
-  out->nSkipped = skipped;
 }
 
 void assignRows(const AssignJob& job, size_t r0, size_t r1, void* scratch, double* sums,

@@ -67,8 +67,7 @@ constexpr int kClusterTaskRows = 64;
 struct BlockStats {
   double inertia;
   int64_t nChanged;
-  int64_t nPruned;   // rows that kept their label by the bounds test, without being scored
-  int64_t nSkipped;  // of those, rows whose data was not even read
+  int64_t nPruned;  // rows that kept their label by the bounds test, their data not read
 };
 
 struct KernelTable {

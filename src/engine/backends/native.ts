@@ -52,7 +52,7 @@ export interface NativeAddon {
      * rows whose bounds clear are not scored and the outputs are changes (see {@link advanceChain}).
      */
     drift?: Float64Array | null,
-  ): { inertia: number; nChanged: number; nPruned: number; nSkipped: number };
+  ): { inertia: number; nChanged: number; nPruned: number };
   segmentSum(
     x: Float32Array,
     nRows: number,
@@ -181,7 +181,7 @@ class NativeAssignment implements Assignment {
      * the next step of the chain, which takes them; null when none were kept.
      */
     public bounds: Float32Array | null = null,
-    /** Rows the bounds test kept without scoring them. */
+    /** Rows the bounds test kept without reading or scoring them. */
     readonly nPruned = 0,
     /**
      * With bounds: Σw, Σw·dist (to these centroids) and rows of nonzero weight per label (3k),
