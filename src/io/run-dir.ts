@@ -1,0 +1,553 @@
+/**
+ * Runs that appear whole: every command writes its outputs into a fresh staging directory and
+ * publishes them with one atomic rename, so a reader sees all of the previous run or all of the
+ * new one, never a mix, whenever the process is killed.
+ *
+ * Layout for `--out <parent>/<name>` (a directory for `fit` and `churn train`, a file for
+ * `predict`, `churn predict` and `features`):
+ *
+ * ```
+ * <parent>/.<name>.runs/<runId>/             one complete run: its outputs and manifest.json
+ * <parent>/.<name>.runs/current -> <runId>    the published run (swapped with rename(2))
+ * <parent>/.<name>.runs/<runId>.staging-<pid> a run being written (removed when its process dies)
+ * <parent>/<name> -> .<name>.runs/current            directory layout
+ * <parent>/<name> -> .<name>.runs/current/<name>     file layout (and one link per sidecar file)
+ * ```
+ *
+ * The user-facing paths are links that never change once made; publishing a run is the single
+ * rename of `current`. Before the first run they dangle, so nothing is visible until everything
+ * is. The run published before the newest is kept, so a reader that resolved the old one just
+ * before the swap can finish; older ones are removed by the next run, with the staging and spill
+ * files of dead processes.
+ *
+ * Readers resolve the path once ({@link openRun}) and check `manifest.json`: every output it
+ * lists must be there with its size and SHA-256.
+ *
+ * @example
+ * const run = beginRun({ command: 'fit', out: 'seg/', layout: 'dir', options: { k: 6 } });
+ * try {
+ *   fs.writeFileSync(run.file('model.json'), json);
+ *   run.input('customers.parquet');
+ *   await run.commit();
+ * } finally {
+ *   run.dispose();
+ * }
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { SegtensorError } from '../errors.js';
+import { VERSION } from '../version.js';
+
+export const RUN_MANIFEST = 'manifest.json';
+export const RUN_FORMAT = 'segtensor-run';
+export const RUN_FORMAT_VERSION = 1;
+
+export type RunLayout = 'dir' | 'file';
+
+/** One file of a run, as listed in its manifest. */
+export interface ManifestFile {
+  /** Path as given (inputs) or name inside the run directory (outputs). */
+  path: string;
+  bytes: number;
+  sha256: string;
+}
+
+/** manifest.json of a run directory. */
+export interface RunManifest {
+  format: typeof RUN_FORMAT;
+  formatVersion: number;
+  runId: string;
+  /** `fit`, `predict`, `features`, `churn train`, `churn predict`, … */
+  command: string;
+  /** The job's options, as the command received them. */
+  options: Record<string, unknown>;
+  inputs: (ManifestFile & { resolved: string })[];
+  outputs: ManifestFile[];
+  /** Rows read and written, and the counts of anything coerced, dropped or unseen. */
+  counts: Record<string, unknown>;
+  backend: string | null;
+  versions: { segtensor: string; node: string; platform: string };
+  startedAt: string;
+  endedAt: string;
+}
+
+export interface RunSpec {
+  command: string;
+  /** `--out` as given. */
+  out: string;
+  layout: RunLayout;
+  /** File layout: other outputs beside `out` (e.g. `<out>.meta.json`), published with it. */
+  sidecars?: string[];
+  options: Record<string, unknown>;
+  /** Commands whose runs this one may replace at `out`; default only its own. */
+  replaces?: string[];
+  /** Option name for messages. Default `--out`. */
+  option?: string;
+}
+
+/** Linux filesystems that look writable but hold no files (a recursive mkdir there never ends). */
+const VIRTUAL_FS = new Map<number, string>([
+  [0x9fa0, 'proc'],
+  [0x62656572, 'sysfs'],
+  [0x64626720, 'debugfs'],
+  [0x73636673, 'securityfs'],
+  [0x27e0eb, 'cgroup'],
+  [0x63677270, 'cgroup2'],
+  [0x1cd1, 'devpts'],
+]);
+
+/** Processes alive? (a leftover of a dead one may be removed). */
+function alive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function errText(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  return err?.code ? `${err.code}: ${err.message.split('\n')[0]}` : String((e as Error)?.message ?? e).split('\n')[0];
+}
+
+/**
+ * Creates `dir` and its missing parents one level at a time, after checking that the nearest
+ * existing ancestor is a writable directory on a real filesystem: fails in milliseconds where
+ * `mkdir -p` under /proc loops forever.
+ */
+export function makeDirs(dir: string, option = '--out'): void {
+  const abs = path.resolve(dir);
+  const missing: string[] = [];
+  let at = abs;
+  for (;;) {
+    let st: fs.Stats | null = null;
+    try {
+      st = fs.statSync(at);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new SegtensorError('UNWRITABLE_OUTPUT', `${option} '${dir}': cannot use ${at} (${errText(e)})`);
+    }
+    if (st) {
+      if (!st.isDirectory()) throw new SegtensorError('UNWRITABLE_OUTPUT', `${option} '${dir}': ${at} is not a directory`);
+      break;
+    }
+    missing.push(at);
+    const up = path.dirname(at);
+    if (up === at) break;
+    at = up;
+  }
+  try {
+    const fsType = Number(fs.statfsSync(at).type);
+    const virtual = VIRTUAL_FS.get(fsType);
+    if (virtual) throw new SegtensorError('UNWRITABLE_OUTPUT', `${option} '${dir}': ${at} is on the virtual ${virtual} filesystem, which holds no files`);
+    fs.accessSync(at, fs.constants.W_OK);
+  } catch (e) {
+    if (e instanceof SegtensorError) throw e;
+    throw new SegtensorError('UNWRITABLE_OUTPUT', `${option} '${dir}': cannot write in ${at} (${errText(e)})`);
+  }
+  for (const d of missing.reverse()) {
+    try {
+      fs.mkdirSync(d);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new SegtensorError('UNWRITABLE_OUTPUT', `${option} '${dir}': cannot create ${d} (${errText(e)})`);
+    }
+  }
+}
+
+/** The store beside an output path: `<parent>/.<name>.runs`. */
+export function storeOf(out: string): string {
+  const abs = path.resolve(out);
+  return path.join(path.dirname(abs), `.${path.basename(abs)}.runs`);
+}
+
+function newRunId(): string {
+  const t = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return `${t}-${crypto.randomBytes(4).toString('hex')}`;
+}
+
+/** SHA-256 and size of a file, streamed. */
+export async function hashFile(file: string): Promise<{ bytes: number; sha256: string }> {
+  const h = crypto.createHash('sha256');
+  let bytes = 0;
+  const fd = await fs.promises.open(file, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(1 << 22);
+    for (;;) {
+      const { bytesRead } = await fd.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      h.update(buf.subarray(0, bytesRead));
+      bytes += bytesRead;
+    }
+  } finally {
+    await fd.close();
+  }
+  return { bytes, sha256: h.digest('hex') };
+}
+
+function fsyncDir(dir: string): void {
+  try {
+    const fd = fs.openSync(dir, 'r');
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    // Some filesystems refuse fsync on directories; the renames are still atomic.
+  }
+}
+
+/** Replaces (or creates) `link` with a symlink to `target`, atomically. */
+function swapLink(link: string, target: string): void {
+  const tmp = `${link}.link-${process.pid}-${crypto.randomBytes(3).toString('hex')}`;
+  fs.symlinkSync(target, tmp);
+  try {
+    fs.renameSync(tmp, link);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+const LEFTOVER = [
+  // A run being staged: <runId>.staging-<pid>
+  /\.staging-(\d+)$/,
+  // atomicWrite's temporary files: .<name>.tmp-<pid>-<rand>
+  /^\..+\.tmp-(\d+)-[a-z0-9]+$/,
+  // DuckDB spill directories: .segtensor-spill-<pid>-<rand>
+  /^\.segtensor-spill-(\d+)-/,
+  // A link being swapped: <name>.link-<pid>-<rand>
+  /\.link-(\d+)-[0-9a-f]+$/,
+];
+
+/** Removes the staging directories, temporary files and spill directories of dead processes in `dir`. */
+export function sweepLeftovers(dir: string): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    for (const re of LEFTOVER) {
+      const m = re.exec(name);
+      if (m && !alive(Number(m[1]))) {
+        fs.rmSync(path.join(dir, name), { recursive: true, force: true });
+        removed.push(name);
+        break;
+      }
+    }
+  }
+  return removed;
+}
+
+/** Processes that may hold staging directories: aborted on SIGTERM/SIGINT by the CLI. */
+const live = new Set<RunWriter>();
+
+/** Removes the staging directories of every unfinished run of this process (for signal handlers). */
+export function abortAllRuns(): void {
+  for (const r of [...live]) r.dispose();
+}
+
+function readManifestAt(dir: string): RunManifest | null {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(dir, RUN_MANIFEST), 'utf8')) as RunManifest;
+  } catch {
+    return null;
+  }
+}
+
+/** A run being written. Create with {@link beginRun}; always `dispose()` in a `finally`. */
+export class RunWriter {
+  readonly runId = newRunId();
+  readonly staging: string;
+  readonly store: string;
+  private readonly outAbs: string;
+  private readonly names: string[];
+  private readonly inputs = new Map<string, Promise<{ bytes: number; sha256: string }>>();
+  private readonly counts: Record<string, unknown> = {};
+  private backendName: string | null = null;
+  private readonly startedAt = new Date().toISOString();
+  private done = false;
+
+  /** @internal use {@link beginRun} */
+  constructor(readonly spec: RunSpec) {
+    const option = spec.option ?? '--out';
+    this.outAbs = path.resolve(spec.out);
+    this.store = storeOf(spec.out);
+    const parent = path.dirname(this.outAbs);
+    makeDirs(parent, option);
+    this.names = [path.basename(this.outAbs)];
+    for (const s of spec.sidecars ?? []) {
+      const abs = path.resolve(s);
+      if (path.dirname(abs) !== parent) throw new RangeError(`beginRun: sidecar '${s}' must lie beside '${spec.out}'`);
+      this.names.push(path.basename(abs));
+    }
+    this.checkReplaceable(option);
+    sweepLeftovers(parent);
+    sweepLeftovers(this.store);
+    try {
+      fs.mkdirSync(this.store, { recursive: true });
+      this.staging = path.join(this.store, `${this.runId}.staging-${process.pid}`);
+      fs.mkdirSync(this.staging);
+    } catch (e) {
+      throw new SegtensorError('UNWRITABLE_OUTPUT', `${option} '${spec.out}': cannot write there (${errText(e)})`);
+    }
+    live.add(this);
+  }
+
+  /** Refuses to publish over another command's outputs, or over files segtensor did not write. */
+  private checkReplaceable(option: string): void {
+    const allowed = spec(this.spec);
+    const cur = readManifestAt(path.join(this.store, 'current'));
+    if (cur && !allowed.includes(cur.command)) {
+      throw new SegtensorError(
+        'UNWRITABLE_OUTPUT',
+        `${option} '${this.spec.out}' holds the outputs of \`segtensor ${cur.command}\`; \`segtensor ${this.spec.command}\` will not replace them: choose another ${option}`,
+      );
+    }
+    if (this.spec.layout === 'dir') {
+      let st: fs.Stats | null = null;
+      try {
+        st = fs.lstatSync(this.outAbs);
+      } catch {
+        return;
+      }
+      if (st.isSymbolicLink()) return;
+      if (!st.isDirectory()) throw new SegtensorError('UNWRITABLE_OUTPUT', `${option} '${this.spec.out}' is a file; a directory is needed`);
+      const entries = fs.readdirSync(this.outAbs);
+      if (entries.length === 0) return;
+      // A directory written by an older segtensor (files renamed into place one by one).
+      const own = { fit: 'model.json', 'churn train': 'churn.json' } as Record<string, string>;
+      const hasChurn = entries.includes('churn.json');
+      const hasFit = entries.includes('model.json') && !hasChurn;
+      const kind = hasChurn ? 'churn train' : hasFit ? 'fit' : null;
+      if (!kind) {
+        throw new SegtensorError('UNWRITABLE_OUTPUT', `${option} '${this.spec.out}' is a non-empty directory that segtensor did not write; choose another ${option} or empty it`);
+      }
+      if (!allowed.includes(kind)) {
+        throw new SegtensorError(
+          'UNWRITABLE_OUTPUT',
+          `${option} '${this.spec.out}' holds the outputs of \`segtensor ${kind}\` (${own[kind]}); \`segtensor ${this.spec.command}\` will not replace them: choose another ${option}`,
+        );
+      }
+    }
+  }
+
+  /** Where to write output `name` (a file name inside the run; in file layout one of the published names). */
+  file(name: string): string {
+    if (this.spec.layout === 'file' && !this.names.includes(name)) throw new RangeError(`RunWriter.file: '${name}' is not one of ${this.names.join(', ')}`);
+    return path.join(this.staging, name);
+  }
+
+  /** The staged path of the primary output (file layout) or the staging directory (dir layout). */
+  get primary(): string {
+    return this.spec.layout === 'file' ? path.join(this.staging, this.names[0]) : this.staging;
+  }
+
+  /** Records an input file: its size and SHA-256 go into the manifest (hashed in the background). */
+  input(file: string): void {
+    const abs = path.resolve(file);
+    if (!this.inputs.has(abs)) {
+      const p = hashFile(abs);
+      p.catch(() => {});
+      this.inputs.set(abs, p);
+    }
+  }
+
+  /** Adds counts (rows read and written, values coerced, …) to the manifest. */
+  count(values: Record<string, unknown>): void {
+    Object.assign(this.counts, values);
+  }
+
+  backend(name: string): void {
+    this.backendName = name;
+  }
+
+  /**
+   * Writes manifest.json, renames the staging directory to its run id and swaps `current` to
+   * it: the one step that publishes. Returns the published paths of the outputs.
+   */
+  async commit(): Promise<{ manifest: RunManifest; files: string[] }> {
+    if (this.done) throw new Error('RunWriter.commit: the run is already finished');
+    const outputs: ManifestFile[] = [];
+    for (const name of fs.readdirSync(this.staging).sort()) {
+      const f = path.join(this.staging, name);
+      if (!fs.statSync(f).isFile()) continue;
+      outputs.push({ path: name, ...(await hashFile(f)) });
+    }
+    for (const n of this.spec.layout === 'file' ? this.names : []) {
+      if (!outputs.some((o) => o.path === n)) throw new Error(`RunWriter.commit: output '${n}' was not written`);
+    }
+    const inputs: RunManifest['inputs'] = [];
+    for (const [abs, p] of this.inputs) {
+      const h = await p.catch((e) => {
+        throw new SegtensorError('FILE_NOT_FOUND', `${abs}: cannot read the input to record it (${errText(e)})`);
+      });
+      inputs.push({ path: path.relative(process.cwd(), abs) || abs, resolved: abs, ...h });
+    }
+    const manifest: RunManifest = {
+      format: RUN_FORMAT,
+      formatVersion: RUN_FORMAT_VERSION,
+      runId: this.runId,
+      command: this.spec.command,
+      options: this.spec.options,
+      inputs,
+      outputs,
+      counts: this.counts,
+      backend: this.backendName,
+      versions: { segtensor: VERSION, node: process.version, platform: `${os.platform()}-${os.arch()}` },
+      startedAt: this.startedAt,
+      endedAt: new Date().toISOString(),
+    };
+    const mf = path.join(this.staging, RUN_MANIFEST);
+    const fd = fs.openSync(mf, 'w');
+    try {
+      fs.writeFileSync(fd, JSON.stringify(manifest, null, 2) + '\n');
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fsyncDir(this.staging);
+    const final = path.join(this.store, this.runId);
+    fs.renameSync(this.staging, final);
+    this.done = true;
+    live.delete(this);
+    fsyncDir(this.store);
+    const parent = path.dirname(this.outAbs);
+    const current = path.join(this.store, 'current');
+    const previous = fs.existsSync(current) ? fs.realpathSync(current) : null;
+    this.placeLinks(parent);
+    swapLink(current, this.runId); // ← the publish
+    fsyncDir(this.store);
+    this.prune(final, previous);
+    const files = this.spec.layout === 'dir' ? outputs.map((o) => path.join(this.spec.out, o.path)) : this.names.map((n) => path.join(parent, n));
+    return { manifest, files };
+  }
+
+  /**
+   * Makes the user-facing links (once; they point into `current` and never change). Outputs of
+   * an older segtensor found there are first moved into the store as a run of their own, so the
+   * link shows the same content until the publish.
+   */
+  private placeLinks(parent: string): void {
+    const rel = path.basename(this.store);
+    const targets = this.spec.layout === 'dir' ? [[this.outAbs, path.join(rel, 'current')]] : this.names.map((n) => [path.join(parent, n), path.join(rel, 'current', n)]);
+    const current = path.join(this.store, 'current');
+    const lstat = (p: string) => {
+      try {
+        return fs.lstatSync(p);
+      } catch {
+        return null; // missing: a dangling link until the publish
+      }
+    };
+    const legacy = targets.filter(([link]) => {
+      const st = lstat(link);
+      return st && !st.isSymbolicLink() && !(st.isDirectory() && fs.readdirSync(link).length === 0);
+    });
+    if (legacy.length && !fs.existsSync(current)) {
+      // Outputs of an older segtensor: moved into the store as a run of their own, so the links
+      // show the same content until the publish.
+      const dir = path.join(this.store, `${newRunId()}-legacy`);
+      if (this.spec.layout === 'dir') {
+        // A directory cannot be replaced by a link atomically: there is a moment without it.
+        fs.renameSync(this.outAbs, dir);
+      } else {
+        fs.mkdirSync(dir);
+        for (const [link] of legacy) fs.linkSync(link, path.join(dir, path.basename(link)));
+      }
+      swapLink(current, path.basename(dir));
+    }
+    for (const [link, target] of targets) {
+      const st = lstat(link);
+      if (st?.isSymbolicLink() && fs.readlinkSync(link) === target) continue;
+      if (st?.isDirectory()) fs.rmdirSync(link); // empty (checked when the run began)
+      swapLink(link, target);
+    }
+  }
+
+  /** Removes runs older than the previous one. */
+  private prune(final: string, previous: string | null): void {
+    for (const name of fs.readdirSync(this.store)) {
+      const p = path.join(this.store, name);
+      if (name === 'current' || p === final || p === previous) continue;
+      if (LEFTOVER.some((re) => re.test(name))) continue; // staging of a live run
+      fs.rmSync(p, { recursive: true, force: true });
+    }
+  }
+
+  /** Removes the staging directory unless the run was committed. Safe to call twice. */
+  dispose(): void {
+    if (!this.done) {
+      this.done = true;
+      fs.rmSync(this.staging, { recursive: true, force: true });
+    }
+    live.delete(this);
+  }
+}
+
+function spec(s: RunSpec): string[] {
+  return s.replaces ?? [s.command];
+}
+
+/** Starts a run: checks `--out` (in milliseconds), sweeps leftovers of dead runs, makes the staging directory. */
+export function beginRun(s: RunSpec): RunWriter {
+  return new RunWriter(s);
+}
+
+/** A published run, resolved once and checked against its manifest. */
+export interface OpenRun {
+  /** The run directory (resolved: later publishes do not change what is read). */
+  dir: string;
+  manifest: RunManifest;
+  /** Path of output `name` inside the run. */
+  file(name: string): string;
+  has(name: string): boolean;
+}
+
+/**
+ * Opens a run for reading: `target` is a run's published directory or one of its published
+ * files (or any file inside one). Refuses a directory without a manifest, or whose files do not
+ * match it (size and SHA-256), naming `option`.
+ */
+export async function openRun(target: string, option: string, expect?: string[]): Promise<OpenRun> {
+  let real: string;
+  try {
+    real = fs.realpathSync(target);
+  } catch {
+    throw new SegtensorError('FILE_NOT_FOUND', `${option} '${target}': no such file or directory`);
+  }
+  const dir = fs.statSync(real).isDirectory() ? real : path.dirname(real);
+  const mfile = path.join(dir, RUN_MANIFEST);
+  let m: RunManifest;
+  try {
+    m = JSON.parse(fs.readFileSync(mfile, 'utf8')) as RunManifest;
+  } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'has no manifest.json' : `has an unreadable manifest.json (${errText(e)})`;
+    throw new SegtensorError('CORRUPT_FILE', `${option} '${target}' ${why}: not a complete segtensor run (an interrupted run, an older segtensor or files copied by hand); rerun the command that makes it`);
+  }
+  if (m?.format !== RUN_FORMAT || m.formatVersion !== RUN_FORMAT_VERSION || !Array.isArray(m.outputs)) {
+    throw new SegtensorError('CORRUPT_FILE', `${option} '${target}': ${mfile} is not a segtensor run manifest (version ${RUN_FORMAT_VERSION})`);
+  }
+  if (expect && !expect.includes(m.command)) {
+    throw new SegtensorError('BAD_INPUT', `${option} '${target}' holds the outputs of \`segtensor ${m.command}\`; expected ${expect.map((c) => `\`segtensor ${c}\``).join(' or ')}`);
+  }
+  for (const o of m.outputs) {
+    const f = path.join(dir, o.path);
+    let h: { bytes: number; sha256: string };
+    try {
+      h = await hashFile(f);
+    } catch {
+      throw new SegtensorError('CORRUPT_FILE', `${option} '${target}': ${o.path} is missing; the run directory does not match its manifest`);
+    }
+    if (h.bytes !== o.bytes || h.sha256 !== o.sha256) {
+      throw new SegtensorError('CORRUPT_FILE', `${option} '${target}': ${o.path} changed after the run (${h.bytes} bytes, sha256 ${h.sha256.slice(0, 12)}…; the manifest says ${o.bytes} bytes, ${o.sha256.slice(0, 12)}…)`);
+    }
+  }
+  const listed = new Set(m.outputs.map((o) => o.path));
+  return { dir, manifest: m, file: (name) => path.join(dir, name), has: (name) => listed.has(name) };
+}
