@@ -27,7 +27,8 @@ export { KMeans, KMEANS_DEFAULTS, kmeansPlusPlus, lloydStep, type IterationStats
 export { Preprocessor, PREPROCESS_DEFAULTS, type PreprocessOptions, type PreprocessState, type ScaleKind, type ImputeKind } from './preprocess/preprocessor.js';
 export { fitSegmentation, type FitJob, type FitMetrics, type FitResult } from './pipeline/fit.js';
 export { predictSegments, type PredictJob } from './pipeline/predict.js';
-export { readModel, type ModelFile } from './pipeline/model-file.js';
+export { openModel, type ModelFile } from './pipeline/model-file.js';
+export { beginRun, openRun, type RunManifest } from './io/run-dir.js';
 export { Random } from './util/random.js';
 export { VERSION } from './version.js';
 export { averagePrecision, binaryMetrics, brier, calibrationTable, chooseThreshold, confusion, logLoss, prf, rocAuc, segmentRisk, type BinaryMetrics, type CalibrationBin, type Confusion, type SegmentRisk } from './eval/classification.js';

@@ -19,6 +19,7 @@ interface FitFlags {
   k: number;
   out: string;
   features?: string[];
+  exclude?: string[];
   id?: string;
   weight?: string;
   scale: ScaleKind;
@@ -45,6 +46,7 @@ function addFitOptions(cmd: Command, withInput: boolean): Command {
   }
   return cmd
     .option('--features <a,b,...>', 'feature columns (default: every numeric column except --id and --weight); string columns are one-hot encoded', listOption('--features'))
+    .option('--exclude <a,b,...>', 'columns never used as features (labels, keys, leakage); labels marked by `segtensor features` and label-like names (churn, churned, label, target) are left out of the default features anyway', listOption('--exclude'))
     .option('--id <col>', 'customer id column, passed through to the assignments (checked for duplicates)')
     .option('--weight <col>', 'sample-weight column (e.g. customer value)')
     .addOption(new Option('--scale <kind>', 'feature scaling').choices(SCALES).default('standard').argParser(choiceOption('--scale', SCALES)))
@@ -108,7 +110,7 @@ export function registerPredict(program: Command): void {
     .addOption(new Option('--backend <name>', 'compute backend').choices(BACKEND_NAMES).default('auto'))
     .action(async (flags: { model: string; input: string; out: string; id?: string; backend: string }) => {
       const r = await predictSegments({ ...flags, log: (l) => process.stderr.write(`segtensor: ${l}\n`) });
-      console.log(`assigned ${r.rows} rows; segment sizes ${r.sizes.join(', ')}; wrote ${flags.out}`);
+      console.log(`assigned ${r.rows} rows; segment sizes ${r.sizes.join(', ')}; wrote ${r.files.join(', ')}`);
     });
 }
 

@@ -9,6 +9,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { BackendUnavailableError } from '../engine/backend.js';
 import { SegtensorError } from '../errors.js';
+import { abortAllRuns } from '../io/run-dir.js';
 import { VERSION } from '../version.js';
 import { registerDemo, registerDoctor, registerFit, registerPredict } from './commands.js';
 import { registerDatasets } from './datasets-command.js';
@@ -32,6 +33,15 @@ registerDoctor(program);
 registerDatasets(program);
 registerFeatures(program);
 registerChurn(program);
+
+// A scheduler's SIGTERM or a user's Ctrl-C: remove this run's staging directory (nothing was
+// published, so the previous outputs stay whole) and exit non-zero with one line.
+for (const [sig, code] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
+  process.on(sig, () => {
+    abortAllRuns();
+    fail(code, `error [INTERRUPTED]: ${sig} received; stopped before publishing, earlier outputs are intact`);
+  });
+}
 
 function fail(code: number, line: string): never {
   process.stderr.write(`segtensor: ${line}\n`);

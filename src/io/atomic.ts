@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { SegtensorError } from '../errors.js';
 import { firstLine } from './arrow-reader.js';
+import { makeDirs } from './run-dir.js';
 
 /** A temporary path beside `dest` (same filesystem, so rename is atomic). */
 export function tempPathFor(dest: string): string {
@@ -22,8 +23,8 @@ export function tempPathFor(dest: string): string {
  * Called before any work, so a bad output path fails in a second, not after an hour.
  */
 export function ensureWritableDir(dir: string, option = '--out'): void {
+  makeDirs(dir, option); // fails fast on /proc and friends, where mkdir -p loops
   try {
-    fs.mkdirSync(dir, { recursive: true });
     const probe = tempPathFor(path.join(dir, 'probe'));
     fs.writeFileSync(probe, '');
     fs.rmSync(probe);

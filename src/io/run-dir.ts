@@ -119,7 +119,7 @@ function errText(e: unknown): string {
  * existing ancestor is a writable directory on a real filesystem: fails in milliseconds where
  * `mkdir -p` under /proc loops forever.
  */
-export function makeDirs(dir: string, option = '--out'): void {
+export function makeDirs(dir: string, option = '--out', shown = dir): void {
   const abs = path.resolve(dir);
   const missing: string[] = [];
   let at = abs;
@@ -128,10 +128,10 @@ export function makeDirs(dir: string, option = '--out'): void {
     try {
       st = fs.statSync(at);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new SegtensorError('UNWRITABLE_OUTPUT', `${option} '${dir}': cannot use ${at} (${errText(e)})`);
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new SegtensorError('UNWRITABLE_OUTPUT', `${option} '${shown}': cannot use ${at} (${errText(e)})`);
     }
     if (st) {
-      if (!st.isDirectory()) throw new SegtensorError('UNWRITABLE_OUTPUT', `${option} '${dir}': ${at} is not a directory`);
+      if (!st.isDirectory()) throw new SegtensorError('UNWRITABLE_OUTPUT', `${option} '${shown}': ${at} is not a directory`);
       break;
     }
     missing.push(at);
@@ -142,17 +142,17 @@ export function makeDirs(dir: string, option = '--out'): void {
   try {
     const fsType = Number(fs.statfsSync(at).type);
     const virtual = VIRTUAL_FS.get(fsType);
-    if (virtual) throw new SegtensorError('UNWRITABLE_OUTPUT', `${option} '${dir}': ${at} is on the virtual ${virtual} filesystem, which holds no files`);
+    if (virtual) throw new SegtensorError('UNWRITABLE_OUTPUT', `${option} '${shown}': ${at} is on the virtual ${virtual} filesystem, which holds no files`);
     fs.accessSync(at, fs.constants.W_OK);
   } catch (e) {
     if (e instanceof SegtensorError) throw e;
-    throw new SegtensorError('UNWRITABLE_OUTPUT', `${option} '${dir}': cannot write in ${at} (${errText(e)})`);
+    throw new SegtensorError('UNWRITABLE_OUTPUT', `${option} '${shown}': cannot write in ${at} (${errText(e)})`);
   }
   for (const d of missing.reverse()) {
     try {
       fs.mkdirSync(d);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new SegtensorError('UNWRITABLE_OUTPUT', `${option} '${dir}': cannot create ${d} (${errText(e)})`);
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new SegtensorError('UNWRITABLE_OUTPUT', `${option} '${shown}': cannot create ${d} (${errText(e)})`);
     }
   }
 }
@@ -280,7 +280,7 @@ export class RunWriter {
     this.outAbs = path.resolve(spec.out);
     this.store = storeOf(spec.out);
     const parent = path.dirname(this.outAbs);
-    makeDirs(parent, option);
+    makeDirs(parent, option, spec.out);
     this.names = [path.basename(this.outAbs)];
     for (const s of spec.sidecars ?? []) {
       const abs = path.resolve(s);

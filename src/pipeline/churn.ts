@@ -28,7 +28,8 @@ import {
   type BinaryMetrics,
   type SegmentRisk,
 } from '../eval/classification.js';
-import { atomicWrite, ensureWritableDir } from '../io/atomic.js';
+import { atomicWrite } from '../io/atomic.js';
+import { beginRun, hashFile, openRun, type RunWriter } from '../io/run-dir.js';
 import { formatOf } from '../io/format.js';
 import { readTable } from '../io/read-table.js';
 import type { ColumnTable } from '../io/table.js';
@@ -40,7 +41,8 @@ import { churnTfjs } from '../models/churn/tfjs.js';
 import { PREPROCESS_DEFAULTS, Preprocessor } from '../preprocess/preprocessor.js';
 import { VERSION } from '../version.js';
 import { idColumn } from './ids.js';
-import { readModel } from './model-file.js';
+import { jobOptions } from './fit.js';
+import { openModel } from './model-file.js';
 
 /** Band names, lowest risk first. */
 export const RISK_BAND_NAMES = Object.freeze(['low', 'medium', 'high', 'critical']);
@@ -182,10 +184,26 @@ export async function trainChurn(job: ChurnTrainJob): Promise<ChurnTrainResult> 
   const sw = stopwatch();
   const seed = job.seed ?? 0;
   const fractions = job.split ?? [0.7, 0.15, 0.15];
-  ensureWritableDir(job.out);
+  const run = beginRun({ command: 'churn train', out: job.out, layout: 'dir', options: jobOptions(job) });
+  try {
+    return await trainInto(run, job, log, sw, seed, fractions);
+  } finally {
+    run.dispose();
+  }
+}
+
+async function trainInto(
+  run: RunWriter,
+  job: ChurnTrainJob,
+  log: (line: string) => void,
+  sw: ReturnType<typeof stopwatch>,
+  seed: number,
+  fractions: [number, number, number],
+): Promise<ChurnTrainResult> {
   if (job.segments && job.segmentColumn) throw new SegtensorError('BAD_OPTION', '--segments and --segment-column exclude each other; give one');
   log(`reading ${job.input}`);
   const table = await readTable(job.input);
+  run.input(job.input);
   if (table.nRows === 0) throw new SegtensorError('EMPTY_TABLE', `${job.input}: the table has no rows`);
   table.column(job.label); // MISSING_COLUMN naming the file and listing the columns
   if (job.id) table.column(job.id);
@@ -304,12 +322,14 @@ export async function trainChurn(job: ChurnTrainJob): Promise<ChurnTrainResult> 
       history: { mlp: mlp.history, baseline: base.history },
       timingsMs: sw.t,
     };
-    // Outputs last: the network, then churn.json (what loading reads first), then metrics.json.
-    const files = await saveChurnModel(job.out, mlp.net, meta);
-    const metricsFile = path.join(job.out, 'metrics.json');
+    // Outputs last, into the run's staging directory; commit publishes them all at once.
+    await saveChurnModel(run.staging, mlp.net, meta);
     sw.lap('write');
-    atomicWrite(metricsFile, JSON.stringify(metrics, null, 2) + '\n');
-    return { metrics, meta, files: [...files, metricsFile] };
+    atomicWrite(run.file('metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
+    run.backend(backend);
+    run.count({ rowsRead: table.nRows, train: train.x.nRows, validation: val.x.nRows, test: test.x.nRows, features: x.nFeatures });
+    const { files } = await run.commit();
+    return { metrics, meta, files };
   } finally {
     mlp.net.dispose();
     base.net.dispose();
@@ -330,47 +350,72 @@ function idKeys(c: OutColumn['values']): string[] {
 }
 
 /**
- * Each row's segment from a `segtensor fit` output: joined by id with its assignments file, the
- * rest assigned with its model.json (see the module comment).
+ * Each row's segment, from the current snapshot: `dir` is a `segtensor fit` run or a `segtensor
+ * predict` output. Stored assignments are used only when they were computed from this very table
+ * (the same SHA-256 as the run's input); otherwise the rows are assigned with the fit's
+ * model.json, which needs the model's feature columns, so segments are never carried over from
+ * an older snapshot (issue 12).
  */
 export async function resolveSegments(dir: string, table: ColumnTable, id: string | null, log: (l: string) => void): Promise<Int32Array> {
-  const model = readModel(dir, '--segments');
-  const seg = new Int32Array(table.nRows).fill(-1);
-  let missing = table.nRows;
-  const assignmentsFile = ['assignments.arrow', 'assignments.parquet'].map((f) => path.join(dir, f)).find((f) => fs.existsSync(f));
-  if (id && assignmentsFile) {
-    const a = await readTable(assignmentsFile, '--segments');
-    if (a.has(id)) {
-      const bySeg = a.numeric('segment');
+  const run = await openRun(dir, '--segments', ['fit', 'predict']);
+  const mine = await hashFile(table.path);
+  const sameInput = run.manifest.inputs.some((i) => i.sha256 === mine.sha256 && i.bytes === mine.bytes);
+  const stored = run.manifest.command === 'predict' ? run.manifest.outputs[0]?.path : ['assignments.arrow', 'assignments.parquet'].find((f) => run.has(f));
+  if (sameInput && stored) {
+    const a = await readTable(run.file(stored), '--segments');
+    const bySeg = a.numeric('segment');
+    if (a.nRows !== table.nRows) throw new SegtensorError('CORRUPT_FILE', `--segments '${dir}': ${stored} has ${a.nRows} rows, ${table.path} ${table.nRows}`);
+    const seg = new Int32Array(table.nRows);
+    if (id && a.has(id)) {
       const map = new Map<string, number>();
       idKeys(idColumn(a, id, false).values).forEach((k, i) => map.set(k, bySeg[i]));
       const keys = idKeys(idColumn(table, id, false).values);
-      missing = 0;
       for (let i = 0; i < keys.length; i++) {
         const s = map.get(keys[i]);
-        if (s === undefined) missing++;
-        else seg[i] = s;
+        if (s === undefined) throw new SegtensorError('CORRUPT_FILE', `--segments '${dir}': id '${keys[i]}' of ${table.path} is not in ${stored}`);
+        seg[i] = s;
       }
+    } else {
+      // The same file: rows are in the same order.
+      for (let i = 0; i < seg.length; i++) seg[i] = bySeg[i];
     }
+    return seg;
   }
-  if (missing === 0) return seg;
+  if (run.manifest.command === 'predict') {
+    const from = run.manifest.inputs.map((i) => i.path).join(', ');
+    throw new SegtensorError(
+      'BAD_INPUT',
+      `--segments '${dir}' holds segments assigned from ${from}, not from ${table.path} (a different file or snapshot); run \`segtensor predict\` on ${table.path}, or pass the \`segtensor fit\` directory`,
+    );
+  }
+  const { model } = await openModel(dir, '--segments');
   const pre = Preprocessor.fromJSON(model.preprocessing);
   const lacking = pre.inputColumns.filter((c) => !table.has(c));
   if (lacking.length) {
-    const why = missing === table.nRows ? `no ids of ${table.path} join with its assignments${id ? '' : ' (no --id given)'}` : `${missing} of ${table.nRows} ids of ${table.path} are not in ${assignmentsFile}`;
-    throw new SegtensorError('BAD_INPUT', `--segments '${dir}': ${why}, and ${table.path} lacks the segmentation features to assign them (${lacking.slice(0, 5).join(', ')}${lacking.length > 5 ? ', …' : ''})`);
+    throw new SegtensorError(
+      'BAD_INPUT',
+      `--segments '${dir}': ${table.path} is not the table that was segmented, and it lacks the segmentation features to assign its rows (${lacking.slice(0, 5).join(', ')}${lacking.length > 5 ? ', …' : ''})`,
+    );
   }
-  if (missing < table.nRows) log(`notice: ${missing} of ${table.nRows} customers are not in ${assignmentsFile}; assigned with ${path.join(dir, 'model.json')}`);
+  log(`assigning the segments of ${table.path} with ${path.join(dir, 'model.json')}`);
   const xs = pre.transform(table);
   const be = await resolveBackend('auto', log);
   const dx = be.upload(xs);
   try {
     const { labels } = await (await assign(be, dx, Float32Array.from(model.centroidsScaled.flat()), model.k)).read();
-    for (let i = 0; i < seg.length; i++) if (seg[i] < 0) seg[i] = labels[i];
+    return labels;
   } finally {
     be.release(dx);
   }
-  return seg;
+}
+
+/** Opens a `segtensor churn train` run and loads its network. */
+async function openChurnModel(dir: string, tf: Awaited<ReturnType<typeof churnTfjs>>['tf'], backend: string) {
+  if (!fs.existsSync(dir)) throw new SegtensorError('FILE_NOT_FOUND', `--model '${dir}': no such directory`);
+  const hasFit = fs.existsSync(path.join(dir, 'model.json')) && !fs.existsSync(path.join(dir, 'churn.json'));
+  if (hasFit) throw new SegtensorError('FILE_NOT_FOUND', `--model '${dir}': no churn model (churn.json is missing) (is it a \`segtensor fit\` output? churn models come from \`segtensor churn train\`)`);
+  const run = await openRun(dir, '--model', ['churn train']);
+  return { run, ...(await loadChurnModel(run.dir, tf, backend)) };
 }
 
 export interface ChurnEvaluateJob {
@@ -396,12 +441,18 @@ export interface ChurnEvaluateResult {
 /** Metrics of a saved model on a labelled table, at the model's own threshold. */
 export async function evaluateChurn(job: ChurnEvaluateJob): Promise<ChurnEvaluateResult> {
   const log = job.log ?? (() => {});
-  if (job.out) {
-    if (!/\.json$/i.test(job.out)) throw new SegtensorError('BAD_OPTION', `--out must be a .json file; got '${job.out}'`);
-    ensureWritableDir(path.dirname(path.resolve(job.out)), '--out');
+  if (job.out && !/\.json$/i.test(job.out)) throw new SegtensorError('BAD_OPTION', `--out must be a .json file; got '${job.out}'`);
+  const run = job.out ? beginRun({ command: 'churn evaluate', out: job.out, layout: 'file', options: jobOptions(job) }) : null;
+  try {
+    return await evaluateInto(run, job, log);
+  } finally {
+    run?.dispose();
   }
+}
+
+async function evaluateInto(run: RunWriter | null, job: ChurnEvaluateJob, log: (line: string) => void): Promise<ChurnEvaluateResult> {
   const { tf, backend } = await churnTfjs(job.backend ?? 'auto', log);
-  const { net, meta } = await loadChurnModel(job.model, tf, backend);
+  const { net, meta } = await openChurnModel(job.model, tf, backend);
   try {
     const table = await readTable(job.input);
     table.column(job.label);
@@ -412,7 +463,13 @@ export async function evaluateChurn(job: ChurnEvaluateJob): Promise<ChurnEvaluat
     if (job.segmentColumn) segments = segmentRisk(segmentColumnValues(table, job.segmentColumn), p, label.y);
     else if (job.segments) segments = segmentRisk(await resolveSegments(job.segments, table, job.id ?? meta.idColumn, log), p, label.y);
     const metrics = { ...binaryMetrics(label.y, p, meta.threshold.value), segments, backend };
-    if (job.out) atomicWrite(job.out, JSON.stringify(metrics, null, 2) + '\n');
+    if (run) {
+      atomicWrite(run.primary, JSON.stringify(metrics, null, 2) + '\n');
+      run.input(job.input);
+      run.backend(backend);
+      run.count({ rowsRead: table.nRows });
+      await run.commit();
+    }
     return { metrics, meta };
   } finally {
     net.dispose();
@@ -455,11 +512,23 @@ export interface ChurnPredictResult {
 export async function predictChurn(job: ChurnPredictJob): Promise<ChurnPredictResult> {
   const log = job.log ?? (() => {});
   formatOf(job.out, '--out');
-  ensureWritableDir(path.dirname(path.resolve(job.out)), '--out');
+  const sidecars = job.segments ? [segmentRiskCsvPath(job.out)] : [];
+  const run = beginRun({ command: 'churn predict', out: job.out, layout: 'file', sidecars, options: jobOptions(job) });
+  try {
+    return await predictInto(run, job, log);
+  } finally {
+    run.dispose();
+  }
+}
+
+async function predictInto(run: RunWriter, job: ChurnPredictJob, log: (line: string) => void): Promise<ChurnPredictResult> {
   const { tf, backend } = await churnTfjs(job.backend ?? 'auto', log);
-  const { net, meta } = await loadChurnModel(job.model, tf, backend);
+  const { net, meta, run: modelRun } = await openChurnModel(job.model, tf, backend);
+  run.input(modelRun.file('churn.json'));
+  run.input(modelRun.file('weights.bin'));
   try {
     const table = await readTable(job.input);
+    run.input(job.input);
     const idName = job.id ?? (meta.idColumn && table.has(meta.idColumn) ? meta.idColumn : null);
     const ids = idColumn(table, idName, false);
     const x = Preprocessor.fromJSON(meta.preprocessing).transform(table);
@@ -474,7 +543,6 @@ export async function predictChurn(job: ChurnPredictJob): Promise<ChurnPredictRe
       for (const i of rows) c[bandNames.indexOf(band[i])]++;
       return c;
     };
-    const files = [job.out];
     let segments: SegmentRiskRow[] | null = null;
     if (seg) {
       let k = 0;
@@ -488,11 +556,12 @@ export async function predictChurn(job: ChurnPredictJob): Promise<ChurnPredictRe
           return { segment: s, customers: rows.length, meanProbability: rows.length ? sum / rows.length : 0, expectedChurners: sum, bands: bandCount(rows) };
         })
         .filter((r) => r.customers > 0);
-      const riskCsv = segmentRiskCsvPath(job.out);
-      atomicWrite(riskCsv, segmentRiskCsv(segments, bandNames));
-      files.push(riskCsv);
+      atomicWrite(run.file(path.basename(segmentRiskCsvPath(job.out))), segmentRiskCsv(segments, bandNames));
     }
-    await writeTable(job.out, cols);
+    await writeTable(run.primary, cols);
+    run.backend(backend);
+    run.count({ rowsRead: table.nRows, rowsScored: p.length, model: modelRun.manifest.runId });
+    const { files } = await run.commit();
     return { rows: table.nRows, bands: bandCount(p.keys()), segments, files };
   } finally {
     net.dispose();

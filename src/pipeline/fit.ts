@@ -1,8 +1,8 @@
 /**
  * `segtensor fit` as a library call: read → preprocess → K-Means → metrics → outputs.
  *
- * Every output is written atomically, and only after the whole computation succeeded, so a failed
- * run leaves the previous run's outputs intact.
+ * The outputs are staged and published together with their manifest (src/io/run-dir.ts), so a
+ * failed or killed run leaves the previous run's outputs intact, never a mix.
  *
  * @example
  * const r = await fitSegmentation({ input: 'customers.arrow', k: 5, out: 'out/' });
@@ -12,10 +12,12 @@ import path from 'node:path';
 import type { Backend } from '../engine/backend.js';
 import '../engine/backends/index.js';
 import { resolveBackend } from '../engine/registry.js';
-import { SegtensorError } from '../errors.js';
+import { dataRow, SegtensorError } from '../errors.js';
 import { calinskiHarabasz, daviesBouldin, dispersion, sampleRows, silhouette } from '../eval/metrics.js';
-import { atomicWrite, ensureWritableDir } from '../io/atomic.js';
-import { readTable } from '../io/read-table.js';
+import { atomicWrite } from '../io/atomic.js';
+import { beginRun } from '../io/run-dir.js';
+import { readLabelColumns } from '../io/table-meta.js';
+import { coercionNotices, readTable, type DType } from '../io/read-table.js';
 import { writeTable } from '../io/write-table.js';
 import { KMeans, KMEANS_DEFAULTS, type IterationStats } from '../models/kmeans.js';
 import { PREPROCESS_DEFAULTS, Preprocessor, type ImputeKind, type ScaleKind } from '../preprocess/preprocessor.js';
@@ -33,8 +35,14 @@ export interface FitJob {
   out: string;
   /** Feature columns; default every numeric column but the id and weight. */
   features?: string[] | null;
+  /** Columns never used as features (besides the id, the weight and marked labels). */
+  exclude?: string[] | null;
   /** Id column passed through to the assignments. */
   id?: string | null;
+  /** Declared column types (`--dtypes`), for any input format. */
+  dtypes?: Record<string, DType> | null;
+  /** Read cells that do not convert to their column's type as null, counted (`--coerce-invalid`). Default false. */
+  coerceInvalid?: boolean;
   /** Sample-weight column. */
   weight?: string | null;
   scale?: ScaleKind;
@@ -78,6 +86,8 @@ export interface FitResult {
   metrics: FitMetrics;
   profile: SegmentProfile;
   files: string[];
+  /** Cells read as null per column (`coerceInvalid`); empty when none. */
+  coercions: Record<string, number>;
 }
 
 export async function fitSegmentation(job: FitJob): Promise<FitResult> {
@@ -93,16 +103,59 @@ export async function fitSegmentation(job: FitJob): Promise<FitResult> {
   if (format !== 'arrow' && format !== 'parquet') {
     throw new SegtensorError('BAD_OPTION', `--format must be arrow or parquet; got '${String(format)}'`);
   }
-  ensureWritableDir(job.out);
+  const run = beginRun({ command: 'fit', out: job.out, layout: 'dir', options: jobOptions(job) });
+  try {
+    return await fitInto(run, job, format, log, t, lap);
+  } finally {
+    run.dispose();
+  }
+}
+
+/** The job's options for the manifest (no callbacks). */
+export function jobOptions(job: object): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(job).filter(([, v]) => typeof v !== 'function' && v !== undefined));
+}
+
+/** Names that usually hold a label: kept out of default features (with a warning). */
+export const LABEL_LIKE = /^(is_?)?(churn|churned|label|target)(_?(flag|label))?$/i;
+
+async function fitInto(
+  run: ReturnType<typeof beginRun>,
+  job: FitJob,
+  format: 'arrow' | 'parquet',
+  log: (l: string) => void,
+  t: Record<string, number>,
+  lap: (name: string) => void,
+): Promise<FitResult> {
   const be: Backend = await resolveBackend(job.backend ?? 'auto', log);
   lap('backend');
 
   log(`reading ${job.input}`);
-  const table = await readTable(job.input);
+  const table = await readTable(job.input, '--input', { dtypes: job.dtypes ?? undefined, coerceInvalid: job.coerceInvalid });
+  for (const l of coercionNotices(table)) log(l);
   if (table.nRows === 0) throw new SegtensorError('EMPTY_TABLE', `${job.input}: the table has no rows`);
   lap('read');
+  run.input(job.input);
   const ids = idColumn(table, job.id ?? null, true);
-  const exclude = [job.id, job.weight].filter((c): c is string => !!c);
+  for (const c of job.exclude ?? []) table.column(c); // MISSING_COLUMN naming the file
+  const labels = await readLabelColumns(job.input);
+  const exclude = [job.id, job.weight, ...(job.exclude ?? [])].filter((c): c is string => !!c);
+  if (job.features) {
+    for (const f of job.features) {
+      if (labels.includes(f)) log(`warning: feature '${f}' is marked as a label in ${job.input}'s metadata; clustering on it as --features asks`);
+    }
+  } else {
+    const numeric = table.columns.filter((c) => (c.type === 'number' || c.type === 'bigint') && !exclude.includes(c.name)).map((c) => c.name);
+    for (const name of numeric) {
+      if (labels.includes(name)) {
+        exclude.push(name);
+        log(`notice: column '${name}' is marked as a label in ${job.input}'s metadata; left out of the features`);
+      } else if (LABEL_LIKE.test(name)) {
+        exclude.push(name);
+        log(`warning: column '${name}' looks like a label; left out of the features (name it in --features to cluster on it, or --exclude to silence this)`);
+      }
+    }
+  }
   const { pre, matrix: x } = Preprocessor.fitTransform(table, {
     features: job.features ?? null,
     exclude,
@@ -124,7 +177,7 @@ export async function fitSegmentation(job: FitJob): Promise<FitResult> {
     weights = new Float32Array(w.length);
     for (let i = 0; i < w.length; i++) {
       if (!(w[i] >= 0) || !Number.isFinite(w[i])) {
-        throw new SegtensorError('BAD_INPUT', `${job.input}: weight column '${job.weight}' row ${i} is ${w[i]}; weights must be finite and >= 0`);
+        throw new SegtensorError('BAD_INPUT', `${job.input}: weight column '${job.weight}' ${dataRow(i)} is ${w[i]}; weights must be finite and >= 0`);
       }
       weights[i] = w[i];
     }
@@ -179,6 +232,7 @@ export async function fitSegmentation(job: FitJob): Promise<FitResult> {
     createdAt: new Date().toISOString(),
     segtensorVersion: VERSION,
     input: { path: path.resolve(job.input), rows: table.nRows },
+    excluded: exclude,
     idColumn: job.id ?? null,
     weightColumn: job.weight ?? null,
     featureNames: pre.featureNames,
@@ -191,17 +245,16 @@ export async function fitSegmentation(job: FitJob): Promise<FitResult> {
     seed: km.options.seed,
   };
 
-  // Outputs last, each atomically: the assignments first, model.json (what predict reads) last.
+  // Outputs last, into the run's staging directory; commit publishes them all at once.
   const dist = new Float32Array(r.distances.length);
   for (let i = 0; i < dist.length; i++) dist[i] = Math.sqrt(r.distances[i]);
-  const assignments = path.join(job.out, `assignments.${format === 'arrow' ? 'arrow' : 'parquet'}`);
-  await writeTable(assignments, [ids, { name: 'segment', values: r.labels }, { name: 'distance', values: dist }]);
-  const segmentsCsv = path.join(job.out, 'segments.csv');
-  atomicWrite(segmentsCsv, profileCsv(profile));
+  await writeTable(run.file(`assignments.${format === 'arrow' ? 'arrow' : 'parquet'}`), [ids, { name: 'segment', values: r.labels }, { name: 'distance', values: dist }]);
+  atomicWrite(run.file('segments.csv'), profileCsv(profile));
+  atomicWrite(run.file('metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
+  atomicWrite(run.file('model.json'), JSON.stringify(model, null, 2) + '\n');
+  run.backend(be.name);
+  run.count({ rowsRead: table.nRows, rowsAssigned: r.labels.length, features: x.nFeatures, excluded: exclude });
   lap('write');
-  const metricsJson = path.join(job.out, 'metrics.json');
-  atomicWrite(metricsJson, JSON.stringify(metrics, null, 2) + '\n');
-  const modelJson = path.join(job.out, 'model.json');
-  atomicWrite(modelJson, JSON.stringify(model, null, 2) + '\n');
-  return { model, metrics, profile, files: [assignments, segmentsCsv, metricsJson, modelJson] };
+  const { files } = await run.commit();
+  return { model, metrics, profile, files, coercions: table.coercions };
 }

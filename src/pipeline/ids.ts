@@ -1,5 +1,5 @@
 /** The id column: passed through to outputs unchanged, checked for duplicates. @internal */
-import { SegtensorError } from '../errors.js';
+import { dataRow, SegtensorError } from '../errors.js';
 import type { ColumnTable } from '../io/table.js';
 import type { OutColumn } from '../io/write-table.js';
 
@@ -12,7 +12,7 @@ export function idColumn(table: ColumnTable, name: string | null, checkUnique: b
   else throw new SegtensorError('BAD_INPUT', `${table.path}: id column '${name}' has unsupported type ${c.type === 'other' ? c.typeName : c.type}`);
   if (checkUnique) {
     const nullAt = c.type === 'bigint' && c.nulls ? c.nulls.indexOf(1) : -1;
-    if (nullAt >= 0) throw new SegtensorError('BAD_INPUT', `${table.path}: id column '${name}' is null at row ${nullAt}`);
+    if (nullAt >= 0) throw new SegtensorError('BAD_INPUT', `${table.path}: id column '${name}' is null at ${dataRow(nullAt)}`);
     checkIds(table.path, name, values);
   }
   return { name, values };
@@ -25,8 +25,8 @@ export function idColumn(table: ColumnTable, name: string | null, checkUnique: b
 function checkIds(file: string, name: string, values: OutColumn['values']): void {
   const fail = (i: number, what: string): never => {
     throw new SegtensorError(what === 'null' ? 'BAD_INPUT' : 'DUPLICATE_ID', what === 'null'
-      ? `${file}: id column '${name}' is null at row ${i}`
-      : `${file}: id column '${name}' repeats '${String(values[i])}' at row ${i}`);
+      ? `${file}: id column '${name}' is null at ${dataRow(i)}`
+      : `${file}: id column '${name}' repeats '${String(values[i])}' at ${dataRow(i)}`);
   };
   if (Array.isArray(values)) {
     const seen = new Set<string>();

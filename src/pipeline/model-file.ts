@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { SegtensorError } from '../errors.js';
+import { openRun, type OpenRun } from '../io/run-dir.js';
 import type { PreprocessState } from '../preprocess/preprocessor.js';
 
 export const MODEL_FORMAT = 'segtensor-kmeans';
@@ -17,6 +18,8 @@ export interface ModelFile {
   createdAt: string;
   segtensorVersion: string;
   input: { path: string; rows: number };
+  /** Columns kept out of the features: id, weight, --exclude, marked and label-like labels. */
+  excluded?: string[];
   idColumn: string | null;
   weightColumn: string | null;
   /** Names of the matrix columns (numeric features, then one-hot columns). */
@@ -32,9 +35,15 @@ export interface ModelFile {
   seed: number;
 }
 
-/** Reads `<dir>/model.json` (or a path to the file itself) and checks its format version. */
-export function readModel(dirOrFile: string, option = '--model'): ModelFile {
-  const file = dirOrFile.endsWith('.json') ? dirOrFile : path.join(dirOrFile, 'model.json');
+/**
+ * Opens a `segtensor fit` run (its directory, or its model.json), checks the run against its
+ * manifest and reads model.json, checking its format version.
+ */
+export async function openModel(dirOrFile: string, option = '--model'): Promise<{ model: ModelFile; run: OpenRun }> {
+  const target = path.basename(dirOrFile) === 'model.json' ? path.dirname(dirOrFile) : dirOrFile;
+  if (!fs.existsSync(target)) throw new SegtensorError('FILE_NOT_FOUND', `${option} '${dirOrFile}': no such directory`);
+  const run = await openRun(target, option, ['fit']);
+  const file = run.file('model.json');
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
@@ -56,5 +65,5 @@ export function readModel(dirOrFile: string, option = '--model'): ModelFile {
       `${file}: model format version ${m.formatVersion}, this segtensor reads version ${MODEL_FORMAT_VERSION}; refit the model`,
     );
   }
-  return m;
+  return { model: m, run };
 }

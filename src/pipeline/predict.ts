@@ -5,17 +5,17 @@
  * @example
  * await predictSegments({ model: 'out/', input: 'new.parquet', out: 'new-segments.arrow' });
  */
-import path from 'node:path';
 import '../engine/backends/index.js';
 import { assign } from '../engine/ops/assign.js';
 import { resolveBackend } from '../engine/registry.js';
-import { ensureWritableDir } from '../io/atomic.js';
+import { beginRun } from '../io/run-dir.js';
 import { formatOf } from '../io/format.js';
 import { readTable } from '../io/read-table.js';
 import { writeTable } from '../io/write-table.js';
 import { Preprocessor } from '../preprocess/preprocessor.js';
 import { idColumn } from './ids.js';
-import { readModel } from './model-file.js';
+import { jobOptions } from './fit.js';
+import { openModel } from './model-file.js';
 
 export interface PredictJob {
   model: string;
@@ -27,13 +27,23 @@ export interface PredictJob {
   log?: (line: string) => void;
 }
 
-export async function predictSegments(job: PredictJob): Promise<{ rows: number; sizes: number[] }> {
+export async function predictSegments(job: PredictJob): Promise<{ rows: number; sizes: number[]; files: string[] }> {
   const log = job.log ?? (() => {});
-  const model = readModel(job.model);
   formatOf(job.out, '--out');
-  ensureWritableDir(path.dirname(path.resolve(job.out)));
+  const run = beginRun({ command: 'predict', out: job.out, layout: 'file', options: jobOptions(job) });
+  try {
+    return await predictInto(run, job, log);
+  } finally {
+    run.dispose();
+  }
+}
+
+async function predictInto(run: ReturnType<typeof beginRun>, job: PredictJob, log: (line: string) => void): Promise<{ rows: number; sizes: number[]; files: string[] }> {
+  const { model, run: modelRun } = await openModel(job.model);
+  run.input(modelRun.file('model.json'));
   const be = await resolveBackend(job.backend ?? 'auto', log);
   const table = await readTable(job.input);
+  run.input(job.input);
   const idName = job.id === undefined ? model.idColumn : job.id;
   const ids = idColumn(table, idName && table.has(idName) ? idName : job.id ?? null, false);
   const pre = Preprocessor.fromJSON(model.preprocessing);
@@ -44,10 +54,13 @@ export async function predictSegments(job: PredictJob): Promise<{ rows: number; 
     const a = await assign(be, dx, centroids, model.k);
     const { labels, distances } = await a.read();
     const dist = distances.map(Math.sqrt);
-    await writeTable(job.out, [ids, { name: 'segment', values: labels }, { name: 'distance', values: dist }]);
+    await writeTable(run.primary, [ids, { name: 'segment', values: labels }, { name: 'distance', values: dist }]);
     const sizes = new Array<number>(model.k).fill(0);
     for (const l of labels) sizes[l]++;
-    return { rows: table.nRows, sizes };
+    run.backend(be.name);
+    run.count({ rowsRead: table.nRows, rowsAssigned: labels.length, model: modelRun.manifest.runId });
+    const { files } = await run.commit();
+    return { rows: table.nRows, sizes, files };
   } finally {
     be.release(dx);
   }

@@ -3,6 +3,7 @@
  * outputs, scikit-learn agreement, predict, and one-line errors with non-zero exits.
  */
 import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -106,8 +107,23 @@ describe('bad input: one line, named, non-zero exit, earlier outputs intact', ()
     expect(r.code, r.err).toBe(0);
     before = Object.fromEntries(fs.readdirSync(good).map((f) => [f, fs.readFileSync(path.join(good, f), 'utf8')]));
     const model = JSON.parse(before['model.json']);
-    fs.mkdirSync(path.join(dir, 'v99'));
-    fs.writeFileSync(path.join(dir, 'v99/model.json'), JSON.stringify({ ...model, formatVersion: 99 }));
+    // A published run whose model.json is of another version, its manifest updated to match.
+    fs.cpSync(fs.realpathSync(good), path.join(dir, 'v99'), { recursive: true });
+    const v99 = JSON.stringify({ ...model, formatVersion: 99 });
+    fs.writeFileSync(path.join(dir, 'v99/model.json'), v99);
+    const mf = JSON.parse(fs.readFileSync(path.join(dir, 'v99/manifest.json'), 'utf8'));
+    const entry = mf.outputs.find((o: { path: string }) => o.path === 'model.json');
+    Object.assign(entry, { bytes: Buffer.byteLength(v99), sha256: crypto.createHash('sha256').update(v99).digest('hex') });
+    fs.writeFileSync(path.join(dir, 'v99/manifest.json'), JSON.stringify(mf));
+    // An older segtensor's `churn train` directory (no manifest).
+    fs.mkdirSync(path.join(dir, 'churn-dir'));
+    fs.writeFileSync(path.join(dir, 'churn-dir/churn.json'), '{}');
+    // A directory made by hand: model.json without a manifest.
+    fs.mkdirSync(path.join(dir, 'by-hand'));
+    fs.writeFileSync(path.join(dir, 'by-hand/model.json'), before['model.json']);
+    // A published run changed after the fact.
+    fs.cpSync(fs.realpathSync(good), path.join(dir, 'edited'), { recursive: true });
+    fs.appendFileSync(path.join(dir, 'edited/model.json'), ' ');
     fs.writeFileSync(path.join(dir, 'a-file'), '');
   });
 
@@ -122,7 +138,11 @@ describe('bad input: one line, named, non-zero exit, earlier outputs intact', ()
     ['k < 1', ['fit', '-i', 'ok.csv', '-k', '0', '-o', 'keep'], /--k must be an integer in \[1, ∞\]; got '0'/],
     ['k > rows', ['fit', '-i', 'ok.csv', '-k', '9', '-o', 'keep'], /'k' must be an integer in \[1, nRows = 4\]; got 9/],
     ['duplicate ids', ['fit', '-i', 'dup.csv', '-k', '2', '-o', 'keep', '--id', 'id'], /id column 'id' repeats '1' at row 2/],
-    ['unwritable output', ['fit', '-i', 'ok.csv', '-k', '2', '-o', 'a-file/out'], /\[UNWRITABLE_OUTPUT\]: --out 'a-file\/out': cannot write there/],
+    ['unwritable output', ['fit', '-i', 'ok.csv', '-k', '2', '-o', 'a-file/out'], /\[UNWRITABLE_OUTPUT\]: --out 'a-file\/out': .*a-file is not a directory/],
+    ['output on /proc', ['fit', '-i', 'ok.csv', '-k', '2', '-o', '/proc/segtensor-out'], /\[UNWRITABLE_OUTPUT\]: --out '\/proc\/segtensor-out': \/proc is on the virtual proc filesystem/],
+    ['model directory made by hand', ['predict', '--model', 'by-hand', '-i', 'ok.csv', '-o', 'p.arrow'], /--model 'by-hand' has no manifest\.json: not a complete segtensor run/],
+    ['model changed after its run', ['predict', '--model', 'edited', '-i', 'ok.csv', '-o', 'p.arrow'], /--model 'edited': model\.json changed after the run/],
+    ['fit into a churn model directory', ['fit', '-i', 'ok.csv', '-k', '2', '-o', 'churn-dir'], /--out 'churn-dir' holds the outputs of `segtensor churn train`/],
     ['corrupt parquet', ['fit', '-i', 'garbage.parquet', '-k', '2', '-o', 'keep'], /garbage\.parquet: not a readable Parquet file/],
     ['unknown backend', ['fit', '-i', 'ok.csv', '-k', '2', '-o', 'keep', '--backend', 'gpu9'], /--backend/],
     ['model of another version', ['predict', '--model', 'v99', '-i', 'ok.csv', '-o', 'p.arrow'], /model format version 99, this segtensor reads version 1/],
