@@ -19,7 +19,15 @@ export type ErrorCode =
   | 'UNSUPPORTED_FORMAT'
   | 'UNWRITABLE_OUTPUT'
   | 'MODEL_VERSION'
-  | 'BACKEND_UNAVAILABLE';
+  | 'BACKEND_UNAVAILABLE'
+  /** A mostly numeric column with cells that are not numbers, or a cell that does not convert to its `--dtypes` type. */
+  | 'MIXED_COLUMN'
+  /** A column's type differs from the one the model was fitted on. */
+  | 'TYPE_MISMATCH'
+  /** An option's value lies outside what the data allows (e.g. `--as-of` outside the log). */
+  | 'OUT_OF_RANGE'
+  /** More invalid input rows than the run's allowance (`features --max-invalid`). */
+  | 'TOO_MANY_INVALID';
 
 export class SegtensorError extends Error {
   constructor(
@@ -29,4 +37,15 @@ export class SegtensorError extends Error {
     super(message);
     this.name = 'SegtensorError';
   }
+}
+
+/**
+ * How errors name a row of a table: `data row N`, 1-based, counting data rows only (a CSV's
+ * header is not one). Structural CSV errors name the file line instead.
+ *
+ * @example
+ * dataRow(0); // 'data row 1'
+ */
+export function dataRow(i: number): string {
+  return `data row ${i + 1}`;
 }

@@ -16,6 +16,11 @@ export const FEATURE_DEFAULTS = Object.freeze({
   maxCategories: 20,
   /** Days in each of the two spend-trend windows. */
   trendDays: 90,
+  /**
+   * Invalid transaction rows (null id, bad timestamp, bad amount) allowed, as a fraction of the
+   * rows read; more fail the run with their counts, fewer are skipped, counted and noticed.
+   */
+  maxInvalid: 0.01,
   /** Share of the machine's RAM (`os.totalmem()`) DuckDB may use before it spills to disk. */
   memoryFraction: 0.6,
   /**

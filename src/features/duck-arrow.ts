@@ -164,15 +164,16 @@ function packBits(bytes: Uint8Array, n: number): Uint8Array {
 
 /**
  * Runs `sql` and writes its rows to `dest` as an Arrow IPC file (`.arrows` → stream format).
- * Returns the number of rows written.
+ * `metadata` goes into the schema's custom metadata (e.g. `segtensor.labels`). Returns the
+ * number of rows written.
  */
-export async function copyQueryToArrow(sql: string, dest: string): Promise<number> {
+export async function copyQueryToArrow(sql: string, dest: string, metadata?: Map<string, string>): Promise<number> {
   const conn = await duck();
   const probe = await conn.run(`SELECT * FROM (${sql}) LIMIT 0`);
   const names = probe.columnNames();
   const kinds = probe.columnTypes().map((t) => kindOf(t.typeId));
   const types = kinds.map(arrowType);
-  const schema = new Schema(names.map((n, i) => new Field(n, types[i], true)));
+  const schema = new Schema(names.map((n, i) => new Field(n, types[i], true)), metadata);
   const structType = new Struct(schema.fields);
   let rows = 0;
   await atomicProduce(dest, async (tmp) => {

@@ -20,6 +20,12 @@
  * 5. events aggregate per customer. Every feature reads only rows strictly before as-of; the
  *    `churned` label reads only rows in [as-of, as-of + W days).
  *
+ * Guards (issue 12), each a one-line error: as-of must lie inside the log's valid rows and the
+ * churn window must end by its last valid timestamp (see `checkRange`); invalid rows beyond
+ * `maxInvalid` of the rows read fail the run. Ids are written as the log holds them (whole-number
+ * DOUBLE ids become BIGINT; see {@link idExpr}), and `churned` is marked as a label in the
+ * metadata and the file's own schema metadata (`segtensor.labels`).
+ *
  * DuckDB runs under a memory limit (default 60% of RAM) with a fresh spill directory, removed
  * afterwards, so an input larger than memory spills to disk instead of exhausting RAM.
  *
@@ -33,12 +39,14 @@ import path from 'node:path';
 import { DuckDBTypeId, type DuckDBConnection } from '@duckdb/node-api';
 import { SegtensorError } from '../errors.js';
 import { atomicProduce, atomicWrite } from '../io/atomic.js';
+import { beginRun } from '../io/run-dir.js';
 import { duck, sqlString } from '../io/duckdb-reader.js';
 import { formatOf } from '../io/format.js';
+import { LABELS_KEY } from '../io/table-meta.js';
 import { VERSION } from '../version.js';
 import { FEATURE_DEFAULTS } from './defaults.js';
 import { copyQueryToArrow } from './duck-arrow.js';
-import { amountExpr, column, ident, openSource, timestampExpr, type Source, type SourceColumn } from './source.js';
+import { amountExpr, column, ident, idExpr, openSource, timestampExpr, type Source, type SourceColumn } from './source.js';
 
 export interface FeatureJob {
   /** Transaction log: .parquet, .csv or .arrow/.arrows/.feather. */
@@ -59,8 +67,18 @@ export interface FeatureJob {
   categoryCol?: string | null;
   /** Customer attribute table joined by the customer column and passed through. Default none. */
   customers?: string | null;
-  /** Churn window in days: adds `churned` (no purchase in [asOf, asOf + W days)). Default none. */
+  /**
+   * Churn window in days: adds the label `churned` (no purchase in [asOf, asOf + W days)), marked
+   * as a label in the metadata. The window must end by the end of the day of the log's last
+   * valid timestamp.
+   * Default none.
+   */
   churnWindow?: number | null;
+  /**
+   * Invalid rows (null id, bad timestamp, bad amount) allowed, as a fraction of the rows read, in
+   * [0, 1]; more fail the run (`TOO_MANY_INVALID`), fewer are skipped and counted. Default 0.01.
+   */
+  maxInvalid?: number;
   /** Winsorize: cap |amount| at its (1 − q) quantile over valid rows before as-of, q in (0, 0.5). Default none. */
   winsorize?: number | null;
   /** Category share columns at most; rarer categories go to `share_other`. Default 20. */
@@ -85,6 +103,12 @@ export interface FeatureMeta {
   customers: string | null;
   asOf: string;
   churnWindowDays: number | null;
+  /** Label columns of the output (`['churned']` with a churn window, else `[]`): never features. */
+  labels: string[];
+  /** The first and last valid timestamps of the log (ISO 8601, UTC), which bound as-of and the churn window. */
+  validRange: { first: string; last: string };
+  /** The `--max-invalid` allowance the run was checked against. */
+  maxInvalid: number;
   columns: { customer: string; time: string; amount: string; order: string | null; category: string | null };
   rows: {
     read: number;
@@ -122,6 +146,7 @@ export function checkFeatureJob(job: FeatureJob): void {
   if (job.churnWindow != null && (!Number.isSafeInteger(job.churnWindow) || job.churnWindow < 1)) {
     bad(`--churn-window must be a positive integer number of days; got '${job.churnWindow}'`);
   }
+  if (job.maxInvalid != null && !(job.maxInvalid >= 0 && job.maxInvalid <= 1)) bad(`--max-invalid must be a fraction in [0, 1]; got '${job.maxInvalid}'`);
   if (job.winsorize != null && !(job.winsorize > 0 && job.winsorize < 0.5)) bad(`--winsorize must be in (0, 0.5); got '${job.winsorize}'`);
   const maxCat = job.maxCategories ?? FEATURE_DEFAULTS.maxCategories;
   if (!Number.isSafeInteger(maxCat) || maxCat < 0 || maxCat > 200) bad(`--max-categories must be an integer in [0, 200]; got '${maxCat}'`);
@@ -136,6 +161,62 @@ const MEMORY_RE = /^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i;
 function validDate(s: string): boolean {
   const t = Date.parse(`${s}T00:00:00Z`);
   return !Number.isNaN(t) && new Date(t).toISOString().slice(0, 10) === s;
+}
+
+const DAY_US = 86_400_000_000;
+
+/** `1.25%`: a fraction as a percentage for messages. */
+function percent(f: number): string {
+  return `${Number((100 * f).toPrecision(3))}%`;
+}
+
+/** An instant in epoch microseconds as ISO 8601 (UTC), without zero milliseconds. */
+function isoOf(us: number): string {
+  return new Date(Math.floor(us / 1000)).toISOString().replace('.000Z', 'Z');
+}
+
+/**
+ * Checks as-of and the churn window against the log's valid rows (issue 12); returns their
+ * first and last timestamps. Rules, with `first` and `last` the extreme valid timestamps:
+ * - `first < as-of`: at least one valid row lies strictly before as-of;
+ * - `as-of ≤ the start of the day after last's day`: as-of names a day, so a log ending on
+ *   2011-12-09 14:00 may be summarised "as of 2011-12-10", when every row counts; later dates
+ *   would report recency for days the log does not cover;
+ * - with a churn window of W days, `as-of + W days ≤ the start of the day after last's day`:
+ *   the window ends within the log's last day, since a customer cannot be seen buying in days
+ *   past the log. The log is taken to cover the whole day of its last row, as for as-of: the
+ *   generator's log for as-of 2024-01-01 and 90 days ends 2024-03-30 23:59, a second before its
+ *   window, and must be accepted; a window reaching one day further is not.
+ * Costs one scan of the id, time and amount columns, before the aggregation.
+ * @internal
+ */
+async function checkRange(job: FeatureJob, tx: Source, run: (sql: string) => Promise<unknown[][]>, rawValid: string): Promise<FeatureMeta['validRange']> {
+  const [[lo, hi]] = await run(`SELECT epoch_us(min(ts)), epoch_us(max(ts)) FROM (${rawValid}) WHERE ts IS NOT NULL AND isfinite(amt)`);
+  if (lo === null || hi === null) {
+    const [[total]] = await run(`SELECT count(*) FROM ${tx.relation}`);
+    throw new SegtensorError('EMPTY_TABLE', `${tx.file}: no valid transaction rows among ${Number(total)} (each has a null id, a bad timestamp or a bad amount)`);
+  }
+  const first = Number(lo);
+  const last = Number(hi);
+  const asOf = Date.parse(`${job.asOf}T00:00:00Z`) * 1000;
+  const span = `${tx.file}'s valid rows run from ${isoOf(first)} to ${isoOf(last)}`;
+  if (asOf <= first) {
+    throw new SegtensorError('OUT_OF_RANGE', `features: --as-of ${job.asOf} is not after the log's first valid timestamp (${span}); features read only rows strictly before as-of`);
+  }
+  const latest = (Math.floor(last / DAY_US) + 1) * DAY_US;
+  if (asOf > latest) {
+    throw new SegtensorError('OUT_OF_RANGE', `features: --as-of ${job.asOf} is after the log (${span}); the latest as-of is ${isoOf(latest).slice(0, 10)}, the day after its last row`);
+  }
+  const W = job.churnWindow;
+  if (W != null && asOf + W * DAY_US > latest) {
+    const fits = Math.floor((latest - asOf) / DAY_US);
+    throw new SegtensorError(
+      'OUT_OF_RANGE',
+      `features: --churn-window ${W} ends at ${isoOf(asOf + W * DAY_US)}, after the day of the log's last valid timestamp ${isoOf(last)} (${span}); ` +
+        (fits >= 1 ? `use at most ${fits} days from --as-of ${job.asOf}, or an earlier --as-of` : `use an earlier --as-of`),
+    );
+  }
+  return { first: isoOf(first), last: isoOf(last) };
 }
 
 /** A column-name-safe form of a category value. */
@@ -166,6 +247,27 @@ const FEATURE_DOCS: Record<string, string> = {
 /** Builds the feature table. Every output is written atomically; the metadata goes to `<out>.meta.json` (and Parquet key-value metadata). */
 export async function buildFeatures(job: FeatureJob): Promise<FeatureResult> {
   checkFeatureJob(job);
+  // Staged and published with the metadata sidecar in one step (src/io/run-dir.ts).
+  const run = beginRun({ command: 'features', out: job.out, layout: 'file', sidecars: [metaPathFor(job.out)], options: runOptions(job) });
+  try {
+    // Spill inside the staging directory: beside --out (the disk chosen for large files), and
+    // removed with it when the run is interrupted.
+    const r = await buildInto({ ...job, spillDir: job.spillDir ?? run.staging }, run.primary, run.file(path.basename(metaPathFor(job.out))));
+    run.input(job.transactions);
+    if (job.customers) run.input(job.customers);
+    run.count({ rows: r.meta.rows, customers: r.meta.output.rows });
+    await run.commit();
+    return { ...r, out: job.out, metaFile: metaPathFor(job.out) };
+  } finally {
+    run.dispose();
+  }
+}
+
+function runOptions(job: FeatureJob): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(job).filter(([, v]) => typeof v !== 'function' && v !== undefined));
+}
+
+async function buildInto(job: FeatureJob, dest: string, metaDest: string): Promise<FeatureResult> {
   const conn = await duck();
   const memoryLimit = job.memoryLimit ?? `${Math.floor((os.totalmem() * FEATURE_DEFAULTS.memoryFraction) / 2 ** 20)}MiB`;
   // Spill next to the output by default: that disk was chosen for large files, while
@@ -176,7 +278,7 @@ export async function buildFeatures(job: FeatureJob): Promise<FeatureResult> {
     await conn.run(`SET temp_directory = ${sqlString(spill)}`);
     // Every output is ORDER BY'd, so DuckDB need not keep row order between operators (less buffering).
     await conn.run('SET preserve_insertion_order = false');
-    return await featuresWith(job, conn, memoryLimit);
+    return await featuresWith(job, conn, memoryLimit, dest, metaDest);
   } finally {
     // Nothing else in segtensor sets these, so DuckDB's defaults are what was there before.
     for (const name of ['memory_limit', 'temp_directory', 'preserve_insertion_order']) await conn.run(`RESET ${name}`).catch(() => {});
@@ -187,7 +289,8 @@ export async function buildFeatures(job: FeatureJob): Promise<FeatureResult> {
 /** A fresh spill directory under `dir`, or under os.tmpdir() when `dir` is missing or read-only. */
 function makeSpillDir(dir: string): string {
   try {
-    return fs.mkdtempSync(path.join(dir, '.segtensor-spill-'));
+    // The pid in the name lets the next run remove the spill of a killed one (sweepLeftovers).
+    return fs.mkdtempSync(path.join(dir, `.segtensor-spill-${process.pid}-`));
   } catch {
     return fs.mkdtempSync(path.join(os.tmpdir(), 'segtensor-spill-'));
   }
@@ -236,7 +339,7 @@ export async function customerPartitions(conn: DuckDBConnection, tx: Source, cid
   ];
 }
 
-async function featuresWith(job: FeatureJob, conn: DuckDBConnection, memoryLimit: string): Promise<FeatureResult> {
+async function featuresWith(job: FeatureJob, conn: DuckDBConnection, memoryLimit: string, dest: string, metaDest: string): Promise<FeatureResult> {
   const log = job.log ?? (() => {});
   const customerCol = job.customerCol ?? FEATURE_DEFAULTS.customerCol;
   const timeCol = job.timeCol ?? FEATURE_DEFAULTS.timeCol;
@@ -257,12 +360,13 @@ async function featuresWith(job: FeatureJob, conn: DuckDBConnection, memoryLimit
     let categoryCol = job.categoryCol ?? null;
     if (categoryCol) column(tx, categoryCol, '--category-col');
     else if (job.categoryCol === undefined && tx.columns.some((c) => c.name === 'category')) categoryCol = 'category';
+    const cidSql = await idExpr(tx, cidCol);
 
     const asOf = `TIMESTAMP ${sqlString(`${job.asOf} 00:00:00`)}`;
     const asOfDate = `DATE ${sqlString(job.asOf)}`;
     const T = FEATURE_DEFAULTS.trendDays;
     // Typed, flagged rows of one customer partition after exact-duplicate removal. `bad`: 1 null id, 2 bad timestamp, 3 bad amount.
-    const typed = (part: string) => `SELECT ${ident(customerCol)} AS cid, ${tsSql} AS ts, ${amtSql} AS amt,
+    const typed = (part: string) => `SELECT ${cidSql} AS cid, ${tsSql} AS ts, ${amtSql} AS amt,
         ${orderCol ? ident(orderCol) : 'NULL'} AS ord, ${categoryCol ? `CAST(${ident(categoryCol)} AS VARCHAR)` : 'NULL::VARCHAR'} AS cat,
         st_copies - 1 AS dups
       FROM (SELECT *, count(*) AS st_copies FROM (SELECT * FROM ${tx.relation} WHERE ${part}) GROUP BY ALL)`;
@@ -272,7 +376,9 @@ async function featuresWith(job: FeatureJob, conn: DuckDBConnection, memoryLimit
     // Categories and the winsorizing cap come from valid rows before as-of only, so rows after
     // as-of cannot change the column set or any value.
     const rawValid = `SELECT ${tsSql} AS ts, ${amtSql} AS amt${categoryCol ? `, CAST(${ident(categoryCol)} AS VARCHAR) AS cat` : ''}
-      FROM ${tx.relation} WHERE ${ident(customerCol)} IS NOT NULL`;
+      FROM ${tx.relation} WHERE ${cidSql} IS NOT NULL`;
+    log('checking as-of and the churn window against the log');
+    const range = await checkRange(job, tx, (sql) => run(sql), rawValid);
     let categories: string[] = [];
     let hasOther = false;
     if (categoryCol && maxCategories > 0) {
@@ -346,6 +452,17 @@ async function featuresWith(job: FeatureJob, conn: DuckDBConnection, memoryLimit
       );
       const n = stats.map((v) => Number(v ?? 0));
       if (winsor) winsor.clipped = n[7];
+      const maxInvalid = job.maxInvalid ?? FEATURE_DEFAULTS.maxInvalid;
+      const nInvalid = n[2] + n[3] + n[4];
+      if (nInvalid > 0) {
+        const what =
+          `${nInvalid} of ${n[0]} rows read from ${tx.file} are invalid (${percent(nInvalid / n[0])}: ${n[2]} null '${customerCol}', ` +
+          `${n[3]} null or unparseable '${timeCol}', ${n[4]} null, unparseable or non-finite '${amountCol}')`;
+        if (nInvalid > maxInvalid * n[0]) {
+          throw new SegtensorError('TOO_MANY_INVALID', `features: ${what}, more than --max-invalid ${maxInvalid} (${percent(maxInvalid)}) allows; fix the log or raise --max-invalid`);
+        }
+        log(`notice: ${what}; skipped (within --max-invalid ${maxInvalid}), counted in the metadata`);
+      }
 
       // The output relation: customers table (if any) left/full-joined with the aggregates.
       const usedNames = new Set<string>();
@@ -383,15 +500,17 @@ async function featuresWith(job: FeatureJob, conn: DuckDBConnection, memoryLimit
         const [dup] = await run(`SELECT ${id}, count(*) AS n FROM ${cust.relation} GROUP BY ${id} HAVING count(*) > 1 LIMIT 1`);
         if (dup) throw new SegtensorError('DUPLICATE_ID', `${cust.file}: id column '${customerCol}' (--customers) repeats '${dup[0]}' (${dup[1]} rows)`);
         const attrs = cust.columns.filter((c) => c.name !== customerCol).map((c) => `c.${ident(c.name)}`);
+        // Ids as written, as in the log: whole-number DOUBLE ids join and print as integers.
+        const custIds = `(SELECT * FROM (SELECT * REPLACE (${await idExpr(cust, column(cust, customerCol, '--customer-col'))} AS ${id}) FROM ${cust.relation}) WHERE ${id} IS NOT NULL)`;
         // Every customer of the table, plus any customer who bought before as-of but is missing from it.
         select = `SELECT coalesce(c.${id}, g.cid) AS ${id}, ${featureSql('g').join(', ')}${attrs.map((a) => `, ${a}`).join('')}
-          FROM (SELECT * FROM ${cust.relation} WHERE ${id} IS NOT NULL) c
+          FROM ${custIds} c
           FULL OUTER JOIN (SELECT * FROM ${aggTable} WHERE cid IS NOT NULL) g ON c.${id} = g.cid
           WHERE c.${id} IS NOT NULL OR g.has_pre
           ORDER BY 1`;
         const [[a, b, t]] = await run(
           `SELECT count(*) FILTER (c.${id} IS NULL), count(*) FILTER (NOT coalesce(g.has_pre, false)), count(*)
-           FROM (SELECT ${id} FROM ${cust.relation} WHERE ${id} IS NOT NULL) c
+           FROM ${custIds} c
            FULL OUTER JOIN (SELECT cid, has_pre FROM ${aggTable} WHERE cid IS NOT NULL) g ON c.${id} = g.cid
            WHERE c.${id} IS NOT NULL OR g.has_pre`,
         ).catch((e) => {
@@ -412,6 +531,9 @@ async function featuresWith(job: FeatureJob, conn: DuckDBConnection, memoryLimit
         customers: job.customers ?? null,
         asOf: job.asOf,
         churnWindowDays: W,
+        labels: W != null ? ['churned'] : [],
+        validRange: range,
+        maxInvalid,
         columns: { customer: customerCol, time: timeCol, amount: amountCol, order: orderCol, category: categoryCol },
         rows: {
           read: n[0],
@@ -440,11 +562,10 @@ async function featuresWith(job: FeatureJob, conn: DuckDBConnection, memoryLimit
         engine: { partitions: parts.length, memoryLimit },
       };
       log(`writing ${job.out}`);
-      await writeOutput(outSql, job.out, meta);
-      const metaFile = `${job.out}.meta.json`;
-      atomicWrite(metaFile, JSON.stringify(meta, null, 2) + '\n');
+      await writeOutput(outSql, dest, meta);
+      atomicWrite(metaDest, JSON.stringify(meta, null, 2) + '\n');
       const probe = await conn.run(`SELECT * FROM (${outSql}) LIMIT 0`);
-      return { out: job.out, metaFile, meta, columns: probe.columnNames() };
+      return { out: job.out, metaFile: metaPathFor(job.out), meta, columns: probe.columnNames() };
     } finally {
       await conn.run(`DROP TABLE IF EXISTS temp.${aggTable}`);
     }
@@ -454,15 +575,27 @@ async function featuresWith(job: FeatureJob, conn: DuckDBConnection, memoryLimit
   }
 }
 
+/**
+ * Writes the feature table. Parquet and Arrow carry the metadata in the file's own schema
+ * metadata: `segtensor:features` (the whole record) and `segtensor.labels` (a JSON array of
+ * label column names, read back by `readLabelColumns` in `src/io/table-meta.ts`), so the label
+ * marking travels with the file; CSV has only the sidecar.
+ */
 async function writeOutput(sql: string, dest: string, meta: FeatureMeta): Promise<void> {
   const conn = await duck();
   const format = formatOf(dest, '--out');
+  const kv: [string, string][] = [
+    ['segtensor:features', JSON.stringify(meta)],
+    [LABELS_KEY, JSON.stringify(meta.labels)],
+  ];
   if (format === 'arrow') {
-    await copyQueryToArrow(sql, dest);
+    await copyQueryToArrow(sql, dest, new Map(kv));
     return;
   }
   const options =
-    format === 'csv' ? 'FORMAT csv, HEADER true' : `FORMAT parquet, COMPRESSION zstd, KV_METADATA {'segtensor:features': ${sqlString(JSON.stringify(meta))}}`;
+    format === 'csv'
+      ? 'FORMAT csv, HEADER true'
+      : `FORMAT parquet, COMPRESSION zstd, KV_METADATA {${kv.map(([k, v]) => `${sqlString(k)}: ${sqlString(v)}`).join(', ')}}`;
   await atomicProduce(dest, async (tmp) => {
     await conn.run(`COPY (${sql}) TO ${sqlString(tmp)} (${options})`);
   });

@@ -142,6 +142,30 @@ export function timestampExpr(src: Source, c: SourceColumn, option: string): str
   );
 }
 
+const FRACTIONAL_TYPES = new Set<DuckDBTypeId>([DuckDBTypeId.FLOAT, DuckDBTypeId.DOUBLE, DuckDBTypeId.DECIMAL]);
+
+/**
+ * SQL for an id column as written (issue 12): a FLOAT, DOUBLE or DECIMAL column whose values
+ * are all whole numbers becomes BIGINT, so ids read `12346`, as assignments hold them, never
+ * `12346.0` (pandas stores an integer id column with missing values as float64, and an Arrow
+ * log may reach DuckDB as DOUBLE through {@link openSource}). NaN is a null id. Text and integer columns, and a
+ * column with a fractional or out-of-range value, keep their type.
+ *
+ * @example
+ * await idExpr(src, column(src, 'CustomerID', '--customer-col')); // CASE WHEN isnan(...) THEN NULL ELSE CAST(... AS BIGINT) END
+ */
+export async function idExpr(src: Source, c: SourceColumn): Promise<string> {
+  const q = ident(c.name);
+  if (!FRACTIONAL_TYPES.has(c.typeId)) return q;
+  const d = `CAST(${q} AS DOUBLE)`;
+  const conn = await duck();
+  // ±9.2e18 keeps the cast inside BIGINT's range (2^63 ≈ 9.22e18).
+  const [[fractional]] = (
+    await conn.runAndReadAll(`SELECT count(*) FILTER (NOT isnan(${d}) AND (NOT isfinite(${d}) OR ${d} <> trunc(${d}) OR abs(${d}) > 9.2e18)) FROM ${src.relation}`)
+  ).getRows();
+  return Number(fractional) === 0 ? `CASE WHEN isnan(${d}) THEN NULL ELSE CAST(${q} AS BIGINT) END` : `CASE WHEN isnan(${d}) THEN NULL ELSE ${q} END`;
+}
+
 /** SQL turning the amount column into a DOUBLE, NULL where it does not parse. */
 export function amountExpr(src: Source, c: SourceColumn, option: string): string {
   const q = ident(c.name);

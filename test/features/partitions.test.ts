@@ -86,8 +86,8 @@ async function run(job: Omit<FeatureJob, 'out' | 'asOf'>, out: string) {
 
 describe('segtensor features: customer partitions give the one-pass result', () => {
   const cases: [string, Omit<FeatureJob, 'out' | 'asOf'>][] = [
-    ['integer ids, Parquet, per row', { transactions: pqInt, churnWindow: 60 }],
-    ['integer ids, Parquet, per order, customers, winsorized', { transactions: pqInt, orderCol: 'order_id', customers, churnWindow: 60, winsorize: 0.05 }],
+    ['integer ids, Parquet, per row', { transactions: pqInt, churnWindow: 45 }],
+    ['integer ids, Parquet, per order, customers, winsorized', { transactions: pqInt, orderCol: 'order_id', customers, churnWindow: 45, winsorize: 0.05 }],
     ['integer ids, CSV, per order', { transactions: csvInt, orderCol: 'order_id' }],
     ['text ids (hash partitions), per order', { transactions: csvText, orderCol: 'order_id', churnWindow: 30 }],
   ];

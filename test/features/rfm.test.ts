@@ -20,7 +20,8 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 const HEADER = 'customer_id,order_id,timestamp,amount,category';
 // As-of 2024-03-01. Customer 1: order A1 (two items), A2 (logged twice), a return against A1,
 // and a purchase after as-of. Customer 2: one purchase. Customer 3: only after as-of.
-// Then three invalid rows: null id, bad timestamp, bad amount.
+// Then three invalid rows: null id, bad timestamp, bad amount. Customer 9's late purchase
+// extends the log past the 30-day churn windows (issue 12: a window must end within the log).
 const LOG = [
   '1,A1,2024-01-10T10:00:00Z,100,electronics',
   '1,A1,2024-01-10T10:00:00Z,50,home',
@@ -33,6 +34,7 @@ const LOG = [
   ',X1,2024-01-01 00:00:00,10,home',
   '1,X2,not a date,10,home',
   '2,X3,2023-12-01 00:00:00,abc,home',
+  '9,Z1,2024-06-01 00:00:00,5,home',
 ];
 
 const tx = path.join(dir, 'tx.csv');
@@ -49,7 +51,8 @@ async function rows(file: string): Promise<Row[]> {
 }
 
 async function features(job: Partial<FeatureJob> & { out: string }): Promise<Row[]> {
-  await buildFeatures({ transactions: tx, asOf: '2024-03-01', ...job, out: path.join(dir, job.out) });
+  // 3 invalid rows of 12: allowed here, to test how they are counted.
+  await buildFeatures({ transactions: tx, asOf: '2024-03-01', maxInvalid: 0.5, ...job, out: path.join(dir, job.out) });
   return rows(path.join(dir, job.out));
 }
 
@@ -80,7 +83,7 @@ describe('segtensor features: hand-computed values', () => {
   it('records the cleaning steps in the Parquet metadata and the sidecar', async () => {
     const file = path.join(dir, 'rows.parquet');
     const meta = JSON.parse(fs.readFileSync(`${file}.meta.json`, 'utf8'));
-    expect(meta.rows).toEqual({ read: 11, duplicatesRemoved: 1, invalidNullId: 1, invalidTimestamp: 1, invalidAmount: 1, valid: 7, validBeforeAsOf: 5 });
+    expect(meta.rows).toEqual({ read: 12, duplicatesRemoved: 1, invalidNullId: 1, invalidTimestamp: 1, invalidAmount: 1, valid: 8, validBeforeAsOf: 5 });
     expect(meta.cleaning[0]).toMatch(/exact duplicate rows removed: 1/);
     const conn = await duck();
     const kv = await conn.runAndReadAll(`SELECT decode(value) FROM parquet_kv_metadata(${sqlString(file)}) WHERE decode(key) = 'segtensor:features'`);
@@ -133,7 +136,7 @@ describe('segtensor features: hand-computed values', () => {
     const pq = await features({ out: 'same.parquet', churnWindow: 30 });
     const csv = await features({ out: 'same.csv', churnWindow: 30 });
     expect(csv.map((r) => r.frequency)).toEqual(pq.map((r) => r.frequency));
-    await buildFeatures({ transactions: tx, asOf: '2024-03-01', out: path.join(dir, 'same.arrow'), churnWindow: 30 });
+    await buildFeatures({ transactions: tx, asOf: '2024-03-01', out: path.join(dir, 'same.arrow'), churnWindow: 30, maxInvalid: 0.5 });
     const t = await readTable(path.join(dir, 'same.arrow'));
     const freq = t.columns.find((c) => c.name === 'frequency')!;
     expect(Array.from(freq.values as BigInt64Array, Number)).toEqual([3, 1]);
