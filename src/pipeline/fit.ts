@@ -145,8 +145,10 @@ async function fitInto(
       if (labels.includes(f)) log(`warning: feature '${f}' is marked as a label in ${job.input}'s metadata; clustering on it as --features asks`);
     }
   } else {
-    const numeric = table.columns.filter((c) => (c.type === 'number' || c.type === 'bigint') && !exclude.includes(c.name)).map((c) => c.name);
-    for (const name of numeric) {
+    // Marked labels are recorded whatever their type; label-like names matter where they would be
+    // default features (numbers).
+    const candidates = table.columns.filter((c) => !exclude.includes(c.name) && (labels.includes(c.name) || c.type === 'number' || c.type === 'bigint'));
+    for (const name of candidates.map((c) => c.name)) {
       if (labels.includes(name)) {
         exclude.push(name);
         log(`notice: column '${name}' is marked as a label in ${job.input}'s metadata; left out of the features`);
