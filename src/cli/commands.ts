@@ -11,7 +11,8 @@ import { fitSegmentation, type FitJob } from '../pipeline/fit.js';
 import { predictSegments } from '../pipeline/predict.js';
 import { profileTable } from '../pipeline/profile.js';
 import { KMEANS_DEFAULTS } from '../models/kmeans.js';
-import { choiceOption, floatOption, intOption, listOption } from './options.js';
+import { DTYPES, type DType } from '../io/read-table.js';
+import { choiceOption, dtypesOption, floatOption, intOption, listOption } from './options.js';
 import { progress } from './progress.js';
 
 interface FitFlags {
@@ -20,6 +21,8 @@ interface FitFlags {
   out: string;
   features?: string[];
   exclude?: string[];
+  dtypes?: Record<string, DType>;
+  coerceInvalid?: boolean;
   id?: string;
   weight?: string;
   scale: ScaleKind;
@@ -48,6 +51,8 @@ function addFitOptions(cmd: Command, withInput: boolean): Command {
     .option('--features <a,b,...>', 'feature columns (default: every numeric column except --id and --weight); string columns are one-hot encoded', listOption('--features'))
     .option('--exclude <a,b,...>', 'columns never used as features (labels, keys, leakage); labels marked by `segtensor features` and label-like names (churn, churned, label, target) are left out of the default features anyway', listOption('--exclude'))
     .option('--id <col>', 'customer id column, passed through to the assignments (checked for duplicates)')
+    .option('--dtypes <col:type,...>', `declared column types (${DTYPES.join(', ')}), applied after reading whatever the format`, dtypesOption)
+    .option('--coerce-invalid', "read cells that do not convert to their column's type (a stray 'n/a' in a numeric column) as null, counted, instead of failing")
     .option('--weight <col>', 'sample-weight column (e.g. customer value)')
     .addOption(new Option('--scale <kind>', 'feature scaling').choices(SCALES).default('standard').argParser(choiceOption('--scale', SCALES)))
     .addOption(new Option('--impute <kind>', 'fill for missing numeric values, fitted on this table').choices(IMPUTES).default('median').argParser(choiceOption('--impute', IMPUTES)))
@@ -88,11 +93,12 @@ export function registerFit(program: Command): void {
     .addHelpText(
       'after',
       '\nExample:\n  segtensor fit --input customers.parquet --k 6 --id customer_id --out out/\n\n' +
-        'Outputs (each written atomically; a failed run leaves earlier outputs intact):\n' +
+        'Outputs (staged and published together: a failed or killed run leaves the earlier run whole):\n' +
         '  model.json        preprocessing, centroids (scaled and original units), parameters\n' +
         '  metrics.json      inertia, nIter, converged, sizes, silhouette, calinskiHarabasz, daviesBouldin, timings\n' +
         '  assignments.*     id, segment, distance (Euclidean, in scaled units)\n' +
-        '  segments.csv      count, share and mean of each feature per segment',
+        '  segments.csv      count, share and mean of each feature per segment\n' +
+        '  manifest.json     run id, options, inputs and outputs with SHA-256, versions, times, counts',
     );
   addFitOptions(cmd, true).action(async (flags: FitFlags, c: Command) => {
     await runFit(flags, quiet(c));
@@ -108,7 +114,9 @@ export function registerPredict(program: Command): void {
     .requiredOption('-o, --out <file>', 'output table; format by extension (.arrow, .parquet, .csv): id, segment, distance')
     .option('--id <col>', "id column (default: the model's, when present in the input)")
     .addOption(new Option('--backend <name>', 'compute backend').choices(BACKEND_NAMES).default('auto'))
-    .action(async (flags: { model: string; input: string; out: string; id?: string; backend: string }) => {
+    .option('--dtypes <col:type,...>', `declared column types (${DTYPES.join(', ')}), applied after reading whatever the format`, dtypesOption)
+    .option('--coerce-invalid', "read cells that do not convert to their column's type (a stray 'n/a' in a numeric column) as null, counted, instead of failing")
+    .action(async (flags: { model: string; input: string; out: string; id?: string; backend: string; dtypes?: Record<string, DType>; coerceInvalid?: boolean }) => {
       const r = await predictSegments({ ...flags, log: (l) => process.stderr.write(`segtensor: ${l}\n`) });
       console.log(`assigned ${r.rows} rows; segment sizes ${r.sizes.join(', ')}; wrote ${r.files.join(', ')}`);
     });

@@ -420,8 +420,8 @@ export class RunWriter {
     fsyncDir(this.store);
     const parent = path.dirname(this.outAbs);
     const current = path.join(this.store, 'current');
+    this.placeLinks(parent); // may make the outputs of an older segtensor the current run
     const previous = fs.existsSync(current) ? fs.realpathSync(current) : null;
-    this.placeLinks(parent);
     swapLink(current, this.runId); // ← the publish
     fsyncDir(this.store);
     this.prune(final, previous);
