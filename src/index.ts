@@ -19,7 +19,7 @@ export { AUTO_ORDER, BACKEND_NAMES, getBackend, probeBackends, registerBackend, 
 export { SegtensorError, type ErrorCode } from './errors.js';
 export { calinskiHarabasz, daviesBouldin, sampleRows, silhouette } from './eval/metrics.js';
 export { adjustedRandIndex } from './eval/agreement.js';
-export { readTable } from './io/read-table.js';
+export { readTable, DTYPES, type DType, type ReadOptions } from './io/read-table.js';
 export { ColumnTable, type Column, type ColumnType } from './io/table.js';
 export { writeTable, type OutColumn } from './io/write-table.js';
 export { atomicWrite } from './io/atomic.js';

@@ -4,7 +4,8 @@ import { BACKEND_NAMES } from '../engine/registry.js';
 import type { BinaryMetrics, SegmentRisk } from '../eval/classification.js';
 import { CHURN_NET_DEFAULTS } from '../models/churn/mlp.js';
 import { evaluateChurn, predictChurn, RISK_BAND_NAMES, segmentRiskTable, trainChurn } from '../pipeline/churn.js';
-import { floatOption, intOption, listOption } from './options.js';
+import { DTYPES, type DType } from '../io/read-table.js';
+import { dtypesOption, floatOption, intOption, listOption } from './options.js';
 import { progress } from './progress.js';
 
 const notice = (p: ReturnType<typeof progress>) => (l: string) => (l.startsWith('notice:') ? process.stderr.write(`segtensor: ${l}\n`) : p.step(l));
@@ -55,6 +56,8 @@ interface TrainFlags {
   targetRecall?: number;
   segments?: string;
   segmentColumn?: string;
+  dtypes?: Record<string, DType>;
+  coerceInvalid?: boolean;
 }
 
 function hiddenOption(v: string): number[] {
@@ -88,6 +91,8 @@ export function registerChurn(program: Command): void {
     .option('--target-recall <x>', 'pick the decision threshold reaching this validation recall (default: max F1)', floatOption('--target-recall', 0))
     .option('--segments <dir>', 'a `segtensor fit` output directory: report per-segment churn on the test split')
     .option('--segment-column <col>', 'or an input column holding the segment')
+    .option('--dtypes <col:type,...>', `declared column types (${DTYPES.join(', ')}), applied after reading whatever the format`, dtypesOption)
+    .option('--coerce-invalid', "read cells that do not convert to their column's type as null, counted, instead of failing")
     .addHelpText('after', '\nExample:\n  segtensor churn train --input features.parquet --label churned --id customer_id --out churn/ --segments seg/')
     .action(async (f: TrainFlags, c: Command) => {
       const p = progress(Boolean(c.optsWithGlobals().quiet));
@@ -104,6 +109,8 @@ export function registerChurn(program: Command): void {
         targetRecall: f.targetRecall ?? null,
         segments: f.segments ?? null,
         segmentColumn: f.segmentColumn ?? null,
+        dtypes: f.dtypes ?? null,
+        coerceInvalid: f.coerceInvalid ?? false,
         log: notice(p),
         onEpoch: (m, s) => p.live(`${m} epoch ${s.epoch}: train loss ${s.trainLoss.toFixed(4)}, validation loss ${s.valLoss.toFixed(4)}, ${(s.ms / 1000).toFixed(1)} s`),
       });
@@ -131,7 +138,9 @@ export function registerChurn(program: Command): void {
     .option('--segment-column <col>', 'or an input column holding the segment')
     .option('-o, --out <file.json>', 'also write the metrics as JSON')
     .addOption(backendOption())
-    .action(async (f: { model: string; input: string; label: string; positive?: string; id?: string; segments?: string; segmentColumn?: string; out?: string; backend: string }, c: Command) => {
+    .option('--dtypes <col:type,...>', `declared column types (${DTYPES.join(', ')}), applied after reading whatever the format`, dtypesOption)
+    .option('--coerce-invalid', "read cells that do not convert to their column's type as null, counted, instead of failing")
+    .action(async (f: { model: string; input: string; label: string; positive?: string; id?: string; segments?: string; segmentColumn?: string; out?: string; backend: string; dtypes?: Record<string, DType>; coerceInvalid?: boolean }, c: Command) => {
       const p = progress(Boolean(c.optsWithGlobals().quiet));
       const r = await evaluateChurn({ ...f, log: notice(p) });
       const m = r.metrics;
@@ -152,7 +161,9 @@ export function registerChurn(program: Command): void {
     .option('--id <col>', "id column (default: the model's, when present in the input)")
     .option('--segments <dir>', 'a `segtensor fit` output directory: joined by id with its assignments, else assigned with its model.json')
     .addOption(backendOption())
-    .action(async (f: { model: string; input: string; out: string; id?: string; segments?: string; backend: string }, c: Command) => {
+    .option('--dtypes <col:type,...>', `declared column types (${DTYPES.join(', ')}), applied after reading whatever the format`, dtypesOption)
+    .option('--coerce-invalid', "read cells that do not convert to their column's type as null, counted, instead of failing")
+    .action(async (f: { model: string; input: string; out: string; id?: string; segments?: string; backend: string; dtypes?: Record<string, DType>; coerceInvalid?: boolean }, c: Command) => {
       const p = progress(Boolean(c.optsWithGlobals().quiet));
       const r = await predictChurn({ ...f, log: notice(p) });
       if (r.segments) console.log(segmentRiskTable(r.segments, [...RISK_BAND_NAMES]));

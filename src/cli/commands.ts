@@ -10,7 +10,7 @@ import { IMPUTES, SCALES, type ImputeKind, type ScaleKind } from '../preprocess/
 import { fitSegmentation, type FitJob } from '../pipeline/fit.js';
 import { predictSegments } from '../pipeline/predict.js';
 import { profileTable } from '../pipeline/profile.js';
-import { KMEANS_DEFAULTS } from '../models/kmeans.js';
+import { INIT_NAMES, KMEANS_DEFAULTS, type InitName } from '../models/kmeans.js';
 import { DTYPES, type DType } from '../io/read-table.js';
 import { choiceOption, dtypesOption, floatOption, intOption, listOption } from './options.js';
 import { progress } from './progress.js';
@@ -32,6 +32,7 @@ interface FitFlags {
   nInit: number;
   maxIter: number;
   tol: number;
+  init: InitName;
   backend: string;
   format: 'arrow' | 'parquet';
 }
@@ -58,9 +59,10 @@ function addFitOptions(cmd: Command, withInput: boolean): Command {
     .addOption(new Option('--impute <kind>', 'fill for missing numeric values, fitted on this table').choices(IMPUTES).default('median').argParser(choiceOption('--impute', IMPUTES)))
     .option('--max-categories <n>', 'one-hot columns per categorical feature at most (rarer values go to __other__)', intOption('--max-categories', 1, 1000), 20)
     .option('--seed <n>', 'random seed; the same seed reproduces a run on a given backend', intOption('--seed', 0, 2 ** 32 - 1), KMEANS_DEFAULTS.seed)
-    .option('--n-init <n>', 'k-means++ restarts; the lowest inertia wins', intOption('--n-init', 1, 1000), KMEANS_DEFAULTS.nInit)
+    .option('--n-init <n>', 'restarts, each seeded anew; the lowest inertia wins', intOption('--n-init', 1, 1000), KMEANS_DEFAULTS.nInit)
     .option('--max-iter <n>', 'Lloyd iterations per restart at most', intOption('--max-iter', 1), KMEANS_DEFAULTS.maxIter)
     .option('--tol <x>', 'stop when the squared centroid shift is below tol × mean feature variance', floatOption('--tol', 0), KMEANS_DEFAULTS.tol)
+    .addOption(new Option('--init <method>', "seeding: greedy k-means++ (scikit-learn's), k-means|| (a few sampling rounds, for large k), random rows; auto picks k-means|| from k = 32").choices(INIT_NAMES).default('auto').argParser(choiceOption('--init', INIT_NAMES)))
     .addOption(new Option('--backend <name>', 'compute backend; auto picks the fastest usable one (see `segtensor doctor`)').choices(BACKEND_NAMES).default('auto'))
     .addOption(new Option('--format <fmt>', 'assignments file format').choices(['arrow', 'parquet']).default('arrow'));
 }

@@ -1,5 +1,6 @@
 /** Option parsers that turn a bad value into a one-line error naming the option. @internal */
 import { InvalidArgumentError } from 'commander';
+import { DTYPES, type DType } from '../io/read-table.js';
 
 export function intOption(name: string, min: number, max = Number.MAX_SAFE_INTEGER) {
   return (v: string): number => {
@@ -32,4 +33,20 @@ export function choiceOption<T extends string>(name: string, choices: readonly T
     if (!choices.includes(v as T)) throw new InvalidArgumentError(`${name} must be one of ${choices.join(', ')}; got '${v}'`);
     return v as T;
   };
+}
+
+/** `--dtypes col:type,...` as a map; the type is one of {@link DTYPES}. */
+export function dtypesOption(v: string): Record<string, DType> {
+  const out: Record<string, DType> = {};
+  for (const part of v.split(',')) {
+    const at = part.lastIndexOf(':');
+    const name = part.slice(0, at).trim();
+    const type = part.slice(at + 1).trim() as DType;
+    if (at < 0 || name === '' || !DTYPES.includes(type)) {
+      throw new InvalidArgumentError(`--dtypes must be a comma-separated list of column:type with type one of ${DTYPES.join(', ')}; got '${part}'`);
+    }
+    if (name in out) throw new InvalidArgumentError(`--dtypes names '${name}' twice`);
+    out[name] = type;
+  }
+  return out;
 }

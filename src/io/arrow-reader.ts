@@ -13,7 +13,6 @@ function kindOf(t: DataType): ColumnType {
   switch (t.typeId) {
     case Type.Int:
     case Type.Float:
-    case Type.Bool:
       return (t as DataType & { bitWidth?: number }).bitWidth === 64 && t.typeId === Type.Int ? 'bigint' : 'number';
     case Type.Timestamp:
     case Type.Date:
@@ -21,6 +20,9 @@ function kindOf(t: DataType): ColumnType {
     case Type.Utf8:
     case Type.LargeUtf8:
     case Type.Dictionary:
+    // One rule for every format: a boolean is the text 'true'/'false', which is how the same
+    // column reads from CSV (no yes/no or true/false coercion there).
+    case Type.Bool:
       return 'string';
     default:
       return 'other';
@@ -50,7 +52,7 @@ function numberSink(type: 'number' | 'timestamp'): Sink {
         chunks.push({ values, nulls });
         return;
       }
-      // Booleans, half floats and timestamps: converted value by value.
+      // Half floats and timestamps: converted value by value.
       const out = new Float64Array(n);
       for (let i = 0; i < n; i++) {
         const x = v.get(i);

@@ -1,9 +1,13 @@
 /**
  * Parquet and CSV through DuckDB, streamed in DuckDB's data chunks (2,048 rows), so no row
  * objects are built: each chunk's column vectors are copied into growing column buffers.
- * DuckDB sniffs CSV dialects and types, and reads Parquet row groups in parallel.
+ * DuckDB reads Parquet row groups in parallel. For CSV we find the delimiter on the header line
+ * ourselves and let DuckDB's sniffer pick the column types (never BOOLEAN: yes/no and true/false
+ * stay text, as in Arrow and Parquet), then read with those types in strict mode, so a ragged or
+ * truncated line is an error naming its file line instead of a silent one-column table.
  * @internal
  */
+import fs from 'node:fs';
 import type { DuckDBConnection, DuckDBType } from '@duckdb/node-api';
 
 type DuckModule = typeof import('@duckdb/node-api');
@@ -33,7 +37,6 @@ function kindOf(t: DuckDBType, { DuckDBTypeId: T }: DuckModule): ColumnType {
     case T.FLOAT:
     case T.DOUBLE:
     case T.DECIMAL:
-    case T.BOOLEAN:
       return 'number';
     case T.DATE:
     case T.TIMESTAMP:
@@ -44,6 +47,9 @@ function kindOf(t: DuckDBType, { DuckDBTypeId: T }: DuckModule): ColumnType {
       return 'timestamp';
     case T.VARCHAR:
     case T.ENUM:
+    // One rule for every format: a native boolean is the text 'true'/'false', as the same
+    // column written to CSV reads (see arrow-reader.ts).
+    case T.BOOLEAN:
       return 'string';
     default:
       return 'other';
@@ -71,10 +77,213 @@ export function duck(): Promise<DuckDBConnection> {
   return shared;
 }
 
-/** Reads a Parquet or CSV file. */
-export async function readWithDuckDB(file: string, format: 'parquet' | 'csv'): Promise<ColumnTable> {
+/** What {@link readWithDuckDB} returns: the table, and for CSV a way to find a cell's file line. */
+export interface DuckRead {
+  table: ColumnTable;
+  /** The file line (1-based, the header is line 1) where data row `i` (0-based) starts. */
+  lineOf?: (i: number) => number;
+}
+
+/**
+ * Reads a Parquet or CSV file. `varchar` names CSV columns to read as text whatever they look
+ * like (the `--dtypes` columns: converted later, by the same rule for every format).
+ */
+export async function readWithDuckDB(file: string, format: 'parquet' | 'csv', varchar: readonly string[] = []): Promise<DuckRead> {
+  if (format === 'parquet') return { table: await readSource(file, `read_parquet(${sqlString(file)})`, 'Parquet') };
+  const csv = await csvDialect(file);
+  const types = new Map(csv.columns);
+  for (const v of varchar) if (types.has(v)) types.set(v, 'VARCHAR');
+  // A column the sniffer typed from its sample may hold a cell further down that does not
+  // convert: read that column as text and let read-table's mixed-column rule judge it.
+  for (let tries = 0; ; tries++) {
+    try {
+      const table = await readSource(file, csvSource(file, csv, types), 'CSV');
+      return { table, lineOf: (i) => physicalLine(file, i + 2) };
+    } catch (e) {
+      const col = e instanceof CsvConversion ? e.column : null;
+      if (col === null || !types.has(col) || types.get(col) === 'VARCHAR' || tries > csv.columns.length) throw e;
+      types.set(col, 'VARCHAR');
+    }
+  }
+}
+
+/** A CSV's dialect and the sniffed type of each column. @internal */
+interface CsvDialect {
+  delim: string;
+  columns: [string, string][];
+  dateFormat: string | null;
+  timestampFormat: string | null;
+}
+
+/** DuckDB's sniffer may pick any of these; BOOLEAN is left out on purpose (see the module comment). */
+const TYPE_CANDIDATES = "['BIGINT', 'DOUBLE', 'TIMESTAMP', 'TIMESTAMPTZ', 'DATE', 'VARCHAR']";
+
+/** A cell DuckDB could not convert to the column's sniffed type. */
+class CsvConversion extends Error {
+  constructor(readonly column: string, message: string) {
+    super(message);
+  }
+}
+
+/**
+ * The header line of a CSV (BOM stripped), from its first 1 MiB. Only blank lines is an
+ * `EMPTY_TABLE` error.
+ */
+function headerLine(file: string): string {
+  const fd = fs.openSync(file, 'r');
+  let text: string;
+  try {
+    const buf = Buffer.alloc(Math.min(1 << 20, fs.fstatSync(fd).size));
+    const n = fs.readSync(fd, buf, 0, buf.length, 0);
+    text = buf.subarray(0, n).toString('utf8').replace(/^\uFEFF/, '');
+  } finally {
+    fs.closeSync(fd);
+  }
+  if (text.trim() === '') throw new SegtensorError('EMPTY_TABLE', `${file}: the file holds no header line (only blank lines)`);
+  const end = text.search(/\r?\n/);
+  const line = end < 0 ? text : text.slice(0, end);
+  if (line.trim() === '') throw new SegtensorError('CORRUPT_FILE', `${file}: line 1 is blank; a CSV's first line must be its header`);
+  return line;
+}
+
+/** Count of `ch` in `line` outside double quotes. */
+function countOutsideQuotes(line: string, ch: string): number {
+  let n = 0;
+  let quoted = false;
+  for (const c of line) {
+    if (c === '"') quoted = !quoted;
+    else if (c === ch && !quoted) n++;
+  }
+  return n;
+}
+
+/**
+ * The delimiter: whichever of , ; tab | occurs most often outside quotes on the header line
+ * (a comma when none does: a single column). DuckDB's own sniffer gives up on a ragged file
+ * and falls back to one column named after the whole header line.
+ */
+export function detectDelimiter(header: string): string {
+  let best = ',';
+  let most = 0;
+  for (const d of [',', ';', '\t', '|']) {
+    const n = countOutsideQuotes(header, d);
+    if (n > most) [best, most] = [d, n];
+  }
+  return best;
+}
+
+/** The fields of one CSV line ("" inside quotes is a quote). */
+function splitLine(line: string, delim: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  let quoted = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i];
+    if (quoted) {
+      if (c === '"' && line[i + 1] === '"') (cur += '"'), i++;
+      else if (c === '"') quoted = false;
+      else cur += c;
+    } else if (c === '"') quoted = true;
+    else if (c === delim) out.push(cur), (cur = '');
+    else cur += c;
+  }
+  out.push(cur);
+  return out;
+}
+
+const dialectArgs = (d: { delim: string }) => `delim=${sqlString(d.delim)}, quote='"', escape='"', header=true`;
+
+function structSql(columns: Iterable<[string, string]>): string {
+  return `{${[...columns].map(([n, t]) => `${sqlString(n)}: ${sqlString(t)}`).join(', ')}}`;
+}
+
+/** read_csv with fixed types and DuckDB's strict parser: structural errors name the file line. */
+function csvSource(file: string, d: CsvDialect, types: Map<string, string>): string {
+  const fmt = (d.dateFormat ? `, dateformat=${sqlString(d.dateFormat)}` : '') + (d.timestampFormat ? `, timestampformat=${sqlString(d.timestampFormat)}` : '');
+  return `read_csv(${sqlString(file)}, auto_detect=false, strict_mode=true, ${dialectArgs(d)}, columns=${structSql(types)}${fmt})`;
+}
+
+async function csvDialect(file: string): Promise<CsvDialect> {
+  const header = headerLine(file);
+  const delim = detectDelimiter(header);
+  const names = splitLine(header, delim);
   const conn = await duck();
-  const source = format === 'parquet' ? `read_parquet(${sqlString(file)})` : `read_csv(${sqlString(file)})`;
+  let sniffed: CsvDialect | null = null;
+  let why = '';
+  try {
+    const r = await conn.runAndReadAll(
+      // The whole file, not a sample: a cell far down ('n/a', '1.5' in an integer column) must
+      // decide the type, or DuckDB's fixed-type read fails on it, or rounds 1.5 to 2 for BIGINT.
+      `SELECT Columns, DateFormat, TimestampFormat FROM sniff_csv(${sqlString(file)}, ${dialectArgs({ delim })}, sample_size=-1, auto_type_candidates=${TYPE_CANDIDATES})`,
+    );
+    const [cols, dateFormat, timestampFormat] = r.getRowObjectsJS().map((o) => [o.Columns, o.DateFormat, o.TimestampFormat])[0] as [
+      { name: string; type: string }[],
+      string | null,
+      string | null,
+    ];
+    sniffed = { delim, columns: cols.map((c) => [c.name, c.type]), dateFormat, timestampFormat };
+  } catch (e) {
+    why = firstLine(e);
+  }
+  // The sniffer may also "succeed" on a malformed file by taking a data line for the header.
+  if (sniffed && sniffed.columns.length === names.length) return sniffed;
+  const all: [string, string][] = names.map((n) => [n, 'VARCHAR']);
+  await readSource(file, csvSource(file, { delim, columns: all, dateFormat: null, timestampFormat: null }, new Map(all)), 'CSV');
+  throw new SegtensorError('CORRUPT_FILE', `${file}: not a readable CSV file (${why || `its header has ${names.length} fields, DuckDB found ${sniffed?.columns.length}`})`);
+}
+
+/**
+ * The file line where CSV record `record` starts (the header is record 1). DuckDB's "CSV Error
+ * on Line: N" counts records, so a quoted value holding a line break shifts every later line.
+ */
+export function physicalLine(file: string, record: number): number {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(1 << 20);
+    let line = 1;
+    let rec = 1;
+    let quoted = false;
+    for (let pos = 0; ; ) {
+      const n = fs.readSync(fd, buf, 0, buf.length, pos);
+      if (n === 0) return line;
+      for (let i = 0; i < n; i++) {
+        if (rec >= record) return line;
+        const c = buf[i];
+        if (c === 0x22) quoted = !quoted;
+        else if (c === 0x0a) {
+          line++;
+          if (!quoted) rec++;
+        }
+      }
+      pos += n;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * A DuckDB CSV error as one line: a structural error names the file line and what is wrong;
+ * a conversion error becomes {@link CsvConversion}.
+ */
+function csvError(file: string, e: unknown): Error {
+  const msg = String(e instanceof Error ? e.message : e);
+  const line = /CSV Error on Line: (\d+)/.exec(msg)?.[1];
+  const conv = /Error when converting column "((?:[^"]|"")*)"/.exec(msg);
+  if (conv) return new CsvConversion(conv[1].replaceAll('""', '"'), msg);
+  if (!line) return new SegtensorError('CORRUPT_FILE', `${file}: could not be read (${firstLine(e)})`);
+  const fields = /Expected Number of Columns: (\d+) Found: (\d+)/.exec(msg);
+  const what = fields
+    ? `expected ${fields[1]} fields, found ${fields[2]}`
+    : /unterminated quote/i.test(msg)
+      ? 'a quoted value is never closed (unterminated quote)'
+      : firstLine(msg.split('\n').find((l) => l.trim() && !/^(Invalid Input|Conversion) Error/.test(l)) ?? msg);
+  return new SegtensorError('CORRUPT_FILE', `${file}: malformed CSV at line ${physicalLine(file, Number(line))}: ${what}`);
+}
+
+/** Reads a table from a DuckDB table function (`read_parquet(...)`, `read_csv(...)`). */
+async function readSource(file: string, source: string, kind: 'Parquet' | 'CSV'): Promise<ColumnTable> {
+  const conn = await duck();
   let names: string[];
   let types: DuckDBType[];
   try {
@@ -82,7 +291,8 @@ export async function readWithDuckDB(file: string, format: 'parquet' | 'csv'): P
     names = probe.columnNames();
     types = probe.columnTypes();
   } catch (e) {
-    throw new SegtensorError('CORRUPT_FILE', `${file}: not a readable ${format === 'parquet' ? 'Parquet' : 'CSV'} file (${firstLine(e)})`);
+    if (kind === 'CSV') throw csvError(file, e);
+    throw new SegtensorError('CORRUPT_FILE', `${file}: not a readable Parquet file (${firstLine(e)})`);
   }
   const m = await duckModule();
   const kinds = types.map((t) => kindOf(t, m));
@@ -92,7 +302,10 @@ export async function readWithDuckDB(file: string, format: 'parquet' | 'csv'): P
   const strs = kinds.map((k) => (k === 'string' ? ([] as (string | null)[]) : null));
   let nRows = 0;
   try {
-    const result = await conn.stream(sql);
+    // The node bindings end a stream silently when DuckDB fails mid-way (a cell, a line or a
+    // page that does not parse): its fetch just returns no chunk. CSV is read materialised, so
+    // every error is thrown, and a Parquet stream's row count is checked against the metadata.
+    const result = kind === 'CSV' ? await conn.run(sql) : await conn.stream(sql);
     for (;;) {
       const chunk = await result.fetchChunk();
       if (!chunk || chunk.rowCount === 0) break;
@@ -115,7 +328,15 @@ export async function readWithDuckDB(file: string, format: 'parquet' | 'csv'): P
       }
       nRows += n;
     }
+    if (kind === 'Parquet') {
+      const expected = Number((await conn.runAndReadAll(`SELECT count(*) FROM ${source}`)).getRows()[0][0]);
+      if (expected !== nRows) {
+        await conn.run(sql); // throws DuckDB's own message, when it has one
+        throw new Error(`the read stopped after ${nRows} of ${expected} rows`);
+      }
+    }
   } catch (e) {
+    if (kind === 'CSV') throw csvError(file, e);
     throw new SegtensorError('CORRUPT_FILE', `${file}: could not be read (${firstLine(e)})`);
   }
   const columns = names.map((name, c): Column => {

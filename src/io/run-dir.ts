@@ -250,7 +250,13 @@ const live = new Set<RunWriter>();
 
 /** Removes the staging directories of every unfinished run of this process (for signal handlers). */
 export function abortAllRuns(): void {
-  for (const r of [...live]) r.dispose();
+  for (const r of [...live]) {
+    try {
+      r.dispose();
+    } catch {
+      // The next run sweeps what is left (this pid will be dead by then).
+    }
+  }
 }
 
 function readManifestAt(dir: string): RunManifest | null {
@@ -484,7 +490,9 @@ export class RunWriter {
   dispose(): void {
     if (!this.done) {
       this.done = true;
-      fs.rmSync(this.staging, { recursive: true, force: true });
+      // Retried: a writer thread (DuckDB's COPY, libuv) may still be adding a file when a signal
+      // handler gets here, which makes one pass fail with ENOTEMPTY.
+      fs.rmSync(this.staging, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
     }
     live.delete(this);
   }

@@ -68,6 +68,11 @@ export function numericChunks(c: Column & { type: 'number' | 'timestamp' }): Num
 
 export class ColumnTable {
   private readonly byName: Map<string, Column>;
+  /**
+   * Cells read as null because they did not convert to their column's type, per column
+   * (`--coerce-invalid`; see readTable). Empty when nothing was coerced.
+   */
+  coercions: Record<string, number> = {};
 
   constructor(
     readonly path: string,

@@ -1,10 +1,11 @@
 /**
- * K-Means with scikit-learn's semantics: greedy k-means++ seeding, Lloyd iterations stopped when
+ * K-Means with scikit-learn's semantics: greedy k-means++ seeding (k-means‖ at large k, see
+ * ./kmeans-init.ts), Lloyd iterations stopped when
  * labels no longer change or the squared centre shift falls under `tol × mean feature variance`,
  * `nInit` restarts keeping the lowest inertia, sample weights, and relocation of empty clusters
  * to the rows farthest from their centres.
  *
- * The algorithm only calls the backend ops (assign, segmentSum, distances): which device runs
+ * The algorithm only calls the backend ops (assign, segmentSum, potentials, updateClosest): which device runs
  * them is the backend's business.
  *
  * @example
@@ -14,11 +15,12 @@
  */
 import type { Assignment, Backend, DeviceMatrix, Matrix } from '../engine/backend.js';
 import { assign } from '../engine/ops/assign.js';
-import { potentials } from '../engine/ops/potentials.js';
-import { updateClosest } from '../engine/ops/update-closest.js';
 import { segmentSum } from '../engine/ops/segment-sum.js';
 import { SegtensorError } from '../errors.js';
 import { Random } from '../util/random.js';
+import { autoInit, INIT_NAMES, kmeansParallel, kmeansPlusPlus, randomInit, type InitMethod, type InitName } from './kmeans-init.js';
+
+export { autoInit, kmeansParallel, kmeansPlusPlus, INIT_NAMES, type InitMethod, type InitName } from './kmeans-init.js';
 
 export interface KMeansOptions {
   /** Number of clusters, an integer in [1, nRows]. Required. */
@@ -31,8 +33,13 @@ export interface KMeansOptions {
   tol: number;
   /** Seed of every random choice; the same seed reproduces a run on a given backend. Default 0. */
   seed: number;
-  /** `k-means++` (greedy, 2 + ⌊ln k⌋ candidates per step), `random` rows, or k × nFeatures initial centroids. Default `k-means++`. */
-  init: 'k-means++' | 'random' | Float32Array;
+  /**
+   * Seeding: `k-means++` (greedy, 2 + ⌊ln k⌋ candidates per step, scikit-learn's), `k-means||`
+   * (Bahmani et al.'s k-means‖, a few sampling rounds instead of k passes), `random` rows, `auto`
+   * (k-means‖ where it is faster at equal quality, see {@link autoInit}), or k × nFeatures
+   * initial centroids. Default `auto`.
+   */
+  init: InitName | Float32Array;
   /** Called after each Lloyd iteration, for progress reporting. */
   onIteration?: (run: number, stats: IterationStats) => void;
 }
@@ -42,7 +49,7 @@ export const KMEANS_DEFAULTS: Readonly<Omit<KMeansOptions, 'k' | 'onIteration'>>
   maxIter: 300,
   tol: 1e-4,
   seed: 0,
-  init: 'k-means++' as const,
+  init: 'auto' as InitName | Float32Array,
 });
 
 /** What one Lloyd iteration did. */
@@ -76,6 +83,8 @@ export interface KMeansResult {
   /** Absolute tolerance used (tol × mean feature variance). */
   tolAbs: number;
   ms: { init: number; lloyd: number };
+  /** The seeding that ran (`auto` resolved), or `array` for given initial centroids. */
+  init: InitMethod | 'array';
 }
 
 /** Parameter constraints as data, checked once in `fit`. */
@@ -103,6 +112,12 @@ export class KMeans {
       throw new SegtensorError('BAD_OPTION', `KMeans: 'tol' must be a finite number >= 0; got ${o.tol}`);
     }
     if (!Number.isInteger(o.seed)) throw new SegtensorError('BAD_OPTION', `KMeans: 'seed' must be an integer; got ${o.seed}`);
+    if (!(o.init instanceof Float32Array) && !INIT_NAMES.includes(o.init)) {
+      throw new SegtensorError(
+        'BAD_OPTION',
+        `KMeans: 'init' must be one of ${INIT_NAMES.join(', ')} or a Float32Array of k × nFeatures centroids; got ${String(o.init)}`,
+      );
+    }
     if (o.init instanceof Float32Array && o.init.length !== o.k * x.nFeatures) {
       throw new SegtensorError(
         'BAD_OPTION',
@@ -142,14 +157,17 @@ export class KMeans {
       let best: (KMeansResult & { a: Assignment }) | null = null;
       const runs: KMeansResult['runs'] = [];
       const ms = { init: 0, lloyd: 0 };
+      const method = o.init instanceof Float32Array ? 'array' : o.init === 'auto' ? autoInit(x.nRows, o.k) : o.init;
       for (let run = 0; run < o.nInit; run++) {
         const t0 = performance.now();
         const init =
           o.init instanceof Float32Array
             ? Float32Array.from(o.init)
-            : o.init === 'random'
+            : method === 'random'
               ? randomInit(x, o.k, weights, new Random(rng.fork()))
-              : await kmeansPlusPlus(be, dx, x, o.k, new Random(rng.fork()));
+              : method === 'k-means||'
+                ? await kmeansParallel(be, dx, x, o.k, new Random(rng.fork()))
+                : await kmeansPlusPlus(be, dx, x, o.k, new Random(rng.fork()));
         const t1 = performance.now();
         const r = await lloyd(be, dx, x, init, o.k, o.maxIter, tolAbs, (s) => o.onIteration?.(run, s));
         ms.init += t1 - t0;
@@ -157,7 +175,7 @@ export class KMeans {
         runs.push({ inertia: r.a.inertia, nIter: r.nIter, converged: r.converged });
         // Strictly lower wins, so ties keep the earliest run, as scikit-learn does.
         if (!best || r.a.inertia < best.inertia) {
-          best = { ...r, inertia: r.a.inertia, labels: new Int32Array(0), distances: new Float32Array(0), runs, tolAbs, ms };
+          best = { ...r, inertia: r.a.inertia, labels: new Int32Array(0), distances: new Float32Array(0), runs, tolAbs, ms, init: method };
         }
         // An explicit init is deterministic: further runs would repeat it.
         if (o.init instanceof Float32Array) break;
@@ -196,118 +214,6 @@ function meanVariance(x: Matrix): number {
     s += Math.max(0, s2[f] / n - m * m);
   }
   return s / d;
-}
-
-function rowsOf(x: Matrix, ids: number[]): Float32Array {
-  const d = x.nFeatures;
-  const out = new Float32Array(ids.length * d);
-  ids.forEach((id, j) => out.set(x.data.subarray(id * d, (id + 1) * d), j * d));
-  return out;
-}
-
-/** k distinct rows drawn with probability proportional to weight. */
-function randomInit(x: Matrix, k: number, weights: Float32Array | null, rng: Random): Float32Array {
-  const picked = new Set<number>();
-  const cum = weights ? cumulative(weights) : null;
-  while (picked.size < k) {
-    picked.add(cum ? searchSorted(cum, rng.next() * cum[cum.length - 1]) : rng.int(x.nRows));
-  }
-  return rowsOf(x, [...picked]);
-}
-
-function cumulative(w: ArrayLike<number>, scale?: ArrayLike<number>): Float64Array {
-  const out = new Float64Array(w.length);
-  let s = 0;
-  for (let i = 0; i < w.length; i++) {
-    s += scale ? w[i] * scale[i] : w[i];
-    out[i] = s;
-  }
-  return out;
-}
-
-/** First index i with cum[i] >= v (numpy's searchsorted, side='left'), clipped to the last index. */
-function searchSorted(cum: Float64Array, v: number): number {
-  let lo = 0;
-  let hi = cum.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (cum[mid] < v) lo = mid + 1;
-    else hi = mid;
-  }
-  return Math.min(lo, cum.length - 1);
-}
-
-/**
- * Greedy k-means++ (scikit-learn's `_kmeans_plusplus`): each step draws 2 + ⌊ln k⌋ candidates
- * by D² sampling and keeps the one that lowers the potential most.
- */
-export async function kmeansPlusPlus(be: Backend, dx: DeviceMatrix, x: Matrix, k: number, rng: Random): Promise<Float32Array> {
-  const n = x.nRows;
-  const d = x.nFeatures;
-  const w = dx.weights;
-  const centers = new Float32Array(k * d);
-  const first = w ? searchSorted(cumulative(w), rng.next() * dx.totalWeight) : rng.int(n);
-  centers.set(x.data.subarray(first * d, (first + 1) * d), 0);
-  // Buffers kept per uploaded matrix, so K-Means' restarts reuse them: fresh pages cost more
-  // than the arithmetic at this size (~4 ms per MiB on some VMs).
-  const scratch = kppScratch(dx, n, !be.updateClosest);
-  try {
-    return await kmeansPlusPlusWith(be, dx, x, k, rng, centers, scratch);
-  } finally {
-    scratch.busy = false;
-  }
-}
-
-async function kmeansPlusPlusWith(
-  be: Backend,
-  dx: DeviceMatrix,
-  x: Matrix,
-  k: number,
-  rng: Random,
-  centers: Float32Array,
-  scratch: KppScratch,
-): Promise<Float32Array> {
-  const d = x.nFeatures;
-  const trials = 2 + Math.floor(Math.log(k));
-  const { closest, cum, toNew } = scratch;
-  // From +inf, the first update leaves each row's distance to the first center (and the
-  // running sum the draws search); its total is the potential.
-  closest.fill(Infinity);
-  await updateClosest(be, dx, centers.slice(0, d), closest, cum, toNew ?? undefined);
-  let pot = cum[x.nRows - 1];
-  for (let c = 1; c < k; c++) {
-    const ids: number[] = [];
-    for (let t = 0; t < trials; t++) ids.push(searchSorted(cum, rng.next() * pot));
-    const pots = await potentials(be, dx, closest, rowsOf(x, ids), trials);
-    let bestT = 0;
-    for (let t = 1; t < trials; t++) if (pots[t] < pots[bestT]) bestT = t;
-    const best = x.data.subarray(ids[bestT] * d, (ids[bestT] + 1) * d);
-    centers.set(best, c * d);
-    pot = pots[bestT];
-    if (c === k - 1) break;
-    await updateClosest(be, dx, Float32Array.from(best), closest, cum, toNew ?? undefined);
-  }
-  return centers;
-}
-
-type KppScratch = { closest: Float32Array; cum: Float64Array; toNew: Float32Array | null; busy: boolean };
-const kppBuffers = new WeakMap<DeviceMatrix, KppScratch>();
-
-/**
- * k-means++ working arrays for one uploaded matrix (closest, cumulative sums, and toNew if
- * needed), reused by K-Means' restarts; a run that overlaps another on the same matrix gets
- * its own. Give them back with `s.busy = false`.
- */
-function kppScratch(dx: DeviceMatrix, n: number, needToNew: boolean): KppScratch {
-  let s = kppBuffers.get(dx);
-  if (!s || s.busy || s.closest.length !== n) {
-    const fresh: KppScratch = { closest: new Float32Array(n), cum: new Float64Array(n), toNew: null, busy: false };
-    if (!s || !s.busy) kppBuffers.set(dx, fresh);
-    s = fresh;
-  }
-  if (needToNew && !s.toNew) s.toNew = new Float32Array(n);
-  s.busy = true;
-  return s;
 }
 
 /**

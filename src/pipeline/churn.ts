@@ -31,7 +31,7 @@ import {
 import { atomicWrite } from '../io/atomic.js';
 import { beginRun, hashFile, openRun, type RunWriter } from '../io/run-dir.js';
 import { formatOf } from '../io/format.js';
-import { readTable } from '../io/read-table.js';
+import { coercionNotices, readTable, type DType } from '../io/read-table.js';
 import type { ColumnTable } from '../io/table.js';
 import { writeTable, type OutColumn } from '../io/write-table.js';
 import { parseLabel, stratifiedSplit, takeMatrixRows, takeRows, takeTableRows } from '../models/churn/data.js';
@@ -40,6 +40,7 @@ import { CHURN_FORMAT, CHURN_FORMAT_VERSION, loadChurnModel, saveChurnModel, typ
 import { churnTfjs } from '../models/churn/tfjs.js';
 import { PREPROCESS_DEFAULTS, Preprocessor } from '../preprocess/preprocessor.js';
 import { VERSION } from '../version.js';
+import { unseenCounts, unseenNotices } from './data-notices.js';
 import { idColumn } from './ids.js';
 import { jobOptions } from './fit.js';
 import { openModel } from './model-file.js';
@@ -77,6 +78,10 @@ export interface ChurnTrainJob {
   /** Or a column of the input holding the segment (excluded from the features). */
   segmentColumn?: string | null;
   maxCategories?: number;
+  /** Declared column types (`--dtypes`), for any input format. */
+  dtypes?: Record<string, DType> | null;
+  /** Read cells that do not convert to their column's type as null, counted (`--coerce-invalid`). Default false. */
+  coerceInvalid?: boolean;
   log?: (line: string) => void;
   onEpoch?: (model: 'mlp' | 'baseline', s: EpochStats) => void;
 }
@@ -119,6 +124,8 @@ export interface ChurnTrainResult {
   metrics: ChurnTrainMetrics;
   meta: ChurnModelMeta;
   files: string[];
+  /** Cells read as null per column (`coerceInvalid`). */
+  coercions: Record<string, number>;
 }
 
 function stopwatch() {
@@ -202,7 +209,8 @@ async function trainInto(
 ): Promise<ChurnTrainResult> {
   if (job.segments && job.segmentColumn) throw new SegtensorError('BAD_OPTION', '--segments and --segment-column exclude each other; give one');
   log(`reading ${job.input}`);
-  const table = await readTable(job.input);
+  const table = await readTable(job.input, '--input', { dtypes: job.dtypes ?? undefined, coerceInvalid: job.coerceInvalid });
+  for (const l of coercionNotices(table)) log(l);
   run.input(job.input);
   if (table.nRows === 0) throw new SegtensorError('EMPTY_TABLE', `${job.input}: the table has no rows`);
   table.column(job.label); // MISSING_COLUMN naming the file and listing the columns
@@ -329,7 +337,7 @@ async function trainInto(
     run.backend(backend);
     run.count({ rowsRead: table.nRows, train: train.x.nRows, validation: val.x.nRows, test: test.x.nRows, features: x.nFeatures });
     const { files } = await run.commit();
-    return { metrics, meta, files };
+    return { metrics, meta, files, coercions: table.coercions };
   } finally {
     mlp.net.dispose();
     base.net.dispose();
@@ -430,12 +438,20 @@ export interface ChurnEvaluateJob {
   backend?: string;
   /** Also write the metrics as JSON here. */
   out?: string | null;
+  /** Declared column types (`--dtypes`), for any input format. */
+  dtypes?: Record<string, DType> | null;
+  /** Read cells that do not convert to their column's type as null, counted (`--coerce-invalid`). Default false. */
+  coerceInvalid?: boolean;
   log?: (line: string) => void;
 }
 
 export interface ChurnEvaluateResult {
   metrics: BinaryMetrics & { segments: SegmentRisk[] | null; backend: string };
   meta: ChurnModelMeta;
+  /** Cells per categorical feature holding a value unseen when fitting (scored as `__other__`). */
+  unseenCategories: Record<string, number>;
+  /** Cells read as null per column (`coerceInvalid`). */
+  coercions: Record<string, number>;
 }
 
 /** Metrics of a saved model on a labelled table, at the model's own threshold. */
@@ -454,10 +470,12 @@ async function evaluateInto(run: RunWriter | null, job: ChurnEvaluateJob, log: (
   const { tf, backend } = await churnTfjs(job.backend ?? 'auto', log);
   const { net, meta } = await openChurnModel(job.model, tf, backend);
   try {
-    const table = await readTable(job.input);
+    const table = await readTable(job.input, '--input', { dtypes: job.dtypes ?? undefined, coerceInvalid: job.coerceInvalid });
+    for (const l of coercionNotices(table)) log(l);
     table.column(job.label);
     const label = parseLabel(table, job.label, job.positive ?? meta.label.positive, false);
     const x = Preprocessor.fromJSON(meta.preprocessing).transform(table);
+    for (const l of unseenNotices(x.unseen)) log(l);
     const p = await net.predictProba(x);
     let segments: SegmentRisk[] | null = null;
     if (job.segmentColumn) segments = segmentRisk(segmentColumnValues(table, job.segmentColumn), p, label.y);
@@ -470,7 +488,7 @@ async function evaluateInto(run: RunWriter | null, job: ChurnEvaluateJob, log: (
       run.count({ rowsRead: table.nRows });
       await run.commit();
     }
-    return { metrics, meta };
+    return { metrics, meta, unseenCategories: unseenCounts(x.unseen), coercions: table.coercions };
   } finally {
     net.dispose();
   }
@@ -486,6 +504,10 @@ export interface ChurnPredictJob {
   /** A `segtensor fit` output directory: adds `segment` and writes the per-segment risk table. */
   segments?: string | null;
   backend?: string;
+  /** Declared column types (`--dtypes`), for any input format. */
+  dtypes?: Record<string, DType> | null;
+  /** Read cells that do not convert to their column's type as null, counted (`--coerce-invalid`). Default false. */
+  coerceInvalid?: boolean;
   log?: (line: string) => void;
 }
 
@@ -506,6 +528,10 @@ export interface ChurnPredictResult {
   bands: number[];
   segments: SegmentRiskRow[] | null;
   files: string[];
+  /** Cells per categorical feature holding a value unseen when fitting (scored as `__other__`). */
+  unseenCategories: Record<string, number>;
+  /** Cells read as null per column (`coerceInvalid`). */
+  coercions: Record<string, number>;
 }
 
 /** Scores every customer of a table: id, churn_probability, risk_band (and segment). */
@@ -527,11 +553,13 @@ async function predictInto(run: RunWriter, job: ChurnPredictJob, log: (line: str
   run.input(modelRun.file('churn.json'));
   run.input(modelRun.file('weights.bin'));
   try {
-    const table = await readTable(job.input);
+    const table = await readTable(job.input, '--input', { dtypes: job.dtypes ?? undefined, coerceInvalid: job.coerceInvalid });
+    for (const l of coercionNotices(table)) log(l);
     run.input(job.input);
     const idName = job.id ?? (meta.idColumn && table.has(meta.idColumn) ? meta.idColumn : null);
     const ids = idColumn(table, idName, false);
     const x = Preprocessor.fromJSON(meta.preprocessing).transform(table);
+    for (const l of unseenNotices(x.unseen)) log(l);
     const seg = job.segments ? await resolveSegments(job.segments, table, idName, log) : null;
     const p = await net.predictProba(x);
     const bandNames = meta.riskBands.bands.map((b) => b.name);
@@ -562,7 +590,7 @@ async function predictInto(run: RunWriter, job: ChurnPredictJob, log: (line: str
     run.backend(backend);
     run.count({ rowsRead: table.nRows, rowsScored: p.length, model: modelRun.manifest.runId });
     const { files } = await run.commit();
-    return { rows: table.nRows, bands: bandCount(p.keys()), segments, files };
+    return { rows: table.nRows, bands: bandCount(p.keys()), segments, files, unseenCategories: unseenCounts(x.unseen), coercions: table.coercions };
   } finally {
     net.dispose();
   }

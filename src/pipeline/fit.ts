@@ -19,7 +19,7 @@ import { beginRun } from '../io/run-dir.js';
 import { readLabelColumns } from '../io/table-meta.js';
 import { coercionNotices, readTable, type DType } from '../io/read-table.js';
 import { writeTable } from '../io/write-table.js';
-import { KMeans, KMEANS_DEFAULTS, type IterationStats } from '../models/kmeans.js';
+import { KMeans, KMEANS_DEFAULTS, type InitName, type IterationStats } from '../models/kmeans.js';
 import { PREPROCESS_DEFAULTS, Preprocessor, type ImputeKind, type ScaleKind } from '../preprocess/preprocessor.js';
 import { VERSION } from '../version.js';
 import { idColumn } from './ids.js';
@@ -52,6 +52,8 @@ export interface FitJob {
   nInit?: number;
   maxIter?: number;
   tol?: number;
+  /** Seeding: `auto` (default: k-means‖ at large k, see models/kmeans-init.ts), `k-means++`, `k-means||` or `random`. */
+  init?: InitName;
   /** Backend name or `auto`. */
   backend?: string;
   /** Assignments file format. Default `arrow`. */
@@ -193,6 +195,7 @@ async function fitInto(
     nInit: job.nInit ?? KMEANS_DEFAULTS.nInit,
     maxIter: job.maxIter ?? KMEANS_DEFAULTS.maxIter,
     tol: job.tol ?? KMEANS_DEFAULTS.tol,
+    init: job.init ?? 'auto',
     onIteration: job.onIteration,
   });
   const r = await km.fit(be, x, weights);
@@ -242,7 +245,7 @@ async function fitInto(
     k,
     centroidsScaled: scaled,
     centroidsOriginal: pre.inverse(r.centroids, k),
-    params: { nInit: km.options.nInit, maxIter: km.options.maxIter, tol: km.options.tol, seed: km.options.seed, init: 'k-means++' },
+    params: { nInit: km.options.nInit, maxIter: km.options.maxIter, tol: km.options.tol, seed: km.options.seed, init: r.init },
     backend: be.name,
     seed: km.options.seed,
   };

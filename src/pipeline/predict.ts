@@ -10,9 +10,10 @@ import { assign } from '../engine/ops/assign.js';
 import { resolveBackend } from '../engine/registry.js';
 import { beginRun } from '../io/run-dir.js';
 import { formatOf } from '../io/format.js';
-import { readTable } from '../io/read-table.js';
+import { coercionNotices, readTable, type DType } from '../io/read-table.js';
 import { writeTable } from '../io/write-table.js';
 import { Preprocessor } from '../preprocess/preprocessor.js';
+import { unseenCounts, unseenNotices } from './data-notices.js';
 import { idColumn } from './ids.js';
 import { jobOptions } from './fit.js';
 import { openModel } from './model-file.js';
@@ -23,11 +24,25 @@ export interface PredictJob {
   out: string;
   /** Id column; default the model's. */
   id?: string | null;
+  /** Declared column types (`--dtypes`), for any input format. */
+  dtypes?: Record<string, DType> | null;
+  /** Read cells that do not convert to their column's type as null, counted (`--coerce-invalid`). Default false. */
+  coerceInvalid?: boolean;
   backend?: string;
   log?: (line: string) => void;
 }
 
-export async function predictSegments(job: PredictJob): Promise<{ rows: number; sizes: number[]; files: string[] }> {
+export interface PredictResult {
+  rows: number;
+  sizes: number[];
+  files: string[];
+  /** Cells per categorical feature holding a value unseen when fitting (scored as `__other__`). */
+  unseenCategories: Record<string, number>;
+  /** Cells read as null per column (`coerceInvalid`). */
+  coercions: Record<string, number>;
+}
+
+export async function predictSegments(job: PredictJob): Promise<PredictResult> {
   const log = job.log ?? (() => {});
   formatOf(job.out, '--out');
   const run = beginRun({ command: 'predict', out: job.out, layout: 'file', options: jobOptions(job) });
@@ -38,16 +53,18 @@ export async function predictSegments(job: PredictJob): Promise<{ rows: number; 
   }
 }
 
-async function predictInto(run: ReturnType<typeof beginRun>, job: PredictJob, log: (line: string) => void): Promise<{ rows: number; sizes: number[]; files: string[] }> {
+async function predictInto(run: ReturnType<typeof beginRun>, job: PredictJob, log: (line: string) => void): Promise<PredictResult> {
   const { model, run: modelRun } = await openModel(job.model);
   run.input(modelRun.file('model.json'));
   const be = await resolveBackend(job.backend ?? 'auto', log);
-  const table = await readTable(job.input);
+  const table = await readTable(job.input, '--input', { dtypes: job.dtypes ?? undefined, coerceInvalid: job.coerceInvalid });
+  for (const l of coercionNotices(table)) log(l);
   run.input(job.input);
   const idName = job.id === undefined ? model.idColumn : job.id;
   const ids = idColumn(table, idName && table.has(idName) ? idName : job.id ?? null, false);
   const pre = Preprocessor.fromJSON(model.preprocessing);
   const x = pre.transform(table);
+  for (const l of unseenNotices(x.unseen)) log(l);
   const centroids = Float32Array.from(model.centroidsScaled.flat());
   const dx = be.upload(x);
   try {
@@ -60,7 +77,7 @@ async function predictInto(run: ReturnType<typeof beginRun>, job: PredictJob, lo
     run.backend(be.name);
     run.count({ rowsRead: table.nRows, rowsAssigned: labels.length, model: modelRun.manifest.runId });
     const { files } = await run.commit();
-    return { rows: table.nRows, sizes, files };
+    return { rows: table.nRows, sizes, files, unseenCategories: unseenCounts(x.unseen), coercions: table.coercions };
   } finally {
     be.release(dx);
   }

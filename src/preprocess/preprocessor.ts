@@ -16,8 +16,8 @@
  * const m = pre.transform(table); // { data: Float32Array, nRows, nFeatures }
  */
 import type { Matrix } from '../engine/backend.js';
-import { SegtensorError } from '../errors.js';
-import { numericChunks, type Column, type ColumnTable, type NumericChunk } from '../io/table.js';
+import { dataRow, SegtensorError } from '../errors.js';
+import { numericChunks, type Column, type ColumnTable, type ColumnType, type NumericChunk } from '../io/table.js';
 
 import { allocFloat32, nativeHelper } from '../util/native-addon.js';
 import { medianInPlace, momentsDense } from './stats.js';
@@ -83,7 +83,34 @@ export interface NumericStep {
 export interface CategoricalStep {
   name: string;
   categories: string[];
+  /**
+   * Values seen when fitting that were too rare for a column of their own (they go to
+   * `__other__` too, but are not unseen); at most {@link MAX_RARE} kept. Absent in older models.
+   */
+  rare?: string[];
 }
+
+/** An input column as the model was fitted on it: what `transform` checks a new table against. */
+export interface InputColumn {
+  name: string;
+  /** Numbers (scaled) or text (one-hot). */
+  kind: 'numeric' | 'categorical';
+  /** The column's type as read: number, bigint (64-bit integers), timestamp or string. */
+  type: ColumnType;
+}
+
+/** Values not among a categorical feature's fitted ones, found by `transform` (scored as `__other__`). */
+export interface UnseenCategories {
+  /** Cells holding such a value. */
+  count: number;
+  /** Distinct such values (counted up to 1,000). */
+  distinct: number;
+  /** The first few of them, in row order. */
+  examples: string[];
+}
+
+/** Most rare category names kept in a model (see {@link CategoricalStep.rare}). */
+export const MAX_RARE = 1000;
 
 /** The JSON form saved in model.json. */
 export interface PreprocessState {
@@ -93,6 +120,8 @@ export interface PreprocessState {
   categorical: CategoricalStep[];
   /** Output column names, in matrix order: numeric features, then `<col>=<category>`. */
   featureNames: string[];
+  /** The input columns and their types when fitted, in feature order. Absent in older models. */
+  inputs?: InputColumn[];
 }
 
 const OTHER = '__other__';
@@ -157,6 +186,7 @@ export class Preprocessor {
     if (dup) throw new SegtensorError('BAD_OPTION', `--features names '${dup}' twice`);
     const categorical: CategoricalStep[] = [];
     const numericNames: string[] = [];
+    const inputs: InputColumn[] = [];
     for (const name of names) {
       const col = table.column(name);
       if (o.exclude.includes(name)) {
@@ -164,10 +194,11 @@ export class Preprocessor {
       }
       if (col.type === 'string') {
         checkCategorical(table.path, name, col.values, o.maxCategories);
-        categorical.push({ name, categories: topCategories(col.values, o.maxCategories) });
+        categorical.push({ name, ...topCategories(col.values, o.maxCategories) });
       } else if (col.type === 'other') {
         throw new SegtensorError('NON_NUMERIC_COLUMN', `${table.path}: column '${name}' is ${col.typeName}, neither numeric nor categorical`);
       } else numericNames.push(name);
+      inputs.push({ name, kind: col.type === 'string' ? 'categorical' : 'numeric', type: col.type });
     }
     planned(numericNames.length + categorical.reduce((s, c) => s + c.categories.length + 1, 0));
     // Categorical columns first (cheap), so the width is known; the numeric statistics after.
@@ -184,17 +215,46 @@ export class Preprocessor {
       ...numeric.map((s) => s.name),
       ...categorical.flatMap((s) => [...s.categories, OTHER].map((c) => `${s.name}=${c}`)),
     ];
-    return new Preprocessor({ scaleKind: o.scale, imputeKind: o.impute, numeric, categorical, featureNames });
+    return new Preprocessor({ scaleKind: o.scale, imputeKind: o.impute, numeric, categorical, featureNames, inputs });
   }
 
   /**
-   * The row-major float32 feature matrix of `table`. Every value is checked: NaN or ±Inf after
-   * preprocessing is a `NON_FINITE` error naming the column and row.
+   * Each input column must have the kind (numbers or text) the model was fitted on: otherwise a
+   * `TYPE_MISMATCH` error naming the file and column, saying what to do.
    */
-  transform(table: ColumnTable, out?: Float32Array): Matrix {
+  checkTypes(table: ColumnTable): void {
+    const { numeric, categorical, inputs } = this.state;
+    const fitted: InputColumn[] = inputs ?? [
+      ...numeric.map((s): InputColumn => ({ name: s.name, kind: 'numeric', type: 'number' })),
+      ...categorical.map((s): InputColumn => ({ name: s.name, kind: 'categorical', type: 'string' })),
+    ];
+    for (const f of fitted) {
+      const c = table.column(f.name);
+      const kind = c.type === 'string' ? 'categorical' : c.type === 'other' ? null : 'numeric';
+      if (kind === f.kind) continue;
+      const here = c.type === 'string' ? 'text' : c.type === 'other' ? c.typeName : c.type === 'timestamp' ? 'timestamps' : 'numbers';
+      const hint =
+        f.kind === 'categorical' && kind === 'numeric'
+          ? `declare --dtypes ${f.name}:string to read it as text`
+          : `refit the model on data of these types, or fix the column`;
+      throw new SegtensorError(
+        'TYPE_MISMATCH',
+        `${table.path}: column '${f.name}' is ${here} here but the model was fitted on ${f.kind === 'numeric' ? 'numbers' : 'text'} (${f.type}); ${hint}`,
+      );
+    }
+  }
+
+  /**
+   * The row-major float32 feature matrix of `table`. The columns are checked against the fitted
+   * types first ({@link checkTypes}); every value is checked: NaN or ±Inf after preprocessing is
+   * a `NON_FINITE` error naming the column and data row. `unseen` counts, per categorical
+   * feature, the values never seen when fitting (scored as `__other__`); absent columns had none.
+   */
+  transform(table: ColumnTable, out?: Float32Array): Matrix & { unseen: Record<string, UnseenCategories> } {
     const { numeric, categorical, featureNames } = this.state;
     const nRows = table.nRows;
     if (nRows === 0) throw new SegtensorError('EMPTY_TABLE', `${table.path}: the table has no rows`);
+    this.checkTypes(table);
     const d = featureNames.length;
     if (out && out.length !== nRows * d) throw new RangeError(`Preprocessor.transform: 'out' must hold ${nRows * d} values; got ${out.length}`);
     // `out` must be zero-filled: one-hot columns only write their ones.
@@ -253,7 +313,7 @@ export class Preprocessor {
             if (s.log) x = Math.sign(x) * Math.log1p(Math.abs(x));
             const y = (x - s.center) / s.scale;
             if (!(Math.abs(y) <= 3.4e38)) {
-              throw new SegtensorError('NON_FINITE', `${table.path}: column '${s.name}' row ${row} is ${raw}, which gives ${y} after preprocessing`);
+              throw new SegtensorError('NON_FINITE', `${table.path}: column '${s.name}' ${dataRow(row)} is ${raw}, which gives ${y} after preprocessing`);
             }
             data[row * d + f] = y;
           }
@@ -261,21 +321,28 @@ export class Preprocessor {
       });
     }
     let f = numeric.length;
+    const unseen: Record<string, UnseenCategories> = {};
     for (const s of categorical) {
       const col = table.column(s.name);
-      if (col.type !== 'string') {
-        throw new SegtensorError('BAD_INPUT', `${table.path}: column '${s.name}' was categorical when fitted but is ${col.type} here`);
-      }
+      if (col.type !== 'string') throw new Error(`unreachable: '${s.name}' passed checkTypes as ${col.type}`);
       const index = new Map(s.categories.map((c, j) => [c, j]));
+      const rare = new Set(s.rare ?? []);
       const other = s.categories.length;
+      const found = new Set<string>();
+      let count = 0;
       for (let i = 0; i < nRows; i++) {
         const val = col.values[i];
         const j = val === null ? other : (index.get(val) ?? other);
         data[i * d + f + j] = 1;
+        if (j === other && val !== null && !rare.has(val)) {
+          count++;
+          if (found.size < 1000) found.add(val);
+        }
       }
+      if (count) unseen[s.name] = { count, distinct: found.size, examples: [...found].slice(0, 3) };
       f += s.categories.length + 1;
     }
-    return { data, nRows, nFeatures: d };
+    return { data, nRows, nFeatures: d, unseen };
   }
 
   /** Centroids (k × nFeatures, scaled units) back in the input's units: one-hot columns become shares. */
@@ -312,7 +379,7 @@ function fitNumeric(path: string, col: NumericCol, scratch: Float64Array, scale:
     for (let i = 0; i < values.length; i++, row++) {
       const x = values[i];
       if ((nulls && nulls[i]) || Number.isNaN(x)) continue;
-      if (!Number.isFinite(x)) throw new SegtensorError('NON_FINITE', `${path}: column '${name}' row ${row} is ${x}; values must be finite`);
+      if (!Number.isFinite(x)) throw new SegtensorError('NON_FINITE', `${path}: column '${name}' ${dataRow(row)} is ${x}; values must be finite`);
       scratch[present++] = x;
     }
   }
@@ -354,7 +421,7 @@ function fitNumericNative(path: string, cols: NumericCol[], stats: NumericStatsF
         }
         row -= ch.values.length;
       }
-      throw new SegtensorError('NON_FINITE', `${path}: column '${col.name}' row ${bad} is ${value}; values must be finite`);
+      throw new SegtensorError('NON_FINITE', `${path}: column '${col.name}' ${dataRow(bad)} is ${value}; values must be finite`);
     }
     const rows = chunks[c].reduce((s, ch) => s + ch.values.length, 0);
     if (present === 0) throw new SegtensorError('ALL_NULL_COLUMN', `${path}: column '${col.name}' has no values (all ${rows} are null)`);
@@ -421,7 +488,7 @@ function checkCategorical(path: string, name: string, values: (string | null)[],
   if (numeric >= 0.9 * present && firstBad >= 0) {
     throw new SegtensorError(
       'NON_NUMERIC_COLUMN',
-      `${path}: column '${name}' is not numeric: row ${firstBad} is '${values[firstBad]}' (${present - numeric} of ${present} values are not numbers)`,
+      `${path}: column '${name}' is not numeric: ${dataRow(firstBad)} is '${values[firstBad]}' (${present - numeric} of ${present} values are not numbers)`,
     );
   }
   if (distinct.size > limit) {
@@ -432,11 +499,11 @@ function checkCategorical(path: string, name: string, values: (string | null)[],
   }
 }
 
-function topCategories(values: (string | null)[], cap: number): string[] {
+/** The `cap` most frequent values (ties by value), and up to {@link MAX_RARE} of the rest. */
+function topCategories(values: (string | null)[], cap: number): { categories: string[]; rare?: string[] } {
   const counts = new Map<string, number>();
   for (const v of values) if (v !== null) counts.set(v, (counts.get(v) ?? 0) + 1);
-  return [...counts.entries()]
-    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
-    .slice(0, cap)
-    .map(([c]) => c);
+  const sorted = [...counts.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([c]) => c);
+  const categories = sorted.slice(0, cap);
+  return sorted.length > cap ? { categories, rare: sorted.slice(cap, cap + MAX_RARE) } : { categories };
 }

@@ -54,7 +54,7 @@ describe('segtensor churn train', () => {
     expect(m.split).toMatchObject({ train: 2800, validation: 600, test: 600 });
     expect(m.calibration).toHaveLength(10);
     const meta = JSON.parse(fs.readFileSync(path.join(model, 'churn.json'), 'utf8'));
-    expect(meta).toMatchObject({ format: 'segtensor-churn', formatVersion: 1, label: { column: 'churned', positive: '1', negative: '0' }, idColumn: 'customer_id' });
+    expect(meta).toMatchObject({ format: 'segtensor-churn', formatVersion: 1, label: { column: 'churned', positive: 'yes', negative: 'no' }, idColumn: 'customer_id' });
     expect(meta.featureNames).toContain('plan=basic');
     expect(meta.featureNames).not.toContain('customer_id');
     expect(meta.riskBands.bands.map((b: { name: string }) => b.name)).toEqual(['low', 'medium', 'high', 'critical']);

@@ -92,6 +92,23 @@ describe('segtensor fit', () => {
   });
 });
 
+describe('--coerce-invalid and --dtypes (issue 12)', () => {
+  it('fit reads a stray text cell as null with a notice, and --dtypes declares a column text', () => {
+    write('stray.csv', 'id,a,b,code\n1,12,1,10\n2,n/a,2,20\n3,14,3,10\n4,15,5,30\n5,16,8,20\n6,17,13,10\n');
+    const r = run('fit', '-i', 'stray.csv', '-k', '2', '--id', 'id', '-o', 'stray-out', '--coerce-invalid', '--dtypes', 'code:string', '--features', 'a,b,code');
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toContain("segtensor: notice: stray.csv: column 'a': 1 cell that did not convert read as null (--coerce-invalid)");
+    const model = JSON.parse(fs.readFileSync(path.join(dir, 'stray-out', 'model.json'), 'utf8'));
+    expect(model.featureNames).toEqual(['a', 'b', 'code=10', 'code=20', 'code=30', 'code=__other__']);
+    const p = run('predict', '--model', 'stray-out', '-i', 'stray.csv', '-o', 'stray-pred.arrow', '--coerce-invalid', '--dtypes', 'code:string');
+    expect(p.code, p.err).toBe(0);
+    // without --dtypes the code column is numbers, which the model was not fitted on
+    const q = run('predict', '--model', 'stray-out', '-i', 'stray.csv', '-o', 'stray-pred2.arrow', '--coerce-invalid');
+    expect(q.code).not.toBe(0);
+    expect(q.err).toContain("[TYPE_MISMATCH]: stray.csv: column 'code' is numbers here but the model was fitted on text (string); declare --dtypes code:string");
+  });
+});
+
 describe('bad input: one line, named, non-zero exit, earlier outputs intact', () => {
   const good = path.join(dir, 'keep');
   let before: Record<string, string>;
@@ -103,6 +120,7 @@ describe('bad input: one line, named, non-zero exit, earlier outputs intact', ()
     write('header.csv', 'id,a\n');
     write('text.csv', 'id,a\n1,12\n2,n/a\n3,14\n4,15\n5,16\n6,17\n7,18\n8,19\n9,20\n10,21\n11,22\n');
     write('garbage.parquet', 'this is not parquet');
+    write('ragged.csv', 'id,a,b\n1,2,3\n4,5\n6,7,8\n');
     const r = run('fit', '-i', 'ok.csv', '-k', '2', '--id', 'id', '-o', good);
     expect(r.code, r.err).toBe(0);
     before = Object.fromEntries(fs.readdirSync(good).map((f) => [f, fs.readFileSync(path.join(good, f), 'utf8')]));
@@ -130,14 +148,18 @@ describe('bad input: one line, named, non-zero exit, earlier outputs intact', ()
   const cases: [string, string[], RegExp][] = [
     ['missing file', ['fit', '-i', 'nope.csv', '-k', '2', '-o', 'keep'], /\[FILE_NOT_FOUND\]: --input 'nope.csv': no such file/],
     ['unknown feature', ['fit', '-i', 'ok.csv', '-k', '2', '-o', 'keep', '--features', 'a,zzz'], /ok\.csv: no column 'zzz'/],
-    ['non-numeric feature', ['fit', '-i', 'text.csv', '-k', '2', '-o', 'keep', '--features', 'a'], /text\.csv: column 'a' is not numeric: row 1 is 'n\/a'/],
+    // issue 12: a stray text cell in a numeric column names its file line, --features or not
+    ['non-numeric feature', ['fit', '-i', 'text.csv', '-k', '2', '-o', 'keep', '--features', 'a'], /\[MIXED_COLUMN\]: text\.csv: column 'a' is mostly numbers \(10 of 11 cells\) but line 3 holds 'n\/a'/],
+    ['stray text cell, default features', ['fit', '-i', 'text.csv', '-k', '2', '-o', 'keep'], /\[MIXED_COLUMN\]: text\.csv: column 'a' is mostly numbers \(10 of 11 cells\) but line 3 holds 'n\/a'/],
+    ['ragged CSV', ['fit', '-i', 'ragged.csv', '-k', '2', '-o', 'keep'], /\[CORRUPT_FILE\]: ragged\.csv: malformed CSV at line 3: expected 3 fields, found 2/],
+    ['bad --dtypes', ['fit', '-i', 'ok.csv', '-k', '2', '-o', 'keep', '--dtypes', 'a:float'], /--dtypes must be a comma-separated list of column:type/],
     ['non-numeric weight', ['fit', '-i', 'ok.csv', '-k', '2', '-o', 'keep', '--weight', 'region'], /column 'region' is string, not numeric/],
     ['all-null column', ['fit', '-i', 'allnull.csv', '-k', '2', '-o', 'keep', '--features', 'a,b'], /column 'b' has no values/],
-    ['Inf value', ['fit', '-i', 'inf.csv', '-k', '2', '-o', 'keep'], /inf\.csv: column 'a' row 1 is Infinity/],
+    ['Inf value', ['fit', '-i', 'inf.csv', '-k', '2', '-o', 'keep'], /inf\.csv: column 'a' data row 2 is Infinity/],
     ['empty table', ['fit', '-i', 'header.csv', '-k', '2', '-o', 'keep'], /header\.csv: the table has no rows/],
     ['k < 1', ['fit', '-i', 'ok.csv', '-k', '0', '-o', 'keep'], /--k must be an integer in \[1, ∞\]; got '0'/],
     ['k > rows', ['fit', '-i', 'ok.csv', '-k', '9', '-o', 'keep'], /'k' must be an integer in \[1, nRows = 4\]; got 9/],
-    ['duplicate ids', ['fit', '-i', 'dup.csv', '-k', '2', '-o', 'keep', '--id', 'id'], /id column 'id' repeats '1' at row 2/],
+    ['duplicate ids', ['fit', '-i', 'dup.csv', '-k', '2', '-o', 'keep', '--id', 'id'], /id column 'id' repeats '1' at data row 3/],
     ['unwritable output', ['fit', '-i', 'ok.csv', '-k', '2', '-o', 'a-file/out'], /\[UNWRITABLE_OUTPUT\]: --out 'a-file\/out': .*a-file is not a directory/],
     ['output on /proc', ['fit', '-i', 'ok.csv', '-k', '2', '-o', '/proc/segtensor-out'], /\[UNWRITABLE_OUTPUT\]: --out '\/proc\/segtensor-out': \/proc is on the virtual proc filesystem/],
     ['model directory made by hand', ['predict', '--model', 'by-hand', '-i', 'ok.csv', '-o', 'p.arrow'], /--model 'by-hand' has no manifest\.json: not a complete segtensor run/],

@@ -47,7 +47,10 @@ beforeAll(async () => {
   truth.numeric('customer_id').forEach((id, i) => row.set(id, i));
   const ids = table.numeric('customer_id');
   const pTrue = truth.numeric('churn_probability');
-  const churnedTrue = truth.numeric('churned');
+  // A native boolean reads as the text 'true'/'false' in every format (issue 12).
+  const truthLabel = truth.column('churned');
+  const churnedTrue = truthLabel.type === 'string' ? truthLabel.values.map((v) => (v === 'true' ? 1 : 0)) : [];
+  expect(churnedTrue.length).toBe(y.length);
   for (let i = 0; i < y.length; i++) expect(churnedTrue[row.get(ids[i])!]).toBe(y[i]); // features' label = the truth's
   trueAuc = rocAuc(Array.from(test, (i) => y[i]), Array.from(test, (i) => pTrue[row.get(ids[i])!]))!;
 }, 120_000);

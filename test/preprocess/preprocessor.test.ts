@@ -107,8 +107,8 @@ describe('Preprocessor', () => {
     expect(() => Preprocessor.fit(t, { features: ['id', 'a'], exclude: ['id'] })).toThrow("'id' is the id or weight column");
   });
 
-  it('names the file, column and row of bad values', () => {
-    expect(() => Preprocessor.fit(table([num('a', [1, Infinity])], 2))).toThrow("t.arrow: column 'a' row 1 is Infinity");
+  it('names the file, column and row of bad values (rows as 1-based data rows, issue 12)', () => {
+    expect(() => Preprocessor.fit(table([num('a', [1, Infinity])], 2))).toThrow("t.arrow: column 'a' data row 2 is Infinity");
     expect(() => Preprocessor.fit(table([num('a', [NaN, NaN])], 2))).toThrow("column 'a' has no values (all 2 are null)");
     expect(() => Preprocessor.fit(table([num('a', [1])], 1), { features: ['b'] })).toThrow("t.arrow: no column 'b'");
     const s: Column = { name: 's', type: 'string', values: ['x'] };
@@ -116,7 +116,7 @@ describe('Preprocessor', () => {
     expect(() => Preprocessor.fit(table([], 0))).toThrow('no rows');
     // a value outside the fitted range that overflows float32 after scaling
     const p = Preprocessor.fit(table([num('a', [0, 1e-30])], 2));
-    expect(() => p.transform(table([num('a', [0, 1e300])], 2))).toThrow("column 'a' row 1 is 1e+300");
+    expect(() => p.transform(table([num('a', [0, 1e300])], 2))).toThrow("column 'a' data row 2 is 1e+300");
   });
 
   it('fitTransform equals fit then transform, also on a table large enough for the prefaulted buffer', () => {
@@ -195,7 +195,7 @@ describe('Preprocessor', () => {
         return (e as Error).message;
       }
     });
-    expect(js).toBe("t.arrow: column 'c0' row 2101 is -Infinity; values must be finite");
+    expect(js).toBe("t.arrow: column 'c0' data row 2102 is -Infinity; values must be finite");
     expect(nat).toBe(js);
     // Overflow after scaling: found by the transform, named by the general path in both.
     const big = mixedTable(3000, { col: 0, row: 1500, value: 1e300 });
@@ -208,7 +208,7 @@ describe('Preprocessor', () => {
         return (e as Error).message;
       }
     });
-    expect(a).toMatch(/column 'c0' row 1500 is 1e\+300/);
+    expect(a).toMatch(/column 'c0' data row 1501 is 1e\+300/);
     expect(b).toBe(a);
   });
 });

@@ -8,7 +8,7 @@
  * const xTrain = takeMatrixRows(x, s.train);
  */
 import type { Matrix } from '../../engine/backend.js';
-import { SegtensorError } from '../../errors.js';
+import { dataRow, SegtensorError } from '../../errors.js';
 import { ColumnTable, type Column } from '../../io/table.js';
 import { Random } from '../../util/random.js';
 
@@ -36,7 +36,10 @@ function labelStrings(table: ColumnTable, name: string): (string | null)[] {
   throw new SegtensorError('BAD_INPUT', `${table.path}: label column '${name}' is ${what}; it must hold two values (0/1, true/false, yes/no, …)`);
 }
 
-/** Words a boolean label may have been written as before a reader typed it 1/0 (CSV 'yes'/'no' → BOOLEAN). */
+/**
+ * Words that name the same label value as 1/0: a native boolean reads as 'true'/'false', and
+ * models from before CSV yes/no stayed text recorded their positive label as '1'.
+ */
 const AS_BOOLEAN: Readonly<Record<string, string>> = Object.freeze({ true: '1', yes: '1', false: '0', no: '0' });
 
 /** A label value's canonical form: numbers as numbers ('1.0' → '1'), yes/true → '1', no/false → '0', else lower case. */
@@ -62,12 +65,12 @@ export function parseLabel(table: ColumnTable, name: string, positive: string | 
   const distinct: string[] = [];
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
-    if (v === null) throw new SegtensorError('BAD_INPUT', `${table.path}: label column '${name}' is null at row ${i}; every row needs a label`);
+    if (v === null) throw new SegtensorError('BAD_INPUT', `${table.path}: label column '${name}' is null at ${dataRow(i)}; every row needs a label`);
     if (distinct.length < 3 && !distinct.some((d) => d === v)) distinct.push(v);
     if (distinct.length > 2) {
       throw new SegtensorError(
         'BAD_INPUT',
-        `${table.path}: label column '${name}' is not binary: it holds '${distinct[0]}', '${distinct[1]}', '${distinct[2]}'${distinct.length > 3 ? ', …' : ''} (row ${i})`,
+        `${table.path}: label column '${name}' is not binary: it holds '${distinct[0]}', '${distinct[1]}', '${distinct[2]}'${distinct.length > 3 ? ', …' : ''} (${dataRow(i)})`,
       );
     }
   }
