@@ -335,7 +335,7 @@ async function trainInto(
     sw.lap('write');
     atomicWrite(run.file('metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
     run.backend(backend);
-    run.count({ rowsRead: table.nRows, train: train.x.nRows, validation: val.x.nRows, test: test.x.nRows, features: x.nFeatures });
+    run.count({ rowsRead: table.nRows, train: train.x.nRows, validation: val.x.nRows, test: test.x.nRows, features: x.nFeatures, coercedToNull: table.coercions });
     const { files } = await run.commit();
     return { metrics, meta, files, coercions: table.coercions };
   } finally {
@@ -485,7 +485,7 @@ async function evaluateInto(run: RunWriter | null, job: ChurnEvaluateJob, log: (
       atomicWrite(run.primary, JSON.stringify(metrics, null, 2) + '\n');
       run.input(job.input);
       run.backend(backend);
-      run.count({ rowsRead: table.nRows });
+      run.count({ rowsRead: table.nRows, coercedToNull: table.coercions, unseenCategories: unseenCounts(x.unseen) });
       await run.commit();
     }
     return { metrics, meta, unseenCategories: unseenCounts(x.unseen), coercions: table.coercions };
@@ -588,7 +588,7 @@ async function predictInto(run: RunWriter, job: ChurnPredictJob, log: (line: str
     }
     await writeTable(run.primary, cols);
     run.backend(backend);
-    run.count({ rowsRead: table.nRows, rowsScored: p.length, model: modelRun.manifest.runId });
+    run.count({ rowsRead: table.nRows, rowsScored: p.length, model: modelRun.manifest.runId, coercedToNull: table.coercions, unseenCategories: unseenCounts(x.unseen) });
     const { files } = await run.commit();
     return { rows: table.nRows, bands: bandCount(p.keys()), segments, files, unseenCategories: unseenCounts(x.unseen), coercions: table.coercions };
   } finally {

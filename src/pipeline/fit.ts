@@ -258,7 +258,7 @@ async function fitInto(
   atomicWrite(run.file('metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
   atomicWrite(run.file('model.json'), JSON.stringify(model, null, 2) + '\n');
   run.backend(be.name);
-  run.count({ rowsRead: table.nRows, rowsAssigned: r.labels.length, features: x.nFeatures, excluded: exclude });
+  run.count({ rowsRead: table.nRows, rowsAssigned: r.labels.length, features: x.nFeatures, excluded: exclude, coercedToNull: table.coercions });
   lap('write');
   const { files } = await run.commit();
   return { model, metrics, profile, files, coercions: table.coercions };

@@ -75,7 +75,7 @@ async function predictInto(run: ReturnType<typeof beginRun>, job: PredictJob, lo
     const sizes = new Array<number>(model.k).fill(0);
     for (const l of labels) sizes[l]++;
     run.backend(be.name);
-    run.count({ rowsRead: table.nRows, rowsAssigned: labels.length, model: modelRun.manifest.runId });
+    run.count({ rowsRead: table.nRows, rowsAssigned: labels.length, model: modelRun.manifest.runId, coercedToNull: table.coercions, unseenCategories: unseenCounts(x.unseen) });
     const { files } = await run.commit();
     return { rows: table.nRows, sizes, files, unseenCategories: unseenCounts(x.unseen), coercions: table.coercions };
   } finally {
