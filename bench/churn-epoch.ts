@@ -11,9 +11,19 @@
  * and the epoch time extrapolated linearly — a step's cost does not depend on its position in the
  * epoch — and the table says so; the other backends run the whole epoch.
  *
- *   npm run bench:churn -- [--rows 1000000] [--features 32] [--backends tensorflow,wasm,cpu] [--fraction 100000]
+ * Against scikit-learn (like for like): the same data file (bench/data/churn-<n>x<d>.{f32,y.u8},
+ * read by both sides), the same network shape ([64, 32] ReLU, sigmoid output), batch size (the
+ * `auto` one), optimizer (Adam, learning rate 1e-3) and number of epochs, with what only one side
+ * has switched off on the other: segtensor without dropout, linear skip, L2 and class weights;
+ * scikit-learn's `MLPClassifier(alpha=0, tol=0, n_iter_no_change > epochs, early_stopping=False)`.
+ * Each process trains `--epochs` epochs, each timed (scikit-learn: a stamp at each epoch's end);
+ * a run's figure is its median epoch; `--reps` runs (default 5) alternate the two tools, reported
+ * as median [min, max]. Mean training losses (plain log-loss on both sides) are printed beside.
  *
- * Writes bench/results/<date>-<host>-churn.json and prints a Markdown table.
+ *   npm run bench:churn -- [--rows 1000000] [--features 32] [--backends tensorflow,wasm,cpu] [--fraction 100000] [--reps 5] [--epochs 3]
+ *   npm run bench:churn -- --quick      # 100,000 rows, 2 runs of 2 epochs
+ *
+ * Writes bench/results/<date>-<host>-churn.json and prints Markdown tables.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -23,6 +33,7 @@ import { fileURLToPath } from 'node:url';
 import { autoBatchSize, CHURN_NET_DEFAULTS, prepareTraining, trainEpoch, type ChurnNetOptions, type LabelledMatrix } from '../src/models/churn/mlp.js';
 import { churnTfjs, TFJS_ORDER } from '../src/models/churn/tfjs.js';
 import { Random } from '../src/util/random.js';
+import { DATA_DIR, resultStem, fmtRatio, fmtSpread, hasPython, median, py, ratio, readF32, spread, type Spread } from './bench-util.js';
 
 interface Row {
   backend: string;
@@ -61,6 +72,45 @@ export function churnBenchData(nRows: number, d: number, seed = 1): LabelledMatr
   return { x: { data, nRows, nFeatures: d }, y };
 }
 
+/** The bench data as files both sides read: float32 rows and 0/1 labels, made once. */
+function churnFiles(nRows: number, d: number): { x: string; y: string } {
+  fs.mkdirSync(DATA_DIR, { recursive: true });
+  const x = path.join(DATA_DIR, `churn-${nRows}x${d}.f32`);
+  const y = path.join(DATA_DIR, `churn-${nRows}x${d}.y.u8`);
+  if (!fs.existsSync(x) || !fs.existsSync(y)) {
+    const m = churnBenchData(nRows, d);
+    fs.writeFileSync(x, m.x.data);
+    fs.writeFileSync(y, m.y);
+  }
+  return { x, y };
+}
+
+function loadChurn(nRows: number, d: number): LabelledMatrix {
+  const f = churnFiles(nRows, d);
+  return { x: { data: readF32(f.x), nRows, nFeatures: d }, y: new Uint8Array(fs.readFileSync(f.y)) };
+}
+
+/** The network both sides can build: what only segtensor has is switched off. */
+const PLAIN = { hiddenSizes: [64, 32], dropout: 0, linearSkip: false, l2: 0, classWeight: 'none' as const, learningRate: 1e-3 };
+
+/** segtensor's side of the like-for-like pair: `epochs` epochs of the plain network, each timed. */
+async function childPlain(name: string, nRows: number, d: number, epochs: number): Promise<{ msAll: number[]; losses: number[]; batchSize: number }> {
+  const { tf } = await churnTfjs(name);
+  const data = loadChurn(nRows, d);
+  const batchSize = autoBatchSize(nRows);
+  const s = prepareTraining(tf, data, { ...CHURN_NET_DEFAULTS, ...PLAIN, batchSize, seed: 1 });
+  const msAll: number[] = [];
+  const losses: number[] = [];
+  for (let e = 0; e < epochs; e++) {
+    const t0 = performance.now();
+    losses.push(await trainEpoch(s));
+    msAll.push(performance.now() - t0);
+  }
+  s.model.dispose();
+  s.optimizer.dispose();
+  return { msAll, losses, batchSize };
+}
+
 async function child(name: string, nRows: number, d: number, fraction: number): Promise<Row[]> {
   let tf: Awaited<ReturnType<typeof churnTfjs>>['tf'];
   try {
@@ -68,7 +118,7 @@ async function child(name: string, nRows: number, d: number, fraction: number): 
   } catch (e) {
     return [{ backend: name, model: 'mlp [64, 32]', batchSize: 0, rowsTimed: 0, msTimed: 0, msPerEpoch: NaN, extrapolated: false, rowsPerSecond: 0, trainLoss: NaN, peakRssMiB: 0, note: (e as Error).message }];
   }
-  const data = churnBenchData(nRows, d);
+  const data = loadChurn(nRows, d);
   const out: Row[] = [];
   const auto = autoBatchSize(nRows);
   const grid = [
@@ -109,13 +159,19 @@ async function child(name: string, nRows: number, d: number, fraction: number): 
 }
 
 async function main() {
-  const nRows = Number(arg('rows', '1000000'));
+  const quick = process.argv.includes('--quick');
+  const nRows = Number(arg('rows', quick ? '100000' : '1000000'));
   const d = Number(arg('features', '32'));
+  const reps = Number(arg('reps', quick ? '2' : '5'));
+  const epochs = Number(arg('epochs', quick ? '2' : '3'));
   const only = process.env.SEGTENSOR_BENCH_CHILD;
   if (only) {
-    process.stdout.write(JSON.stringify(await child(only, nRows, d, Number(process.env.SEGTENSOR_BENCH_FRACTION ?? 0))));
+    const plain = process.env.SEGTENSOR_BENCH_PLAIN;
+    const r = plain ? await childPlain(only, nRows, d, Number(plain)) : await child(only, nRows, d, Number(process.env.SEGTENSOR_BENCH_FRACTION ?? 0));
+    process.stdout.write(JSON.stringify(r));
     return;
   }
+  churnFiles(nRows, d);
   const wanted = arg('backends', TFJS_ORDER.join(',')).split(',');
   // tfjs cpu runs ~10× slower than wasm: time a fraction of its epoch unless told otherwise.
   const fractionCpu = Number(arg('fraction', '100000'));
@@ -137,16 +193,68 @@ async function main() {
     rows.push(...r);
     for (const x of r) process.stderr.write(`${name} ${x.model}: ${!Number.isFinite(x.msPerEpoch) ? x.note : `${(x.msPerEpoch / 1000).toFixed(1)} s/epoch${x.extrapolated ? ' (extrapolated)' : ''}`}\n`);
   }
+  // Like for like against scikit-learn: the fastest tfjs backend that ran, alternating runs.
+  const tfBackend = wanted.find((b) => b !== 'cpu' && rows.some((r) => r.backend === b && Number.isFinite(r.msPerEpoch))) ?? wanted.find((b) => rows.some((r) => r.backend === b && Number.isFinite(r.msPerEpoch)));
+  const sklearn = hasPython('sklearn');
+  const batch = autoBatchSize(nRows);
+  const files = churnFiles(nRows, d);
+  const runs: Record<string, number[]> = { segtensor: [], sklearn: [] };
+  const losses: Record<string, number[]> = { segtensor: [], sklearn: [] };
+  const firstEpoch: Record<string, number[]> = { segtensor: [], sklearn: [] };
+  let sklearnVersion = '';
+  if (tfBackend && sklearn) {
+    for (let rep = 0; rep < reps; rep++) {
+      const seg = JSON.parse(
+        execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--rows', String(nRows), '--features', String(d)], {
+          env: { ...process.env, SEGTENSOR_BENCH_CHILD: tfBackend, SEGTENSOR_BENCH_PLAIN: String(epochs) },
+          encoding: 'utf8',
+          maxBuffer: 1 << 20,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        }),
+      ) as { msAll: number[]; losses: number[] };
+      runs.segtensor.push(median(seg.msAll));
+      firstEpoch.segtensor.push(seg.msAll[0]);
+      losses.segtensor.push(seg.losses[seg.losses.length - 1]);
+      const sk = py<{ msPerEpochAll: number[]; lossCurve: number[]; sklearn: string }>('mlp', [files.x, files.y, nRows, d, PLAIN.hiddenSizes.join(','), batch, PLAIN.learningRate, 0, epochs, 1]);
+      runs.sklearn.push(median(sk.msPerEpochAll));
+      firstEpoch.sklearn.push(sk.msPerEpochAll[0]);
+      losses.sklearn.push(sk.lossCurve[sk.lossCurve.length - 1]);
+      sklearnVersion = sk.sklearn;
+      process.stderr.write(`like for like run ${rep + 1}/${reps}: segtensor ${tfBackend} ${(runs.segtensor[rep] / 1000).toFixed(2)} s/epoch, scikit-learn ${(runs.sklearn[rep] / 1000).toFixed(2)} s/epoch\n`);
+    }
+  } else {
+    process.stderr.write(`like for like skipped: ${!sklearn ? '/usr/bin/python3 cannot import sklearn' : 'no tfjs backend ran'}\n`);
+  }
+  const s = (v: number[]): Spread | null => (v.length ? spread(v.map((x) => x / 1000)) : null);
+  const likeForLike = tfBackend && sklearn && runs.segtensor.length
+    ? {
+        id: `churn:${nRows}x${d}:mlp64-32:b${batch}`,
+        network: 'MLP [64, 32] ReLU, sigmoid output; no dropout, skip, L2 or class weights on either side',
+        batchSize: batch,
+        optimizer: `Adam, learning rate ${PLAIN.learningRate}`,
+        epochsPerRun: epochs,
+        reps,
+        segtensor: { backend: tfBackend, sPerEpoch: s(runs.segtensor), firstEpochS: s(firstEpoch.segtensor), lastLoss: losses.segtensor },
+        sklearn: { version: sklearnVersion, what: `MLPClassifier(hidden_layer_sizes=(64, 32), solver='adam', batch_size=${batch}, learning_rate_init=${PLAIN.learningRate}, alpha=0, max_iter=${epochs}, tol=0, n_iter_no_change=${epochs + 1}, early_stopping=False)`, sPerEpoch: s(runs.sklearn), firstEpochS: s(firstEpoch.sklearn), lastLoss: losses.sklearn },
+        ratio: ratio(spread(runs.segtensor), spread(runs.sklearn)),
+      }
+    : null;
   const machine = `${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}, ${Math.round(os.totalmem() / 2 ** 30)} GiB`;
-  const result = { bench: 'churn-epoch', date: new Date().toISOString(), machine, node: process.version, nRows, nFeatures: d, rows };
-  const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results');
-  fs.mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `${result.date.slice(0, 10)}-${os.hostname()}-churn.json`);
+  const result = { bench: 'churn-epoch', date: new Date().toISOString(), machine, node: process.version, nRows, nFeatures: d, rows, likeForLike };
+  const file = `${resultStem(result.date, quick ? 'churn-quick' : 'churn')}.json`;
   fs.writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
   console.log('| backend | model | batch | s / epoch | rows timed | rows/s | mean train loss | peak RSS (MiB) |\n|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
     const t = !Number.isFinite(r.msPerEpoch) ? 'n/a' : `${(r.msPerEpoch / 1000).toFixed(1)}${r.extrapolated ? ' (extrapolated)' : ''}`;
     console.log(`| ${r.backend} | ${r.model} | ${r.batchSize || ''} | ${t} | ${r.rowsTimed || ''} | ${r.rowsPerSecond ? Math.round(r.rowsPerSecond) : ''} | ${Number.isFinite(r.trainLoss) ? r.trainLoss.toFixed(4) : ''} | ${r.peakRssMiB || ''} | ${r.note ?? ''}`);
+  }
+  if (likeForLike) {
+    const l = likeForLike;
+    console.log(`\nLike for like (\`${l.id}\`): ${l.network}; batch ${l.batchSize}; ${l.optimizer}; ${l.epochsPerRun} epochs per process, ${l.reps} alternating runs, each run's median epoch; same data file.\n`);
+    console.log('| tool | s / epoch, median [min, max] | first epoch, s | mean training log-loss after the last epoch (per run) |\n|---|---|---|---|');
+    console.log(`| segtensor tfjs ${l.segtensor.backend} | ${fmtSpread(l.segtensor.sPerEpoch)} | ${fmtSpread(l.segtensor.firstEpochS)} | ${l.segtensor.lastLoss.map((v) => v.toFixed(4)).join(', ')} |`);
+    console.log(`| scikit-learn ${l.sklearn.version} MLPClassifier | ${fmtSpread(l.sklearn.sPerEpoch)} | ${fmtSpread(l.sklearn.firstEpochS)} | ${l.sklearn.lastLoss.map((v) => v.toFixed(4)).join(', ')} |`);
+    console.log(`\nsegtensor / scikit-learn per epoch: ${fmtRatio(l.ratio)}`);
   }
   console.log(`\n${machine}; node ${process.version}; ${nRows} × ${d} (auto batch ${autoBatchSize(nRows)}); written to ${path.relative(process.cwd(), file)}`);
 }

@@ -1,18 +1,22 @@
 /**
- * segtensor's backends against each other and against the tools users would pick instead —
+ * The backend grid (`npm run bench:grid`): segtensor's backends against each other and against the tools users would pick instead —
  * scikit-learn (Debian's python3-sklearn under /usr/bin/python3), ml-kmeans, and PyTorch where it
  * is installed (the GPU anchor) — on the same data file, the same initial centroids and the same
  * number of Lloyd iterations. Every tool runs in its own process, so peak memory is its own.
  *
- *   npm run bench                      # the default subset of the grid
- *   npm run bench -- --full            # N ∈ {1e4..1e7} × k ∈ {8, 64, 1024} × D ∈ {8, 32, 128}
- *   npm run bench -- --only 1000000x32x16 --tools native,sklearn
+ *   npm run bench:grid                      # the default subset of the grid
+ *   npm run bench:grid -- --full            # N ∈ {1e4..1e7} × k ∈ {8, 64, 1024} × D ∈ {8, 32, 128}
+ *   npm run bench:grid -- --only 1000000x32x16 --tools native,sklearn
  *
  * Reports ms per iteration (median and mean), peak RSS, the memory floor (the fastest of 15 multithreaded reads of the
- * data by the native addon), and the inertia each tool's final centroids give on the data, which
- * must agree; for 1M × 32, k = 16 also whole-fit times (segtensor's CLI end to end, load
- * included, against scikit-learn's KMeans.fit with the same settings).
- * Writes bench/results/<date>-<machine>.{json,md,svg}.
+ * data by the native addon), and the inertia each tool's final centroids give on the data. All
+ * tools start from the same centroids and run the same number of steps, so the inertias must
+ * agree within float32 rounding ({@link SAME_START_RTOL}); the bench exits 1 when they do not.
+ * The `native` row is a bounded chain (Hamerly bounds): its steps after the labels settle skip
+ * rows, so compare it with nothing but itself; `native-nobounds` reads every row like the
+ * others. The like-for-like comparisons (scikit-learn's step in its own thread limits, Elkan to
+ * convergence, whole processes, repeated runs) are `npm run bench` (bench/like-for-like.ts).
+ * Writes bench/results/<date>-<machine>-grid.{json,md,svg}.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -25,11 +29,11 @@ import { createNativeBackend } from '../src/engine/backends/native.js';
 import { AUTO_ORDER, getBackend } from '../src/engine/registry.js';
 import { lloydStep } from '../src/models/kmeans.js';
 import { benchData } from './data.js';
+import { SAME_START_RTOL, resultStem } from './bench-util.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, here.includes(`${path.sep}dist${path.sep}`) ? '../..' : '..');
 const dataDir = path.join(root, 'bench', 'data');
-const resultsDir = path.join(root, 'bench', 'results');
 
 interface Config {
   n: number;
@@ -282,47 +286,34 @@ async function main(): Promise<void> {
     results.push({ config: c, iterations: iters, floorMs, rows });
   }
 
-  // Whole fits on the acceptance case: segtensor's CLI end to end, against KMeans.fit.
-  let wholeFit: Record<string, unknown> | null = null;
-  const head = configs.find((c) => c.n === 1e6 && c.d === 32 && c.k === 16);
-  if (head && !process.argv.includes('--no-fit')) wholeFit = await wholeFits(head);
+  // Same start, same steps: the final inertias must agree within float32 rounding.
+  const failures: string[] = [];
+  for (const r of results) {
+    const ref = r.rows.find((m) => m.tool === 'native-nobounds' && m.inertia !== null) ?? r.rows.find((m) => m.inertia !== null);
+    for (const m of r.rows) {
+      if (m.inertia === null || !ref?.inertia) continue;
+      const rel = m.inertia / ref.inertia - 1;
+      if (Math.abs(rel) > SAME_START_RTOL) failures.push(`${name(r.config)}: ${m.tool}'s inertia ${m.inertia.toPrecision(9)} differs from ${ref.tool}'s ${ref.inertia.toPrecision(9)} by ${rel.toExponential(2)} (allowed ${SAME_START_RTOL})`);
+    }
+  }
+  // Whole fits are in bench/like-for-like.ts (whole processes on both sides, repeated).
+  const wholeFit: Record<string, unknown> | null = null;
 
   fs.rmSync(tmp, { recursive: true, force: true });
   const machine = `${os.cpus()[0]?.model?.trim() ?? 'cpu'} × ${os.cpus().length}, ${Math.round(os.totalmem() / 2 ** 30)} GiB`;
   const date = new Date().toISOString();
-  const stem = path.join(resultsDir, `${date.slice(0, 10)}-${os.hostname()}`);
-  fs.mkdirSync(resultsDir, { recursive: true });
-  const report = { bench: 'compare', date, machine, node: process.version, command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(), results, wholeFit };
+  const stem = resultStem(date, 'grid');
+  const report = { bench: 'compare', date, machine, node: process.version, command: `npm run bench:grid -- ${process.argv.slice(2).join(' ')}`.trim(), results, wholeFit, failures };
   fs.writeFileSync(`${stem}.json`, JSON.stringify(report, null, 2) + '\n');
   const md = markdown(report);
   fs.writeFileSync(`${stem}.md`, md);
   fs.writeFileSync(`${stem}.svg`, chart(results));
   console.log(md);
   console.log(`\nwritten: ${path.relative(root, stem)}.{json,md,svg}`);
-}
-
-async function wholeFits(c: Config): Promise<Record<string, unknown>> {
-  const arrow = path.join(dataDir, '1m-32.arrow');
-  if (!fs.existsSync(arrow)) {
-    execFileSync(process.execPath, [path.join(root, 'dist', 'bench', 'make-table.js'), '--rows', String(c.n), '--features', String(c.d), '--out', arrow]);
+  if (failures.length) {
+    console.error(`\nbench:grid: FAILED, inertias disagree:\n${failures.map((f) => `  ${f}`).join('\n')}`);
+    process.exitCode = 1;
   }
-  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'segtensor-fit-'));
-  const cli = path.join(root, 'dist', 'src', 'cli', 'main.js');
-  const t0 = performance.now();
-  const r = spawnSync('/usr/bin/time', ['-f', '%M', process.execPath, cli, 'fit', '--input', arrow, '--id', 'customer_id', '--k', String(c.k), '--out', out, '--scale', 'none', '--n-init', '3', '--seed', '0', '--quiet'], { encoding: 'utf8' });
-  const seconds = (performance.now() - t0) / 1000;
-  const metrics = r.status === 0 ? JSON.parse(fs.readFileSync(path.join(out, 'metrics.json'), 'utf8')) : null;
-  fs.rmSync(out, { recursive: true, force: true });
-  const res: Record<string, unknown> = {
-    segtensor: { seconds, peakRssMiB: Math.round(Number(r.stderr.trim().split('\n').pop()) / 1024), inertia: metrics?.inertia, nIter: metrics?.nIter, backend: metrics?.backend, timingsMs: metrics?.timingsMs },
-  };
-  if (hasPython('sklearn')) {
-    const f = files(c);
-    const o = execFileSync('/usr/bin/python3', [path.join(root, 'bench', 'sklearn_anchor.py'), f.data, String(c.n), String(c.d), f.init, String(c.k), '1', '--fit', '3'], { env: pythonEnv(), encoding: 'utf8' });
-    const s = JSON.parse(o);
-    res.sklearn = { seconds: s.fitSeconds, loadSeconds: s.loadSeconds, inertia: s.fitInertia, nIter: s.fitNIter };
-  }
-  return res;
 }
 
 function fmt(v: number | null | undefined, digits = 1): string {
@@ -339,6 +330,7 @@ function markdown(r: { date: string; machine: string; node: string; command: str
     const ms = (v: number | null | undefined) => (v === null || v === undefined ? '' : fmt(v, v < 10 ? 2 : 1));
     for (const m of res.rows) {
       const rel = m.inertia !== null && ref ? (m.inertia / ref - 1).toExponential(1) : '';
+    // (the native row is a bounded chain: see the header comment)
       const ratio = (v: number | null | undefined) => (v !== null && v !== undefined && res.floorMs ? (v / res.floorMs).toFixed(1) : '—');
       const floor = m.msPerIter !== null && res.floorMs ? `${ratio(m.msPerIter)}, ${ratio(m.msMean)}` : '';
       lines.push(`| ${label} | ${res.iterations} | ${m.tool} | ${m.msPerIter !== null ? ms(m.msPerIter) : m.note ?? '—'} | ${ms(m.msMean)} | ${floor} | ${m.peakRssMiB ?? ''} | ${rel} |`);

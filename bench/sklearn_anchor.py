@@ -2,8 +2,10 @@
 
 Reads a raw little-endian float32 matrix (nRows x d) and float32 initial centroids (k x d), then
 times (a) ITERS of scikit-learn's own Lloyd iteration (lloyd_iter_chunked_dense: assignment and
-centre update, all cores) from those centroids, reporting the median, and (b) optionally a whole
-KMeans.fit with k-means++ and N_INIT restarts.
+centre update, all OpenMP threads) from those centroids, inside threadpool_limits(limits=1,
+user_api="blas") as sklearn.cluster._kmeans._kmeans_single_lloyd runs its loop (BLAS at one
+thread within the OpenMP prange, so the pools do not oversubscribe the cores), reporting the
+median, and (b) optionally a whole KMeans.fit with k-means++ and N_INIT restarts.
 Prints one JSON object.
 
     /usr/bin/python3 bench/sklearn_anchor.py DATA.f32 NROWS D INIT.f32 K ITERS [--centers-out F.f32] [--fit N_INIT]
@@ -12,7 +14,7 @@ import json, resource, sys, time
 import numpy as np
 import sklearn
 from sklearn.cluster import KMeans
-from threadpoolctl import threadpool_info
+from threadpoolctl import threadpool_info, threadpool_limits
 
 path, n, d, init_path, k, iters = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5]), int(sys.argv[6])
 t0 = time.perf_counter()
@@ -37,11 +39,12 @@ def lloyd_step(centers):
 
 times = []
 centers = C.copy()
-lloyd_step(centers)  # warm-up
-for _ in range(iters):
-    t = time.perf_counter()
-    centers = lloyd_step(centers)
-    times.append(time.perf_counter() - t)
+with threadpool_limits(limits=1, user_api='blas'):
+    lloyd_step(centers)  # warm-up
+    for _ in range(iters):
+        t = time.perf_counter()
+        centers = lloyd_step(centers)
+        times.append(time.perf_counter() - t)
 times.sort()
 out = {
     'sklearn': sklearn.__version__,
