@@ -8,7 +8,7 @@
 import { DOUBLE, BIGINT, VARCHAR, TIMESTAMP, DuckDBDataChunk, DuckDBTimestampValue, DuckDBTypeId, type DuckDBType } from '@duckdb/node-api';
 import { SegtensorError } from '../errors.js';
 import { firstLine } from '../io/arrow-reader.js';
-import { duck, sqlString } from '../io/duckdb-reader.js';
+import { csvRelation, duck, sqlString } from '../io/duckdb-reader.js';
 import { checkInputFile, readTable } from '../io/read-table.js';
 
 export interface SourceColumn {
@@ -45,7 +45,7 @@ export async function openSource(file: string, option: string): Promise<Source> 
     await arrowToTemp(file, option, relation);
     dispose = async () => void (await conn.run(`DROP TABLE IF EXISTS temp.${relation}`));
   } else {
-    relation = format === 'parquet' ? `read_parquet(${sqlString(file)})` : `read_csv(${sqlString(file)})`;
+    relation = format === 'parquet' ? `read_parquet(${sqlString(file)})` : await csvRelation(file);
   }
   try {
     const probe = await conn.run(`SELECT * FROM ${relation} LIMIT 0`);

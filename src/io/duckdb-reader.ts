@@ -107,6 +107,16 @@ export async function readWithDuckDB(file: string, format: 'parquet' | 'csv', va
   }
 }
 
+/**
+ * A CSV as a DuckDB relation for SQL over it (the `features` log): the same delimiter detection,
+ * types and strict parser as {@link readWithDuckDB}, so a malformed file fails up front naming
+ * its line.
+ */
+export async function csvRelation(file: string): Promise<string> {
+  const d = await csvDialect(file);
+  return csvSource(file, d, new Map(d.columns));
+}
+
 /** A CSV's dialect and the sniffed type of each column. @internal */
 interface CsvDialect {
   delim: string;
@@ -207,6 +217,13 @@ async function csvDialect(file: string): Promise<CsvDialect> {
   const header = headerLine(file);
   const delim = detectDelimiter(header);
   const names = splitLine(header, delim);
+  const seen = new Map<string, number>();
+  names.forEach((n, i) => {
+    const first = seen.get(n);
+    // DuckDB would rename the second to `<name>_1`: a model would then fit on a column the file does not name.
+    if (first !== undefined) throw new SegtensorError('CORRUPT_FILE', `${file}: line 1 names column '${n}' twice (fields ${first + 1} and ${i + 1}); column names must be unique`);
+    seen.set(n, i);
+  });
   const conn = await duck();
   let sniffed: CsvDialect | null = null;
   let why = '';

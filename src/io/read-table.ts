@@ -53,6 +53,8 @@ export async function readTable(file: string, option = '--input', options: ReadO
     if (!DTYPES.includes(type)) throw new SegtensorError('BAD_OPTION', `--dtypes: type of '${name}' must be one of ${DTYPES.join(', ')}; got '${type}'`);
   }
   const read: DuckRead = format === 'arrow' ? { table: await readArrow(file) } : await readWithDuckDB(file, format, Object.keys(dtypes));
+  const dup = read.table.names.find((n, i) => read.table.names.indexOf(n) !== i);
+  if (dup !== undefined) throw new SegtensorError('CORRUPT_FILE', `${file}: column '${dup}' appears twice; column names must be unique`);
   return typeColumns(read, dtypes, options.coerceInvalid ?? false);
 }
 

@@ -40,7 +40,7 @@ import { CHURN_FORMAT, CHURN_FORMAT_VERSION, loadChurnModel, saveChurnModel, typ
 import { churnTfjs } from '../models/churn/tfjs.js';
 import { PREPROCESS_DEFAULTS, Preprocessor } from '../preprocess/preprocessor.js';
 import { VERSION } from '../version.js';
-import { unseenCounts, unseenNotices } from './data-notices.js';
+import { checkFinite, missingCounts, unseenCounts, unseenNotices } from './data-notices.js';
 import { idColumn } from './ids.js';
 import { jobOptions } from './fit.js';
 import { openModel } from './model-file.js';
@@ -229,6 +229,8 @@ async function trainInto(
   sw.lap('backend');
 
   const features = job.features ?? defaultFeatures(table, exclude, log);
+  // On the whole table: the preprocessor is fitted on the training split, whose row numbers are not the file's.
+  checkFinite(table, features);
   const pre = Preprocessor.fit(takeTableRows(table, split.train), {
     features,
     exclude: exclude.filter((c) => c !== job.label),
@@ -335,7 +337,7 @@ async function trainInto(
     sw.lap('write');
     atomicWrite(run.file('metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
     run.backend(backend);
-    run.count({ rowsRead: table.nRows, train: train.x.nRows, validation: val.x.nRows, test: test.x.nRows, features: x.nFeatures, coercedToNull: table.coercions });
+    run.count({ rowsRead: table.nRows, train: train.x.nRows, validation: val.x.nRows, test: test.x.nRows, features: x.nFeatures, coercedToNull: table.coercions, missing: missingCounts(table, pre.state.numeric.map((s) => s.name)) });
     const { files } = await run.commit();
     return { metrics, meta, files, coercions: table.coercions };
   } finally {

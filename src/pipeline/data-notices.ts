@@ -2,6 +2,8 @@
  * `notice:` lines a job prints about its input data, and the counts it returns for manifests.
  * @internal
  */
+import { dataRow, SegtensorError } from '../errors.js';
+import type { ColumnTable } from '../io/table.js';
 import type { UnseenCategories } from '../preprocess/preprocessor.js';
 
 /**
@@ -22,4 +24,40 @@ export function unseenNotices(unseen: Record<string, UnseenCategories>): string[
 /** Cells per column holding a value unseen when fitting. */
 export function unseenCounts(unseen: Record<string, UnseenCategories>): Record<string, number> {
   return Object.fromEntries(Object.entries(unseen).map(([name, u]) => [name, u.count]));
+}
+
+/**
+ * Missing cells (null or NaN; imputed with the fitted fill) per numeric column of `names` that
+ * has any, for a run's manifest counts. Columns absent or not numeric are left out.
+ *
+ * @example
+ * missingCounts(table, ['spend', 'visits']); // { spend: 2 }
+ */
+export function missingCounts(table: ColumnTable, names: readonly string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const name of names) {
+    if (!table.has(name)) continue;
+    const c = table.column(name);
+    if (c.type !== 'number' && c.type !== 'timestamp' && c.type !== 'bigint') continue;
+    let n = 0;
+    for (const v of table.numeric(name)) if (Number.isNaN(v)) n++;
+    if (n) out[name] = n;
+  }
+  return out;
+}
+
+/**
+ * ±Inf in a numeric column of `names` is a `NON_FINITE` error naming the column and its data row
+ * in `table` (the whole input, so the row is the user's, not one of a training split's).
+ */
+export function checkFinite(table: ColumnTable, names: readonly string[]): void {
+  for (const name of names) {
+    if (!table.has(name)) continue;
+    const c = table.column(name);
+    if (c.type !== 'number' && c.type !== 'timestamp') continue;
+    const v = table.numeric(name);
+    for (let i = 0; i < v.length; i++) {
+      if (v[i] === Infinity || v[i] === -Infinity) throw new SegtensorError('NON_FINITE', `${table.path}: column '${name}' ${dataRow(i)} is ${v[i]}; values must be finite`);
+    }
+  }
 }

@@ -13,7 +13,7 @@ import type { Backend } from '../engine/backend.js';
 import '../engine/backends/index.js';
 import { resolveBackend } from '../engine/registry.js';
 import { dataRow, SegtensorError } from '../errors.js';
-import { calinskiHarabasz, daviesBouldin, dispersion, sampleRows, silhouette } from '../eval/metrics.js';
+import { calinskiHarabasz, daviesBouldinOn, dispersion, sampleRows, silhouette } from '../eval/metrics.js';
 import { atomicWrite } from '../io/atomic.js';
 import { beginRun } from '../io/run-dir.js';
 import { readLabelColumns } from '../io/table-meta.js';
@@ -22,6 +22,7 @@ import { writeTable } from '../io/write-table.js';
 import { KMeans, KMEANS_DEFAULTS, type InitName, type IterationStats } from '../models/kmeans.js';
 import { PREPROCESS_DEFAULTS, Preprocessor, type ImputeKind, type ScaleKind } from '../preprocess/preprocessor.js';
 import { VERSION } from '../version.js';
+import { missingCounts } from './data-notices.js';
 import { idColumn } from './ids.js';
 import { MODEL_FORMAT, MODEL_FORMAT_VERSION, type ModelFile } from './model-file.js';
 import { profileCsv, profileSegments, type SegmentProfile } from './profile.js';
@@ -167,6 +168,20 @@ async function fitInto(
     impute: job.impute ?? PREPROCESS_DEFAULTS.impute,
     maxCategories: job.maxCategories ?? PREPROCESS_DEFAULTS.maxCategories,
   });
+  // Values beyond --max-categories share one column: say how many, and count them in the manifest.
+  const otherCategories: Record<string, { distinct: number; kept: number; rows: number }> = {};
+  for (const s of pre.state.categorical) {
+    if (!s.rare?.length) continue;
+    const kept = new Set(s.categories);
+    const c = table.column(s.name);
+    if (c.type !== 'string') continue;
+    const values = c.values;
+    const distinct = new Set(values).size - (values.includes(null) ? 1 : 0);
+    let rows = 0;
+    for (const v of values) if (v !== null && !kept.has(v)) rows++;
+    otherCategories[s.name] = { distinct, kept: s.categories.length, rows };
+    log(`notice: column '${s.name}': ${distinct} distinct values; the ${s.categories.length} most frequent are one-hot columns, the other ${distinct - s.categories.length} (${rows} rows) go to ${s.name}=__other__ (--max-categories ${s.categories.length})`);
+  }
   if (!job.features) {
     // Legal but almost always a mistake: an identifier clustered as if it were a measurement.
     for (const name of pre.state.numeric.map((n) => n.name)) {
@@ -220,7 +235,7 @@ async function fitInto(
     silhouette: await silhouette(be, x, r.labels, k, sample),
     silhouetteSampleSize: sampleSize,
     calinskiHarabasz: calinskiHarabasz(x, r.labels, k, disp),
-    daviesBouldin: daviesBouldin(x, r.labels, k, disp),
+    daviesBouldin: await daviesBouldinOn(be, x, r.labels, k, disp),
     runs: r.runs,
     emptyClustersRepaired: r.history.reduce((s, h) => s + h.emptyClusters, 0),
     backend: be.name,
@@ -258,7 +273,7 @@ async function fitInto(
   atomicWrite(run.file('metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
   atomicWrite(run.file('model.json'), JSON.stringify(model, null, 2) + '\n');
   run.backend(be.name);
-  run.count({ rowsRead: table.nRows, rowsAssigned: r.labels.length, features: x.nFeatures, excluded: exclude, coercedToNull: table.coercions });
+  run.count({ rowsRead: table.nRows, rowsAssigned: r.labels.length, features: x.nFeatures, excluded: exclude, coercedToNull: table.coercions, missing: missingCounts(table, pre.state.numeric.map((s) => s.name)), otherCategories });
   lap('write');
   const { files } = await run.commit();
   return { model, metrics, profile, files, coercions: table.coercions };

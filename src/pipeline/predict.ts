@@ -13,7 +13,7 @@ import { formatOf } from '../io/format.js';
 import { coercionNotices, readTable, type DType } from '../io/read-table.js';
 import { writeTable } from '../io/write-table.js';
 import { Preprocessor } from '../preprocess/preprocessor.js';
-import { unseenCounts, unseenNotices } from './data-notices.js';
+import { missingCounts, unseenCounts, unseenNotices } from './data-notices.js';
 import { idColumn } from './ids.js';
 import { jobOptions } from './fit.js';
 import { openModel } from './model-file.js';
@@ -61,7 +61,8 @@ async function predictInto(run: ReturnType<typeof beginRun>, job: PredictJob, lo
   for (const l of coercionNotices(table)) log(l);
   run.input(job.input);
   const idName = job.id === undefined ? model.idColumn : job.id;
-  const ids = idColumn(table, idName && table.has(idName) ? idName : job.id ?? null, false);
+  // Duplicates are errors, as in fit: assignments are joined by id (churn --segments).
+  const ids = idColumn(table, idName && table.has(idName) ? idName : job.id ?? null, true);
   const pre = Preprocessor.fromJSON(model.preprocessing);
   const x = pre.transform(table);
   for (const l of unseenNotices(x.unseen)) log(l);
@@ -75,7 +76,7 @@ async function predictInto(run: ReturnType<typeof beginRun>, job: PredictJob, lo
     const sizes = new Array<number>(model.k).fill(0);
     for (const l of labels) sizes[l]++;
     run.backend(be.name);
-    run.count({ rowsRead: table.nRows, rowsAssigned: labels.length, model: modelRun.manifest.runId, coercedToNull: table.coercions, unseenCategories: unseenCounts(x.unseen) });
+    run.count({ rowsRead: table.nRows, rowsAssigned: labels.length, model: modelRun.manifest.runId, coercedToNull: table.coercions, unseenCategories: unseenCounts(x.unseen), missing: missingCounts(table, pre.state.numeric.map((s) => s.name)) });
     const { files } = await run.commit();
     return { rows: table.nRows, sizes, files, unseenCategories: unseenCounts(x.unseen), coercions: table.coercions };
   } finally {
