@@ -159,7 +159,7 @@ export function registerChurn(program: Command): void {
     .requiredOption('-i, --input <table>', 'customer table with the model\'s feature columns')
     .requiredOption('-o, --out <file>', 'scores table; format by extension (.arrow, .parquet, .csv)')
     .option('--id <col>', "id column (default: the model's, when present in the input)")
-    .option('--segments <dir>', 'a `segtensor fit` output directory: joined by id with its assignments, else assigned with its model.json')
+    .option('--segments <dir>', 'a `segtensor fit` run (assigned with its model.json unless its assignments come from this very file) or a `segtensor predict` output of this file')
     .addOption(backendOption())
     .option('--dtypes <col:type,...>', `declared column types (${DTYPES.join(', ')}), applied after reading whatever the format`, dtypesOption)
     .option('--coerce-invalid', "read cells that do not convert to their column's type as null, counted, instead of failing")
