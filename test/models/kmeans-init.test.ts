@@ -136,7 +136,11 @@ describe("final inertia after Lloyd against scikit-learn's greedy k-means++", ()
   });
 
   const cases = ['gmm', 'digits'].flatMap((set) => [16, 256, 1024].map((k) => [set, k] as const));
-  it.each(cases)('%s, k = %i: k-means‖ within 1 % of scikit-learn (mean over the seeds)', async (set, k, ctx) => {
+  // At k = 16 single runs differ by ~1.3 % (local minima), so even the mean of 20 seeds moves
+  // by ~0.5 %: 2 % there, 1 % from k = 256 on, where runs differ by ~0.3 %. Measured ratios
+  // (k-means‖ / greedy): gmm 1.009 / 1.004, 0.994 / 0.997, 1.000 / 1.001; digits 1.005 / 1.004,
+  // 1.003 / 1.004, 0.994 / 0.997 at k = 16, 256, 1024.
+  it.each(cases)('%s, k = %i: k-means‖ within 1 % (2 % at k = 16) of scikit-learn (mean over the seeds)', async (set, k, ctx) => {
     const ref: number[] | undefined = fixture[set].inertia[String(k)];
     if (!ref) ctx.skip(); // k > nRows: the fixture has no reference
     const x = sets[set];
@@ -150,9 +154,10 @@ describe("final inertia after Lloyd against scikit-learn's greedy k-means++", ()
     const par = (await mean('k-means||')) / sk;
     // Control: our greedy k-means++ against the same reference, so a failure points at the seeding.
     const greedy = (await mean('k-means++')) / sk;
-    expect(greedy).toBeGreaterThan(0.98);
-    expect(greedy).toBeLessThan(1.01);
-    expect(par).toBeGreaterThan(0.98);
-    expect(par).toBeLessThan(1.01);
+    const tol = k <= 16 ? 0.02 : 0.01;
+    expect(greedy).toBeGreaterThan(1 - 2 * tol);
+    expect(greedy).toBeLessThan(1 + tol);
+    expect(par).toBeGreaterThan(1 - 2 * tol);
+    expect(par).toBeLessThan(1 + tol);
   });
 });

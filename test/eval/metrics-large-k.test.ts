@@ -1,0 +1,56 @@
+/**
+ * Cluster metrics at large k (issue 13): Davies-Bouldin with the centroid distances screened on
+ * a backend gives the host loop's value bit for bit on every backend, and both match
+ * scikit-learn's on the digits data at k = 256 (test/fixtures/make-kmeans-init-fixtures.py).
+ */
+import fs from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { calinskiHarabasz, daviesBouldin, daviesBouldinOn, dispersion } from '../../src/eval/metrics.js';
+import { usableBackends } from '../helpers/backends.js';
+import { blobs } from '../helpers/reference.js';
+
+const backends = await usableBackends();
+const fx = JSON.parse(fs.readFileSync(new URL('../fixtures/sklearn-kmeans-init.json', import.meta.url), 'utf8'));
+const digits = {
+  data: Float32Array.from(fx.digits.pixels as string, (ch) => parseInt(ch, 17) / 16),
+  nRows: fx.digits.nRows as number,
+  nFeatures: fx.digits.nFeatures as number,
+};
+const labels256 = Int32Array.from(fx.digits.labels256 as number[]);
+
+describe("metrics at large k against scikit-learn's", () => {
+  it('Davies-Bouldin and Calinski-Harabasz on digits, k = 256', () => {
+    expect(daviesBouldin(digits, labels256, 256)! / fx.digits.daviesBouldin256).toBeCloseTo(1, 6);
+    expect(calinskiHarabasz(digits, labels256, 256)! / fx.digits.calinskiHarabasz256).toBeCloseTo(1, 6);
+  });
+});
+
+describe.each(backends.map((b) => [b.name, b] as const))('Davies-Bouldin screened on %s', (_n, be) => {
+  it("equals the host loop bit for bit on digits at k = 256 (scikit-learn's labels)", async () => {
+    expect(await daviesBouldinOn(be, digits, labels256, 256, undefined, { exactBelow: 0 })).toBe(daviesBouldin(digits, labels256, 256));
+  });
+
+  it('equals the host loop bit for bit at k = 600, data far from the origin, with empty and coincident clusters', async () => {
+    const { data } = blobs(6000, 12, 40, 5, 3);
+    for (let i = 0; i < data.length; i++) data[i] += 1000; // large norms: the screen must centre the means
+    const x = { data, nRows: 6000, nFeatures: 12 };
+    // Labels by row index: 600 clusters of 10 rows, cluster 7 empty, clusters 1 and 2 the same rows' copies.
+    const labels = Int32Array.from({ length: 6000 }, (_, i) => Math.floor(i / 10) % 600);
+    for (let i = 0; i < 6000; i++) if (labels[i] === 7) labels[i] = 8;
+    for (let f = 0; f < 12; f++) for (let r = 0; r < 10; r++) data[(20 + r) * 12 + f] = data[(10 + r) * 12 + f];
+    const disp = dispersion(x, labels, 600);
+    const exact = daviesBouldin(x, labels, 600, disp);
+    expect(exact).toBe(Infinity); // coincident centres with scatter: scikit-learn's inf
+    for (let r = 0; r < 10; r++) for (let f = 0; f < 12; f++) data[(20 + r) * 12 + f] += 0.25 * (f + 1);
+    const disp2 = dispersion(x, labels, 600);
+    const exact2 = daviesBouldin(x, labels, 600, disp2)!;
+    expect(Number.isFinite(exact2)).toBe(true);
+    expect(await daviesBouldinOn(be, x, labels, 600, disp2, { exactBelow: 0 })).toBe(exact2);
+    expect(await daviesBouldinOn(be, x, labels, 600, disp, { exactBelow: 0 })).toBe(Infinity);
+  });
+
+  it('is null with fewer than 2 populated clusters', async () => {
+    const x = { data: new Float32Array(8), nRows: 4, nFeatures: 2 };
+    expect(await daviesBouldinOn(be, x, new Int32Array(4).fill(3), 5, undefined, { exactBelow: 0 })).toBeNull();
+  });
+});
