@@ -38,4 +38,4 @@ export { parseLabel, stratifiedSplit, type BinaryLabel, type Split } from './mod
 export { churnTfjs } from './models/churn/tfjs.js';
 export { evaluateChurn, predictChurn, trainChurn, type ChurnEvaluateJob, type ChurnPredictJob, type ChurnTrainJob, type ChurnTrainMetrics, type ChurnTrainResult } from './pipeline/churn.js';
 export { buildFeatures, FEATURE_DEFAULTS, type FeatureJob, type FeatureMeta, type FeatureResult } from './features/index.js';
-export { generatePopulation, SEGMENTS as POPULATION_SEGMENTS, POPULATION_DEFAULTS, type GenerateJob, type GenerateResult, type PopulationManifest, type PopulationOptions } from '../datasets/population/index.js';
+export { generatePopulation, SEGMENTS as POPULATION_SEGMENTS, POPULATION_DEFAULTS, type GenerateJob, type GenerateResult, type PopulationManifest, type PopulationOptions } from './datasets/population/index.js';

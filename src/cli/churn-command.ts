@@ -3,8 +3,7 @@ import { Command, Option } from 'commander';
 import { BACKEND_NAMES } from '../engine/registry.js';
 import type { BinaryMetrics, SegmentRisk } from '../eval/classification.js';
 import { CHURN_NET_DEFAULTS } from '../models/churn/mlp.js';
-import { evaluateChurn, predictChurn, RISK_BAND_NAMES, segmentRiskTable, trainChurn } from '../pipeline/churn.js';
-import { DTYPES, type DType } from '../io/read-table.js';
+import { DTYPES, type DType } from '../io/dtypes.js';
 import { dtypesOption, floatOption, intOption, listOption } from './options.js';
 import { progress } from './progress.js';
 
@@ -96,6 +95,7 @@ export function registerChurn(program: Command): void {
     .addHelpText('after', '\nExample:\n  segtensor churn train --input features.parquet --label churned --id customer_id --out churn/ --segments seg/')
     .action(async (f: TrainFlags, c: Command) => {
       const p = progress(Boolean(c.optsWithGlobals().quiet));
+      const { trainChurn } = await import('../pipeline/churn.js');
       const r = await trainChurn({
         input: f.input,
         label: f.label,
@@ -142,6 +142,7 @@ export function registerChurn(program: Command): void {
     .option('--coerce-invalid', "read cells that do not convert to their column's type as null, counted, instead of failing")
     .action(async (f: { model: string; input: string; label: string; positive?: string; id?: string; segments?: string; segmentColumn?: string; out?: string; backend: string; dtypes?: Record<string, DType>; coerceInvalid?: boolean }, c: Command) => {
       const p = progress(Boolean(c.optsWithGlobals().quiet));
+      const { evaluateChurn } = await import('../pipeline/churn.js');
       const r = await evaluateChurn({ ...f, log: notice(p) });
       const m = r.metrics;
       console.log(`${f.input} (${m.rows} rows, ${m.positives} churned):`);
@@ -165,6 +166,7 @@ export function registerChurn(program: Command): void {
     .option('--coerce-invalid', "read cells that do not convert to their column's type as null, counted, instead of failing")
     .action(async (f: { model: string; input: string; out: string; id?: string; segments?: string; backend: string; dtypes?: Record<string, DType>; coerceInvalid?: boolean }, c: Command) => {
       const p = progress(Boolean(c.optsWithGlobals().quiet));
+      const { predictChurn, RISK_BAND_NAMES, segmentRiskTable } = await import('../pipeline/churn.js');
       const r = await predictChurn({ ...f, log: notice(p) });
       if (r.segments) console.log(segmentRiskTable(r.segments, [...RISK_BAND_NAMES]));
       console.log(`scored ${r.rows} customers; ${RISK_BAND_NAMES.map((b, i) => `${b} ${r.bands[i]}`).join(', ')}; wrote ${r.files.join(', ')}`);

@@ -1,17 +1,14 @@
 /** The commands of the CLI. Each parses, calls the library, prints. @internal */
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { SAMPLE_DEFAULTS, SEGMENT_NAMES, writeSample } from '../../datasets/sample.js';
-import { adjustedRandIndex } from '../eval/agreement.js';
-import { readTable } from '../io/read-table.js';
-import '../engine/backends/index.js';
-import { BACKEND_NAMES, probeBackends } from '../engine/registry.js';
-import { IMPUTES, SCALES, type ImputeKind, type ScaleKind } from '../preprocess/preprocessor.js';
-import { fitSegmentation, type FitJob } from '../pipeline/fit.js';
-import { predictSegments } from '../pipeline/predict.js';
-import { profileTable } from '../pipeline/profile.js';
+// Only light modules here: the pipelines (DuckDB, Arrow, the backends) load when a command runs,
+// so `--version` and `--help` cost little more than Node itself.
+import { SAMPLE_DEFAULTS, SEGMENT_NAMES } from '../datasets/sample-defaults.js';
+import { BACKEND_NAMES } from '../engine/registry.js';
+import { IMPUTES, SCALES, type ImputeKind, type ScaleKind } from '../preprocess/kinds.js';
+import type { FitJob } from '../pipeline/fit.js';
 import { INIT_NAMES, KMEANS_DEFAULTS, type InitName } from '../models/kmeans.js';
-import { DTYPES, type DType } from '../io/read-table.js';
+import { DTYPES, type DType } from '../io/dtypes.js';
 import { choiceOption, dtypesOption, floatOption, intOption, listOption } from './options.js';
 import { progress } from './progress.js';
 
@@ -69,6 +66,8 @@ function addFitOptions(cmd: Command, withInput: boolean): Command {
 
 async function runFit(flags: FitFlags, isQuiet: boolean, extra: Partial<FitJob> = {}) {
   const p = progress(isQuiet);
+  const { fitSegmentation } = await import('../pipeline/fit.js');
+  const { profileTable } = await import('../pipeline/profile.js');
   const r = await fitSegmentation({
     ...flags,
     features: flags.features ?? null,
@@ -119,6 +118,7 @@ export function registerPredict(program: Command): void {
     .option('--dtypes <col:type,...>', `declared column types (${DTYPES.join(', ')}), applied after reading whatever the format`, dtypesOption)
     .option('--coerce-invalid', "read cells that do not convert to their column's type (a stray 'n/a' in a numeric column) as null, counted, instead of failing")
     .action(async (flags: { model: string; input: string; out: string; id?: string; backend: string; dtypes?: Record<string, DType>; coerceInvalid?: boolean }) => {
+      const { predictSegments } = await import('../pipeline/predict.js');
       const r = await predictSegments({ ...flags, log: (l) => process.stderr.write(`segtensor: ${l}\n`) });
       console.log(`assigned ${r.rows} rows; segment sizes ${r.sizes.join(', ')}; wrote ${r.files.join(', ')}`);
     });
@@ -132,6 +132,7 @@ export function registerDemo(program: Command): void {
     .option('--customers <n>', 'sample size', intOption('--customers', 10), SAMPLE_DEFAULTS.customers);
   addFitOptions(cmd, false).action(async (flags: FitFlags & { dir: string; customers: number }, c: Command) => {
     const dir = flags.dir;
+    const { writeSample } = await import('../datasets/sample.js');
     const sample = writeSample(path.join(dir, 'sample'), { customers: flags.customers, seed: SAMPLE_DEFAULTS.seed });
     console.log(`sample: ${sample.customers} (${flags.customers} customers; true segments in ${sample.truth})`);
     const r = await runFit(
@@ -140,6 +141,8 @@ export function registerDemo(program: Command): void {
     );
     // The sample knows its segments: say how well they were recovered (rows are in the same order).
     const assignments = r.files.find((f) => /assignments\./.test(path.basename(f)))!;
+    const { readTable } = await import('../io/read-table.js');
+    const { adjustedRandIndex } = await import('../eval/agreement.js');
     const found = (await readTable(assignments)).numeric('segment');
     const truth = (await readTable(sample.truth)).numeric('segment');
     console.log(`agreement with the ${SEGMENT_NAMES.length} true segments (${SEGMENT_NAMES.join(', ')}): adjusted Rand index ${adjustedRandIndex(found, truth).toFixed(3)}`);
@@ -151,6 +154,8 @@ export function registerDoctor(program: Command): void {
     .command('doctor')
     .description('list every compute backend, whether it is usable here, and why not')
     .action(async () => {
+      await import('../engine/backends/index.js');
+      const { probeBackends } = await import('../engine/registry.js');
       for (const b of await probeBackends()) console.log(`${b.usable ? 'ok ' : 'no '} ${b.name.padEnd(10)} ${b.detail}`);
     });
 }

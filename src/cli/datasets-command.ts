@@ -1,6 +1,6 @@
 /** `segtensor datasets generate`: parses options, calls {@link generatePopulation}, prints. @internal */
 import { Command } from 'commander';
-import { POPULATION_DEFAULTS } from '../../datasets/population/spec.js';
+import { POPULATION_DEFAULTS } from '../datasets/population/spec.js';
 import { intOption } from './options.js';
 import { progress } from './progress.js';
 
@@ -35,7 +35,7 @@ export function registerDatasets(program: Command): void {
       const p = progress(Boolean(c.optsWithGlobals().quiet));
       const t0 = performance.now();
       // Loaded here, not at start-up: DuckDB costs ~0.5 s to import.
-      const { generatePopulation } = await import('../../datasets/population/generate.js');
+      const { generatePopulation } = await import('../datasets/population/generate.js');
       const r = await generatePopulation({
         customers: flags.customers,
         seed: flags.seed,

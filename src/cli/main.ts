@@ -6,15 +6,22 @@
  * Exit codes: 0 success; 1 bad input data or an unwritable output (one line on stderr naming the
  * file, column, row or option); 2 a bad option; 70 an internal error.
  */
-import { Command, CommanderError, Option } from 'commander';
-import { BackendUnavailableError } from '../engine/backend.js';
-import { SegtensorError } from '../errors.js';
-import { abortAllRuns } from '../io/run-dir.js';
 import { VERSION } from '../version.js';
-import { registerDemo, registerDoctor, registerFit, registerPredict } from './commands.js';
-import { registerDatasets } from './datasets-command.js';
-import { registerFeatures } from './features-command.js';
-import { registerChurn } from './churn-command.js';
+
+// `--version` needs nothing else: answered before commander and the commands load.
+if (process.argv.length === 3 && (process.argv[2] === '--version' || process.argv[2] === '-V')) {
+  process.stdout.write(`${VERSION}\n`);
+  process.exit(0);
+}
+
+const { Command, CommanderError, Option } = await import('commander');
+const { BackendUnavailableError } = await import('../engine/backend.js');
+const { SegtensorError } = await import('../errors.js');
+const { abortAllRuns } = await import('../io/run-dir.js');
+const { registerDemo, registerDoctor, registerFit, registerPredict } = await import('./commands.js');
+const { registerDatasets } = await import('./datasets-command.js');
+const { registerFeatures } = await import('./features-command.js');
+const { registerChurn } = await import('./churn-command.js');
 
 const program = new Command('segtensor')
   .description('GPU-accelerated customer segmentation: K-Means and friends on Arrow, Parquet and CSV tables.')

@@ -1,6 +1,6 @@
 /** Option parsers that turn a bad value into a one-line error naming the option. @internal */
 import { InvalidArgumentError } from 'commander';
-import { DTYPES, type DType } from '../io/read-table.js';
+import { DTYPES, type DType } from '../io/dtypes.js';
 
 export function intOption(name: string, min: number, max = Number.MAX_SAFE_INTEGER) {
   return (v: string): number => {

@@ -6,8 +6,8 @@ import { formatOf, type TableFormat } from './format.js';
 import { ColumnTable, type Column } from './table.js';
 
 /** Types `--dtypes col:type` may declare. */
-export const DTYPES = Object.freeze(['number', 'integer', 'string', 'timestamp'] as const);
-export type DType = (typeof DTYPES)[number];
+import { DTYPES, type DType } from './dtypes.js';
+export { DTYPES, type DType };
 
 /** How {@link readTable} types columns. */
 export interface ReadOptions {

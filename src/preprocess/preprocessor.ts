@@ -42,11 +42,8 @@ const nativeNumericStats = () => nativeHelper<NumericStatsFn>('numericStats');
 /** The addon's fillRows (the numeric part of transform for one record batch), or null. */
 const nativeFillRows = () => nativeHelper<FillRows>('fillRows');
 
-export type ScaleKind = 'standard' | 'minmax' | 'log1p' | 'none';
-export type ImputeKind = 'median' | 'mean' | 'zero';
-
-export const SCALES: readonly ScaleKind[] = ['standard', 'minmax', 'log1p', 'none'];
-export const IMPUTES: readonly ImputeKind[] = ['median', 'mean', 'zero'];
+import { IMPUTES, SCALES, type ImputeKind, type ScaleKind } from './kinds.js';
+export { IMPUTES, SCALES, type ImputeKind, type ScaleKind };
 
 export interface PreprocessOptions {
   /** Columns to use; default every numeric column except `exclude`. String columns are one-hot encoded. */

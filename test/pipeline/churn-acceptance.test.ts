@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generatePopulation } from '../../datasets/population/generate.js';
+import { generatePopulation } from '../../src/datasets/population/generate.js';
 import { rocAuc } from '../../src/eval/classification.js';
 import { buildFeatures } from '../../src/features/index.js';
 import { readTable } from '../../src/io/read-table.js';

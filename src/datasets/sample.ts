@@ -19,8 +19,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Int32, Float64, Int64, Utf8, Table, makeData, makeVector, tableToIPC, vectorFromArray } from 'apache-arrow';
-import { atomicWrite } from '../src/io/atomic.js';
-import { Random } from '../src/util/random.js';
+import { atomicWrite } from '../io/atomic.js';
+import { Random } from '../util/random.js';
 
 interface Profile {
   share: number;
@@ -32,7 +32,8 @@ interface Profile {
   abandon: number;
 }
 
-export const SEGMENT_NAMES = ['loyal high spenders', 'bargain hunters', 'new customers', 'occasional buyers', 'lapsing customers'];
+import { SAMPLE_DEFAULTS, SEGMENT_NAMES, type SampleOptions } from './sample-defaults.js';
+export { SAMPLE_DEFAULTS, SEGMENT_NAMES, type SampleOptions };
 
 const PROFILES: Profile[] = [
   { share: 0.15, recency: 8, orders: 24, order: 120, tenure: 1400, sessions: 20, abandon: 0.1 },
@@ -44,12 +45,6 @@ const PROFILES: Profile[] = [
 
 const REGIONS = ['north', 'south', 'east', 'west', 'central'];
 
-export interface SampleOptions {
-  customers: number;
-  seed: number;
-}
-
-export const SAMPLE_DEFAULTS: SampleOptions = Object.freeze({ customers: 100_000, seed: 7 });
 
 /** Generates the sample in memory: feature columns and the true segment of every customer. */
 export function generateSample(o: SampleOptions = SAMPLE_DEFAULTS) {

@@ -9,10 +9,10 @@
  * r.manifest.counts.transactions;
  */
 import path from 'node:path';
-import { SegtensorError } from '../../src/errors.js';
-import { atomicProduce, atomicWrite, ensureWritableDir } from '../../src/io/atomic.js';
-import { duck, sqlString } from '../../src/io/duckdb-reader.js';
-import { copyQueryToArrow } from '../../src/features/duck-arrow.js';
+import { SegtensorError } from '../../errors.js';
+import { atomicProduce, atomicWrite, ensureWritableDir } from '../../io/atomic.js';
+import { duck, sqlString } from '../../io/duckdb-reader.js';
+import { copyQueryToArrow } from '../../features/duck-arrow.js';
 import { customersQuery, MACROS, transactionsQuery, truthQuery } from './sql.js';
 import { CATEGORIES, CHURN, CHURN_RULE_TEXT, NOISE, POPULATION_DEFAULTS, SEGMENTS, type PopulationOptions } from './spec.js';
 

@@ -11,7 +11,7 @@
  * DuckDB's 64-bit finaliser (murmur's fmix) again, which is splitmix64's construction.
  * @internal
  */
-import { sqlString } from '../../src/io/duckdb-reader.js';
+import { sqlString } from '../../io/duckdb-reader.js';
 import {
   AGE_BANDS,
   CATEGORIES,
