@@ -150,7 +150,8 @@ export class KMeans {
   async fit(be: Backend, x: Matrix, weights: Float32Array | null = null): Promise<KMeansResult> {
     this.validate(x, weights);
     const o = this.options;
-    const tolAbs = o.tol * meanVariance(x);
+    // tol = 0 (a fixed number of iterations) needs no pass over the data for the variance.
+    const tolAbs = o.tol === 0 ? 0 : o.tol * meanVariance(x);
     const dx = be.upload(x, weights);
     try {
       const rng = new Random(o.seed);

@@ -3,7 +3,7 @@
  * @internal
  */
 import { dataRow, SegtensorError } from '../errors.js';
-import type { ColumnTable } from '../io/table.js';
+import { numericChunks, type ColumnTable } from '../io/table.js';
 import type { UnseenCategories } from '../preprocess/preprocessor.js';
 
 /**
@@ -38,9 +38,15 @@ export function missingCounts(table: ColumnTable, names: readonly string[]): Rec
   for (const name of names) {
     if (!table.has(name)) continue;
     const c = table.column(name);
-    if (c.type !== 'number' && c.type !== 'timestamp' && c.type !== 'bigint') continue;
     let n = 0;
-    for (const v of table.numeric(name)) if (Number.isNaN(v)) n++;
+    if (c.type === 'bigint') {
+      if (c.nulls) for (const z of c.nulls) n += z;
+    } else if (c.type === 'number' || c.type === 'timestamp') {
+      // Over the record batches as read: materialising the float64 column costs more than the fit.
+      for (const { values, nulls } of numericChunks(c)) {
+        for (let i = 0; i < values.length; i++) if ((nulls && nulls[i]) || Number.isNaN(values[i])) n++;
+      }
+    } else continue;
     if (n) out[name] = n;
   }
   return out;
@@ -55,9 +61,14 @@ export function checkFinite(table: ColumnTable, names: readonly string[]): void 
     if (!table.has(name)) continue;
     const c = table.column(name);
     if (c.type !== 'number' && c.type !== 'timestamp') continue;
-    const v = table.numeric(name);
-    for (let i = 0; i < v.length; i++) {
-      if (v[i] === Infinity || v[i] === -Infinity) throw new SegtensorError('NON_FINITE', `${table.path}: column '${name}' ${dataRow(i)} is ${v[i]}; values must be finite`);
+    let at = 0;
+    for (const { values: v, nulls } of numericChunks(c)) {
+      for (let i = 0; i < v.length; i++) {
+        if ((v[i] === Infinity || v[i] === -Infinity) && !(nulls && nulls[i])) {
+          throw new SegtensorError('NON_FINITE', `${table.path}: column '${name}' ${dataRow(at + i)} is ${v[i]}; values must be finite`);
+        }
+      }
+      at += v.length;
     }
   }
 }

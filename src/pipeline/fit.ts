@@ -22,7 +22,6 @@ import { writeTable } from '../io/write-table.js';
 import { KMeans, KMEANS_DEFAULTS, type InitName, type IterationStats } from '../models/kmeans.js';
 import { PREPROCESS_DEFAULTS, Preprocessor, type ImputeKind, type ScaleKind } from '../preprocess/preprocessor.js';
 import { VERSION } from '../version.js';
-import { missingCounts } from './data-notices.js';
 import { idColumn } from './ids.js';
 import { MODEL_FORMAT, MODEL_FORMAT_VERSION, type ModelFile } from './model-file.js';
 import { profileCsv, profileSegments, type SegmentProfile } from './profile.js';
@@ -273,7 +272,7 @@ async function fitInto(
   atomicWrite(run.file('metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
   atomicWrite(run.file('model.json'), JSON.stringify(model, null, 2) + '\n');
   run.backend(be.name);
-  run.count({ rowsRead: table.nRows, rowsAssigned: r.labels.length, features: x.nFeatures, excluded: exclude, coercedToNull: table.coercions, missing: missingCounts(table, pre.state.numeric.map((s) => s.name)), otherCategories });
+  run.count({ rowsRead: table.nRows, rowsAssigned: r.labels.length, features: x.nFeatures, excluded: exclude, coercedToNull: table.coercions, missing: Object.fromEntries(pre.state.numeric.filter((s) => s.missing > 0).map((s) => [s.name, s.missing])), otherCategories });
   lap('write');
   const { files } = await run.commit();
   return { model, metrics, profile, files, coercions: table.coercions };
