@@ -1,5 +1,5 @@
 // N-API binding of the CPU kernels: the thread pool, fixed-size row blocks and their in-order
-// reduction, memory mapping and prefaulted allocation. The arithmetic lives in kernels-impl.h,
+// reduction, memory mapping and prefaulted allocation. The arithmetic lives in kernels-impl.h (impl/*.h),
 // the shared argument unpacking in binding.h, the preprocessing and profile helpers in data.cc.
 //
 // Every reduction over rows (inertia, changed count, segment sums, column sums) is done per

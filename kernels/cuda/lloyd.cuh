@@ -8,6 +8,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "../common/scoring.h"
+
 #ifdef __CUDACC__
 #define SEG_HD __host__ __device__ __forceinline__
 #else
@@ -309,18 +311,10 @@ namespace segcuda {
 
 /**
  * Host: panel = −2(c − shift), feature-major (panel[f·k + j], so a tile of centroids is a
- * coalesced read), and cc = ‖c − shift‖², the shifted float values squared in float64.
+ * coalesced read), and cc = ‖c − shift‖²: the CPU kernels' packing with one tile of k centroids.
  */
 inline void packCentroids(const float* c, int k, int d, const float* shift, float* panel, float* cc) {
-  for (int j = 0; j < k; ++j) {
-    double s = 0;
-    for (int f = 0; f < d; ++f) {
-      const float ct = (float)((double)c[(int64_t)j * d + f] - (double)shift[f]);
-      panel[(int64_t)f * k + j] = -2.0f * ct;
-      s += (double)ct * ct;
-    }
-    cc[j] = (float)s;
-  }
+  seg::scoring::packCentroidTiles(c, k, d, shift, k, panel, cc);
 }
 
 }  // namespace segcuda

@@ -15,12 +15,8 @@
  * const { sums, counts } = await be.segmentSum(x, a, k);
  */
 
-/** A dense row-major float32 matrix on the host. `data.length === nRows * nFeatures`. */
-export interface Matrix {
-  data: Float32Array;
-  nRows: number;
-  nFeatures: number;
-}
+import type { Matrix } from '../core/matrix.js';
+export type { Matrix };
 
 /** Data resident on a backend, created by {@link Backend.upload}. */
 export interface DeviceMatrix {

@@ -5,7 +5,8 @@
  * @example
  * const q = await clusterQuality(be, x, labels, k, { sampleSize: 20000, seed: 0 });
  */
-import type { Backend, Matrix } from '../engine/backend.js';
+import type { Backend } from '../engine/backend.js';
+import type { Matrix } from '../core/matrix.js';
 import { clusterDistanceSums } from '../engine/ops/cluster-distance-sums.js';
 import { distances } from '../engine/ops/distances.js';
 import { Random } from '../util/random.js';

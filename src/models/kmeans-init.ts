@@ -11,7 +11,8 @@
  * const dx = be.upload(x);
  * const centers = await kmeansParallel(be, dx, x, 1024, new Random(0)); // 1024 × nFeatures
  */
-import type { Backend, DeviceMatrix, Matrix } from '../engine/backend.js';
+import type { Backend, DeviceMatrix } from '../engine/backend.js';
+import type { Matrix } from '../core/matrix.js';
 import { assign } from '../engine/ops/assign.js';
 import { potentials } from '../engine/ops/potentials.js';
 import { updateClosest } from '../engine/ops/update-closest.js';

@@ -13,7 +13,8 @@
  * const r = await new KMeans({ k: 8, seed: 1 }).fit(be, { data, nRows, nFeatures });
  * r.labels; r.centroids; r.inertia;
  */
-import type { Assignment, Backend, DeviceMatrix, Matrix } from '../engine/backend.js';
+import type { Assignment, Backend, DeviceMatrix } from '../engine/backend.js';
+import type { Matrix } from '../core/matrix.js';
 import { assign } from '../engine/ops/assign.js';
 import { segmentSum } from '../engine/ops/segment-sum.js';
 import { SegtensorError } from '../errors.js';

@@ -2,7 +2,7 @@
  * Segment profiles: size, share and the mean of each input feature per segment, in the
  * input's units (nulls ignored), plus category shares for one-hot features.
  */
-import type { Matrix } from '../engine/backend.js';
+import type { Matrix } from '../core/matrix.js';
 import { numericChunks, type ColumnTable, type NumericChunk } from '../io/table.js';
 import type { Preprocessor } from '../preprocess/preprocessor.js';
 import { nativeHelper } from '../util/native-addon.js';

@@ -15,7 +15,7 @@
  * const pre = Preprocessor.fit(table, { features: ['age', 'spend'], scale: 'standard' });
  * const m = pre.transform(table); // { data: Float32Array, nRows, nFeatures }
  */
-import type { Matrix } from '../engine/backend.js';
+import type { Matrix } from '../core/matrix.js';
 import { dataRow, SegtensorError } from '../errors.js';
 import { numericChunks, type Column, type ColumnTable, type ColumnType, type NumericChunk } from '../io/table.js';
 

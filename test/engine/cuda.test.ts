@@ -8,7 +8,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { BackendUnavailableError } from '../../src/engine/backend.js';
 import { CUDA_ADDON_PATH, createCudaBackend, loadCudaAddon } from '../../src/engine/backends/cuda.js';
 import { refAssign, refSegmentSum, rng } from '../helpers/reference.js';
@@ -47,6 +47,7 @@ describe('cuda backend, unavailable', () => {
 describe.skipIf(!has('g++'))('cuda kernels, emulated on the CPU', () => {
   const dir = mkdtempSync(join(tmpdir(), 'segtensor-emulate-'));
   const exe = join(dir, 'emulate');
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
   // Shapes cross the tile edges: k around 32-centroid tiles, d around 32-feature chunks,
   // n around 128-row blocks, and several segment-sum chunks.
   it.each([
@@ -75,7 +76,6 @@ describe.skipIf(!has('g++'))('cuda kernels, emulated on the CPU', () => {
     expect(r.clusterSumsRelErr).toBeLessThanOrEqual(1e-5);
     expect(r.selfZero).toBe(true);
   }, 30_000);
-  it('cleans up', () => rmSync(dir, { recursive: true, force: true }));
 });
 
 describe.skipIf(!has('nvcc'))('cuda sources', () => {

@@ -76,8 +76,24 @@ describe('predictChurn', () => {
   });
 
   it('evaluate on the training table matches the probabilities predict writes', async () => {
+    // Issue 13: this test used to check only the row count and a loose ROC-AUC. Now evaluate's
+    // log-loss and Brier score must equal those recomputed here, with plain loops, from the
+    // probabilities predict writes and the sample's own labels.
     const e = await evaluateChurn({ model, input, label: 'churned', backend: 'wasm' });
+    await predictChurn({ model, input, out: path.join(dir, 'for-evaluate.arrow'), backend: 'wasm' });
+    const p = (await readTable(path.join(dir, 'for-evaluate.arrow'))).numeric('churn_probability');
+    const { y } = churnSample(3000, 21);
     expect(e.metrics.rows).toBe(3000);
+    expect(p.length).toBe(3000);
+    let logLoss = 0;
+    let brier = 0;
+    for (let i = 0; i < y.length; i++) {
+      const q = Math.min(1 - Number.EPSILON, Math.max(Number.EPSILON, p[i]));
+      logLoss -= y[i] ? Math.log(q) : Math.log(1 - q);
+      brier += (p[i] - y[i]) ** 2;
+    }
+    expect(e.metrics.logLoss).toBeCloseTo(logLoss / y.length, 9);
+    expect(e.metrics.brier).toBeCloseTo(brier / y.length, 9);
     expect(e.metrics.rocAuc).toBeGreaterThan(0.6);
   });
 });

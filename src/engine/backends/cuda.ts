@@ -25,7 +25,7 @@ import {
   type SegmentSums,
 } from '../backend.js';
 import { loadAddon } from '../../util/native-addon.js';
-import { loadNativeAddon } from './native.js';
+import { columnMeans, totalWeight } from '../scoring.js';
 
 /** The addon's exports (kernels/cuda/addon.cc). @internal */
 export interface CudaAddon {
@@ -115,18 +115,6 @@ function asCuda(x: DeviceMatrix): CudaMatrix {
   return x;
 }
 
-/** Column means on the host (the origin used against cancellation), via the native addon when built. */
-function columnMeans(x: Matrix): Float32Array {
-  try {
-    return loadNativeAddon().columnMeans(x.data, x.nRows, x.nFeatures);
-  } catch {
-    const d = x.nFeatures;
-    const s = new Float64Array(d);
-    for (let i = 0; i < x.nRows; i++) for (let f = 0; f < d; f++) s[f] += x.data[i * d + f];
-    return Float32Array.from(s, (v) => (x.nRows ? v / x.nRows : 0));
-  }
-}
-
 /** Creates the CUDA backend, or throws {@link BackendUnavailableError} with the reason CUDA cannot run. */
 export async function createCudaBackend(): Promise<Backend> {
   return cudaBackendFrom(loadCudaAddon());
@@ -147,13 +135,8 @@ export function cudaBackendFrom(addon: CudaAddon): Backend {
 
     upload(x: Matrix, weights?: Float32Array | null): DeviceMatrix {
       const w = weights ?? null;
-      let total = x.nRows;
-      if (w) {
-        total = 0;
-        for (let i = 0; i < w.length; i++) total += w[i];
-      }
-      const h = addon.upload(x.data, x.nRows, x.nFeatures, w, columnMeans(x));
-      return new CudaMatrix(h, x.nRows, x.nFeatures, w, total, x.data);
+      const h = addon.upload(x.data, x.nRows, x.nFeatures, w, columnMeans(x.data, x.nRows, x.nFeatures));
+      return new CudaMatrix(h, x.nRows, x.nFeatures, w, totalWeight(x.nRows, w), x.data);
     },
 
     release(x: DeviceMatrix): void {

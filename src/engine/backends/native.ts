@@ -28,6 +28,7 @@ import {
   type SegmentSums,
 } from '../backend.js';
 import { NATIVE_ADDON_PATH, allocZeroed, loadNativeModule } from '../../util/native-addon.js';
+import { columnMeans, totalWeight } from '../scoring.js';
 
 /** The addon's exports (kernels/cpu/addon.cc). @internal */
 export interface NativeAddon {
@@ -360,13 +361,7 @@ export async function createNativeBackend(options: NativeBackendOptions = {}): P
 
     upload(x: Matrix, weights?: Float32Array | null): DeviceMatrix {
       const w = weights ?? null;
-      let total = x.nRows;
-      if (w) {
-        total = 0;
-        for (let i = 0; i < w.length; i++) total += w[i];
-      }
-      const shift = addon.columnMeans(x.data, x.nRows, x.nFeatures);
-      return new NativeMatrix(x.data, x.nRows, x.nFeatures, w, total, shift);
+      return new NativeMatrix(x.data, x.nRows, x.nFeatures, w, totalWeight(x.nRows, w), columnMeans(x.data, x.nRows, x.nFeatures));
     },
 
     release(x: DeviceMatrix): void {

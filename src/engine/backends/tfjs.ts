@@ -23,6 +23,7 @@ import {
   type SegmentSums,
 } from '../backend.js';
 import { clusterDistanceSumsImpl, exactDistances, potentialsFromDistances, scratchFor } from './host.js';
+import { totalWeight } from '../scoring.js';
 
 /** Rows per chunk: bounded so that one chunk's k-wide intermediate stays near 16 MiB. */
 function chunkRows(k: number): number {
@@ -71,18 +72,13 @@ class TfBackend implements Backend {
       }
       chunks.push(tf.tensor2d(buf, [rows, d + 1]));
     }
-    let totalWeight = x.nRows;
-    if (weights) {
-      totalWeight = 0;
-      for (let i = 0; i < weights.length; i++) totalWeight += weights[i];
-    }
     const norms = new Float32Array(x.nRows);
     for (let i = 0; i < x.nRows; i++) {
       let s = 0;
       for (let f = 0; f < d; f++) s += x.data[i * d + f] * x.data[i * d + f];
       norms[i] = s;
     }
-    return { nRows: x.nRows, nFeatures: d, weights, totalWeight, host: x, chunks, rowsPerChunk, norms };
+    return { nRows: x.nRows, nFeatures: d, weights, totalWeight: totalWeight(x.nRows, weights), host: x, chunks, rowsPerChunk, norms };
   }
 
   release(x: DeviceMatrix): void {

@@ -7,7 +7,7 @@
  * const s = stratifiedSplit(lab.y, [0.7, 0.15, 0.15], 0, 'customers.parquet');
  * const xTrain = takeMatrixRows(x, s.train);
  */
-import type { Matrix } from '../../engine/backend.js';
+import type { Matrix } from '../../core/matrix.js';
 import { dataRow, SegtensorError } from '../../errors.js';
 import { ColumnTable, type Column } from '../../io/table.js';
 import { Random } from '../../util/random.js';

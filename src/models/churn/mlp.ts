@@ -22,7 +22,7 @@
  * const p = await fit.net.predictProba(test.x); // Float64Array of P(churn)
  */
 import type * as TFL from '@tensorflow/tfjs';
-import type { Matrix } from '../../engine/backend.js';
+import type { Matrix } from '../../core/matrix.js';
 import { SegtensorError } from '../../errors.js';
 import { Random } from '../../util/random.js';
 import type { Tf } from './tfjs.js';
