@@ -36,6 +36,7 @@ import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { Float64, Int64, Table, Utf8, tableToIPC, vectorFromArray } from 'apache-arrow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rng } from '../helpers/reference.js';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 const bin = path.join(root, 'dist/src/cli/main.js');
@@ -63,17 +64,6 @@ type Fmt = 'csv' | 'parquet' | 'arrow';
 const FORMATS: readonly Fmt[] = ['csv', 'parquet', 'arrow'];
 type Cmd = 'fit' | 'predict' | 'churn' | 'features';
 
-/** A seeded generator (mulberry32), so every run writes the same files. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const N = 200;
 const PLANS = ['gold', 'silver', 'bronze'];

@@ -161,9 +161,21 @@ describe.skipIf(!hasStrace)('SIGKILL at every rename and symlink: old outputs or
       }
     }
     // Every output write (a rename each), the staging rename and the link swaps were hit.
+    console.log(`${args.slice(0, 2).join(' ')}: killed at ${kills} points (every rename and symlink), each time old or new outputs, never a mix`);
     expect(kills).toBeGreaterThanOrEqual(3);
   }, 300_000);
 });
+
+/** Runs the command and sends `signal` after `delay` ms: its exit code or signal, and stderr. */
+async function signalled(args: string[], signal: 'SIGTERM' | 'SIGKILL', delay: number) {
+  const child = spawn(process.execPath, [bin, '-q', ...args], { cwd: dir, env });
+  let err = '';
+  child.stderr.on('data', (b) => (err += b));
+  const timer = setTimeout(() => child.kill(signal), delay);
+  const [code, sig] = await new Promise<[number | null, string | null]>((resolve) => child.on('close', (c, s) => resolve([c, s])));
+  clearTimeout(timer);
+  return { code, signal: sig, err };
+}
 
 describe('SIGTERM: stops before publishing, cleans up, exits 143 with one line', () => {
   it.each(cases)('$name', async ({ args, paths }) => {
@@ -172,12 +184,7 @@ describe('SIGTERM: stops before publishing, cleans up, exits 143 with one line',
     for (const delay of [150, 500, 900]) {
       const before = visible(paths);
       const beforeId = await expectWholeRun(paths);
-      const child = spawn(process.execPath, [bin, '-q', ...args], { cwd: dir, env });
-      let err = '';
-      child.stderr.on('data', (b) => (err += b));
-      const timer = setTimeout(() => child.kill('SIGTERM'), delay);
-      const [code, signal] = await new Promise<[number | null, string | null]>((resolve) => child.on('close', (c, s) => resolve([c, s])));
-      clearTimeout(timer);
+      const { code, signal, err } = await signalled(args, 'SIGTERM', delay);
       if (code === null) {
         // Before the CLI installed its handler (module loading): no run had begun.
         expect(signal).toBe('SIGTERM');
@@ -203,10 +210,7 @@ describe('SIGKILL at timed moments (reading, computing, writing): old outputs or
     for (const delay of [300, 800, 1300]) {
       const before = visible(paths);
       const beforeId = await expectWholeRun(paths);
-      const child = spawn(process.execPath, [bin, '-q', ...args], { cwd: dir, env, stdio: 'ignore' });
-      const timer = setTimeout(() => child.kill('SIGKILL'), delay);
-      const [code] = await new Promise<[number | null, string | null]>((resolve) => child.on('close', (c, s) => resolve([c, s])));
-      clearTimeout(timer);
+      const { code } = await signalled(args, 'SIGKILL', delay);
       if (code === 0) expect(await expectWholeRun(paths)).not.toBe(beforeId);
       else if (JSON.stringify(visible(paths)) !== JSON.stringify(before)) expect(await expectWholeRun(paths)).not.toBe(beforeId);
       const next = cli(args);
