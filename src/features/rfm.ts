@@ -40,6 +40,7 @@ import { DuckDBTypeId, type DuckDBConnection } from '@duckdb/node-api';
 import { SegtensorError } from '../errors.js';
 import { atomicProduce, atomicWrite } from '../io/atomic.js';
 import { beginRun } from '../io/run-dir.js';
+import { metaPathFor } from '../io/table-meta.js';
 import { duck, sqlString } from '../io/duckdb-reader.js';
 import { formatOf } from '../io/format.js';
 import { LABELS_KEY } from '../io/table-meta.js';
@@ -248,7 +249,7 @@ const FEATURE_DOCS: Record<string, string> = {
 export async function buildFeatures(job: FeatureJob): Promise<FeatureResult> {
   checkFeatureJob(job);
   // Staged and published with the metadata sidecar in one step (src/io/run-dir.ts).
-  const run = beginRun({ command: 'features', out: job.out, layout: 'file', sidecars: [metaPathFor(job.out)], options: runOptions(job) });
+  const run = beginRun({ command: 'features', out: job.out, layout: 'file', sidecars: [metaPathFor(job.out)], options: job });
   try {
     // Spill inside the staging directory: beside --out (the disk chosen for large files), and
     // removed with it when the run is interrupted.
@@ -261,10 +262,6 @@ export async function buildFeatures(job: FeatureJob): Promise<FeatureResult> {
   } finally {
     run.dispose();
   }
-}
-
-function runOptions(job: FeatureJob): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(job).filter(([, v]) => typeof v !== 'function' && v !== undefined));
 }
 
 async function buildInto(job: FeatureJob, dest: string, metaDest: string): Promise<FeatureResult> {
@@ -601,7 +598,3 @@ async function writeOutput(sql: string, dest: string, meta: FeatureMeta): Promis
   });
 }
 
-/** @internal For tests: the directory a feature file's sidecar lives in. */
-export function metaPathFor(out: string): string {
-  return path.join(path.dirname(out), `${path.basename(out)}.meta.json`);
-}

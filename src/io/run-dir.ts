@@ -80,9 +80,8 @@ export interface RunSpec {
   layout: RunLayout;
   /** File layout: other outputs beside `out` (e.g. `<out>.meta.json`), published with it. */
   sidecars?: string[];
-  options: Record<string, unknown>;
-  /** Commands whose runs this one may replace at `out`; default only its own. */
-  replaces?: string[];
+  /** The job as the command received it; callbacks and unset fields are left out of the manifest. */
+  options: object;
   /** Option name for messages. Default `--out`. */
   option?: string;
 }
@@ -168,8 +167,26 @@ function newRunId(): string {
   return `${t}-${crypto.randomBytes(4).toString('hex')}`;
 }
 
-/** SHA-256 and size of a file, streamed. */
+/** Hashes of this process, by file identity: a file a run both records and reads is read once. */
+const hashes = new Map<string, Promise<{ bytes: number; sha256: string }>>();
+
+/**
+ * SHA-256 and size of a file, streamed; remembered for the same file (path, inode, size and
+ * modification time), so an input recorded in a manifest and checked by a reader is read once.
+ */
 export async function hashFile(file: string): Promise<{ bytes: number; sha256: string }> {
+  const st = await fs.promises.stat(file);
+  const key = `${path.resolve(file)}\0${st.ino}\0${st.size}\0${st.mtimeMs}`;
+  let p = hashes.get(key);
+  if (!p) {
+    p = hashStream(file);
+    hashes.set(key, p);
+    p.catch(() => hashes.delete(key));
+  }
+  return p;
+}
+
+async function hashStream(file: string): Promise<{ bytes: number; sha256: string }> {
   const h = crypto.createHash('sha256');
   let bytes = 0;
   const fd = await fs.promises.open(file, 'r');
@@ -308,13 +325,19 @@ export class RunWriter {
 
   /** Refuses to publish over another command's outputs, or over files segtensor did not write. */
   private checkReplaceable(option: string): void {
-    const allowed = spec(this.spec);
     const cur = readManifestAt(path.join(this.store, 'current'));
-    if (cur && !allowed.includes(cur.command)) {
+    if (cur && cur.command !== this.spec.command) {
       throw new SegtensorError(
         'UNWRITABLE_OUTPUT',
         `${option} '${this.spec.out}' holds the outputs of \`segtensor ${cur.command}\`; \`segtensor ${this.spec.command}\` will not replace them: choose another ${option}`,
       );
+    }
+    if (this.spec.layout === 'file') {
+      for (const n of this.names) {
+        const p = path.join(path.dirname(this.outAbs), n);
+        const st = fs.lstatSync(p, { throwIfNoEntry: false });
+        if (st?.isDirectory()) throw new SegtensorError('UNWRITABLE_OUTPUT', `${option} '${this.spec.out}': ${p} is a directory; a file is needed`);
+      }
     }
     if (this.spec.layout === 'dir') {
       let st: fs.Stats | null = null;
@@ -335,7 +358,11 @@ export class RunWriter {
       if (!kind) {
         throw new SegtensorError('UNWRITABLE_OUTPUT', `${option} '${this.spec.out}' is a non-empty directory that segtensor did not write; choose another ${option} or empty it`);
       }
-      if (!allowed.includes(kind)) {
+      if (fs.existsSync(path.join(this.store, 'current'))) {
+        // Both an older segtensor's files and a run store: which one is the output is unclear.
+        throw new SegtensorError('UNWRITABLE_OUTPUT', `${option} '${this.spec.out}' is a directory of files beside the run store ${this.store}; move one of them away`);
+      }
+      if (kind !== this.spec.command) {
         throw new SegtensorError(
           'UNWRITABLE_OUTPUT',
           `${option} '${this.spec.out}' holds the outputs of \`segtensor ${kind}\` (${own[kind]}); \`segtensor ${this.spec.command}\` will not replace them: choose another ${option}`,
@@ -401,7 +428,7 @@ export class RunWriter {
       formatVersion: RUN_FORMAT_VERSION,
       runId: this.runId,
       command: this.spec.command,
-      options: this.spec.options,
+      options: Object.fromEntries(Object.entries(this.spec.options).filter(([, v]) => typeof v !== 'function' && v !== undefined)),
       inputs,
       outputs,
       counts: this.counts,
@@ -496,10 +523,6 @@ export class RunWriter {
     }
     live.delete(this);
   }
-}
-
-function spec(s: RunSpec): string[] {
-  return s.replaces ?? [s.command];
 }
 
 /** Starts a run: checks `--out` (in milliseconds), sweeps leftovers of dead runs, makes the staging directory. */

@@ -39,7 +39,12 @@ export async function readLabelColumns(file: string, option = 'file'): Promise<s
     }
     return labelList(parsed, `${file}: metadata '${LABELS_KEY}'`);
   }
-  return sidecarLabels(`${file}.meta.json`);
+  return sidecarLabels(metaPathFor(file));
+}
+
+/** The metadata sidecar of a table file: `<file>.meta.json`, beside it. */
+export function metaPathFor(file: string): string {
+  return `${file}.meta.json`;
 }
 
 function labelList(v: unknown, owner: string): string[] {

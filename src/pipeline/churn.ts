@@ -42,8 +42,7 @@ import { PREPROCESS_DEFAULTS, Preprocessor } from '../preprocess/preprocessor.js
 import { VERSION } from '../version.js';
 import { checkFinite, missingCounts, unseenCounts, unseenNotices } from './data-notices.js';
 import { idColumn } from './ids.js';
-import { jobOptions } from './fit.js';
-import { openModel } from './model-file.js';
+import { modelOf } from './model-file.js';
 
 /** Band names, lowest risk first. */
 export const RISK_BAND_NAMES = Object.freeze(['low', 'medium', 'high', 'critical']);
@@ -191,7 +190,7 @@ export async function trainChurn(job: ChurnTrainJob): Promise<ChurnTrainResult> 
   const sw = stopwatch();
   const seed = job.seed ?? 0;
   const fractions = job.split ?? [0.7, 0.15, 0.15];
-  const run = beginRun({ command: 'churn train', out: job.out, layout: 'dir', options: jobOptions(job) });
+  const run = beginRun({ command: 'churn train', out: job.out, layout: 'dir', options: job });
   try {
     return await trainInto(run, job, log, sw, seed, fractions);
   } finally {
@@ -398,7 +397,7 @@ export async function resolveSegments(dir: string, table: ColumnTable, id: strin
       `--segments '${dir}' holds segments assigned from ${from}, not from ${table.path} (a different file or snapshot); run \`segtensor predict\` on ${table.path}, or pass the \`segtensor fit\` directory`,
     );
   }
-  const { model } = await openModel(dir, '--segments');
+  const model = modelOf(run, '--segments');
   const pre = Preprocessor.fromJSON(model.preprocessing);
   const lacking = pre.inputColumns.filter((c) => !table.has(c));
   if (lacking.length) {
@@ -421,9 +420,7 @@ export async function resolveSegments(dir: string, table: ColumnTable, id: strin
 
 /** Opens a `segtensor churn train` run and loads its network. */
 async function openChurnModel(dir: string, tf: Awaited<ReturnType<typeof churnTfjs>>['tf'], backend: string) {
-  if (!fs.existsSync(dir)) throw new SegtensorError('FILE_NOT_FOUND', `--model '${dir}': no such directory`);
-  const hasFit = fs.existsSync(path.join(dir, 'model.json')) && !fs.existsSync(path.join(dir, 'churn.json'));
-  if (hasFit) throw new SegtensorError('FILE_NOT_FOUND', `--model '${dir}': no churn model (churn.json is missing) (is it a \`segtensor fit\` output? churn models come from \`segtensor churn train\`)`);
+  // A `segtensor fit` run here is refused by its manifest's command, naming both commands.
   const run = await openRun(dir, '--model', ['churn train']);
   return { run, ...(await loadChurnModel(run.dir, tf, backend)) };
 }
@@ -460,7 +457,7 @@ export interface ChurnEvaluateResult {
 export async function evaluateChurn(job: ChurnEvaluateJob): Promise<ChurnEvaluateResult> {
   const log = job.log ?? (() => {});
   if (job.out && !/\.json$/i.test(job.out)) throw new SegtensorError('BAD_OPTION', `--out must be a .json file; got '${job.out}'`);
-  const run = job.out ? beginRun({ command: 'churn evaluate', out: job.out, layout: 'file', options: jobOptions(job) }) : null;
+  const run = job.out ? beginRun({ command: 'churn evaluate', out: job.out, layout: 'file', options: job }) : null;
   try {
     return await evaluateInto(run, job, log);
   } finally {
@@ -541,7 +538,7 @@ export async function predictChurn(job: ChurnPredictJob): Promise<ChurnPredictRe
   const log = job.log ?? (() => {});
   formatOf(job.out, '--out');
   const sidecars = job.segments ? [segmentRiskCsvPath(job.out)] : [];
-  const run = beginRun({ command: 'churn predict', out: job.out, layout: 'file', sidecars, options: jobOptions(job) });
+  const run = beginRun({ command: 'churn predict', out: job.out, layout: 'file', sidecars, options: job });
   try {
     return await predictInto(run, job, log);
   } finally {

@@ -105,17 +105,12 @@ export async function fitSegmentation(job: FitJob): Promise<FitResult> {
   if (format !== 'arrow' && format !== 'parquet') {
     throw new SegtensorError('BAD_OPTION', `--format must be arrow or parquet; got '${String(format)}'`);
   }
-  const run = beginRun({ command: 'fit', out: job.out, layout: 'dir', options: jobOptions(job) });
+  const run = beginRun({ command: 'fit', out: job.out, layout: 'dir', options: job });
   try {
     return await fitInto(run, job, format, log, t, lap);
   } finally {
     run.dispose();
   }
-}
-
-/** The job's options for the manifest (no callbacks). */
-export function jobOptions(job: object): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(job).filter(([, v]) => typeof v !== 'function' && v !== undefined));
 }
 
 /** Names that usually hold a label: kept out of default features (with a warning). */

@@ -43,12 +43,17 @@ export async function openModel(dirOrFile: string, option = '--model'): Promise<
   const target = path.basename(dirOrFile) === 'model.json' ? path.dirname(dirOrFile) : dirOrFile;
   if (!fs.existsSync(target)) throw new SegtensorError('FILE_NOT_FOUND', `${option} '${dirOrFile}': no such directory`);
   const run = await openRun(target, option, ['fit']);
+  return { model: modelOf(run, option), run };
+}
+
+/** model.json of a `segtensor fit` run already opened (and checked) by {@link openRun}. */
+export function modelOf(run: OpenRun, option = '--model'): ModelFile {
   const file = run.file('model.json');
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch {
-    throw new SegtensorError('FILE_NOT_FOUND', `${option} '${dirOrFile}': no model at ${file}`);
+    throw new SegtensorError('FILE_NOT_FOUND', `${option} '${run.dir}': no model at ${file}`);
   }
   let m: ModelFile;
   try {
@@ -65,5 +70,5 @@ export async function openModel(dirOrFile: string, option = '--model'): Promise<
       `${file}: model format version ${m.formatVersion}, this segtensor reads version ${MODEL_FORMAT_VERSION}; refit the model`,
     );
   }
-  return { model: m, run };
+  return m;
 }

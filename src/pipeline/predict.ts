@@ -15,7 +15,6 @@ import { writeTable } from '../io/write-table.js';
 import { Preprocessor } from '../preprocess/preprocessor.js';
 import { missingCounts, unseenCounts, unseenNotices } from './data-notices.js';
 import { idColumn } from './ids.js';
-import { jobOptions } from './fit.js';
 import { openModel } from './model-file.js';
 
 export interface PredictJob {
@@ -45,7 +44,7 @@ export interface PredictResult {
 export async function predictSegments(job: PredictJob): Promise<PredictResult> {
   const log = job.log ?? (() => {});
   formatOf(job.out, '--out');
-  const run = beginRun({ command: 'predict', out: job.out, layout: 'file', options: jobOptions(job) });
+  const run = beginRun({ command: 'predict', out: job.out, layout: 'file', options: job });
   try {
     return await predictInto(run, job, log);
   } finally {

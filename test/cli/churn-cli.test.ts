@@ -107,6 +107,6 @@ describe('bad input: one line naming the file, column or option, no stack trace'
   });
 
   it('a segmentation directory given as --model (exit 1)', () => {
-    expectOneLineError(run('churn', 'predict', '--model', seg, '--input', csv, '--out', path.join(dir, 'y.csv')), 1, /no churn model .*churn\.json is missing.*segtensor fit/);
+    expectOneLineError(run('churn', 'predict', '--model', seg, '--input', csv, '--out', path.join(dir, 'y.csv')), 1, /--model '.*seg' holds the outputs of `segtensor fit`; expected `segtensor churn train`/);
   });
 });

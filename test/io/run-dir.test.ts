@@ -110,6 +110,32 @@ describe('refusals', () => {
     expect(fs.lstatSync(empty).isSymbolicLink()).toBe(true);
   });
 
+  it('a file output whose path is a directory is refused before any work', () => {
+    const taken = path.join(dir, 'taken.arrow');
+    fs.mkdirSync(taken);
+    expect(() => beginRun({ command: 'predict', out: taken, layout: 'file', options: {} })).toThrow(/--out '.*taken\.arrow': .*taken\.arrow is a directory; a file is needed/);
+    expect(fs.statSync(taken).isDirectory()).toBe(true);
+  });
+
+  it("an older segtensor's files beside an existing run store are refused, not half-replaced", async () => {
+    const out = path.join(dir, 'both');
+    await publishDir(out, { 'model.json': 'run' });
+    fs.rmSync(out); // the link
+    fs.mkdirSync(out);
+    fs.writeFileSync(path.join(out, 'model.json'), 'by an older segtensor');
+    expect(() => beginRun({ command: 'fit', out, layout: 'dir', options: {} })).toThrow(/is a directory of files beside the run store/);
+    expect(fs.readFileSync(path.join(out, 'model.json'), 'utf8')).toBe('by an older segtensor');
+  });
+
+  it('the manifest keeps the options as given, without callbacks or unset fields', async () => {
+    const out = path.join(dir, 'opts');
+    const run = beginRun({ command: 'fit', out, layout: 'dir', options: { k: 3, log: () => {}, seed: undefined, features: null } });
+    fs.writeFileSync(run.file('model.json'), '{}');
+    const { manifest } = await run.commit();
+    run.dispose();
+    expect(manifest.options).toEqual({ k: 3, features: null });
+  });
+
   it('a path under /proc fails at once instead of looping', () => {
     const t0 = performance.now();
     expect(() => makeDirs('/proc/segtensor/out')).toThrow(/\/proc is on the virtual proc filesystem/);
