@@ -137,3 +137,24 @@ export function arg(name: string): string | undefined {
 export function flag(name: string): boolean {
   return process.argv.includes(`--${name}`);
 }
+
+/**
+ * Refuses options a bench does not know (a typo, or `--help`, must not start a long run):
+ * `--help` prints `usage` and exits 0; an unknown `--option` prints it to stderr and exits 2.
+ */
+export function checkArgs(known: { values: string[]; flags: string[] }, usage: string): void {
+  const argv = process.argv.slice(2);
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--help' || a === '-h') {
+      process.stdout.write(usage.trim() + '\n');
+      process.exit(0);
+    }
+    const name = a.startsWith('--') ? a.slice(2) : null;
+    if (name !== null && known.values.includes(name)) i++;
+    else if (name === null || !known.flags.includes(name)) {
+      process.stderr.write(`unknown argument '${a}'\n\n${usage.trim()}\n`);
+      process.exit(2);
+    }
+  }
+}

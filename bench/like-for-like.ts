@@ -52,6 +52,7 @@ import {
   hasPython,
   machineDescription,
   median,
+  checkArgs,
   py,
   pythonEnv,
   ratio,
@@ -478,7 +479,21 @@ function parseShapes(s: string | undefined): number[][] | null {
   return s ? s.split(',').map((x) => x.split('x').map(Number)) : null;
 }
 
+const USAGE = `
+npm run bench -- [options]   (after npm run build)
+  --quick                 smoke test: small sizes, 2 runs
+  --dry-run               print the cases and the time estimate, run nothing
+  --sections LIST         lloyd,converge,whole (default all three)
+  --reps N                runs per figure (default 5; 2 with --quick)
+  --steps T               Lloyd steps per run in the lloyd section (default 10)
+  --lloyd NxDxK,...       lloyd cases      (default 1000000x32x16,1000000x32x64,100000x128x1024)
+  --converge NxDxK,...    converge cases   (default 1000000x32x16,1000000x32x64)
+  --whole NxDxKxIT,...    whole-fit cases  (default 1000000x32x16x20 and 200000x128x{256,1024,4096}x10)
+  --whole-k LIST          keep only the whole-fit cases with these k
+`;
+
 async function main(): Promise<void> {
+  checkArgs({ values: ['reps', 'steps', 'sections', 'lloyd', 'converge', 'whole', 'whole-k'], flags: ['quick', 'dry-run'] }, USAGE);
   const quick = flag('quick');
   const reps = Number(arg('reps') ?? (quick ? 2 : 5));
   const steps = Number(arg('steps') ?? (quick ? 5 : 10));

@@ -18,7 +18,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { Int32, Float64, Int64, Utf8, Table, makeData, makeVector, tableToIPC, vectorFromArray } from 'apache-arrow';
+import { Int32, Float64, Int64, Utf8, Table, makeData, makeVector, tableToIPC, vectorFromArray } from '../io/arrow.js';
 import { atomicWrite } from '../io/atomic.js';
 import { Random } from '../util/random.js';
 

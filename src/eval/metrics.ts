@@ -9,7 +9,10 @@ import type { Backend } from '../engine/backend.js';
 import type { Matrix } from '../core/matrix.js';
 import { clusterDistanceSums } from '../engine/ops/cluster-distance-sums.js';
 import { distances } from '../engine/ops/distances.js';
+import { nativeHelper } from '../util/native-addon.js';
 import { Random } from '../util/random.js';
+
+type ClusterDispersionFn = (x: Float32Array, nRows: number, d: number, labels: Int32Array, k: number) => Float64Array;
 
 /** Unweighted cluster means and sizes from labels, in float64. */
 export function clusterMeans(x: Matrix, labels: Int32Array, k: number): { means: Float64Array; sizes: Float64Array } {
@@ -38,6 +41,18 @@ export interface Dispersion {
 }
 
 export function dispersion(x: Matrix, labels: Int32Array, k: number): Dispersion {
+  const d = x.nFeatures;
+  // The addon's twin of the loops below (the same additions in the same order, ~10× faster).
+  const native = nativeHelper<ClusterDispersionFn>('clusterDispersion');
+  if (native) {
+    const out = native(x.data, x.nRows, d, labels, k);
+    return { means: out.subarray(0, k * d), sizes: out.subarray(k * d, k * d + k), scatter: out.subarray(k * d + k, k * d + 2 * k), within: out[k * d + 2 * k] };
+  }
+  return dispersionJs(x, labels, k);
+}
+
+/** {@link dispersion} in JavaScript: the fallback without the addon, and its reference in tests. */
+export function dispersionJs(x: Matrix, labels: Int32Array, k: number): Dispersion {
   const d = x.nFeatures;
   const { means, sizes } = clusterMeans(x, labels, k);
   const scatter = new Float64Array(k);

@@ -31,7 +31,7 @@ import {
   makeData,
   vectorFromArray,
   type DataType,
-} from 'apache-arrow';
+} from '../io/arrow.js';
 import { atomicProduce } from '../io/atomic.js';
 import { duck } from '../io/duckdb-reader.js';
 
@@ -152,7 +152,7 @@ class Buf {
     if (this.kind === 'utf8') return vectorFromArray((this.values as (string | null)[]).slice(0, n), new Utf8()).data[0];
     const nullBitmap = this.nulls ? packBits(this.valid, n) : undefined;
     const values = this.kind === 'bool' ? packBits(this.values as Uint8Array, n) : (this.values as Float64Array).slice(0, n);
-    return makeData({ type: type as Float64, length: n, nullCount: this.nulls, nullBitmap, data: values as Float64Array });
+    return makeData({ type: type as InstanceType<typeof Float64>, length: n, nullCount: this.nulls, nullBitmap, data: values as Float64Array });
   }
 }
 

@@ -4,7 +4,7 @@
  * @internal
  */
 import fs from 'node:fs';
-import { Precision, RecordBatchReader, Type, type DataType, type Float, type Vector } from 'apache-arrow';
+import { Precision, RecordBatchReader, Type, type DataType, type Float, type Vector } from './arrow.js';
 import { SegtensorError } from '../errors.js';
 import { readFileBytes } from './read-bytes.js';
 import { ColumnTable, chunkedColumn, type Column, type ColumnType, type NumericArray, type NumericChunk } from './table.js';

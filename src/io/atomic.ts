@@ -33,13 +33,17 @@ export function ensureWritableDir(dir: string, option = '--out'): void {
   }
 }
 
-/** Writes bytes or text to `dest` atomically (temp file, fsync, rename). */
-export function atomicWrite(dest: string, data: string | Uint8Array): void {
+/** Writes bytes or text (or pieces of bytes, in order) to `dest` atomically (temp file, fsync, rename). */
+export function atomicWrite(dest: string, data: string | Uint8Array | Uint8Array[]): void {
   const tmp = tempPathFor(dest);
   try {
     const fd = fs.openSync(tmp, 'w');
     try {
-      fs.writeFileSync(fd, data);
+      if (Array.isArray(data)) {
+        for (const piece of data) {
+          for (let at = 0; at < piece.length; ) at += fs.writeSync(fd, piece, at, piece.length - at);
+        }
+      } else fs.writeFileSync(fd, data);
       fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);

@@ -9,7 +9,7 @@
  * await readLabelColumns('features.parquet'); // ['churned'] after `features --churn-window 90`
  */
 import fs from 'node:fs';
-import { RecordBatchReader } from 'apache-arrow';
+import { RecordBatchReader } from './arrow.js';
 import { SegtensorError } from '../errors.js';
 import { firstLine } from './arrow-reader.js';
 import { duck, sqlString } from './duckdb-reader.js';

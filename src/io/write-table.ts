@@ -14,11 +14,12 @@ import {
   Utf8,
   makeData,
   makeVector,
-  tableToIPC,
+  RecordBatchFileWriter,
+  RecordBatchStreamWriter,
   Table,
   vectorFromArray,
   type Vector,
-} from 'apache-arrow';
+} from './arrow.js';
 import { atomicProduce, atomicWrite } from './atomic.js';
 import { duck, duckModule, sqlString } from './duckdb-reader.js';
 import { formatOf } from './format.js';
@@ -59,7 +60,12 @@ export async function writeTable(dest: string, columns: OutColumn[], option = '-
   if (format === 'arrow') {
     const table = new Table(Object.fromEntries(columns.map((c) => [c.name, toArrow(c)])));
     const streamExt = /\.arrows$/i.test(dest);
-    atomicWrite(dest, tableToIPC(table, streamExt ? 'stream' : 'file'));
+    // The writer's pieces written as they are: joining them first (tableToIPC) copies the whole
+    // file once more into fresh memory.
+    const writer = (streamExt ? RecordBatchStreamWriter : RecordBatchFileWriter).writeAll(table);
+    const pieces: Uint8Array[] = [];
+    for await (const piece of writer) pieces.push(piece);
+    atomicWrite(dest, pieces);
     return;
   }
   if (format === 'csv') {

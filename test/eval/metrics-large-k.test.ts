@@ -5,8 +5,9 @@
  */
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { calinskiHarabasz, daviesBouldin, daviesBouldinOn, dispersion } from '../../src/eval/metrics.js';
+import { calinskiHarabasz, daviesBouldin, daviesBouldinOn, dispersion, dispersionJs } from '../../src/eval/metrics.js';
 import { usableBackends } from '../helpers/backends.js';
+import { addonBuilt } from '../helpers/native-paths.js';
 import { blobs } from '../helpers/reference.js';
 
 const backends = await usableBackends();
@@ -22,6 +23,39 @@ describe("metrics at large k against scikit-learn's", () => {
   it('Davies-Bouldin and Calinski-Harabasz on digits, k = 256', () => {
     expect(daviesBouldin(digits, labels256, 256)! / fx.digits.daviesBouldin256).toBeCloseTo(1, 6);
     expect(calinskiHarabasz(digits, labels256, 256)! / fx.digits.calinskiHarabasz256).toBeCloseTo(1, 6);
+  });
+});
+
+describe('cluster dispersion (means, sizes, scatter, within) for Calinski-Harabasz and Davies-Bouldin', () => {
+  const { data } = blobs(5000, 7, 9, 4, 11);
+  const x = { data, nRows: 5000, nFeatures: 7 };
+  // Cluster 3 empty, so its mean and scatter must stay 0.
+  const labels = Int32Array.from({ length: 5000 }, (_, i) => [0, 1, 2, 4, 5, 6, 7, 8][(i * 7919) % 8]);
+
+  it('the JavaScript loops match a float64 brute force', () => {
+    const disp = dispersionJs(x, labels, 9);
+    for (let j = 0; j < 9; j++) {
+      const rows = [...labels.keys()].filter((i) => labels[i] === j);
+      expect(disp.sizes[j]).toBe(rows.length);
+      for (let f = 0; f < 7; f++) {
+        const mean = rows.length ? rows.reduce((s, i) => s + data[i * 7 + f], 0) / rows.length : 0;
+        expect(disp.means[j * 7 + f]).toBeCloseTo(mean, 10);
+      }
+      const dist = rows.map((i) => Math.hypot(...Array.from({ length: 7 }, (_, f) => data[i * 7 + f] - disp.means[j * 7 + f])));
+      expect(disp.scatter[j]).toBeCloseTo(rows.length ? dist.reduce((a, b) => a + b, 0) / rows.length : 0, 10);
+    }
+    let within = 0;
+    for (let i = 0; i < 5000; i++) for (let f = 0; f < 7; f++) within += (data[i * 7 + f] - disp.means[labels[i] * 7 + f]) ** 2;
+    expect(disp.within / within).toBeCloseTo(1, 12);
+  });
+
+  it.skipIf(!addonBuilt)('the addon gives the JavaScript loops\' bits (skipped: addon not built)', () => {
+    const js = dispersionJs(x, labels, 9);
+    const native = dispersion(x, labels, 9);
+    expect(native.within).toBe(js.within);
+    expect([...native.means]).toEqual([...js.means]);
+    expect([...native.sizes]).toEqual([...js.sizes]);
+    expect([...native.scatter]).toEqual([...js.scatter]);
   });
 });
 
