@@ -86,14 +86,16 @@ inline double fromKey(uint64_t key) {
 }
 
 /**
- * The middle keys of v[0..n) by a sampled bracket: 4,096 evenly strided values are sorted, the
- * two sample keys some 6 standard deviations either side of the middle rank bound a range, and
- * one pass counts the keys below it and gathers those inside. When the middle ranks (mid − 1
- * and mid) fall inside, they are selected among the gathered few: exact, in one pass over v
- * instead of radix selection's eight. False (v untouched) when the bracket misses or holds too
- * many values (heavy ties, adversarial order); the caller falls back to selectKey.
+ * The middle keys of n values by a sampled bracket: 4,096 evenly strided values (`at(i)`) are
+ * sorted, the two sample keys some 6 standard deviations either side of the middle rank bound a
+ * range, and one pass (`scan(f)`, f called on every value in any order) counts the keys below
+ * it and gathers those inside. When the middle ranks (mid − 1 and mid) fall inside, they are
+ * selected among the gathered few: exact, in one pass instead of radix selection's eight.
+ * False when the bracket misses or holds too many values (heavy ties, adversarial order); the
+ * caller falls back to selectKey. The values are only read.
  */
-bool bracketMiddle(const double* v, size_t n, uint64_t* lower, uint64_t* upper) {
+template <class At, class Scan>
+bool bracketMiddleOf(size_t n, At at, Scan scan, uint64_t* lower, uint64_t* upper) {
   // Margin: 6 standard deviations of a sample rank (√(4096 / 4) = 32), so the bracket misses
   // the middle of unordered data with probability ~1e-9 and holds ~9 % of the values.
   constexpr size_t kSample = 4096, kMargin = 192;
@@ -101,23 +103,24 @@ bool bracketMiddle(const double* v, size_t n, uint64_t* lower, uint64_t* upper) 
   const size_t cap = n / 4;
   static thread_local std::vector<uint64_t> sample(kSample), inside;
   const size_t stride = n / kSample;
-  for (size_t s = 0; s < kSample; ++s) sample[s] = orderKey(v[s * stride + stride / 2]);
+  for (size_t s = 0; s < kSample; ++s) sample[s] = orderKey(at(s * stride + stride / 2));
   std::sort(sample.begin(), sample.end());
   const size_t mid = n / 2;
-  const size_t at = (size_t)((double)mid / (double)n * kSample);
-  const uint64_t lo = sample[at > kMargin ? at - kMargin : 0];
-  const uint64_t hi = sample[std::min(kSample - 1, at + kMargin)];
-  // Branch-free: every key is stored at the cursor, which advances only for keys inside.
+  const size_t pos = (size_t)((double)mid / (double)n * kSample);
+  const uint64_t lo = sample[pos > kMargin ? pos - kMargin : 0];
+  const uint64_t hi = sample[std::min(kSample - 1, pos + kMargin)];
+  // Branch-free: every key is stored at the cursor, which advances only for keys inside, and
+  // stops at the cap (the slot past it takes the overflow).
   inside.resize(cap + 1);
   uint64_t* in = inside.data();
   size_t below = 0, m = 0;
-  for (size_t i = 0; i < n; ++i) {
-    const uint64_t k = orderKey(v[i]);
+  scan([&](double x) {
+    const uint64_t k = orderKey(x);
     below += k < lo;
     in[m] = k;
-    m += (k >= lo) & (k <= hi);
-    if (m == cap) return false;
-  }
+    m += (size_t)((k >= lo) & (k <= hi) & (m < cap));
+  });
+  if (m == cap) return false;
   // Ranks mid − 1 and mid must both lie in [below, below + m), so `up` below has
   // at least one gathered key before it.
   if (below + 1 > mid || below + m <= mid) return false;
@@ -128,6 +131,23 @@ bool bracketMiddle(const double* v, size_t n, uint64_t* lower, uint64_t* upper) 
   return true;
 }
 
+/** {@link bracketMiddleOf} over v[0..n). */
+bool bracketMiddle(const double* v, size_t n, uint64_t* lower, uint64_t* upper) {
+  return bracketMiddleOf(
+      n, [v](size_t i) { return v[i]; },
+      [v, n](auto&& f) {
+        for (size_t i = 0; i < n; ++i) f(v[i]);
+      },
+      lower, upper);
+}
+
+/** The median from the bracket's middle keys, as medianOf returns it. */
+inline double medianFromKeys(size_t n, uint64_t lowerKey, uint64_t upperKey) {
+  const double hi = fromKey(upperKey);
+  const double out = n % 2 == 1 ? hi : (fromKey(lowerKey) + hi) / 2;
+  return out == 0 ? 0.0 : out;
+}
+
 /**
  * Median of v[0..n) (n ≥ 1, no NaN; mean of the two middle values for even n), reordering v:
  * the same value as sorting and taking the middle, with zeros returned as +0.
@@ -135,11 +155,7 @@ bool bracketMiddle(const double* v, size_t n, uint64_t* lower, uint64_t* upper) 
 double medianOf(double* v, size_t n) {
   const size_t mid = n / 2;
   uint64_t lowerKey, upperKey;
-  if (bracketMiddle(v, n, &lowerKey, &upperKey)) {
-    const double hi = fromKey(upperKey);
-    const double out = n % 2 == 1 ? hi : (fromKey(lowerKey) + hi) / 2;
-    return out == 0 ? 0.0 : out;
-  }
+  if (bracketMiddle(v, n, &lowerKey, &upperKey)) return medianFromKeys(n, lowerKey, upperKey);
   double hi = fromKey(selectKey(v, n, mid));
   double out;
   if (n % 2 == 1) {
@@ -379,6 +395,69 @@ Napi::Value LabelSums(const Napi::CallbackInfo& info) {
   return outArr;
 }
 
+/** f(x) for every value of the chunks, as doubles, in row order. */
+template <class F>
+void forEachValue(const std::vector<ColumnChunk>& chunks, F&& f) {
+  for (const ColumnChunk& ch : chunks)
+    withElements(ch.type, ch.data, [&](auto* x) {
+      for (size_t i = 0; i < ch.n; ++i) f((double)x[i]);
+    });
+}
+
+/**
+ * numericStats for a column with no null mask, read in place: the moments in row order over
+ * the values (the gathering path's additions, so its bits) and the median by the sampled
+ * bracket, with no copy of the column. False, with nothing written, when the column has a null
+ * mask, a NaN or an infinity, or the bracket misses: the caller then gathers the present values
+ * and takes the general path.
+ */
+bool directStats(const std::vector<ColumnChunk>& chunks, bool wantMedian, double* o) {
+  size_t n = 0;
+  for (const ColumnChunk& ch : chunks) {
+    if (ch.nulls) return false;
+    n += ch.n;
+  }
+  if (n == 0) return false;
+  double sum = 0, mn = INFINITY, mx = -INFINITY;
+  bool finite = true;
+  forEachValue(chunks, [&](double x) {
+    finite &= x - x == 0;  // false for NaN and ±Inf
+    sum += x;
+    mn = x < mn ? x : mn;
+    mx = x > mx ? x : mx;
+  });
+  if (!finite) return false;
+  const double mean = sum / (double)n;
+  double ss = 0;
+  forEachValue(chunks, [&](double x) {
+    const double t = x - mean;
+    ss += t * t;
+  });
+  double median = NAN;
+  if (wantMedian) {
+    // Sample positions rise, so one cursor walks the chunks.
+    size_t ci = 0, base = 0;
+    auto at = [&](size_t i) {
+      while (i >= base + chunks[ci].n) base += chunks[ci++].n;
+      double v = 0;
+      withElements(chunks[ci].type, chunks[ci].data, [&](auto* x) { v = (double)x[i - base]; });
+      return v;
+    };
+    auto scan = [&](auto&& f) { forEachValue(chunks, f); };
+    uint64_t lowerKey, upperKey;
+    if (!bracketMiddleOf(n, at, scan, &lowerKey, &upperKey)) return false;
+    median = medianFromKeys(n, lowerKey, upperKey);
+  }
+  o[0] = (double)n;
+  o[1] = -1;
+  o[2] = median;
+  o[3] = mean;
+  o[4] = std::sqrt(ss / (double)n);
+  o[5] = mn;
+  o[6] = mx;
+  return true;
+}
+
 /**
  * numericStats(cols, nulls, median) -> Float64Array(7 · nCols): per column, [present count,
  * first non-finite row or -1, median or NaN, mean, population std, min, max] of its present
@@ -404,6 +483,8 @@ Napi::Value NumericStats(const Napi::CallbackInfo& info) {
   // faults its own pages in as it fills them.
   std::vector<std::unique_ptr<double[]>> scratch(P.threads());
   P.run((int)nCols, [&](int c, int worker) {
+    double* o = out + 7 * (size_t)c;
+    if (directStats(chunks[c], wantMedian, o)) return;
     if (!scratch[worker]) scratch[worker].reset(new double[maxRows > 0 ? maxRows : 1]);
     double* v = scratch[worker].get();
     size_t present = 0, row0 = 0;
@@ -413,7 +494,6 @@ Napi::Value NumericStats(const Napi::CallbackInfo& info) {
       if (bad >= 0) break;
       row0 += ch.n;
     }
-    double* o = out + 7 * (size_t)c;
     o[0] = (double)present;
     o[1] = (double)bad;
     o[2] = NAN;

@@ -65,15 +65,16 @@ function numberSink(type: 'number' | 'timestamp'): Sink {
 }
 
 function bigintSink(): Sink {
+  // Each batch's values as the reader gives them (views into the mapped file, or the stream's
+  // own chunks), copied once into the column by finish; null masks only for batches with nulls.
   const parts: BigInt64Array[] = [];
-  const nullParts: Uint8Array[] = [];
-  let anyNull = false;
+  const nullParts: (Uint8Array | null)[] = [];
   return {
     push(v, n) {
-      parts.push((v.toArray() as BigInt64Array).slice());
-      const nulls = new Uint8Array(n);
+      parts.push((v.toArray() as BigInt64Array).subarray(0, n));
+      let nulls: Uint8Array | null = null;
       if (v.nullCount > 0) {
-        anyNull = true;
+        nulls = new Uint8Array(n);
         for (let i = 0; i < n; i++) nulls[i] = v.isValid(i) ? 0 : 1;
       }
       nullParts.push(nulls);
@@ -81,11 +82,12 @@ function bigintSink(): Sink {
     finish(name) {
       const total = parts.reduce((s, p) => s + p.length, 0);
       const values = new BigInt64Array(total);
-      const nulls = anyNull ? new Uint8Array(total) : null;
+      const nulls = nullParts.some((m) => m) ? new Uint8Array(total) : null;
       let at = 0;
       parts.forEach((p, i) => {
         values.set(p, at);
-        nulls?.set(nullParts[i], at);
+        const m = nullParts[i];
+        if (nulls && m) nulls.set(m, at);
         at += p.length;
       });
       return { name, type: 'bigint', values, nulls };
