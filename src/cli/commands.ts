@@ -11,10 +11,17 @@ import { INIT_NAMES, KMEANS_DEFAULTS, type InitName } from '../models/kmeans.js'
 import { DTYPES, type DType } from '../io/dtypes.js';
 import { choiceOption, dtypesOption, floatOption, intOption, listOption } from './options.js';
 import { progress } from './progress.js';
+import { parseKRange } from '../pipeline/k-range.js';
+
+/** sweep's defaults, here so that --help does not load the sweep pipeline (kept equal to SWEEP_DEFAULTS by a test). */
+export const SWEEP_SAMPLE = 20000;
+export const SWEEP_STABILITY = 5;
 
 interface FitFlags {
   input: string;
-  k: number;
+  k: number | 'auto';
+  kRange?: number[];
+  stability?: number;
   out: string;
   features?: string[];
   exclude?: string[];
@@ -38,14 +45,16 @@ function quiet(cmd: Command): boolean {
   return Boolean(cmd.optsWithGlobals().quiet);
 }
 
-function addFitOptions(cmd: Command, withInput: boolean): Command {
+function addFitOptions(cmd: Command, withInput: boolean, { format = true }: { format?: boolean } = {}): Command {
   if (withInput) {
     cmd
       .requiredOption('-i, --input <table>', 'customer table: .arrow/.arrows/.feather (Arrow IPC), .parquet or .csv')
-      .requiredOption('-k, --k <n>', 'number of segments', intOption('--k', 1))
+      .requiredOption('-k, --k <n|auto>', 'number of segments, or auto: the k that `sweep` would recommend over --k-range (the sweep goes into metrics.json)', (v: string) => (v === 'auto' ? 'auto' : intOption('--k', 1)(v)))
+      .option('--k-range <range>', 'the k values --k auto tries: a range (2..10) or a list (2,4,8)', (v: string) => parseKRange(v, '--k-range'))
+      .option('--stability <r>', 'with --k auto: bootstrap refits per k, the tie-breaker when the indices disagree (0: none)', intOption('--stability', 0, 1000), SWEEP_STABILITY)
       .requiredOption('-o, --out <dir>', 'output directory (created if missing)');
   }
-  return cmd
+  cmd
     .option('--features <a,b,...>', 'feature columns (default: every numeric column except --id and --weight); string columns are one-hot encoded', listOption('--features'))
     .option('--exclude <a,b,...>', 'columns never used as features (labels, keys, leakage); labels marked by `segtensor features` and label-like names (churn, churned, label, target) are left out of the default features anyway', listOption('--exclude'))
     .option('--id <col>', 'customer id column, passed through to the assignments (checked for duplicates)')
@@ -60,8 +69,9 @@ function addFitOptions(cmd: Command, withInput: boolean): Command {
     .option('--max-iter <n>', 'Lloyd iterations per restart at most', intOption('--max-iter', 1), KMEANS_DEFAULTS.maxIter)
     .option('--tol <x>', 'stop when the squared centroid shift is below tol × mean feature variance', floatOption('--tol', 0), KMEANS_DEFAULTS.tol)
     .addOption(new Option('--init <method>', "seeding: greedy k-means++ (scikit-learn's), k-means|| (a few sampling rounds, for large k), random rows; auto picks k-means|| from k = 32").choices(INIT_NAMES).default('auto').argParser(choiceOption('--init', INIT_NAMES)))
-    .addOption(new Option('--backend <name>', 'compute backend; auto picks the fastest usable one (see `segtensor doctor`)').choices(BACKEND_NAMES).default('auto'))
-    .addOption(new Option('--format <fmt>', 'assignments file format').choices(['arrow', 'parquet']).default('arrow'));
+    .addOption(new Option('--backend <name>', 'compute backend; auto picks the fastest usable one (see `segtensor doctor`)').choices(BACKEND_NAMES).default('auto'));
+  if (format) cmd.addOption(new Option('--format <fmt>', 'assignments file format').choices(['arrow', 'parquet']).default('arrow'));
+  return cmd;
 }
 
 async function runFit(flags: FitFlags, isQuiet: boolean, extra: Partial<FitJob> = {}) {
@@ -103,6 +113,50 @@ export function registerFit(program: Command): void {
     );
   addFitOptions(cmd, true).action(async (flags: FitFlags, c: Command) => {
     await runFit(flags, quiet(c));
+  });
+}
+
+export function registerSweep(program: Command): void {
+  const cmd = program
+    .command('sweep')
+    .description('fit K-Means for each k of a range and recommend one: inertia, silhouette, Calinski-Harabasz, Davies-Bouldin and bootstrap stability per k; writes sweep.csv and sweep.json to --out')
+    .requiredOption('-i, --input <table>', 'customer table: .arrow/.arrows/.feather (Arrow IPC), .parquet or .csv')
+    .requiredOption('-k, --k <range>', 'the k values: a range (2..12) or a list (2,4,8), each >= 2', (v: string) => parseKRange(v, '--k'))
+    .requiredOption('-o, --out <dir>', 'output directory (created if missing)')
+    .addOption(new Option('--method <name>', 'clustering method').choices(['kmeans']).default('kmeans'))
+    .option('--sample <n>', 'rows sampled (seeded) for the silhouette; exact below it', intOption('--sample', 2), SWEEP_SAMPLE)
+    .option('--stability <r>', 'bootstrap refits per k for stability_ari and min_jaccard (0: none)', intOption('--stability', 0, 1000), SWEEP_STABILITY)
+    .addHelpText(
+      'after',
+      '\nExample:\n  segtensor sweep --input customers.parquet --k 2..12 --id customer_id --out sweep/\n\n' +
+        'Outputs (published together):\n' +
+        '  sweep.csv    k, inertia, silhouette, calinski_harabasz, davies_bouldin, stability_ari, min_jaccard\n' +
+        '  sweep.json   the same per k (with iterations and seconds), recommendedK, and the rule and reason that chose it\n' +
+        '  manifest.json\n\n' +
+        'The recommended k is the one most of silhouette (highest), Calinski-Harabasz (highest) and Davies-Bouldin\n' +
+        '(lowest) prefer; when all three disagree, the most stable of their choices. It is flagged as not clear when\n' +
+        'the indices disagree, when it sits at an end of the range, or when the best silhouette is below 0.25.',
+    );
+  addFitOptions(cmd, false, { format: false }).action(async (flags: Omit<FitFlags, 'k' | 'format'> & { k: number[]; sample: number; stability: number }, c: Command) => {
+    const p = progress(quiet(c));
+    const { sweepSegmentation } = await import('../pipeline/sweep.js');
+    const { k: ks, ...rest } = flags;
+    const r = await sweepSegmentation({
+      ...rest,
+      ks,
+      features: flags.features ?? null,
+      log: (l) => (/^(notice|warning):/.test(l) ? process.stderr.write(`segtensor: ${l}\n`) : p.step(l)),
+      onProgress: (line, row) => (row ? p.step(line) : p.live(line)),
+    });
+    p.done();
+    const cell = (v: number | null, digits: number) => (v === null ? 'n/a' : v.toFixed(digits));
+    const head = ['k', 'inertia', 'silhouette', 'calinski_harabasz', 'davies_bouldin', 'stability_ari', 'min_jaccard'];
+    const body = r.rows.map((x) => [String(x.k), x.inertia.toPrecision(6), cell(x.silhouette, 3), cell(x.calinski_harabasz, 1), cell(x.davies_bouldin, 3), cell(x.stability_ari, 3), cell(x.min_jaccard, 3)]);
+    const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+    for (const line of [head, ...body]) console.log(line.map((v, i) => v.padStart(widths[i])).join('  '));
+    const rec = r.recommendation;
+    console.log(`\nrecommended k = ${rec.k}${rec.clear ? '' : ' (not clear: check the curves)'}: ${rec.reason}`);
+    console.log(`wrote ${r.files.join(', ')}`);
   });
 }
 

@@ -18,7 +18,7 @@ const { Command, CommanderError, Option } = await import('commander');
 const { BackendUnavailableError } = await import('../engine/backend.js');
 const { SegtensorError } = await import('../errors.js');
 const { abortAllRuns } = await import('../io/run-dir.js');
-const { registerDemo, registerDoctor, registerFit, registerPredict } = await import('./commands.js');
+const { registerDemo, registerDoctor, registerFit, registerPredict, registerSweep } = await import('./commands.js');
 const { registerDatasets } = await import('./datasets-command.js');
 const { registerFeatures } = await import('./features-command.js');
 const { registerChurn } = await import('./churn-command.js');
@@ -34,6 +34,7 @@ const program = new Command('segtensor')
   .exitOverride();
 
 registerFit(program);
+registerSweep(program);
 registerPredict(program);
 registerDemo(program);
 registerDoctor(program);

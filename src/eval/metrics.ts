@@ -326,3 +326,27 @@ export async function silhouette(be: Backend, x: Matrix, labels: Int32Array, k: 
   }
   return total / s;
 }
+
+/** The three indices `fit` and `sweep` report. */
+export interface ClusterQuality {
+  /** Mean silhouette over `sample` (null with fewer than 2 populated clusters). */
+  silhouette: number | null;
+  calinskiHarabasz: number | null;
+  daviesBouldin: number | null;
+}
+
+/**
+ * Silhouette on the rows of `sample` (a seeded sample: the pairwise sums are quadratic),
+ * Calinski-Harabasz and Davies-Bouldin on every row, from one dispersion pass.
+ *
+ * @example
+ * const q = await clusterQuality(be, x, labels, k, sampleRows(x.nRows, 20000, seed));
+ */
+export async function clusterQuality(be: Backend, x: Matrix, labels: Int32Array, k: number, sample: Int32Array): Promise<ClusterQuality> {
+  const disp = dispersion(x, labels, k);
+  return {
+    silhouette: await silhouette(be, x, labels, k, sample),
+    calinskiHarabasz: calinskiHarabasz(x, labels, k, disp),
+    daviesBouldin: await daviesBouldinOn(be, x, labels, k, disp),
+  };
+}

@@ -12,25 +12,31 @@ import path from 'node:path';
 import type { Backend } from '../engine/backend.js';
 import '../engine/backends/index.js';
 import { resolveBackend } from '../engine/registry.js';
-import { dataRow, SegtensorError } from '../errors.js';
-import { calinskiHarabasz, daviesBouldinOn, dispersion, sampleRows, silhouette } from '../eval/metrics.js';
+import { SegtensorError } from '../errors.js';
+import { clusterQuality, sampleRows } from '../eval/metrics.js';
 import { atomicWrite } from '../io/atomic.js';
+import { type DType } from '../io/read-table.js';
 import { beginRun } from '../io/run-dir.js';
-import { readLabelColumns } from '../io/table-meta.js';
-import { coercionNotices, readTable, type DType } from '../io/read-table.js';
 import { writeTable } from '../io/write-table.js';
-import { KMeans, KMEANS_DEFAULTS, type InitName, type IterationStats } from '../models/kmeans.js';
-import { PREPROCESS_DEFAULTS, Preprocessor, type ImputeKind, type ScaleKind } from '../preprocess/preprocessor.js';
+import { KMeans, KMEANS_DEFAULTS, type InitName, type IterationStats, type KMeansResult } from '../models/kmeans.js';
+import { type ImputeKind, type ScaleKind } from '../preprocess/preprocessor.js';
 import { VERSION } from '../version.js';
-import { idColumn } from './ids.js';
+import { parseKRange, AUTO_K_RANGE } from './k-range.js';
 import { MODEL_FORMAT, MODEL_FORMAT_VERSION, type ModelFile } from './model-file.js';
+import { prepareFeatures } from './prepare.js';
 import { profileCsv, profileSegments, type SegmentProfile } from './profile.js';
+
+export { LABEL_LIKE, prepareFeatures, type FeatureJob, type PreparedFeatures } from './prepare.js';
 
 export interface FitJob {
   /** Customer table: .arrow/.arrows/.feather, .parquet or .csv. */
   input: string;
-  /** Number of segments. */
-  k: number;
+  /** Number of segments, or `auto`: the sweep's recommendation over `kRange` (see ./sweep.ts). */
+  k: number | 'auto';
+  /** The k values `auto` tries. Default 2..10. */
+  kRange?: number[];
+  /** Bootstrap refits per k when `k` is `auto`. Default 5. */
+  stability?: number;
   /** Output directory (created if missing). */
   out: string;
   /** Feature columns; default every numeric column but the id and weight. */
@@ -81,6 +87,8 @@ export interface FitMetrics {
   emptyClustersRepaired: number;
   backend: string;
   timingsMs: Record<string, number>;
+  /** With `--k auto`: every k tried, and the rule's choice (see ./sweep.ts); null otherwise. */
+  sweep: { rows: import('./sweep.js').SweepRow[]; recommendation: import('./sweep.js').Recommendation; stability: number } | null;
 }
 
 export interface FitResult {
@@ -105,6 +113,7 @@ export async function fitSegmentation(job: FitJob): Promise<FitResult> {
   if (format !== 'arrow' && format !== 'parquet') {
     throw new SegtensorError('BAD_OPTION', `--format must be arrow or parquet; got '${String(format)}'`);
   }
+  if (job.k !== 'auto' && job.kRange) throw new SegtensorError('BAD_OPTION', `--k-range applies to --k auto; got --k ${job.k}`);
   const run = beginRun({ command: 'fit', out: job.out, layout: 'dir', options: job });
   try {
     return await fitInto(run, job, format, log, t, lap);
@@ -112,9 +121,6 @@ export async function fitSegmentation(job: FitJob): Promise<FitResult> {
     run.dispose();
   }
 }
-
-/** Names that usually hold a label: kept out of default features (with a warning). */
-export const LABEL_LIKE = /^(is_?)?(churn|churned|label|target)(_?(flag|label))?$/i;
 
 async function fitInto(
   run: ReturnType<typeof beginRun>,
@@ -127,97 +133,44 @@ async function fitInto(
   const be: Backend = await resolveBackend(job.backend ?? 'auto', log);
   lap('backend');
 
-  log(`reading ${job.input}`);
-  const table = await readTable(job.input, '--input', { dtypes: job.dtypes ?? undefined, coerceInvalid: job.coerceInvalid });
-  for (const l of coercionNotices(table)) log(l);
-  if (table.nRows === 0) throw new SegtensorError('EMPTY_TABLE', `${job.input}: the table has no rows`);
-  lap('read');
-  run.input(job.input);
-  const ids = idColumn(table, job.id ?? null, true);
-  for (const c of job.exclude ?? []) table.column(c); // MISSING_COLUMN naming the file
-  const labels = await readLabelColumns(job.input);
-  const exclude = [job.id, job.weight, ...(job.exclude ?? [])].filter((c): c is string => !!c);
-  if (job.features) {
-    for (const f of job.features) {
-      if (labels.includes(f)) log(`warning: feature '${f}' is marked as a label in ${job.input}'s metadata; clustering on it as --features asks`);
-    }
-  } else {
-    // Marked labels are recorded whatever their type; label-like names matter where they would be
-    // default features (numbers).
-    const candidates = table.columns.filter((c) => !exclude.includes(c.name) && (labels.includes(c.name) || c.type === 'number' || c.type === 'bigint'));
-    for (const name of candidates.map((c) => c.name)) {
-      if (labels.includes(name)) {
-        exclude.push(name);
-        log(`notice: column '${name}' is marked as a label in ${job.input}'s metadata; left out of the features`);
-      } else if (LABEL_LIKE.test(name)) {
-        exclude.push(name);
-        log(`warning: column '${name}' looks like a label; left out of the features (name it in --features to cluster on it, or --exclude to silence this)`);
-      }
-    }
-  }
-  const { pre, matrix: x } = Preprocessor.fitTransform(table, {
-    features: job.features ?? null,
-    exclude,
-    scale: job.scale ?? PREPROCESS_DEFAULTS.scale,
-    impute: job.impute ?? PREPROCESS_DEFAULTS.impute,
-    maxCategories: job.maxCategories ?? PREPROCESS_DEFAULTS.maxCategories,
-  });
-  // Values beyond --max-categories share one column: say how many, and count them in the manifest.
-  const otherCategories: Record<string, { distinct: number; kept: number; rows: number }> = {};
-  for (const s of pre.state.categorical) {
-    if (!s.rare?.length) continue;
-    const kept = new Set(s.categories);
-    const c = table.column(s.name);
-    if (c.type !== 'string') continue;
-    const values = c.values;
-    const distinct = new Set(values).size - (values.includes(null) ? 1 : 0);
-    let rows = 0;
-    for (const v of values) if (v !== null && !kept.has(v)) rows++;
-    otherCategories[s.name] = { distinct, kept: s.categories.length, rows };
-    log(`notice: column '${s.name}': ${distinct} distinct values; the ${s.categories.length} most frequent are one-hot columns, the other ${distinct - s.categories.length} (${rows} rows) go to ${s.name}=__other__ (--max-categories ${s.categories.length})`);
-  }
-  if (!job.features) {
-    // Legal but almost always a mistake: an identifier clustered as if it were a measurement.
-    for (const name of pre.state.numeric.map((n) => n.name)) {
-      if (/(^|[_\s-])id$/i.test(name) || /[a-z]Id$/.test(name)) {
-        log(`warning: feature column '${name}' looks like an identifier; pass --id ${name} to pass it through, or list --features`);
-      }
-    }
-  }
-  let weights: Float32Array | null = null;
-  if (job.weight) {
-    const w = table.numeric(job.weight);
-    weights = new Float32Array(w.length);
-    for (let i = 0; i < w.length; i++) {
-      if (!(w[i] >= 0) || !Number.isFinite(w[i])) {
-        throw new SegtensorError('BAD_INPUT', `${job.input}: weight column '${job.weight}' ${dataRow(i)} is ${w[i]}; weights must be finite and >= 0`);
-      }
-      weights[i] = w[i];
-    }
-  }
+  const { table, pre, x, ids, exclude, weights, otherCategories } = await prepareFeatures(job, run, log, () => lap('read'));
   lap('preprocess');
-  log(`${table.nRows} rows × ${x.nFeatures} features, k = ${job.k}, backend ${be.name}`);
-
-  const km = new KMeans({
-    k: job.k,
+  const kmOptions = {
     seed: job.seed ?? KMEANS_DEFAULTS.seed,
     nInit: job.nInit ?? KMEANS_DEFAULTS.nInit,
     maxIter: job.maxIter ?? KMEANS_DEFAULTS.maxIter,
     tol: job.tol ?? KMEANS_DEFAULTS.tol,
     init: job.init ?? 'auto',
-    onIteration: job.onIteration,
-  });
-  const r = await km.fit(be, x, weights);
+  };
+  let r: KMeansResult;
+  let k: number;
+  let sweep: FitMetrics['sweep'] = null;
+  if (job.k === 'auto') {
+    const ks = job.kRange ?? parseKRange(AUTO_K_RANGE);
+    log(`${table.nRows} rows × ${x.nFeatures} features, k chosen among ${ks.join(', ')}, backend ${be.name}`);
+    const { sweepMatrix, recommendK, SWEEP_DEFAULTS } = await import('./sweep.js');
+    const o = { ...kmOptions, ks, sample: job.silhouetteSample ?? SWEEP_DEFAULTS.sample, stability: job.stability ?? SWEEP_DEFAULTS.stability };
+    // Each k's summary goes to the log; the per-fit lines are too fine for it.
+    const swept = await sweepMatrix(be, x, weights, o, (line, row) => row && log(line));
+    const rec = recommendK(swept.rows);
+    k = rec.k;
+    r = swept.fits.get(k)!;
+    sweep = { rows: swept.rows, recommendation: rec, stability: o.stability };
+    log(`k = ${k}${rec.clear ? '' : ' (not clear: check the sweep in metrics.json)'}: ${rec.reason}`);
+  } else {
+    k = job.k;
+    log(`${table.nRows} rows × ${x.nFeatures} features, k = ${k}, backend ${be.name}`);
+    r = await new KMeans({ k, ...kmOptions, onIteration: job.onIteration }).fit(be, x, weights);
+  }
   t.init = Math.round(r.ms.init);
   t.lloyd = Math.round(r.ms.lloyd);
   lap('fit');
 
-  const k = job.k;
   const sizes = new Array<number>(k).fill(0);
   for (const l of r.labels) sizes[l]++;
-  const disp = dispersion(x, r.labels, k);
   const sampleSize = Math.min(job.silhouetteSample ?? 20000, table.nRows);
   const sample = sampleRows(table.nRows, sampleSize, job.seed ?? KMEANS_DEFAULTS.seed);
+  const quality = await clusterQuality(be, x, r.labels, k, sample);
   const metrics: FitMetrics = {
     inertia: r.inertia,
     nIter: r.nIter,
@@ -226,14 +179,15 @@ async function fitInto(
     rows: table.nRows,
     features: x.nFeatures,
     sizes,
-    silhouette: await silhouette(be, x, r.labels, k, sample),
+    silhouette: quality.silhouette,
     silhouetteSampleSize: sampleSize,
-    calinskiHarabasz: calinskiHarabasz(x, r.labels, k, disp),
-    daviesBouldin: await daviesBouldinOn(be, x, r.labels, k, disp),
+    calinskiHarabasz: quality.calinskiHarabasz,
+    daviesBouldin: quality.daviesBouldin,
     runs: r.runs,
     emptyClustersRepaired: r.history.reduce((s, h) => s + h.emptyClusters, 0),
     backend: be.name,
     timingsMs: t,
+    sweep,
   };
   lap('metrics');
   const profile = profileSegments(table, pre, x, r.labels, k);
@@ -254,9 +208,9 @@ async function fitInto(
     k,
     centroidsScaled: scaled,
     centroidsOriginal: pre.inverse(r.centroids, k),
-    params: { nInit: km.options.nInit, maxIter: km.options.maxIter, tol: km.options.tol, seed: km.options.seed, init: r.init },
+    params: { nInit: kmOptions.nInit, maxIter: kmOptions.maxIter, tol: kmOptions.tol, seed: kmOptions.seed, init: r.init, ...(sweep ? { k: 'auto', kRange: sweep.rows.map((x) => x.k) } : {}) },
     backend: be.name,
-    seed: km.options.seed,
+    seed: kmOptions.seed,
   };
 
   // Outputs last, into the run's staging directory; commit publishes them all at once.

@@ -30,7 +30,7 @@ export interface ModelFile {
   centroidsScaled: number[][];
   /** The same centroids in the input's units (one-hot columns as shares). */
   centroidsOriginal: number[][];
-  params: { nInit: number; maxIter: number; tol: number; seed: number; init: string };
+  params: { nInit: number; maxIter: number; tol: number; seed: number; init: string; /** Present when k was chosen by `--k auto`. */ k?: 'auto'; kRange?: number[] };
   backend: string;
   seed: number;
 }

@@ -43,5 +43,11 @@ describe('adjustedRandIndex: hand-computed', () => {
 describe('adjustedRandIndex: against scikit-learn adjusted_rand_score', () => {
   it.each(fixtures.cases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
     expect(adjustedRandIndex(c.a, c.b)).toBeCloseTo(c.ari, 12);
+    // Segment labels (Int32Array, small non-negative) take the dense contingency path: the same
+    // value as the map path, which counts the same integers.
+    const small = (v: unknown[]) => v.every((x) => typeof x === 'number' && Number.isInteger(x) && x >= 0 && x < 4096);
+    if (small(c.a) && small(c.b)) {
+      expect(adjustedRandIndex(Int32Array.from(c.a as number[]), Int32Array.from(c.b as number[]))).toBe(adjustedRandIndex(c.a, c.b));
+    }
   });
 });

@@ -1,0 +1,113 @@
+/**
+ * The input of `fit` and `sweep`, read and preprocessed: labels kept out of the default
+ * features, the preprocessing fitted, the matrix built, ids and weights checked.
+ */
+import type { Matrix } from '../core/matrix.js';
+import { dataRow, SegtensorError } from '../errors.js';
+import { coercionNotices, readTable } from '../io/read-table.js';
+import type { ColumnTable } from '../io/table.js';
+import { readLabelColumns } from '../io/table-meta.js';
+import type { OutColumn } from '../io/write-table.js';
+import { PREPROCESS_DEFAULTS, Preprocessor } from '../preprocess/preprocessor.js';
+import type { FitJob } from './fit.js';
+import { idColumn } from './ids.js';
+
+/** Names that usually hold a label: kept out of default features (with a warning). */
+export const LABEL_LIKE = /^(is_?)?(churn|churned|label|target)(_?(flag|label))?$/i;
+
+/** The input read and preprocessed as `fit` does it, for `fit` and `sweep`. */
+export interface PreparedFeatures {
+  table: ColumnTable;
+  pre: Preprocessor;
+  x: Matrix;
+  ids: OutColumn;
+  /** Columns kept out of the features: the id, the weight, --exclude, marked and label-like columns. */
+  exclude: string[];
+  weights: Float32Array | null;
+  otherCategories: Record<string, { distinct: number; kept: number; rows: number }>;
+}
+
+/** What {@link prepareFeatures} needs of a job: the input and preprocessing options of `fit`. */
+export type FeatureJob = Pick<FitJob, 'input' | 'features' | 'exclude' | 'id' | 'dtypes' | 'coerceInvalid' | 'weight' | 'scale' | 'impute' | 'maxCategories'>;
+
+/**
+ * Reads `job.input` (recorded in `run`'s manifest), leaves labels out of the default features
+ * (with notices), fits the preprocessing and builds the matrix; checks the ids and weights.
+ */
+export async function prepareFeatures(
+  job: FeatureJob,
+  run: { input(file: string): void },
+  log: (l: string) => void,
+  onRead: () => void = () => {},
+): Promise<PreparedFeatures> {
+  log(`reading ${job.input}`);
+  const table = await readTable(job.input, '--input', { dtypes: job.dtypes ?? undefined, coerceInvalid: job.coerceInvalid });
+  for (const l of coercionNotices(table)) log(l);
+  if (table.nRows === 0) throw new SegtensorError('EMPTY_TABLE', `${job.input}: the table has no rows`);
+  onRead();
+  run.input(job.input);
+  const ids = idColumn(table, job.id ?? null, true);
+  for (const c of job.exclude ?? []) table.column(c); // MISSING_COLUMN naming the file
+  const labels = await readLabelColumns(job.input);
+  const exclude = [job.id, job.weight, ...(job.exclude ?? [])].filter((c): c is string => !!c);
+  if (job.features) {
+    for (const f of job.features) {
+      if (labels.includes(f)) log(`warning: feature '${f}' is marked as a label in ${job.input}'s metadata; clustering on it as --features asks`);
+    }
+  } else {
+    // Marked labels are recorded whatever their type; label-like names matter where they would be
+    // default features (numbers).
+    const candidates = table.columns.filter((c) => !exclude.includes(c.name) && (labels.includes(c.name) || c.type === 'number' || c.type === 'bigint'));
+    for (const name of candidates.map((c) => c.name)) {
+      if (labels.includes(name)) {
+        exclude.push(name);
+        log(`notice: column '${name}' is marked as a label in ${job.input}'s metadata; left out of the features`);
+      } else if (LABEL_LIKE.test(name)) {
+        exclude.push(name);
+        log(`warning: column '${name}' looks like a label; left out of the features (name it in --features to cluster on it, or --exclude to silence this)`);
+      }
+    }
+  }
+  const { pre, matrix: x } = Preprocessor.fitTransform(table, {
+    features: job.features ?? null,
+    exclude,
+    scale: job.scale ?? PREPROCESS_DEFAULTS.scale,
+    impute: job.impute ?? PREPROCESS_DEFAULTS.impute,
+    maxCategories: job.maxCategories ?? PREPROCESS_DEFAULTS.maxCategories,
+  });
+  // Values beyond --max-categories share one column: say how many, and count them in the manifest.
+  const otherCategories: Record<string, { distinct: number; kept: number; rows: number }> = {};
+  for (const s of pre.state.categorical) {
+    if (!s.rare?.length) continue;
+    const kept = new Set(s.categories);
+    const c = table.column(s.name);
+    if (c.type !== 'string') continue;
+    const values = c.values;
+    const distinct = new Set(values).size - (values.includes(null) ? 1 : 0);
+    let rows = 0;
+    for (const v of values) if (v !== null && !kept.has(v)) rows++;
+    otherCategories[s.name] = { distinct, kept: s.categories.length, rows };
+    log(`notice: column '${s.name}': ${distinct} distinct values; the ${s.categories.length} most frequent are one-hot columns, the other ${distinct - s.categories.length} (${rows} rows) go to ${s.name}=__other__ (--max-categories ${s.categories.length})`);
+  }
+  if (!job.features) {
+    // Legal but almost always a mistake: an identifier clustered as if it were a measurement.
+    for (const name of pre.state.numeric.map((n) => n.name)) {
+      if (/(^|[_\s-])id$/i.test(name) || /[a-z]Id$/.test(name)) {
+        log(`warning: feature column '${name}' looks like an identifier; pass --id ${name} to pass it through, or list --features`);
+      }
+    }
+  }
+  let weights: Float32Array | null = null;
+  if (job.weight) {
+    const w = table.numeric(job.weight);
+    weights = new Float32Array(w.length);
+    for (let i = 0; i < w.length; i++) {
+      if (!(w[i] >= 0) || !Number.isFinite(w[i])) {
+        throw new SegtensorError('BAD_INPUT', `${job.input}: weight column '${job.weight}' ${dataRow(i)} is ${w[i]}; weights must be finite and >= 0`);
+      }
+      weights[i] = w[i];
+    }
+  }
+  return { table, pre, x, ids, exclude, weights, otherCategories };
+}
+
