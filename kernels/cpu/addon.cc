@@ -383,12 +383,14 @@ Napi::Value Potentials(const Napi::CallbackInfo& info) {
 }
 
 /**
- * clusterDistanceSums(x, nRows, d, labels, k) -> Float64Array(nRows·k): out[i·k + l] =
- * Σ ‖x_i − x_j‖ over the rows j labelled l (self 0). Quadratic: meant for a sample.
+ * clusterDistanceSums(x, nRows, d, labels, k[, r0, r1]) -> Float64Array((r1 − r0)·k):
+ * out[(i − r0)·k + l] = Σ ‖x_i − x_j‖ over the rows j labelled l (self 0), for the rows i in
+ * [r0, r1) (default all). Quadratic: meant for a sample; the row range lets the caller bound the
+ * output (rows × k float64) at large k.
  *
  * The columns are the rows stably sorted by label, so each cluster is a run of whole tiles
  * summed with vector adds; each output row is computed by one task in column order, so the
- * result does not depend on the thread count.
+ * result does not depend on the thread count or the range.
  */
 Napi::Value ClusterDistanceSums(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -397,6 +399,9 @@ Napi::Value ClusterDistanceSums(const Napi::CallbackInfo& info) {
   const int k = (int)sizeArg(info, 4, "k", 1);
   const float* x = dataOf<float>(info, 0, "x", nRows * d, false);
   const int32_t* labels = dataOf<int32_t>(info, 3, "labels", nRows, false);
+  const size_t r0 = info.Length() > 5 && !info[5].IsUndefined() ? sizeArg(info, 5, "r0", 0) : 0;
+  const size_t r1 = info.Length() > 6 && !info[6].IsUndefined() ? sizeArg(info, 6, "r1", 0) : nRows;
+  if (r0 > r1 || r1 > nRows) throw Napi::RangeError::New(env, "clusterDistanceSums: need 0 <= r0 <= r1 <= nRows");
   std::vector<size_t> start((size_t)k + 1, 0);
   for (size_t i = 0; i < nRows; ++i) {
     const int32_t l = labels[i];
@@ -406,8 +411,8 @@ Napi::Value ClusterDistanceSums(const Napi::CallbackInfo& info) {
     ++start[(size_t)l + 1];
   }
   for (int l = 0; l < k; ++l) start[(size_t)l + 1] += start[l];
-  Napi::Float64Array outArr = Napi::Float64Array::New(env, nRows * (size_t)k);
-  if (nRows == 0) return outArr;
+  Napi::Float64Array outArr = Napi::Float64Array::New(env, (r1 - r0) * (size_t)k);
+  if (r1 == r0) return outArr;
 
   const KernelTable& K = *gKernels;
   const int W = K.lanes;
@@ -434,15 +439,17 @@ Napi::Value ClusterDistanceSums(const Napi::CallbackInfo& info) {
     }
     uniform[t] = colLabel[t * W] >= 0 && colLabel[t * W] == colLabel[t * W + W - 1];
   }
-  ClusterSumsJob job{x, panel.ptr, colLabel.data(), uniform.data(), outArr.Data(), (int)nTiles, d, k};
+  // The job's rows are x's rows [r0, r1): row i of the job is x's row r0 + i.
+  ClusterSumsJob job{x + r0 * d, panel.ptr, colLabel.data(), uniform.data(), outArr.Data(), (int)nTiles, d, k};
   Pool& P = pool();
   std::vector<std::unique_ptr<char[]>> scratch(P.threads());
-  const int nTasks = (int)((nRows + kClusterTaskRows - 1) / kClusterTaskRows);
+  const size_t rows = r1 - r0;
+  const int nTasks = (int)((rows + kClusterTaskRows - 1) / kClusterTaskRows);
   P.run(nTasks, [&](int b, int worker) {
     if (!scratch[worker]) scratch[worker].reset(new char[kClusterScratchBytes]);
-    const size_t r0 = (size_t)b * kClusterTaskRows;
-    const size_t r1 = r0 + kClusterTaskRows < nRows ? r0 + kClusterTaskRows : nRows;
-    K.clusterSumRows(job, r0, r1, scratch[worker].get());
+    const size_t t0 = (size_t)b * kClusterTaskRows;
+    const size_t t1 = t0 + kClusterTaskRows < rows ? t0 + kClusterTaskRows : rows;
+    K.clusterSumRows(job, t0, t1, scratch[worker].get());
   });
   return outArr;
 }

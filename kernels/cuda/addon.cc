@@ -127,7 +127,7 @@ Napi::Value Potentials(const Napi::CallbackInfo& info) {
   return out;
 }
 
-/** clusterDistanceSums(h, xHost, labels, k) -> Float64Array(nRows·k); labels must lie in [0, k). */
+/** clusterDistanceSums(h, xHost, labels, k[, r0, r1]) -> Float64Array((r1 − r0)·k); labels must lie in [0, k). */
 Napi::Value ClusterDistanceSums(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const Napi::Int32Array labels = info[2].As<Napi::Int32Array>();
@@ -137,8 +137,11 @@ Napi::Value ClusterDistanceSums(const Napi::CallbackInfo& info) {
     if (labels[i] < 0 || labels[i] >= k)
       throw Napi::RangeError::New(env, "clusterDistanceSums: labels must be in [0, " + std::to_string(k) + "); got " +
                                            std::to_string(labels[i]) + " at row " + std::to_string(i));
-  Napi::Float64Array out = Napi::Float64Array::New(env, n * (size_t)k);
-  check(env, seg_cuda_cluster_sums(handleOf(info[0]), dataOf<float>(info[1]), labels.Data(), k, out.Data()));
+  const int64_t r0 = info.Length() > 4 && info[4].IsNumber() ? info[4].As<Napi::Number>().Int64Value() : 0;
+  const int64_t r1 = info.Length() > 5 && info[5].IsNumber() ? info[5].As<Napi::Number>().Int64Value() : (int64_t)n;
+  if (r0 < 0 || r0 > r1 || r1 > (int64_t)n) throw Napi::RangeError::New(env, "clusterDistanceSums: need 0 <= r0 <= r1 <= nRows");
+  Napi::Float64Array out = Napi::Float64Array::New(env, (size_t)(r1 - r0) * (size_t)k);
+  check(env, seg_cuda_cluster_sums(handleOf(info[0]), dataOf<float>(info[1]), labels.Data(), k, r0, r1, out.Data()));
   return out;
 }
 

@@ -37,5 +37,7 @@ const char* seg_cuda_potentials(SegCudaData* h, const float* closest, const floa
  * out (n × k, host) [i·k + l] = Σ ‖x_i − x_j‖ over the rows j with labels[j] = l (labels in
  * [0, k), checked by the caller). xHost: the host copy of the uploaded rows.
  */
-const char* seg_cuda_cluster_sums(SegCudaData* h, const float* xHost, const int32_t* labels, int k, double* out);
+/** Rows [r0, r1) of the silhouette sums: out holds (r1 − r0) × k. */
+const char* seg_cuda_cluster_sums(SegCudaData* h, const float* xHost, const int32_t* labels, int k, int64_t r0, int64_t r1,
+                                  double* out);
 }

@@ -161,7 +161,7 @@ int main(int argc, char** argv) {
     colLabel[col] = labels[i];
   }
   std::vector<double> cds(ns * k, 0.0);
-  ClusterSumParams cp{x.data(), cols.data(), colLabel.data(), cds.data(), ns, d, k};
+  ClusterSumParams cp{x.data(), cols.data(), colLabel.data(), cds.data(), ns, d, k, ns};
   std::vector<int> curL(kRows);
   std::vector<double> run(kRows);
   for (int64_t b = 0; b < (ns + kRows - 1) / kRows; ++b) {

@@ -524,10 +524,12 @@ const char* seg_cuda_potentials(SegCudaData* h, const float* closest, const floa
   return nullptr;
 }
 
-const char* seg_cuda_cluster_sums(SegCudaData* h, const float* xHost, const int32_t* labels, int k, double* out) {
+const char* seg_cuda_cluster_sums(SegCudaData* h, const float* xHost, const int32_t* labels, int k, int64_t r0, int64_t r1,
+                                  double* out) {
   const int64_t n = h->n;
   const int d = h->d;
-  if (n == 0) return nullptr;
+  if (n == 0 || r1 <= r0) return nullptr;
+  const int64_t nRows = r1 - r0;
   // Columns: the rows stably sorted by label (a counting sort on the host), so each cluster is
   // one run of consecutive columns.
   std::vector<int64_t> next((size_t)k + 1, 0);
@@ -553,14 +555,14 @@ const char* seg_cuda_cluster_sums(SegCudaData* h, const float* xHost, const int3
   }
   if ((err = dCols.alloc((size_t)n * d))) return err;
   if ((err = dLabel.alloc(n))) return err;
-  if ((err = dOut.alloc((size_t)n * k))) return err;
+  if ((err = dOut.alloc((size_t)nRows * k))) return err;
   SEG_TRY("clusterDistanceSums", cudaMemcpy(dCols.p, cols.data(), sizeof(float) * n * d, cudaMemcpyHostToDevice));
   SEG_TRY("clusterDistanceSums", cudaMemcpy(dLabel.p, colLabel.data(), sizeof(int32_t) * n, cudaMemcpyHostToDevice));
-  SEG_TRY("clusterDistanceSums", cudaMemset(dOut.p, 0, sizeof(double) * n * k));
-  ClusterSumParams p{rowsOnDevice, dCols.p, dLabel.p, dOut.p, n, d, k};
-  clusterSumsKernel<<<(unsigned)((n + kRows - 1) / kRows), kRows>>>(p);
+  SEG_TRY("clusterDistanceSums", cudaMemset(dOut.p, 0, sizeof(double) * nRows * k));
+  ClusterSumParams p{rowsOnDevice + r0 * d, dCols.p, dLabel.p, dOut.p, n, d, k, nRows};
+  clusterSumsKernel<<<(unsigned)((nRows + kRows - 1) / kRows), kRows>>>(p);
   SEG_TRY("clusterDistanceSums kernel", cudaGetLastError());
-  SEG_TRY("clusterDistanceSums", cudaMemcpy(out, dOut.p, sizeof(double) * n * k, cudaMemcpyDeviceToHost));
+  SEG_TRY("clusterDistanceSums", cudaMemcpy(out, dOut.p, sizeof(double) * nRows * k, cudaMemcpyDeviceToHost));
   return nullptr;
 }
 

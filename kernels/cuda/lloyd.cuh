@@ -234,13 +234,14 @@ SEG_HD void reduceDoubleStep(int tid, int stride, double* slot) {
 }
 
 struct ClusterSumParams {
-  const float* x;          // n × d, the rows (original order)
-  const float* cols;       // n × d, the same rows stably sorted by label
+  const float* x;          // nRows × d, the rows whose sums are computed (a range of the columns' rows)
+  const float* cols;       // n × d, all the rows stably sorted by label
   const int32_t* colLabel; // n: label of each sorted column
-  double* out;             // out, n × k, zeroed: out[i·k + l] = Σ ‖x_i − col‖ over the columns of l
+  double* out;             // out, nRows × k, zeroed: out[i·k + l] = Σ ‖x_i − col‖ over the columns of l
   int64_t n;
   int d;
   int k;
+  int64_t nRows;
 };
 
 /**
@@ -254,7 +255,7 @@ SEG_HD void loadPairTiles(const ClusterSumParams& p, int64_t block, int tid, int
     const int r = e / kTileD, ff = e % kTileD;
     const int64_t row = block * kRows + r;
     const int f = f0 + ff;
-    xs[ff * (kRows + 1) + r] = (row < p.n && f < p.d) ? p.x[row * p.d + f] : 0.0f;
+    xs[ff * (kRows + 1) + r] = (row < p.nRows && f < p.d) ? p.x[row * p.d + f] : 0.0f;
   }
   for (int e = tid; e < kTileC * kTileD; e += kRows) {
     const int jj = e / kTileD, ff = e % kTileD;
@@ -291,7 +292,7 @@ SEG_HD void finishPairTile(const ClusterSumParams& p, int64_t block, int tid, in
     if (c >= p.n) break;
     const int l = p.colLabel[c];
     if (l != *curL) {
-      if (*curL >= 0 && row < p.n) p.out[row * p.k + *curL] = *run;
+      if (*curL >= 0 && row < p.nRows) p.out[row * p.k + *curL] = *run;
       *curL = l;
       *run = 0;
     }
@@ -302,7 +303,7 @@ SEG_HD void finishPairTile(const ClusterSumParams& p, int64_t block, int tid, in
 /** Phase 4 (each thread): the last label's sum. */
 SEG_HD void finishPairRow(const ClusterSumParams& p, int64_t block, int tid, int curL, double run) {
   const int64_t row = block * kRows + tid;
-  if (curL >= 0 && row < p.n) p.out[row * p.k + curL] = run;
+  if (curL >= 0 && row < p.nRows) p.out[row * p.k + curL] = run;
 }
 
 }  // namespace segcuda

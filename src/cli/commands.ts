@@ -22,6 +22,8 @@ interface FitFlags {
   k: number | 'auto';
   kRange?: number[];
   stability?: number;
+  alignTo?: string;
+  warmStart?: string;
   out: string;
   features?: string[];
   exclude?: string[];
@@ -52,6 +54,8 @@ function addFitOptions(cmd: Command, withInput: boolean, { format = true }: { fo
       .requiredOption('-k, --k <n|auto>', 'number of segments, or auto: the k that `sweep` would recommend over --k-range (the sweep goes into metrics.json)', (v: string) => (v === 'auto' ? 'auto' : intOption('--k', 1)(v)))
       .option('--k-range <range>', 'the k values --k auto tries: a range (2..10) or a list (2,4,8)', (v: string) => parseKRange(v, '--k-range'))
       .option('--stability <r>', 'with --k auto: bootstrap refits per k, the tie-breaker when the indices disagree (0: none)', intOption('--stability', 0, 1000), SWEEP_STABILITY)
+      .option('--align-to <dir>', "a previous fit's output: its segment ids carry over to the matching new segments (minimum-cost matching of centroids); new segments get new ids, vanished ones are listed as retired; with --id, transitions.csv counts customers between them")
+      .option('--warm-start <dir>', "a previous fit's output: start from its centroids instead of seeding (same --k and features)")
       .requiredOption('-o, --out <dir>', 'output directory (created if missing)');
   }
   cmd
@@ -109,6 +113,7 @@ export function registerFit(program: Command): void {
         '  metrics.json      inertia, nIter, converged, sizes, silhouette, calinskiHarabasz, daviesBouldin, timings\n' +
         '  assignments.*     id, segment, distance (Euclidean, in scaled units)\n' +
         '  segments.csv      count, share and mean of each feature per segment\n' +
+        '  transitions.csv   with --align-to and --id: previous_segment, segment, customers (ids in both runs)\n' +
         '  manifest.json     run id, options, inputs and outputs with SHA-256, versions, times, counts',
     );
   addFitOptions(cmd, true).action(async (flags: FitFlags, c: Command) => {
@@ -174,7 +179,8 @@ export function registerPredict(program: Command): void {
     .action(async (flags: { model: string; input: string; out: string; id?: string; backend: string; dtypes?: Record<string, DType>; coerceInvalid?: boolean }) => {
       const { predictSegments } = await import('../pipeline/predict.js');
       const r = await predictSegments({ ...flags, log: (l) => process.stderr.write(`segtensor: ${l}\n`) });
-      console.log(`assigned ${r.rows} rows; segment sizes ${r.sizes.join(', ')}; wrote ${r.files.join(', ')}`);
+      const sizes = r.segmentIds.every((id, j) => id === j) ? r.sizes.join(', ') : r.sizes.map((n, j) => `${r.segmentIds[j]}: ${n}`).join(', ');
+      console.log(`assigned ${r.rows} rows; segment sizes ${sizes}; wrote ${r.files.join(', ')}`);
     });
 }
 

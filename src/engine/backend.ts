@@ -56,6 +56,12 @@ export interface SegmentSums {
   counts: Float64Array;
 }
 
+/** Rows [start, end) of a matrix. */
+export interface RowRange {
+  start: number;
+  end: number;
+}
+
 /** Names of the backends segtensor knows about. `auto` is resolved by the registry. */
 export type BackendName = 'native' | 'cuda' | 'tensorflow' | 'wasm' | 'cpu';
 
@@ -110,10 +116,12 @@ export interface Backend {
   updateClosest?(x: DeviceMatrix, center: Float32Array, closest: Float32Array, cum: Float64Array): Promise<void>;
 
   /**
-   * For the silhouette: out[i·k + l] = Σ ‖xᵢ − xⱼ‖ (Euclidean, not squared) over the rows j with
-   * labels[j] = l, self-distance 0. Quadratic in nRows: meant for a sample of ≤ ~20,000 rows.
+   * For the silhouette: out[(i − start)·k + l] = Σ ‖xᵢ − xⱼ‖ (Euclidean, not squared) over the
+   * rows j with labels[j] = l, self-distance 0, for the rows i in `rows` ([start, end), default
+   * all). Quadratic in nRows: meant for a sample of ≤ ~20,000 rows; the range keeps the output
+   * (rows × k float64) bounded at large k. A row's sums do not depend on the range.
    */
-  clusterDistanceSums(x: DeviceMatrix, labels: Int32Array, k: number): Promise<Float64Array>;
+  clusterDistanceSums(x: DeviceMatrix, labels: Int32Array, k: number, rows?: RowRange): Promise<Float64Array>;
 }
 
 /** Raised when a backend cannot be loaded or used; `reason` is shown by `segtensor doctor`. */

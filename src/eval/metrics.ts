@@ -288,6 +288,9 @@ export function sampleRows(nRows: number, size: number, seed: number): Int32Arra
   return out.sort();
 }
 
+/** The most memory the silhouette's per-row cluster sums take at once (in row blocks). */
+export const SILHOUETTE_BLOCK_BYTES = 64 << 20;
+
 /**
  * Mean silhouette coefficient over `rows` (all rows if omitted). The pairwise distance sums run
  * on the backend (quadratic: keep `rows` to a sample). Rows in singleton
@@ -306,23 +309,29 @@ export async function silhouette(be: Backend, x: Matrix, labels: Int32Array, k: 
   const size = new Float64Array(k);
   for (const l of lab) size[l]++;
   if (size.filter((c) => c > 0).length < 2) return null;
-  // sumDist[i * k + j]: Σ distance from sample row i to the sample rows of cluster j.
+  // sumDist[(i − r0) * k + j]: Σ distance from sample row i to the sample rows of cluster j, for
+  // the rows of one block: blocks of at most SILHOUETTE_BLOCK_BYTES of sums, so the buffer stays
+  // bounded at large k (20,000 rows × 4,096 clusters would be 655 MB at once).
   const dx = be.upload({ data: sub, nRows: s, nFeatures: d });
-  let sumDist: Float64Array;
+  const block = Math.max(1, Math.min(s, Math.floor(SILHOUETTE_BLOCK_BYTES / (8 * k))));
+  let total = 0;
   try {
-    sumDist = await clusterDistanceSums(be, dx, lab, k);
+    for (let r0 = 0; r0 < s; r0 += block) {
+      const r1 = Math.min(s, r0 + block);
+      const sumDist = await clusterDistanceSums(be, dx, lab, k, { start: r0, end: r1 });
+      for (let i = r0; i < r1; i++) {
+        const own = lab[i];
+        if (size[own] <= 1) continue;
+        const o = (i - r0) * k;
+        const a = sumDist[o + own] / (size[own] - 1);
+        let b = Infinity;
+        for (let j = 0; j < k; j++) if (j !== own && size[j] > 0) b = Math.min(b, sumDist[o + j] / size[j]);
+        const m = Math.max(a, b);
+        total += m > 0 ? (b - a) / m : 0;
+      }
+    }
   } finally {
     be.release(dx);
-  }
-  let total = 0;
-  for (let i = 0; i < s; i++) {
-    const own = lab[i];
-    if (size[own] <= 1) continue;
-    const a = sumDist[i * k + own] / (size[own] - 1);
-    let b = Infinity;
-    for (let j = 0; j < k; j++) if (j !== own && size[j] > 0) b = Math.min(b, sumDist[i * k + j] / size[j]);
-    const m = Math.max(a, b);
-    total += m > 0 ? (b - a) / m : 0;
   }
   return total / s;
 }

@@ -23,6 +23,7 @@ import { type ImputeKind, type ScaleKind } from '../preprocess/preprocessor.js';
 import { VERSION } from '../version.js';
 import { parseKRange, AUTO_K_RANGE } from './k-range.js';
 import { MODEL_FORMAT, MODEL_FORMAT_VERSION, type ModelFile } from './model-file.js';
+import { alignCentroids, previousModel, transitionsCsv, warmStartCentroids, type AlignmentReport } from './align.js';
 import { prepareFeatures } from './prepare.js';
 import { profileCsv, profileSegments, type SegmentProfile } from './profile.js';
 
@@ -37,6 +38,10 @@ export interface FitJob {
   kRange?: number[];
   /** Bootstrap refits per k when `k` is `auto`. Default 5. */
   stability?: number;
+  /** A previous fit's directory: number this fit's segments after its segments (see ./align.ts). */
+  alignTo?: string | null;
+  /** A previous fit's directory: start Lloyd from its centroids instead of seeding (same k and features). */
+  warmStart?: string | null;
   /** Output directory (created if missing). */
   out: string;
   /** Feature columns; default every numeric column but the id and weight. */
@@ -87,6 +92,10 @@ export interface FitMetrics {
   emptyClustersRepaired: number;
   backend: string;
   timingsMs: Record<string, number>;
+  /** With `--align-to`: the matching, new and retired segments, transition counts; null otherwise. */
+  alignment: AlignmentReport | null;
+  /** The segment id of each entry of `sizes` (ascending). */
+  segmentIds: number[];
   /** With `--k auto`: every k tried, and the rule's choice (see ./sweep.ts); null otherwise. */
   sweep: { rows: import('./sweep.js').SweepRow[]; recommendation: import('./sweep.js').Recommendation; stability: number } | null;
 }
@@ -114,6 +123,7 @@ export async function fitSegmentation(job: FitJob): Promise<FitResult> {
     throw new SegtensorError('BAD_OPTION', `--format must be arrow or parquet; got '${String(format)}'`);
   }
   if (job.k !== 'auto' && job.kRange) throw new SegtensorError('BAD_OPTION', `--k-range applies to --k auto; got --k ${job.k}`);
+  if (job.k === 'auto' && job.warmStart) throw new SegtensorError('BAD_OPTION', '--warm-start needs a fixed --k (the previous model\'s), not --k auto');
   const run = beginRun({ command: 'fit', out: job.out, layout: 'dir', options: job });
   try {
     return await fitInto(run, job, format, log, t, lap);
@@ -160,14 +170,45 @@ async function fitInto(
   } else {
     k = job.k;
     log(`${table.nRows} rows × ${x.nFeatures} features, k = ${k}, backend ${be.name}`);
-    r = await new KMeans({ k, ...kmOptions, onIteration: job.onIteration }).fit(be, x, weights);
+    let init: InitName | Float32Array = kmOptions.init;
+    if (job.warmStart) {
+      const prev = await previousModel(job.warmStart, '--warm-start', pre.featureNames);
+      run.input(prev.run.file('model.json'));
+      init = warmStartCentroids(prev.model, pre, k);
+      log(`starting from the centroids of ${prev.run.dir} (run ${prev.run.manifest.runId})`);
+    }
+    r = await new KMeans({ k, ...kmOptions, init, onIteration: job.onIteration }).fit(be, x, weights);
   }
   t.init = Math.round(r.ms.init);
   t.lloyd = Math.round(r.ms.lloyd);
   lap('fit');
 
+  // Segment ids: 0..k-1, or the previous model's after --align-to. Centroid rows, sizes and
+  // profile rows go in ascending id order; `row[j]` is centroid j's row there.
+  let idOf = Array.from({ length: k }, (_, j) => j);
+  let nextSegmentId = k;
+  let alignment: AlignmentReport | null = null;
+  let prevForTransitions: Awaited<ReturnType<typeof previousModel>> | null = null;
+  if (job.alignTo) {
+    const prev = await previousModel(job.alignTo, '--align-to', pre.featureNames);
+    run.input(prev.run.file('model.json'));
+    const al = alignCentroids(prev.model, prev.run, pre, r.centroids, k);
+    ({ idOf, nextSegmentId } = al);
+    alignment = al.report;
+    prevForTransitions = prev;
+    log(`aligned to ${prev.run.dir}: ${al.report.matches.length} segments keep their ids${al.report.newSegments.length ? `, new: ${al.report.newSegments.join(', ')}` : ''}${al.report.retired.length ? `, retired: ${al.report.retired.join(', ')}` : ''}`);
+  }
+  const order = Array.from({ length: k }, (_, j) => j).sort((a, b) => idOf[a] - idOf[b]);
+  const row = new Int32Array(k);
+  order.forEach((j, p) => (row[j] = p));
+  const segmentIds = order.map((j) => idOf[j]);
+  const sameOrder = order.every((j, p) => j === p);
+  const plainIds = idOf.every((id, j) => id === j);
+  const labels = sameOrder ? r.labels : r.labels.map((l) => row[l]);
+  const centroids = sameOrder ? r.centroids : Float32Array.from(order.flatMap((j) => Array.from(r.centroids.subarray(j * x.nFeatures, (j + 1) * x.nFeatures))));
+  const segmentOf = plainIds ? r.labels : r.labels.map((l) => idOf[l]);
   const sizes = new Array<number>(k).fill(0);
-  for (const l of r.labels) sizes[l]++;
+  for (const l of labels) sizes[l]++;
   const sampleSize = Math.min(job.silhouetteSample ?? 20000, table.nRows);
   const sample = sampleRows(table.nRows, sampleSize, job.seed ?? KMEANS_DEFAULTS.seed);
   const quality = await clusterQuality(be, x, r.labels, k, sample);
@@ -179,6 +220,7 @@ async function fitInto(
     rows: table.nRows,
     features: x.nFeatures,
     sizes,
+    segmentIds,
     silhouette: quality.silhouette,
     silhouetteSampleSize: sampleSize,
     calinskiHarabasz: quality.calinskiHarabasz,
@@ -188,12 +230,14 @@ async function fitInto(
     backend: be.name,
     timingsMs: t,
     sweep,
+    alignment,
   };
   lap('metrics');
-  const profile = profileSegments(table, pre, x, r.labels, k);
+  const profile = profileSegments(table, pre, x, labels, k);
+  profile.rows.forEach((p, j) => (p.segment = segmentIds[j]));
 
   const d = x.nFeatures;
-  const scaled = Array.from({ length: k }, (_, j) => Array.from(r.centroids.subarray(j * d, (j + 1) * d)));
+  const scaled = Array.from({ length: k }, (_, j) => Array.from(centroids.subarray(j * d, (j + 1) * d)));
   const model: ModelFile = {
     format: MODEL_FORMAT,
     formatVersion: MODEL_FORMAT_VERSION,
@@ -207,16 +251,24 @@ async function fitInto(
     preprocessing: pre.toJSON(),
     k,
     centroidsScaled: scaled,
-    centroidsOriginal: pre.inverse(r.centroids, k),
+    centroidsOriginal: pre.inverse(centroids, k),
     params: { nInit: kmOptions.nInit, maxIter: kmOptions.maxIter, tol: kmOptions.tol, seed: kmOptions.seed, init: r.init, ...(sweep ? { k: 'auto', kRange: sweep.rows.map((x) => x.k) } : {}) },
     backend: be.name,
     seed: kmOptions.seed,
+    ...(plainIds && !alignment ? {} : { segmentIds }),
+    nextSegmentId,
   };
 
   // Outputs last, into the run's staging directory; commit publishes them all at once.
   const dist = new Float32Array(r.distances.length);
   for (let i = 0; i < dist.length; i++) dist[i] = Math.sqrt(r.distances[i]);
-  await writeTable(run.file(`assignments.${format === 'arrow' ? 'arrow' : 'parquet'}`), [ids, { name: 'segment', values: r.labels }, { name: 'distance', values: dist }]);
+  await writeTable(run.file(`assignments.${format === 'arrow' ? 'arrow' : 'parquet'}`), [ids, { name: 'segment', values: segmentOf }, { name: 'distance', values: dist }]);
+  if (prevForTransitions && alignment && job.id) {
+    const tr = await transitionsCsv(prevForTransitions.model, prevForTransitions.run, ids, segmentOf);
+    alignment.transitions = tr.counts;
+    atomicWrite(run.file('transitions.csv'), tr.csv);
+    if (tr.counts.customersInBoth === 0) log(`warning: no customer id of this run appears in ${prevForTransitions.run.dir}'s assignments; transitions.csv is empty`);
+  }
   atomicWrite(run.file('segments.csv'), profileCsv(profile));
   atomicWrite(run.file('metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
   atomicWrite(run.file('model.json'), JSON.stringify(model, null, 2) + '\n');

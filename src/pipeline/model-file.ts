@@ -33,6 +33,19 @@ export interface ModelFile {
   params: { nInit: number; maxIter: number; tol: number; seed: number; init: string; /** Present when k was chosen by `--k auto`. */ k?: 'auto'; kRange?: number[] };
   backend: string;
   seed: number;
+  /**
+   * The segment id of each centroid row (ascending). Absent: 0..k-1. Ids differ from the row
+   * numbers once a fit is aligned to an earlier one (`--align-to`): matched segments keep the
+   * earlier ids, new ones get ids never used before.
+   */
+  segmentIds?: number[];
+  /** The next id a new segment gets (one more than any id this model's line has used). */
+  nextSegmentId?: number;
+}
+
+/** The segment id of each centroid row. */
+export function segmentIdsOf(m: Pick<ModelFile, 'k' | 'segmentIds'>): number[] {
+  return m.segmentIds ?? Array.from({ length: m.k }, (_, j) => j);
 }
 
 /**

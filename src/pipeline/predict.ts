@@ -15,7 +15,7 @@ import { writeTable } from '../io/write-table.js';
 import { Preprocessor } from '../preprocess/preprocessor.js';
 import { missingCounts, unseenCounts, unseenNotices } from './data-notices.js';
 import { idColumn } from './ids.js';
-import { openModel } from './model-file.js';
+import { openModel, segmentIdsOf } from './model-file.js';
 
 export interface PredictJob {
   model: string;
@@ -33,7 +33,9 @@ export interface PredictJob {
 
 export interface PredictResult {
   rows: number;
+  /** Rows per segment, in the order of segmentIds. */
   sizes: number[];
+  segmentIds: number[];
   files: string[];
   /** Cells per categorical feature holding a value unseen when fitting (scored as `__other__`). */
   unseenCategories: Record<string, number>;
@@ -71,13 +73,16 @@ async function predictInto(run: ReturnType<typeof beginRun>, job: PredictJob, lo
     const a = await assign(be, dx, centroids, model.k);
     const { labels, distances } = await a.read();
     const dist = distances.map(Math.sqrt);
-    await writeTable(run.primary, [ids, { name: 'segment', values: labels }, { name: 'distance', values: dist }]);
     const sizes = new Array<number>(model.k).fill(0);
     for (const l of labels) sizes[l]++;
+    // Centroid rows to segment ids (they differ in a model aligned to an earlier one).
+    const segIds = segmentIdsOf(model);
+    const segments = segIds.every((id, j) => id === j) ? labels : labels.map((l) => segIds[l]);
+    await writeTable(run.primary, [ids, { name: 'segment', values: segments }, { name: 'distance', values: dist }]);
     run.backend(be.name);
     run.count({ rowsRead: table.nRows, rowsAssigned: labels.length, model: modelRun.manifest.runId, coercedToNull: table.coercions, unseenCategories: unseenCounts(x.unseen), missing: missingCounts(table, pre.state.numeric.map((s) => s.name)) });
     const { files } = await run.commit();
-    return { rows: table.nRows, sizes, files, unseenCategories: unseenCounts(x.unseen), coercions: table.coercions };
+    return { rows: table.nRows, sizes, segmentIds: segIds, files, unseenCategories: unseenCounts(x.unseen), coercions: table.coercions };
   } finally {
     be.release(dx);
   }

@@ -342,6 +342,24 @@ export class Preprocessor {
     return { data, nRows, nFeatures: d, unseen };
   }
 
+  /**
+   * The inverse of {@link inverse} for one vector: values in the input's units (one-hot columns
+   * as shares), in featureNames order, to this preprocessing's scaled units. Used to compare
+   * centroids of two fits in one space (`--align-to`) and to start from another fit's centroids
+   * (`--warm-start`).
+   */
+  forward(values: ArrayLike<number>): number[] {
+    const { numeric, featureNames } = this.state;
+    if (values.length !== featureNames.length) throw new RangeError(`Preprocessor.forward: need ${featureNames.length} values; got ${values.length}`);
+    return Array.from({ length: featureNames.length }, (_, f) => {
+      const x = values[f];
+      if (f >= numeric.length) return x;
+      const s = numeric[f];
+      const t = s.log ? Math.sign(x) * Math.log1p(Math.abs(x)) : x;
+      return (t - s.center) / s.scale;
+    });
+  }
+
   /** Centroids (k × nFeatures, scaled units) back in the input's units: one-hot columns become shares. */
   inverse(centroids: Float32Array, k: number): number[][] {
     const { numeric, featureNames } = this.state;

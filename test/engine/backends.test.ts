@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { ALWAYS, usableBackends } from '../helpers/backends.js';
 import { blobs, refAssign, refSegmentSum, rng } from '../helpers/reference.js';
+import { clusterDistanceSums } from '../../src/engine/ops/cluster-distance-sums.js';
 import { updateClosest } from '../../src/engine/ops/update-closest.js';
 
 const backends = await usableBackends();
@@ -165,6 +166,14 @@ describe.each(backends.map((b) => [b.name, b] as const))('backend %s', (_name, b
       for (let j = 0; j < n; j++) if (j !== i) ref[labels[j]] += Math.sqrt(refAssignDist(data, data, d, i, j));
       for (let l = 0; l < k; l++) expect(Math.abs(got[i * k + l] - ref[l]) / ref[l]).toBeLessThan(1e-4);
     }
+    // A row range gives those rows' sums, the same bits as the whole call (the silhouette runs
+    // in row blocks at large k).
+    for (const [start, end] of [[0, 1], [13, 77], [650, 700], [700, 700]]) {
+      const part = await clusterDistanceSums(be, x, labels, k, { start, end });
+      expect(part.length).toBe((end - start) * k);
+      expect([...part]).toEqual([...got.subarray(start * k, end * k)]);
+    }
+    expect(() => clusterDistanceSums(be, x, labels, k, { start: 5, end: 701 })).toThrow("'rows' must satisfy 0 <= start <= end <= nRows = 700; got [5, 701)");
     be.release(x);
   });
 });

@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { calinskiHarabasz, daviesBouldin, daviesBouldinOn, dispersion, dispersionJs } from '../../src/eval/metrics.js';
+import { calinskiHarabasz, daviesBouldin, daviesBouldinOn, dispersion, dispersionJs, sampleRows, silhouette, SILHOUETTE_BLOCK_BYTES } from '../../src/eval/metrics.js';
 import { usableBackends } from '../helpers/backends.js';
 import { addonBuilt } from '../helpers/native-paths.js';
 import { blobs } from '../helpers/reference.js';
@@ -81,6 +81,37 @@ describe.each(backends.map((b) => [b.name, b] as const))('Davies-Bouldin screene
     expect(Number.isFinite(exact2)).toBe(true);
     expect(await daviesBouldinOn(be, x, labels, 600, disp2, { exactBelow: 0 })).toBe(exact2);
     expect(await daviesBouldinOn(be, x, labels, 600, disp, { exactBelow: 0 })).toBe(Infinity);
+  });
+
+  it('the silhouette in row blocks (large k) equals scikit-learn on digits at k = 256', async () => {
+    // 1,797 rows × 256 clusters × 8 bytes = 3.7 MB: under the block size, so one block here;
+    // the block loop is exercised by the k = 40,000 case below.
+    expect(SILHOUETTE_BLOCK_BYTES).toBeGreaterThan(1797 * 256 * 8);
+    const all = sampleRows(digits.nRows, digits.nRows, 0);
+    expect((await silhouette(be, digits, labels256, 256, all))! / fx.digits.silhouette256).toBeCloseTo(1, 5);
+  });
+
+  it('keeps its buffer to the block size at k = 40,000 (the rows come in blocks, same value as a direct sum)', async () => {
+    // 600 rows in 3 clusters, labelled within k = 40,000: a whole call would hold 600 × 40,000
+    // float64 = 192 MB; the blocks hold ≤ 64 MB. The value against a float64 brute force.
+    const { data } = blobs(600, 3, 3, 6, 17);
+    const x = { data, nRows: 600, nFeatures: 3 };
+    const labels = Int32Array.from({ length: 600 }, (_, i) => [5, 20000, 39999][i % 3]);
+    const got = (await silhouette(be, x, labels, 40000))!;
+    let total = 0;
+    for (let i = 0; i < 600; i++) {
+      const sums = new Map<number, [number, number]>();
+      for (let j = 0; j < 600; j++) {
+        if (j === i) continue;
+        const dist = Math.hypot(data[i * 3] - data[j * 3], data[i * 3 + 1] - data[j * 3 + 1], data[i * 3 + 2] - data[j * 3 + 2]);
+        const e = sums.get(labels[j]) ?? [0, 0];
+        sums.set(labels[j], [e[0] + dist, e[1] + 1]);
+      }
+      const a = sums.get(labels[i])![0] / sums.get(labels[i])![1];
+      const b = Math.min(...[...sums].filter(([l]) => l !== labels[i]).map(([, [s, c]]) => s / c));
+      total += (b - a) / Math.max(a, b);
+    }
+    expect(got).toBeCloseTo(total / 600, 5);
   });
 
   it('is null with fewer than 2 populated clusters', async () => {

@@ -21,6 +21,7 @@ import {
   type Assignment,
   type Backend,
   type DeviceMatrix,
+  type RowRange,
   type Matrix,
   type SegmentSums,
 } from '../backend.js';
@@ -50,7 +51,7 @@ export interface CudaAddon {
   /** Σ w·min(closest, ‖x − c‖²) per candidate, float64, per-block partials added in block order. */
   potentials(h: unknown, closest: Float32Array, candidates: Float32Array, m: number): Float64Array;
   /** nRows × k silhouette sums; `host` is the uploaded matrix's host copy (columns are sorted from it). */
-  clusterDistanceSums(h: unknown, host: Float32Array, labels: Int32Array, k: number): Float64Array;
+  clusterDistanceSums(h: unknown, host: Float32Array, labels: Int32Array, k: number, r0: number, r1: number): Float64Array;
 }
 
 /** Where kernels/cuda/build.mjs puts the addon, relative to the repository root. @internal */
@@ -176,9 +177,9 @@ export function cudaBackendFrom(addon: CudaAddon): Backend {
       return addon.potentials(asCuda(xd).handle, closest, candidates, m);
     },
 
-    async clusterDistanceSums(xd: DeviceMatrix, labels: Int32Array, k: number): Promise<Float64Array> {
+    async clusterDistanceSums(xd: DeviceMatrix, labels: Int32Array, k: number, rows?: RowRange): Promise<Float64Array> {
       const x = asCuda(xd);
-      return addon.clusterDistanceSums(x.handle, x.host, labels, k);
+      return addon.clusterDistanceSums(x.handle, x.host, labels, k, rows?.start ?? 0, rows?.end ?? x.nRows);
     },
   };
   return be;

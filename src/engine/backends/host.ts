@@ -1,7 +1,7 @@
 /**
  * Host-side helpers shared by backends. @internal
  */
-import type { Backend, DeviceMatrix, Matrix } from '../backend.js';
+import type { Backend, DeviceMatrix, Matrix, RowRange } from '../backend.js';
 
 /**
  * Exact squared distance of each row to its labelled centroid, Σ(x − c)² accumulated in float64,
@@ -65,27 +65,38 @@ const scratch = new WeakMap<object, Float32Array>();
  * The sqrt and accumulation run on the host.
  */
 export async function clusterDistanceSumsImpl(
-  be: Pick<Backend, 'distances'>,
+  be: Pick<Backend, 'distances' | 'upload' | 'release'>,
   x: DeviceMatrix,
   host: Float32Array,
   labels: Int32Array,
   k: number,
+  rows?: RowRange,
 ): Promise<Float64Array> {
   const s = x.nRows;
   const d = x.nFeatures;
-  const out = new Float64Array(s * k);
-  const block = 256;
-  const buf = new Float32Array(s * block);
-  for (let start = 0; start < s; start += block) {
-    const m = Math.min(block, s - start);
-    const d2 = await be.distances(x, host.subarray(start * d, (start + m) * d), m, buf.subarray(0, s * m));
-    for (let i = 0; i < s; i++) {
-      const row = i * k;
-      for (let j = 0; j < m; j++) {
-        const v = i === start + j ? 0 : d2[i * m + j];
-        out[row + labels[start + j]] += v > 0 ? Math.sqrt(v) : 0;
+  const r0 = rows?.start ?? 0;
+  const r1 = rows?.end ?? s;
+  const n = r1 - r0;
+  const out = new Float64Array(n * k);
+  // The rows in range as their own matrix (all of x when the range is everything).
+  const whole = r0 === 0 && r1 === s;
+  const xr = whole ? x : be.upload({ data: host.subarray(r0 * d, r1 * d), nRows: n, nFeatures: d });
+  try {
+    const block = 256;
+    const buf = new Float32Array(n * block);
+    for (let start = 0; start < s; start += block) {
+      const m = Math.min(block, s - start);
+      const d2 = await be.distances(xr, host.subarray(start * d, (start + m) * d), m, buf.subarray(0, n * m));
+      for (let i = 0; i < n; i++) {
+        const row = i * k;
+        for (let j = 0; j < m; j++) {
+          const v = r0 + i === start + j ? 0 : d2[i * m + j];
+          out[row + labels[start + j]] += v > 0 ? Math.sqrt(v) : 0;
+        }
       }
     }
+  } finally {
+    if (!whole) be.release(xr);
   }
   return out;
 }

@@ -24,6 +24,7 @@ import {
   type Assignment,
   type Backend,
   type DeviceMatrix,
+  type RowRange,
   type Matrix,
   type SegmentSums,
 } from '../backend.js';
@@ -77,7 +78,7 @@ export interface NativeAddon {
   /** closest = min(closest, ‖x − center‖²) in place, then cum = Σ w·closest in row order (k-means++). */
   updateClosest(x: Float32Array, nRows: number, d: number, center: Float32Array, closest: Float32Array, weights: Float32Array | null, cum: Float64Array): void;
   /** out[i·k + l] = Σ ‖xᵢ − xⱼ‖ over rows j with label l (nRows × k, float64). */
-  clusterDistanceSums(x: Float32Array, nRows: number, d: number, labels: Int32Array, k: number): Float64Array;
+  clusterDistanceSums(x: Float32Array, nRows: number, d: number, labels: Int32Array, k: number, r0?: number, r1?: number): Float64Array;
   columnMeans(x: Float32Array, nRows: number, d: number): Float32Array;
   /** One multithreaded streaming read of x (a sum): the memory floor, for benchmarks. */
   streamRead(x: Float32Array): number;
@@ -446,9 +447,9 @@ export async function createNativeBackend(options: NativeBackendOptions = {}): P
       addon.updateClosest(x.data, x.nRows, x.nFeatures, center, closest, x.weights, cum);
     },
 
-    async clusterDistanceSums(xd: DeviceMatrix, labels: Int32Array, k: number): Promise<Float64Array> {
+    async clusterDistanceSums(xd: DeviceMatrix, labels: Int32Array, k: number, rows?: RowRange): Promise<Float64Array> {
       const x = asNative(xd);
-      return addon.clusterDistanceSums(x.data, x.nRows, x.nFeatures, labels, k);
+      return addon.clusterDistanceSums(x.data, x.nRows, x.nFeatures, labels, k, rows?.start ?? 0, rows?.end ?? x.nRows);
     },
   };
   return be;

@@ -19,6 +19,7 @@ import {
   type Backend,
   type BackendName,
   type DeviceMatrix,
+  type RowRange,
   type Matrix,
   type SegmentSums,
 } from '../backend.js';
@@ -181,8 +182,8 @@ class TfBackend implements Backend {
     return potentialsFromDistances(dc, closest, xd.weights, m);
   }
 
-  clusterDistanceSums(xd: DeviceMatrix, labels: Int32Array, k: number): Promise<Float64Array> {
-    return clusterDistanceSumsImpl(this, xd, (xd as TfMatrix).host.data, labels, k);
+  clusterDistanceSums(xd: DeviceMatrix, labels: Int32Array, k: number, rows?: RowRange): Promise<Float64Array> {
+    return clusterDistanceSumsImpl(this, xd, (xd as TfMatrix).host.data, labels, k, rows);
   }
 }
 
@@ -240,7 +241,7 @@ function pinned(be: TfBackend, tf: typeof TF, tfName: string): Backend {
     segmentSum: (x, a, k) => use(() => be.segmentSum(x, a, k)),
     distances: (x, c, m, out) => use(() => be.distances(x, c, m, out)),
     potentials: (x, cl, c, m) => use(() => be.potentials(x, cl, c, m)),
-    clusterDistanceSums: (x, l, k) => use(() => be.clusterDistanceSums(x, l, k)),
+    clusterDistanceSums: (x, l, k, rows) => use(() => be.clusterDistanceSums(x, l, k, rows)),
   };
 }
 
