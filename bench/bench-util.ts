@@ -158,3 +158,13 @@ export function checkArgs(known: { values: string[]; flags: string[] }, usage: s
     }
   }
 }
+
+/** The Arrow feature table both sides of a whole fit read (bench/make-table.ts: the same blobs plus customer_id). */
+export function arrowFile(n: number, d: number): string {
+  const f = path.join(DATA_DIR, `wf-${n}x${d}.arrow`);
+  if (!fs.existsSync(f)) {
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'bench', 'make-table.js'), '--rows', String(n), '--features', String(d), '--out', f], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`make-table ${n} × ${d}: ${String(r.stderr).trim()}`);
+  }
+  return f;
+}

@@ -11,6 +11,7 @@ import { INIT_NAMES, KMEANS_DEFAULTS, type InitName } from '../models/kmeans.js'
 import { DTYPES, type DType } from '../io/dtypes.js';
 import { choiceOption, dtypesOption, floatOption, intOption, listOption } from './options.js';
 import { progress } from './progress.js';
+import { parseHalfLife } from '../pipeline/half-life.js';
 import { parseKRange } from '../pipeline/k-range.js';
 
 /** sweep's defaults, here so that --help does not load the sweep pipeline (kept equal to SWEEP_DEFAULTS by a test). */
@@ -36,9 +37,11 @@ interface FitFlags {
   maxCategories: number;
   seed: number;
   nInit: number;
-  maxIter: number;
-  tol: number;
+  maxIter?: number;
+  tol?: number;
   init: InitName;
+  method: 'kmeans' | 'minibatch';
+  batchSize: number;
   backend: string;
   format: 'arrow' | 'parquet';
 }
@@ -70,8 +73,10 @@ function addFitOptions(cmd: Command, withInput: boolean, { format = true }: { fo
     .option('--max-categories <n>', 'one-hot columns per categorical feature at most (rarer values go to __other__)', intOption('--max-categories', 1, 1000), 20)
     .option('--seed <n>', 'random seed; the same seed reproduces a run on a given backend', intOption('--seed', 0, 2 ** 32 - 1), KMEANS_DEFAULTS.seed)
     .option('--n-init <n>', 'restarts, each seeded anew; the lowest inertia wins', intOption('--n-init', 1, 1000), KMEANS_DEFAULTS.nInit)
-    .option('--max-iter <n>', 'Lloyd iterations per restart at most', intOption('--max-iter', 1), KMEANS_DEFAULTS.maxIter)
-    .option('--tol <x>', 'stop when the squared centroid shift is below tol × mean feature variance', floatOption('--tol', 0), KMEANS_DEFAULTS.tol)
+    .addOption(new Option('--method <name>', "kmeans (Lloyd, scikit-learn's KMeans) or minibatch (scikit-learn's MiniBatchKMeans: random batches of --batch-size rows, centres moved by per-centre counts)").choices(['kmeans', 'minibatch']).default('kmeans'))
+    .option('--batch-size <n>', 'rows per mini-batch step (--method minibatch)', intOption('--batch-size', 1), 1024)
+    .option('--max-iter <n>', `kmeans: Lloyd iterations per restart at most (default ${KMEANS_DEFAULTS.maxIter}); minibatch: passes over the data at most (default 100)`, intOption('--max-iter', 1))
+    .option('--tol <x>', `stop when the squared centroid shift is below tol × mean feature variance (default ${KMEANS_DEFAULTS.tol} for kmeans, 0 = off for minibatch, which stops on its smoothed batch inertia)`, floatOption('--tol', 0))
     .addOption(new Option('--init <method>', "seeding: greedy k-means++ (scikit-learn's), k-means|| (a few sampling rounds, for large k), random rows; auto picks k-means|| from k = 32").choices(INIT_NAMES).default('auto').argParser(choiceOption('--init', INIT_NAMES)))
     .addOption(new Option('--backend <name>', 'compute backend; auto picks the fastest usable one (see `segtensor doctor`)').choices(BACKEND_NAMES).default('auto'));
   if (format) cmd.addOption(new Option('--format <fmt>', 'assignments file format').choices(['arrow', 'parquet']).default('arrow'));
@@ -128,7 +133,6 @@ export function registerSweep(program: Command): void {
     .requiredOption('-i, --input <table>', 'customer table: .arrow/.arrows/.feather (Arrow IPC), .parquet or .csv')
     .requiredOption('-k, --k <range>', 'the k values: a range (2..12) or a list (2,4,8), each >= 2', (v: string) => parseKRange(v, '--k'))
     .requiredOption('-o, --out <dir>', 'output directory (created if missing)')
-    .addOption(new Option('--method <name>', 'clustering method').choices(['kmeans']).default('kmeans'))
     .option('--sample <n>', 'rows sampled (seeded) for the silhouette; exact below it', intOption('--sample', 2), SWEEP_SAMPLE)
     .option('--stability <r>', 'bootstrap refits per k for stability_ari and min_jaccard (0: none)', intOption('--stability', 0, 1000), SWEEP_STABILITY)
     .addHelpText(
@@ -163,6 +167,30 @@ export function registerSweep(program: Command): void {
     console.log(`\nrecommended k = ${rec.k}${rec.clear ? '' : ' (not clear: check the curves)'}: ${rec.reason}`);
     console.log(`wrote ${r.files.join(', ')}`);
   });
+}
+
+export function registerUpdate(program: Command): void {
+  program
+    .command('update')
+    .description("move a saved model's segments toward new customers without a refit (mini-batch partial_fit steps, the model's preprocessing kept); writes a full model directory to --out")
+    .requiredOption('-m, --model <dir>', 'directory written by `segtensor fit` or `segtensor update`')
+    .requiredOption('-i, --input <table>', 'the new rows (.arrow/.arrows/.feather, .parquet, .csv), with the model\'s feature columns')
+    .requiredOption('-o, --out <dir>', 'output directory: model.json, metrics.json, assignments.*, segments.csv, manifest.json')
+    .option('--id <col>', "id column (default: the model's, when present in the input)")
+    .option('--weight <col>', 'sample-weight column')
+    .option('--batch-size <n>', 'rows per partial_fit step, in table order', intOption('--batch-size', 1), 1024)
+    .option('--half-life <n|Nd>', 'let older rows fade: counts halve every n rows, or every N days since the model was made (e.g. 500000 or 30d)', (v: string) => parseHalfLife(v))
+    .option('--reassignment-ratio <x>', "centres whose count falls below this share of the largest move to a random new row (scikit-learn's; 0 keeps every centre)", floatOption('--reassignment-ratio', 0), 0.01)
+    .option('--seed <n>', 'seed of the random reassignments', intOption('--seed', 0, 2 ** 32 - 1), 0)
+    .addOption(new Option('--backend <name>', 'compute backend').choices(BACKEND_NAMES).default('auto'))
+    .addOption(new Option('--format <fmt>', 'assignments file format').choices(['arrow', 'parquet']).default('arrow'))
+    .option('--dtypes <col:type,...>', `declared column types (${DTYPES.join(', ')})`, dtypesOption)
+    .option('--coerce-invalid', "read cells that do not convert to their column's type as null, counted, instead of failing")
+    .action(async (flags: { model: string; input: string; out: string; id?: string; weight?: string; batchSize: number; halfLife?: { rows: number } | { days: number }; reassignmentRatio: number; seed: number; backend: string; format: 'arrow' | 'parquet'; dtypes?: Record<string, DType>; coerceInvalid?: boolean }) => {
+      const { updateModel } = await import('../pipeline/update.js');
+      const r = await updateModel({ ...flags, log: (l) => process.stderr.write(`segtensor: ${l}\n`) });
+      console.log(`updated ${r.model.k} segments; inertia on the new rows ${r.inertia.toPrecision(7)}; segment sizes ${r.sizes.join(', ')}; wrote ${r.files.join(', ')}`);
+    });
 }
 
 export function registerPredict(program: Command): void {

@@ -18,7 +18,7 @@ const { Command, CommanderError, Option } = await import('commander');
 const { BackendUnavailableError } = await import('../engine/backend.js');
 const { SegtensorError } = await import('../errors.js');
 const { abortAllRuns } = await import('../io/run-dir.js');
-const { registerDemo, registerDoctor, registerFit, registerPredict, registerSweep } = await import('./commands.js');
+const { registerDemo, registerDoctor, registerFit, registerPredict, registerSweep, registerUpdate } = await import('./commands.js');
 const { registerDatasets } = await import('./datasets-command.js');
 const { registerFeatures } = await import('./features-command.js');
 const { registerChurn } = await import('./churn-command.js');
@@ -35,6 +35,7 @@ const program = new Command('segtensor')
 
 registerFit(program);
 registerSweep(program);
+registerUpdate(program);
 registerPredict(program);
 registerDemo(program);
 registerDoctor(program);

@@ -366,7 +366,9 @@ export class RunWriter {
   /** Refuses to publish over another command's outputs, or over files segtensor did not write. */
   private checkReplaceable(option: string): void {
     const cur = readManifestAt(path.join(this.store, 'current'));
-    if (cur && cur.command !== this.spec.command) {
+    // `update` writes what `fit` writes (a model directory): either may replace the other.
+    const family = (c: string) => (c === 'update' ? 'fit' : c);
+    if (cur && family(cur.command) !== family(this.spec.command)) {
       throw new SegtensorError(
         'UNWRITABLE_OUTPUT',
         `${option} '${this.spec.out}' holds the outputs of \`segtensor ${cur.command}\`; \`segtensor ${this.spec.command}\` will not replace them: choose another ${option}`,

@@ -18,7 +18,9 @@ import { atomicWrite } from '../io/atomic.js';
 import { type DType } from '../io/read-table.js';
 import { beginRun } from '../io/run-dir.js';
 import { writeTable } from '../io/write-table.js';
-import { KMeans, KMEANS_DEFAULTS, type InitName, type IterationStats, type KMeansResult } from '../models/kmeans.js';
+import { type InitName, type IterationStats, type KMeansResult } from '../models/kmeans.js';
+import { MINIBATCH_DEFAULTS, type MiniBatchResult } from '../models/minibatch.js';
+import { fitMethod, methodOptions, type Method } from './methods.js';
 import { type ImputeKind, type ScaleKind } from '../preprocess/preprocessor.js';
 import { VERSION } from '../version.js';
 import { parseKRange, AUTO_K_RANGE } from './k-range.js';
@@ -42,6 +44,10 @@ export interface FitJob {
   alignTo?: string | null;
   /** A previous fit's directory: start Lloyd from its centroids instead of seeding (same k and features). */
   warmStart?: string | null;
+  /** `kmeans` (default) or `minibatch` (scikit-learn's MiniBatchKMeans, see models/minibatch.ts). */
+  method?: Method;
+  /** Rows per mini-batch step. Default 1024. */
+  batchSize?: number;
   /** Output directory (created if missing). */
   out: string;
   /** Feature columns; default every numeric column but the id and weight. */
@@ -77,6 +83,8 @@ export interface FitJob {
 }
 
 export interface FitMetrics {
+  /** `kmeans` or `minibatch`. */
+  method: string;
   inertia: number;
   nIter: number;
   converged: boolean;
@@ -145,13 +153,8 @@ async function fitInto(
 
   const { table, pre, x, ids, exclude, weights, otherCategories } = await prepareFeatures(job, run, log, () => lap('read'));
   lap('preprocess');
-  const kmOptions = {
-    seed: job.seed ?? KMEANS_DEFAULTS.seed,
-    nInit: job.nInit ?? KMEANS_DEFAULTS.nInit,
-    maxIter: job.maxIter ?? KMEANS_DEFAULTS.maxIter,
-    tol: job.tol ?? KMEANS_DEFAULTS.tol,
-    init: job.init ?? 'auto',
-  };
+  const method: Method = job.method ?? 'kmeans';
+  const kmOptions = methodOptions(job, method);
   let r: KMeansResult;
   let k: number;
   let sweep: FitMetrics['sweep'] = null;
@@ -159,7 +162,7 @@ async function fitInto(
     const ks = job.kRange ?? parseKRange(AUTO_K_RANGE);
     log(`${table.nRows} rows × ${x.nFeatures} features, k chosen among ${ks.join(', ')}, backend ${be.name}`);
     const { sweepMatrix, recommendK, SWEEP_DEFAULTS } = await import('./sweep.js');
-    const o = { ...kmOptions, ks, sample: job.silhouetteSample ?? SWEEP_DEFAULTS.sample, stability: job.stability ?? SWEEP_DEFAULTS.stability };
+    const o = { ...kmOptions, ks, method, batchSize: job.batchSize ?? MINIBATCH_DEFAULTS.batchSize, sample: job.silhouetteSample ?? SWEEP_DEFAULTS.sample, stability: job.stability ?? SWEEP_DEFAULTS.stability };
     // Each k's summary goes to the log; the per-fit lines are too fine for it.
     const swept = await sweepMatrix(be, x, weights, o, (line, row) => row && log(line));
     const rec = recommendK(swept.rows);
@@ -177,7 +180,7 @@ async function fitInto(
       init = warmStartCentroids(prev.model, pre, k);
       log(`starting from the centroids of ${prev.run.dir} (run ${prev.run.manifest.runId})`);
     }
-    r = await new KMeans({ k, ...kmOptions, init, onIteration: job.onIteration }).fit(be, x, weights);
+    r = await fitMethod(be, x, weights, { k, ...kmOptions, init, method, batchSize: job.batchSize ?? MINIBATCH_DEFAULTS.batchSize, onIteration: job.onIteration });
   }
   t.init = Math.round(r.ms.init);
   t.lloyd = Math.round(r.ms.lloyd);
@@ -209,10 +212,14 @@ async function fitInto(
   const segmentOf = plainIds ? r.labels : r.labels.map((l) => idOf[l]);
   const sizes = new Array<number>(k).fill(0);
   for (const l of labels) sizes[l]++;
+  // Summed weights per centroid (in fit order), the counts `update` continues from.
+  const weightOf = new Array<number>(k).fill(0);
+  if (weights) for (let i = 0; i < r.labels.length; i++) weightOf[r.labels[i]] += weights[i];
   const sampleSize = Math.min(job.silhouetteSample ?? 20000, table.nRows);
-  const sample = sampleRows(table.nRows, sampleSize, job.seed ?? KMEANS_DEFAULTS.seed);
+  const sample = sampleRows(table.nRows, sampleSize, kmOptions.seed);
   const quality = await clusterQuality(be, x, r.labels, k, sample);
   const metrics: FitMetrics = {
+    method,
     inertia: r.inertia,
     nIter: r.nIter,
     converged: r.converged,
@@ -252,11 +259,21 @@ async function fitInto(
     k,
     centroidsScaled: scaled,
     centroidsOriginal: pre.inverse(centroids, k),
-    params: { nInit: kmOptions.nInit, maxIter: kmOptions.maxIter, tol: kmOptions.tol, seed: kmOptions.seed, init: r.init, ...(sweep ? { k: 'auto', kRange: sweep.rows.map((x) => x.k) } : {}) },
+    params: {
+      nInit: kmOptions.nInit,
+      maxIter: kmOptions.maxIter,
+      tol: kmOptions.tol,
+      seed: kmOptions.seed,
+      init: r.init,
+      method,
+      ...(method === 'minibatch' ? { batchSize: job.batchSize ?? MINIBATCH_DEFAULTS.batchSize, nSteps: (r as MiniBatchResult).nSteps } : {}),
+      ...(sweep ? { k: 'auto', kRange: sweep.rows.map((x) => x.k) } : {}),
+    },
     backend: be.name,
     seed: kmOptions.seed,
     ...(plainIds && !alignment ? {} : { segmentIds }),
     nextSegmentId,
+    centreCounts: method === 'minibatch' ? Array.from(order, (j) => (r as MiniBatchResult).counts[j]) : weights ? Array.from(order, (j) => weightOf[j]) : sizes.slice(),
   };
 
   // Outputs last, into the run's staging directory; commit publishes them all at once.

@@ -30,7 +30,20 @@ export interface ModelFile {
   centroidsScaled: number[][];
   /** The same centroids in the input's units (one-hot columns as shares). */
   centroidsOriginal: number[][];
-  params: { nInit: number; maxIter: number; tol: number; seed: number; init: string; /** Present when k was chosen by `--k auto`. */ k?: 'auto'; kRange?: number[] };
+  params: {
+    nInit: number;
+    maxIter: number;
+    tol: number;
+    seed: number;
+    init: string;
+    /** `kmeans` or `minibatch` (absent in models before issue 14: kmeans). */
+    method?: string;
+    batchSize?: number;
+    nSteps?: number;
+    /** Present when k was chosen by `--k auto`. */
+    k?: 'auto';
+    kRange?: number[];
+  };
   backend: string;
   seed: number;
   /**
@@ -41,6 +54,10 @@ export interface ModelFile {
   segmentIds?: number[];
   /** The next id a new segment gets (one more than any id this model's line has used). */
   nextSegmentId?: number;
+  /** Rows (summed weights) behind each centroid row: a mini-batch fit's counts, or the fit's segment sizes. `update` starts from them. */
+  centreCounts?: number[];
+  /** Set by `segtensor update`: the model it updated, and how. */
+  updatedFrom?: { dir: string; runId: string; batchSize: number; steps: number; halfLife: { rows: number } | { days: number } | null; reassignmentRatio: number };
 }
 
 /** The segment id of each centroid row. */
@@ -55,7 +72,7 @@ export function segmentIdsOf(m: Pick<ModelFile, 'k' | 'segmentIds'>): number[] {
 export async function openModel(dirOrFile: string, option = '--model'): Promise<{ model: ModelFile; run: OpenRun }> {
   const target = path.basename(dirOrFile) === 'model.json' ? path.dirname(dirOrFile) : dirOrFile;
   if (!fs.existsSync(target)) throw new SegtensorError('FILE_NOT_FOUND', `${option} '${dirOrFile}': no such directory`);
-  const run = await openRun(target, option, ['fit']);
+  const run = await openRun(target, option, ['fit', 'update']);
   return { model: modelOf(run, option), run };
 }
 

@@ -21,7 +21,9 @@ import { linearSumAssignment } from '../eval/assignment.js';
 import { clusterQuality, sampleRows } from '../eval/metrics.js';
 import { atomicWrite } from '../io/atomic.js';
 import { beginRun } from '../io/run-dir.js';
-import { KMeans, KMEANS_DEFAULTS, type InitName, type KMeansResult } from '../models/kmeans.js';
+import { type InitName, type KMeansResult } from '../models/kmeans.js';
+import { MINIBATCH_DEFAULTS } from '../models/minibatch.js';
+import { fitMethod, methodOptions, type Method } from './methods.js';
 import { Random } from '../util/random.js';
 import { VERSION } from '../version.js';
 export { parseKRange } from './k-range.js';
@@ -30,6 +32,9 @@ import { prepareFeatures, type FeatureJob } from './fit.js';
 /** How each k is fitted and judged. */
 export interface SweepOptions {
   ks: number[];
+  method: Method;
+  /** Rows per step with `minibatch`. */
+  batchSize: number;
   seed: number;
   nInit: number;
   maxIter: number;
@@ -128,8 +133,9 @@ export async function sweepMatrix(
   for (const k of o.ks) {
     const t0 = performance.now();
     onProgress(`k = ${k}: fitting`);
-    const km = new KMeans({ k, seed: o.seed, nInit: o.nInit, maxIter: o.maxIter, tol: o.tol, init: o.init });
-    const r = await km.fit(be, x, weights);
+    const fit = (seed: number, w: Float32Array | null) =>
+      fitMethod(be, x, w, { k, method: o.method, batchSize: o.batchSize, seed, nInit: o.nInit, maxIter: o.maxIter, tol: o.tol, init: o.init });
+    const r = await fit(o.seed, weights);
     const q = await clusterQuality(be, x, r.labels, k, sample);
     let ari: number | null = null;
     let minJaccard: number | null = null;
@@ -140,7 +146,7 @@ export async function sweepMatrix(
       for (let rep = 0; rep < o.stability; rep++) {
         onProgress(`k = ${k}: stability refit ${rep + 1}/${o.stability}`);
         const bw = bootstrapWeights(x.nRows, new Random(rng.fork()), weights);
-        const refit = await new KMeans({ k, seed: rng.fork() >>> 0, nInit: o.nInit, maxIter: o.maxIter, tol: o.tol, init: o.init }).fit(be, x, bw);
+        const refit = await fit(rng.fork() >>> 0, bw);
         sumAri += adjustedRandIndex(r.labels, refit.labels);
         const j = matchedJaccard(r.labels, refit.labels, k);
         for (let s = 0; s < k; s++) jac[s] += j[s] / o.stability;
@@ -255,6 +261,8 @@ export function sweepCsv(rows: SweepRow[]): string {
 export interface SweepJob extends FeatureJob {
   out: string;
   ks: number[];
+  method?: Method;
+  batchSize?: number;
   seed?: number;
   nInit?: number;
   maxIter?: number;
@@ -281,13 +289,12 @@ export async function sweepSegmentation(job: SweepJob): Promise<SweepResult> {
     const be = await resolveBackend(job.backend ?? 'auto', log);
     const { table, x, weights, exclude } = await prepareFeatures(job, run, log);
     log(`${table.nRows} rows × ${x.nFeatures} features, k in ${job.ks.join(', ')}, backend ${be.name}`);
+    const method = job.method ?? 'kmeans';
     const o: SweepOptions = {
       ks: job.ks,
-      seed: job.seed ?? KMEANS_DEFAULTS.seed,
-      nInit: job.nInit ?? KMEANS_DEFAULTS.nInit,
-      maxIter: job.maxIter ?? KMEANS_DEFAULTS.maxIter,
-      tol: job.tol ?? KMEANS_DEFAULTS.tol,
-      init: job.init ?? 'auto',
+      method,
+      batchSize: job.batchSize ?? MINIBATCH_DEFAULTS.batchSize,
+      ...methodOptions(job, method),
       sample: job.sample ?? SWEEP_DEFAULTS.sample,
       stability: job.stability ?? SWEEP_DEFAULTS.stability,
     };

@@ -148,3 +148,26 @@ export function adjustedRand(a: ArrayLike<number>, b: ArrayLike<number>): number
   const max = (sumA + sumB) / 2;
   return max === expected ? 1 : (sumTable - expected) / (max - expected);
 }
+
+/**
+ * The fixtures' Gaussian mixture (make-kmeans-init-fixtures.py, make-minibatch-fixtures.py
+ * generate the same rows): `comps` components in d dimensions, unequal weights 1/(j+1) and
+ * spreads in [0.5, 2].
+ */
+export function gmm(nRows: number, d: number, comps: number, seed: number): Float32Array {
+  const r = rng(seed);
+  const gauss = () => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
+  const centres = Array.from({ length: comps }, () => Array.from({ length: d }, () => (r() * 2 - 1) * 10));
+  const sigma = Array.from({ length: comps }, () => 0.5 + 1.5 * r());
+  const cum: number[] = [];
+  let s = 0;
+  for (let j = 0; j < comps; j++) cum.push((s += 1 / (j + 1)));
+  const x = new Float32Array(nRows * d);
+  for (let i = 0; i < nRows; i++) {
+    const u = r() * s;
+    let j = 0;
+    while (!(cum[j] > u)) j++;
+    for (let f = 0; f < d; f++) x[i * d + f] = centres[j][f] + sigma[j] * gauss();
+  }
+  return x;
+}

@@ -9,7 +9,7 @@ import { autoInit, KMeans, kmeansParallel, kmeansPlusPlus } from '../../src/mode
 import type { Backend, Matrix } from '../../src/engine/backend.js';
 import { Random } from '../../src/util/random.js';
 import { usableBackends } from '../helpers/backends.js';
-import { blobs, rng } from '../helpers/reference.js';
+import { blobs, gmm } from '../helpers/reference.js';
 
 const backends = await usableBackends();
 const fixture = JSON.parse(fs.readFileSync(new URL('../fixtures/sklearn-kmeans-init.json', import.meta.url), 'utf8'));
@@ -29,25 +29,6 @@ function rowIndexOf(x: Matrix, centers: Float32Array): number[] {
   const byKey = new Map<string, number>();
   for (let i = 0; i < x.nRows; i++) byKey.set(x.data.subarray(i * d, (i + 1) * d).join(','), i);
   return Array.from({ length: centers.length / d }, (_, j) => byKey.get(centers.subarray(j * d, (j + 1) * d).join(',')) ?? -1);
-}
-
-/** The fixture's Gaussian mixture, generated as make-kmeans-init-fixtures.py does. */
-function gmm(nRows: number, d: number, comps: number, seed: number): Float32Array {
-  const r = rng(seed);
-  const gauss = () => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
-  const centres = Array.from({ length: comps }, () => Array.from({ length: d }, () => (r() * 2 - 1) * 10));
-  const sigma = Array.from({ length: comps }, () => 0.5 + 1.5 * r());
-  const cum: number[] = [];
-  let s = 0;
-  for (let j = 0; j < comps; j++) cum.push((s += 1 / (j + 1)));
-  const x = new Float32Array(nRows * d);
-  for (let i = 0; i < nRows; i++) {
-    const u = r() * s;
-    let j = 0;
-    while (!(cum[j] > u)) j++;
-    for (let f = 0; f < d; f++) x[i * d + f] = centres[j][f] + sigma[j] * gauss();
-  }
-  return x;
 }
 
 describe.each(backends.map((b) => [b.name, b] as const))('k-means‖ on %s', (_n, be) => {

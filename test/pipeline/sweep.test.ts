@@ -34,7 +34,7 @@ async function wineMatrix() {
   return Preprocessor.fitTransform(t, { exclude: ['wine_id'] }).matrix;
 }
 
-const opts = { seed: 0, nInit: 10, maxIter: 300, tol: 1e-4, init: 'k-means++' as const, sample: 20000, stability: 0 };
+const opts = { method: 'kmeans' as const, batchSize: 1024, seed: 0, nInit: 10, maxIter: 300, tol: 1e-4, init: 'k-means++' as const, sample: 20000, stability: 0 };
 
 describe("the sweep's metrics against scikit-learn's", () => {
   it('silhouette, Calinski-Harabasz and Davies-Bouldin equal scikit-learn on its labels of each k (wine)', async () => {
