@@ -27,7 +27,7 @@ import { fitMethod, methodOptions, type Method } from './methods.js';
 import { Random } from '../util/random.js';
 import { VERSION } from '../version.js';
 export { parseKRange } from './k-range.js';
-import { prepareFeatures, type FeatureJob } from './fit.js';
+import { prepareFeatures, type FeatureJob, type FitJob } from './fit.js';
 
 /** How each k is fitted and judged. */
 export interface SweepOptions {
@@ -258,20 +258,11 @@ export function sweepCsv(rows: SweepRow[]): string {
   return [cols.join(','), ...rows.map((r) => cols.map((c) => cell(r[c])).join(','))].join('\n') + '\n';
 }
 
-export interface SweepJob extends FeatureJob {
-  out: string;
+/** fit's input, preprocessing and fitting options (less k), the k values and the sweep's own. */
+export interface SweepJob extends FeatureJob, Pick<FitJob, 'out' | 'method' | 'batchSize' | 'seed' | 'nInit' | 'maxIter' | 'tol' | 'init' | 'backend' | 'log'> {
   ks: number[];
-  method?: Method;
-  batchSize?: number;
-  seed?: number;
-  nInit?: number;
-  maxIter?: number;
-  tol?: number;
-  init?: InitName;
-  backend?: string;
   sample?: number;
   stability?: number;
-  log?: (line: string) => void;
   onProgress?: (line: string, row?: SweepRow) => void;
 }
 

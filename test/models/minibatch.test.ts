@@ -3,7 +3,6 @@
  * (test/fixtures/make-minibatch-fixtures.py: same batch size, iterations and defaults), against
  * full K-Means, and its update rule, reassignment and early stop against closed forms.
  */
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,6 +11,7 @@ import { KMeans } from '../../src/models/kmeans.js';
 import { MiniBatchKMeans, miniBatchStep, MINIBATCH_DEFAULTS, type MiniBatchState } from '../../src/models/minibatch.js';
 import { Random } from '../../src/util/random.js';
 import { usableBackends } from '../helpers/backends.js';
+import { cliRunner, ROOT } from '../helpers/cli.js';
 import { recommendK, sweepMatrix } from '../../src/pipeline/sweep.js';
 import { blobs, gmm } from '../helpers/reference.js';
 
@@ -100,15 +100,10 @@ describe('mini-batch steps', () => {
 });
 
 describe('--method minibatch through fit and sweep', () => {
-  const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
-  const bin = path.join(root, 'dist/src/cli/main.js');
-  const wineCsv = path.join(root, 'test/fixtures/wine.csv');
+  const wineCsv = path.join(ROOT, 'test/fixtures/wine.csv');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'segtensor-minibatch-'));
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const run = (...args: string[]) => {
-    const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', cwd: dir, env: { ...process.env, SEGTENSOR_DEBUG: '' } });
-    return { code: r.status, out: r.stdout, err: r.stderr };
-  };
+  const run = cliRunner(dir);
 
   it('fit writes the usual outputs, with the method, batch size and counts recorded', () => {
     const out = path.join(dir, 'mb');

@@ -4,7 +4,6 @@
  * recommendation rule on hand-made curves and on populations with 3, 5 and 8 true segments,
  * the stability matching, and the `sweep` and `fit --k auto` commands end to end.
  */
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,10 +15,10 @@ import { matchedJaccard, recommendK, sweepMatrix, SWEEP_DEFAULTS, type SweepRow 
 import { SWEEP_SAMPLE, SWEEP_STABILITY } from '../../src/cli/commands.js';
 import { Preprocessor } from '../../src/preprocess/preprocessor.js';
 import { usableBackends } from '../helpers/backends.js';
+import { cliRunner, ROOT } from '../helpers/cli.js';
 import { blobs, rng } from '../helpers/reference.js';
 
-const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
-const bin = path.join(root, 'dist/src/cli/main.js');
+const root = ROOT;
 const wineCsv = path.join(root, 'test/fixtures/wine.csv');
 const fx = JSON.parse(fs.readFileSync(path.join(root, 'test/fixtures/sklearn-sweep.json'), 'utf8')) as {
   ks: { k: number; labels: number[]; inertia: number; silhouette: number; calinski_harabasz: number; davies_bouldin: number }[];
@@ -180,10 +179,7 @@ describe('stability matching and k ranges', () => {
 });
 
 describe('segtensor sweep and fit --k auto', () => {
-  function run(...args: string[]) {
-    const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', cwd: dir, env: { ...process.env, SEGTENSOR_DEBUG: '' } });
-    return { code: r.status, out: r.stdout, err: r.stderr };
-  }
+  const run = cliRunner(dir);
 
   it('writes sweep.csv with the contract columns, sweep.json with the recommended k, and a manifest', () => {
     const out = path.join(dir, 'sweep');
