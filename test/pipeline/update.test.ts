@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { fitSegmentation } from '../../src/pipeline/fit.js';
 import { predictSegments } from '../../src/pipeline/predict.js';
 import { parseHalfLife, updateModel } from '../../src/pipeline/update.js';
+import { cliRunner } from '../helpers/cli.js';
 import { rng } from '../helpers/reference.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'segtensor-update-'));
@@ -102,6 +103,23 @@ describe('segtensor update', () => {
     expect(again.model.updatedFrom!.runId).toBe(JSON.parse(fs.readFileSync(at('upd/manifest.json'), 'utf8')).runId);
     // An update may replace a fit's outputs (both are model directories).
     await updateModel({ model: at('upd'), input: old, out: fitted, backend: 'native' });
+  });
+
+  it('CLI: writes the model directory, and refuses a bad --half-life or input without the features in one line', () => {
+    const run = cliRunner(dir);
+    const ok = run('update', '--model', fitted, '--input', drifted, '--out', at('cli-upd'), '--half-life', '30d', '--backend', 'native');
+    expect(ok.code, ok.err).toBe(0);
+    expect(ok.out).toMatch(/^updated 3 segments; inertia on the new rows/);
+    for (const f of ['model.json', 'metrics.json', 'assignments.arrow', 'segments.csv', 'manifest.json']) expect(fs.existsSync(at(`cli-upd/${f}`))).toBe(true);
+    const bad = run('update', '--model', fitted, '--input', drifted, '--out', at('cli-bad'), '--half-life', '2w');
+    expect(bad.code).toBe(2);
+    expect(bad.err.trim().split('\n')).toEqual(["segtensor: error [BAD_OPTION]: --half-life must be a positive number of rows (500000) or days (30d); got '2w'"]);
+    const noCol = at('no-c.csv');
+    fs.writeFileSync(noCol, 'customer_id,a,b\n1,0,0\n2,1,1\n');
+    const missing = run('update', '--model', fitted, '--input', noCol, '--out', at('cli-missing'));
+    expect(missing.code).toBe(1);
+    expect(missing.err).toMatch(/^segtensor: error \[MISSING_COLUMN\]: .*no-c\.csv: no column 'c'/);
+    expect(fs.existsSync(at('cli-missing'))).toBe(false);
   });
 
   it('parses --half-life in rows or days and refuses anything else', () => {
