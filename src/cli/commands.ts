@@ -13,6 +13,7 @@ import { choiceOption, dtypesOption, floatOption, intOption, listOption } from '
 import { progress } from './progress.js';
 import { parseHalfLife } from '../pipeline/half-life.js';
 import { parseKRange } from '../pipeline/k-range.js';
+import { METHODS } from '../pipeline/methods.js';
 
 /** sweep's defaults, here so that --help does not load the sweep pipeline (kept equal to SWEEP_DEFAULTS by a test). */
 export const SWEEP_SAMPLE = 20000;
@@ -73,7 +74,7 @@ function addFitOptions(cmd: Command, withInput: boolean, { format = true }: { fo
     .option('--max-categories <n>', 'one-hot columns per categorical feature at most (rarer values go to __other__)', intOption('--max-categories', 1, 1000), 20)
     .option('--seed <n>', 'random seed; the same seed reproduces a run on a given backend', intOption('--seed', 0, 2 ** 32 - 1), KMEANS_DEFAULTS.seed)
     .option('--n-init <n>', 'restarts, each seeded anew; the lowest inertia wins', intOption('--n-init', 1, 1000), KMEANS_DEFAULTS.nInit)
-    .addOption(new Option('--method <name>', "kmeans (Lloyd, scikit-learn's KMeans) or minibatch (scikit-learn's MiniBatchKMeans: random batches of --batch-size rows, centres moved by per-centre counts)").choices(['kmeans', 'minibatch']).default('kmeans'))
+    .addOption(new Option('--method <name>', "kmeans (Lloyd, scikit-learn's KMeans) or minibatch (scikit-learn's MiniBatchKMeans: random batches of --batch-size rows, centres moved by per-centre counts)").choices(METHODS).default('kmeans'))
     .option('--batch-size <n>', 'rows per mini-batch step (--method minibatch)', intOption('--batch-size', 1), 1024)
     .option('--max-iter <n>', `kmeans: Lloyd iterations per restart at most (default ${KMEANS_DEFAULTS.maxIter}); minibatch: passes over the data at most (default 100)`, intOption('--max-iter', 1))
     .option('--tol <x>', `stop when the squared centroid shift is below tol × mean feature variance (default ${KMEANS_DEFAULTS.tol} for kmeans, 0 = off for minibatch, which stops on its smoothed batch inertia)`, floatOption('--tol', 0))
