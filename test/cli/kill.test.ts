@@ -97,6 +97,9 @@ const cases: Case[] = [
   { name: 'fit', args: ['fit', '-i', 'customers.csv', '-k', '3', '--id', 'customer_id', '--n-init', '1', '-o', 'seg'], paths: ['seg'], inject: false },
   { name: 'fit --format parquet', args: ['fit', '-i', 'customers.csv', '-k', '4', '--id', 'customer_id', '--n-init', '1', '--format', 'parquet', '-o', 'seg-pq'], paths: ['seg-pq'] },
   { name: 'predict', args: ['predict', '--model', 'model-seg', '-i', 'customers.csv', '-o', 'assigned.parquet'], paths: ['assigned.parquet'] },
+  // Issue 14's commands publish through the same run directories.
+  { name: 'sweep', args: ['sweep', '-i', 'customers.csv', '--k', '2..3', '--id', 'customer_id', '--n-init', '1', '--stability', '1', '-o', 'sweep'], paths: ['sweep'] },
+  { name: 'update', args: ['update', '--model', 'model-seg', '-i', 'customers.csv', '-o', 'updated'], paths: ['updated'] },
   {
     name: 'features',
     args: ['features', '--transactions', 'tx.csv', '--time-col', 'ts', '--as-of', '2023-09-01', '--churn-window', '60', '-o', 'features.parquet'],
