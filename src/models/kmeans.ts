@@ -196,7 +196,7 @@ export class KMeans {
  * sums of (x − x₀) and (x − x₀)² with x₀ the first row, a shift that keeps the one-pass
  * formula free of cancellation for data far from the origin.
  */
-function meanVariance(x: Matrix): number {
+export function meanVariance(x: Matrix): number {
   const d = x.nFeatures;
   const n = x.nRows;
   const data = x.data;

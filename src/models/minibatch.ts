@@ -27,7 +27,7 @@ import { assign } from '../engine/ops/assign.js';
 import { SegtensorError } from '../errors.js';
 import { Random } from '../util/random.js';
 import { kmeansPlusPlus, rowsOf } from './kmeans-init.js';
-import type { KMeansResult } from './kmeans.js';
+import { meanVariance, type KMeansResult } from './kmeans.js';
 
 export interface MiniBatchOptions {
   k: number;
@@ -279,22 +279,4 @@ export async function miniBatchStep(
     }
   }
   return inertia;
-}
-
-/** Mean over features of the variance, for the tolerance (as scikit-learn's `_tolerance`). */
-function meanVariance(x: Matrix): number {
-  const d = x.nFeatures;
-  const n = x.nRows;
-  const s1 = new Float64Array(d);
-  const s2 = new Float64Array(d);
-  for (let i = 0; i < n; i++) {
-    for (let f = 0; f < d; f++) {
-      const v = x.data[i * d + f];
-      s1[f] += v;
-      s2[f] += v * v;
-    }
-  }
-  let s = 0;
-  for (let f = 0; f < d; f++) s += Math.max(0, s2[f] / n - (s1[f] / n) ** 2);
-  return s / d;
 }

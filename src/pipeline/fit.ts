@@ -164,7 +164,7 @@ async function fitInto(
     const { sweepMatrix, recommendK, SWEEP_DEFAULTS } = await import('./sweep.js');
     const o = { ...kmOptions, ks, method, batchSize: job.batchSize ?? MINIBATCH_DEFAULTS.batchSize, sample: job.silhouetteSample ?? SWEEP_DEFAULTS.sample, stability: job.stability ?? SWEEP_DEFAULTS.stability };
     // Each k's summary goes to the log; the per-fit lines are too fine for it.
-    const swept = await sweepMatrix(be, x, weights, o, (line, row) => row && log(line));
+    const swept = await sweepMatrix(be, x, weights, o, (line, row) => row && log(line), { keepFits: true });
     const rec = recommendK(swept.rows);
     k = rec.k;
     r = swept.fits.get(k)!;
@@ -216,8 +216,11 @@ async function fitInto(
   const weightOf = new Array<number>(k).fill(0);
   if (weights) for (let i = 0; i < r.labels.length; i++) weightOf[r.labels[i]] += weights[i];
   const sampleSize = Math.min(job.silhouetteSample ?? 20000, table.nRows);
-  const sample = sampleRows(table.nRows, sampleSize, kmOptions.seed);
-  const quality = await clusterQuality(be, x, r.labels, k, sample);
+  // With --k auto the sweep scored this very fit on the same sample: its row holds the indices.
+  const swept = sweep?.rows.find((row) => row.k === k);
+  const quality = swept
+    ? { silhouette: swept.silhouette, calinskiHarabasz: swept.calinski_harabasz, daviesBouldin: swept.davies_bouldin }
+    : await clusterQuality(be, x, r.labels, k, sampleRows(table.nRows, sampleSize, kmOptions.seed));
   const metrics: FitMetrics = {
     method,
     inertia: r.inertia,
@@ -280,6 +283,7 @@ async function fitInto(
   const dist = new Float32Array(r.distances.length);
   for (let i = 0; i < dist.length; i++) dist[i] = Math.sqrt(r.distances[i]);
   await writeTable(run.file(`assignments.${format === 'arrow' ? 'arrow' : 'parquet'}`), [ids, { name: 'segment', values: segmentOf }, { name: 'distance', values: dist }]);
+  if (alignment && !job.id) log('notice: --align-to without --id: customers cannot be followed between runs, so no transitions.csv');
   if (prevForTransitions && alignment && job.id) {
     const tr = await transitionsCsv(prevForTransitions.model, prevForTransitions.run, ids, segmentOf);
     alignment.transitions = tr.counts;

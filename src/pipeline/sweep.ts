@@ -115,7 +115,7 @@ export function matchedJaccard(full: Int32Array, refit: Int32Array, k: number): 
 
 /**
  * Fits every k of `o.ks` on `x` and scores it. `onProgress` hears each fit as it starts.
- * Returns the rows and each k's full fit.
+ * Returns the rows, and with `keepFits` each k's full fit (labels and distances of every row).
  */
 export async function sweepMatrix(
   be: Backend,
@@ -123,6 +123,7 @@ export async function sweepMatrix(
   weights: Float32Array | null,
   o: SweepOptions,
   onProgress: (line: string, row?: SweepRow) => void = () => {},
+  { keepFits = false }: { keepFits?: boolean } = {},
 ): Promise<{ rows: SweepRow[]; fits: Map<number, KMeansResult> }> {
   for (const k of o.ks) {
     if (k > x.nRows) throw new SegtensorError('BAD_OPTION', `--k ${k}: the table has only ${x.nRows} rows`);
@@ -167,7 +168,8 @@ export async function sweepMatrix(
       seconds: Math.round(performance.now() - t0) / 1000,
     };
     rows.push(row);
-    fits.set(k, r);
+    // Each fit holds labels and distances for every row: kept only for a caller that uses one.
+    if (keepFits) fits.set(k, r);
     onProgress(
       `k = ${k}: inertia ${r.inertia.toPrecision(6)}, silhouette ${fmt(row.silhouette, 3)}, Calinski-Harabasz ${fmt(row.calinski_harabasz, 1)}, ` +
         `Davies-Bouldin ${fmt(row.davies_bouldin, 3)}${ari === null ? '' : `, stability ARI ${fmt(ari, 3)}, min Jaccard ${fmt(minJaccard, 3)}`} (${row.seconds.toFixed(1)} s)`,

@@ -28,6 +28,7 @@ import { miniBatchStep, MINIBATCH_DEFAULTS, type MiniBatchState } from '../model
 import { Preprocessor } from '../preprocess/preprocessor.js';
 import { Random } from '../util/random.js';
 import { VERSION } from '../version.js';
+import { unseenCounts, unseenNotices } from './data-notices.js';
 import { idColumn } from './ids.js';
 import { MODEL_FORMAT, MODEL_FORMAT_VERSION, openModel, segmentIdsOf, type ModelFile } from './model-file.js';
 import { type HalfLife } from './half-life.js';
@@ -100,6 +101,7 @@ export async function updateModel(job: UpdateJob): Promise<UpdateResult> {
     const ids = idColumn(table, idName, true);
     const pre = Preprocessor.fromJSON(prev.preprocessing);
     const x = pre.transform(table);
+    for (const l of unseenNotices(x.unseen)) log(l);
     let weights: Float32Array | null = null;
     if (job.weight) {
       const w = table.numeric(job.weight);
@@ -115,7 +117,9 @@ export async function updateModel(job: UpdateJob): Promise<UpdateResult> {
     const counts = countsOf(prev, prevRun.dir);
     const now = job.now ?? new Date();
     if (job.halfLife && 'days' in job.halfLife) {
-      const days = Math.max(0, (now.getTime() - Date.parse(prev.createdAt)) / 86_400_000);
+      const made = Date.parse(prev.createdAt);
+      if (!Number.isFinite(made)) throw new SegtensorError('BAD_INPUT', `--model '${prevRun.dir}': model.json has no valid createdAt ('${String(prev.createdAt)}'), so a half-life in days cannot apply; give it in rows`);
+      const days = Math.max(0, (now.getTime() - made) / 86_400_000);
       const f = 0.5 ** (days / job.halfLife.days);
       for (let j = 0; j < k; j++) counts[j] *= f;
       log(`model made ${days.toFixed(1)} days ago: its counts weigh ${f.toPrecision(3)} (half-life ${job.halfLife.days} days)`);
@@ -192,7 +196,7 @@ export async function updateModel(job: UpdateJob): Promise<UpdateResult> {
     atomicWrite(run.file('metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
     atomicWrite(run.file('model.json'), JSON.stringify(model, null, 2) + '\n');
     run.backend(be.name);
-    run.count({ rowsRead: table.nRows, rowsAssigned: labels.length, model: prevRun.manifest.runId, unseenCategories: Object.fromEntries(Object.entries(x.unseen).map(([c, u]) => [c, u.count])) });
+    run.count({ rowsRead: table.nRows, rowsAssigned: labels.length, model: prevRun.manifest.runId, unseenCategories: unseenCounts(x.unseen) });
     const { files } = await run.commit();
     log(`updated ${k} segments with ${table.nRows} rows in ${steps} steps; centroids moved ${shift.map((s) => s.toFixed(3)).join(', ')} (scaled units)`);
     return { model, shift, inertia, sizes, files };

@@ -117,6 +117,15 @@ describe('fit --align-to', () => {
     ids.forEach((id, i) => expect(seg[i]).toBe(fitted.get(id)));
   });
 
+  it('says so when --align-to has no --id to follow customers with, and writes no transitions', async () => {
+    const lines: string[] = [];
+    const out = at('no-id');
+    await fitSegmentation({ input: wineCsv, exclude: ['wine_id'], backend: 'native', nInit: 3, k: 3, seed: 2, out, alignTo: at('prev'), log: (l) => lines.push(l) });
+    expect(lines).toContain('notice: --align-to without --id: customers cannot be followed between runs, so no transitions.csv');
+    expect(fs.existsSync(path.join(out, 'transitions.csv'))).toBe(false);
+    expect(json(out, 'metrics.json').alignment.transitions).toBeNull();
+  });
+
   it('refuses a previous model with other features, naming the difference', async () => {
     const prev = at('feat-prev');
     await fit({ k: 3, out: prev, features: ['alcohol', 'malic_acid', 'ash'] });
