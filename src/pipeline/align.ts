@@ -9,7 +9,7 @@
  * a.idOf; // the id of each new centroid row
  */
 import { SegtensorError } from '../errors.js';
-import { linearSumAssignment } from '../eval/assignment.js';
+import { linearSumAssignment, MAX_MATCHED_SEGMENTS } from '../eval/assignment.js';
 import { readTable } from '../io/read-table.js';
 import type { OpenRun } from '../io/run-dir.js';
 import type { OutColumn } from '../io/write-table.js';
@@ -65,6 +65,9 @@ export function alignCentroids(
   centroids: Float32Array,
   k: number,
 ): { idOf: number[]; report: AlignmentReport; nextSegmentId: number } {
+  if (Math.max(k, prev.k) > MAX_MATCHED_SEGMENTS) {
+    throw new SegtensorError('BAD_OPTION', `--align-to matches up to ${MAX_MATCHED_SEGMENTS} segments (the matching is cubic in k); this fit has k = ${k}, the previous one ${prev.k}`);
+  }
   const d = pre.featureNames.length;
   const prevPre = Preprocessor.fromJSON(prev.preprocessing);
   const original = pre.inverse(centroids, k);

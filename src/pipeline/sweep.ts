@@ -17,7 +17,7 @@ import '../engine/backends/index.js';
 import { resolveBackend } from '../engine/registry.js';
 import { SegtensorError } from '../errors.js';
 import { adjustedRandIndex, contingency } from '../eval/agreement.js';
-import { linearSumAssignment } from '../eval/assignment.js';
+import { linearSumAssignment, MAX_MATCHED_SEGMENTS } from '../eval/assignment.js';
 import { clusterQuality, sampleRows } from '../eval/metrics.js';
 import { atomicWrite } from '../io/atomic.js';
 import { beginRun } from '../io/run-dir.js';
@@ -127,6 +127,9 @@ export async function sweepMatrix(
 ): Promise<{ rows: SweepRow[]; fits: Map<number, KMeansResult> }> {
   for (const k of o.ks) {
     if (k > x.nRows) throw new SegtensorError('BAD_OPTION', `--k ${k}: the table has only ${x.nRows} rows`);
+    if (o.stability > 0 && k > MAX_MATCHED_SEGMENTS) {
+      throw new SegtensorError('BAD_OPTION', `--stability matches segments up to k = ${MAX_MATCHED_SEGMENTS} (the matching is cubic in k); got --k ${k}: use --stability 0`);
+    }
   }
   const sample = sampleRows(x.nRows, Math.min(o.sample, x.nRows), o.seed);
   const rows: SweepRow[] = [];

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readTable } from '../../src/io/read-table.js';
+import { alignCentroids } from '../../src/pipeline/align.js';
 import { fitSegmentation, type FitJob } from '../../src/pipeline/fit.js';
 import { predictSegments } from '../../src/pipeline/predict.js';
 
@@ -124,6 +125,13 @@ describe('fit --align-to', () => {
     expect(lines).toContain('notice: --align-to without --id: customers cannot be followed between runs, so no transitions.csv');
     expect(fs.existsSync(path.join(out, 'transitions.csv'))).toBe(false);
     expect(json(out, 'metrics.json').alignment.transitions).toBeNull();
+  });
+
+  it('refuses to match more segments than the cubic matching can take in reasonable time', () => {
+    const prev = { k: 4097 } as Parameters<typeof alignCentroids>[0];
+    expect(() => alignCentroids(prev, {} as Parameters<typeof alignCentroids>[1], {} as Parameters<typeof alignCentroids>[2], new Float32Array(0), 3)).toThrow(
+      '--align-to matches up to 4096 segments (the matching is cubic in k); this fit has k = 3, the previous one 4097',
+    );
   });
 
   it('refuses a previous model with other features, naming the difference', async () => {

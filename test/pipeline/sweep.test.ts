@@ -172,6 +172,11 @@ describe('stability matching and k ranges', () => {
     expect(() => parseKRange('two')).toThrow('not an integer');
   });
 
+  it('refuses stability beyond the matchable k at once, before any fit', async () => {
+    const x = { data: new Float32Array(5000 * 2), nRows: 5000, nFeatures: 2 };
+    await expect(sweepMatrix(be, x, null, { ...opts, ks: [2, 4097], stability: 1 })).rejects.toThrow('--stability matches segments up to k = 4096 (the matching is cubic in k); got --k 4097: use --stability 0');
+  });
+
   it("keeps the CLI's defaults equal to the sweep's", () => {
     expect(SWEEP_SAMPLE).toBe(SWEEP_DEFAULTS.sample);
     expect(SWEEP_STABILITY).toBe(SWEEP_DEFAULTS.stability);
