@@ -122,6 +122,30 @@ export interface Backend {
    * (rows × k float64) bounded at large k. A row's sums do not depend on the range.
    */
   clusterDistanceSums(x: DeviceMatrix, labels: Int32Array, k: number, rows?: RowRange): Promise<Float64Array>;
+
+  /**
+   * A product with a small matrix, for Gaussian mixtures, PCA and k-prototypes: for the rows i
+   * in `rows` ([start, end), default all), out[(i − start)·m + j] = Σ_f x[i, f]·w[f·m + j] where
+   * `w` is nFeatures × m row-major. Every backend agrees with the float64 product to float32
+   * rounding of the terms (CPU kernels accumulate in float64). Sample weights are not applied.
+   */
+  project(x: DeviceMatrix, w: Float32Array, m: number, rows?: RowRange, out?: Float32Array): Promise<Float32Array>;
+
+  /**
+   * Soft per-column sums, the M-step of a mixture: for each column j of `r` (rows in range × m,
+   * row-major; responsibilities), sums[j·d + f] = Σ_i wᵢ·r[i, j]·x[i, f] and counts[j] = Σ_i wᵢ·r[i, j]
+   * over the rows i in `rows` (default all), wᵢ the sample weights (1 without), accumulated in
+   * float64 in row order (independent of thread count).
+   */
+  softSums(x: DeviceMatrix, r: Float32Array, m: number, rows?: RowRange): Promise<SegmentSums>;
+
+  /**
+   * Centred weighted scatter matrices: for each column j of `r` (as in {@link softSums}; null:
+   * one column of ones, m = 1), out[j·d·d + a·d + b] = Σ_i wᵢ·r[i, j]·(x[i, a] − μ[j, a])·(x[i, b] − μ[j, b])
+   * with μ = `means` (m × d), float64, over the rows in `rows` (default all). A full-covariance
+   * mixture's M-step and PCA's covariance (m = 1) in one pass each.
+   */
+  scatter(x: DeviceMatrix, r: Float32Array | null, m: number, means: Float64Array, rows?: RowRange): Promise<Float64Array>;
 }
 
 /** Raised when a backend cannot be loaded or used; `reason` is shown by `segtensor doctor`. */

@@ -26,6 +26,7 @@ import {
   type SegmentSums,
 } from '../backend.js';
 import { loadAddon } from '../../util/native-addon.js';
+import { projectHost, scatterHost, softSumsHost } from './host.js';
 import { columnMeans, totalWeight } from '../scoring.js';
 
 /** The addon's exports (kernels/cuda/addon.cc). @internal */
@@ -180,6 +181,21 @@ export function cudaBackendFrom(addon: CudaAddon): Backend {
     async clusterDistanceSums(xd: DeviceMatrix, labels: Int32Array, k: number, rows?: RowRange): Promise<Float64Array> {
       const x = asCuda(xd);
       return addon.clusterDistanceSums(x.handle, x.host, labels, k, rows?.start ?? 0, rows?.end ?? x.nRows);
+    },
+
+    async project(xd: DeviceMatrix, w: Float32Array, m: number, rows?: RowRange, out?: Float32Array): Promise<Float32Array> {
+      const x = asCuda(xd);
+      return projectHost({ data: x.host, nRows: x.nRows, nFeatures: x.nFeatures }, w, m, rows, out);
+    },
+
+    async softSums(xd: DeviceMatrix, r: Float32Array, m: number, rows?: RowRange): Promise<SegmentSums> {
+      const x = asCuda(xd);
+      return softSumsHost({ data: x.host, nRows: x.nRows, nFeatures: x.nFeatures }, x.weights, r, m, rows);
+    },
+
+    async scatter(xd: DeviceMatrix, r: Float32Array | null, m: number, means: Float64Array, rows?: RowRange): Promise<Float64Array> {
+      const x = asCuda(xd);
+      return scatterHost({ data: x.host, nRows: x.nRows, nFeatures: x.nFeatures }, x.weights, r, m, means, rows);
     },
   };
   return be;

@@ -1,7 +1,7 @@
 /**
  * Host-side helpers shared by backends. @internal
  */
-import type { Backend, DeviceMatrix, Matrix, RowRange } from '../backend.js';
+import type { Backend, DeviceMatrix, Matrix, RowRange, SegmentSums } from '../backend.js';
 
 /**
  * Exact squared distance of each row to its labelled centroid, Σ(x − c)² accumulated in float64,
@@ -97,6 +97,85 @@ export async function clusterDistanceSumsImpl(
     }
   } finally {
     if (!whole) be.release(xr);
+  }
+  return out;
+}
+
+/** Rows [start, end) of a range, all rows by default. */
+export function rowSpan(nRows: number, rows?: RowRange): [number, number] {
+  return [rows?.start ?? 0, rows?.end ?? nRows];
+}
+
+/**
+ * {@link Backend.project} on the host: float64 accumulation, row by row. The reference every
+ * kernel is tested against, and the implementation of backends without a kernel.
+ */
+export function projectHost(x: Matrix, w: Float32Array, m: number, rows?: RowRange, out?: Float32Array): Float32Array {
+  const d = x.nFeatures;
+  const [r0, r1] = rowSpan(x.nRows, rows);
+  const res = out ?? new Float32Array((r1 - r0) * m);
+  const acc = new Float64Array(m);
+  const data = x.data;
+  for (let i = r0; i < r1; i++) {
+    acc.fill(0);
+    const base = i * d;
+    for (let f = 0; f < d; f++) {
+      const v = data[base + f];
+      if (v === 0) continue;
+      const wf = f * m;
+      for (let j = 0; j < m; j++) acc[j] += v * w[wf + j];
+    }
+    const o = (i - r0) * m;
+    for (let j = 0; j < m; j++) res[o + j] = acc[j];
+  }
+  return res;
+}
+
+/** {@link Backend.softSums} on the host, float64 in row order. */
+export function softSumsHost(x: Matrix, weights: Float32Array | null, r: Float32Array, m: number, rows?: RowRange): SegmentSums {
+  const d = x.nFeatures;
+  const [r0, r1] = rowSpan(x.nRows, rows);
+  const sums = new Float64Array(m * d);
+  const counts = new Float64Array(m);
+  const data = x.data;
+  for (let i = r0; i < r1; i++) {
+    const wi = weights ? weights[i] : 1;
+    const base = i * d;
+    const ro = (i - r0) * m;
+    for (let j = 0; j < m; j++) {
+      const c = wi * r[ro + j];
+      if (c === 0) continue;
+      counts[j] += c;
+      const sj = j * d;
+      for (let f = 0; f < d; f++) sums[sj + f] += c * data[base + f];
+    }
+  }
+  return { sums, counts };
+}
+
+/** {@link Backend.scatter} on the host, float64 in row order. */
+export function scatterHost(x: Matrix, weights: Float32Array | null, r: Float32Array | null, m: number, means: Float64Array, rows?: RowRange): Float64Array {
+  const d = x.nFeatures;
+  const [r0, r1] = rowSpan(x.nRows, rows);
+  const out = new Float64Array(m * d * d);
+  const diff = new Float64Array(d);
+  const data = x.data;
+  for (let i = r0; i < r1; i++) {
+    const wi = weights ? weights[i] : 1;
+    const base = i * d;
+    for (let j = 0; j < m; j++) {
+      const c = wi * (r ? r[(i - r0) * m + j] : 1);
+      if (c === 0) continue;
+      const mj = j * d;
+      for (let f = 0; f < d; f++) diff[f] = data[base + f] - means[mj + f];
+      const oj = j * d * d;
+      for (let a = 0; a < d; a++) {
+        const ca = c * diff[a];
+        if (ca === 0) continue;
+        const oa = oj + a * d;
+        for (let b = 0; b < d; b++) out[oa + b] += ca * diff[b];
+      }
+    }
   }
   return out;
 }

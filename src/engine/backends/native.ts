@@ -29,6 +29,7 @@ import {
   type SegmentSums,
 } from '../backend.js';
 import { NATIVE_ADDON_PATH, allocZeroed, loadNativeModule } from '../../util/native-addon.js';
+import { projectHost, scatterHost, softSumsHost } from './host.js';
 import { columnMeans, totalWeight } from '../scoring.js';
 
 /** The addon's exports (kernels/cpu/addon.cc). @internal */
@@ -450,6 +451,21 @@ export async function createNativeBackend(options: NativeBackendOptions = {}): P
     async clusterDistanceSums(xd: DeviceMatrix, labels: Int32Array, k: number, rows?: RowRange): Promise<Float64Array> {
       const x = asNative(xd);
       return addon.clusterDistanceSums(x.data, x.nRows, x.nFeatures, labels, k, rows?.start ?? 0, rows?.end ?? x.nRows);
+    },
+
+    async project(xd: DeviceMatrix, w: Float32Array, m: number, rows?: RowRange, out?: Float32Array): Promise<Float32Array> {
+      const x = asNative(xd);
+      return projectHost(x, w, m, rows, out);
+    },
+
+    async softSums(xd: DeviceMatrix, r: Float32Array, m: number, rows?: RowRange): Promise<SegmentSums> {
+      const x = asNative(xd);
+      return softSumsHost(x, x.weights, r, m, rows);
+    },
+
+    async scatter(xd: DeviceMatrix, r: Float32Array | null, m: number, means: Float64Array, rows?: RowRange): Promise<Float64Array> {
+      const x = asNative(xd);
+      return scatterHost(x, x.weights, r, m, means, rows);
     },
   };
   return be;

@@ -23,7 +23,7 @@ import {
   type Matrix,
   type SegmentSums,
 } from '../backend.js';
-import { clusterDistanceSumsImpl, exactDistances, potentialsFromDistances, scratchFor } from './host.js';
+import { clusterDistanceSumsImpl, exactDistances, potentialsFromDistances, projectHost, scatterHost, scratchFor, softSumsHost } from './host.js';
 import { totalWeight } from '../scoring.js';
 
 /** Rows per chunk: bounded so that one chunk's k-wide intermediate stays near 16 MiB. */
@@ -185,6 +185,18 @@ class TfBackend implements Backend {
   clusterDistanceSums(xd: DeviceMatrix, labels: Int32Array, k: number, rows?: RowRange): Promise<Float64Array> {
     return clusterDistanceSumsImpl(this, xd, (xd as TfMatrix).host.data, labels, k, rows);
   }
+
+  async project(xd: DeviceMatrix, w: Float32Array, m: number, rows?: RowRange, out?: Float32Array): Promise<Float32Array> {
+    return projectHost((xd as TfMatrix).host, w, m, rows, out);
+  }
+
+  async softSums(xd: DeviceMatrix, r: Float32Array, m: number, rows?: RowRange): Promise<SegmentSums> {
+    return softSumsHost((xd as TfMatrix).host, xd.weights, r, m, rows);
+  }
+
+  async scatter(xd: DeviceMatrix, r: Float32Array | null, m: number, means: Float64Array, rows?: RowRange): Promise<Float64Array> {
+    return scatterHost((xd as TfMatrix).host, xd.weights, r, m, means, rows);
+  }
 }
 
 /** B = [−2Cᵀ; ‖c‖²], (d+1) × k, so that [x, 1]·B = ‖c‖² − 2x·c. */
@@ -242,6 +254,9 @@ function pinned(be: TfBackend, tf: typeof TF, tfName: string): Backend {
     distances: (x, c, m, out) => use(() => be.distances(x, c, m, out)),
     potentials: (x, cl, c, m) => use(() => be.potentials(x, cl, c, m)),
     clusterDistanceSums: (x, l, k, rows) => use(() => be.clusterDistanceSums(x, l, k, rows)),
+    project: (x, w, m, rows, out) => use(() => be.project(x, w, m, rows, out)),
+    softSums: (x, r, m, rows) => use(() => be.softSums(x, r, m, rows)),
+    scatter: (x, r, m, means, rows) => use(() => be.scatter(x, r, m, means, rows)),
   };
 }
 
