@@ -9,11 +9,11 @@ import { IMPUTES, SCALES, type ImputeKind, type ScaleKind } from '../preprocess/
 import type { FitJob } from '../pipeline/fit.js';
 import { INIT_NAMES, KMEANS_DEFAULTS, type InitName } from '../models/kmeans.js';
 import { DTYPES, type DType } from '../io/dtypes.js';
-import { choiceOption, dtypesOption, floatOption, intOption, listOption } from './options.js';
+import { choiceOption, dtypesOption, floatOption, intOption, listOption, pcaOption, positiveOption } from './options.js';
 import { progress } from './progress.js';
 import { parseHalfLife } from '../pipeline/half-life.js';
 import { parseKRange } from '../pipeline/k-range.js';
-import { METHODS } from '../pipeline/methods.js';
+import { BISECTING_STRATEGIES, COVARIANCES, LINKAGES, METHODS, type BisectingStrategy, type Covariance, type Linkage, type Method } from '../pipeline/method-names.js';
 
 /** sweep's defaults, here so that --help does not load the sweep pipeline (kept equal to SWEEP_DEFAULTS by a test). */
 export const SWEEP_SAMPLE = 20000;
@@ -21,7 +21,7 @@ export const SWEEP_STABILITY = 5;
 
 interface FitFlags {
   input: string;
-  k: number | 'auto';
+  k?: number | 'auto';
   kRange?: number[];
   stability?: number;
   alignTo?: string;
@@ -37,12 +37,22 @@ interface FitFlags {
   impute: ImputeKind;
   maxCategories: number;
   seed: number;
-  nInit: number;
+  nInit?: number;
   maxIter?: number;
   tol?: number;
   init: InitName;
-  method: 'kmeans' | 'minibatch';
+  method: Method;
   batchSize: number;
+  covariance?: Covariance;
+  regCovar?: number;
+  soft?: boolean;
+  eps?: number | 'auto';
+  minSamples?: number;
+  linkage?: Linkage;
+  bisectingStrategy?: BisectingStrategy;
+  gamma?: number;
+  categorical?: string[];
+  pca?: number;
   backend: string;
   format: 'arrow' | 'parquet';
 }
@@ -55,7 +65,7 @@ function addFitOptions(cmd: Command, withInput: boolean, { format = true }: { fo
   if (withInput) {
     cmd
       .requiredOption('-i, --input <table>', 'customer table: .arrow/.arrows/.feather (Arrow IPC), .parquet or .csv')
-      .requiredOption('-k, --k <n|auto>', 'number of segments, or auto: the k that `sweep` would recommend over --k-range (the sweep goes into metrics.json)', (v: string) => (v === 'auto' ? 'auto' : intOption('--k', 1)(v)))
+      .option('-k, --k <n|auto>', 'number of segments (every method but dbscan), or auto: the k that `sweep` would recommend over --k-range (the sweep goes into metrics.json)', (v: string) => (v === 'auto' ? 'auto' : intOption('--k', 1)(v)))
       .option('--k-range <range>', 'the k values --k auto tries: a range (2..10) or a list (2,4,8)', (v: string) => parseKRange(v, '--k-range'))
       .option('--stability <r>', 'with --k auto: bootstrap refits per k, the tie-breaker when the indices disagree (0: none)', intOption('--stability', 0, 1000), SWEEP_STABILITY)
       .option('--align-to <dir>', "a previous fit's output: its segment ids carry over to the matching new segments (minimum-cost matching of centroids); new segments get new ids, vanished ones are listed as retired; with --id, transitions.csv counts customers between them")
@@ -73,10 +83,27 @@ function addFitOptions(cmd: Command, withInput: boolean, { format = true }: { fo
     .addOption(new Option('--impute <kind>', 'fill for missing numeric values, fitted on this table').choices(IMPUTES).default('median').argParser(choiceOption('--impute', IMPUTES)))
     .option('--max-categories <n>', 'one-hot columns per categorical feature at most (rarer values go to __other__)', intOption('--max-categories', 1, 1000), 20)
     .option('--seed <n>', 'random seed; the same seed reproduces a run on a given backend', intOption('--seed', 0, 2 ** 32 - 1), KMEANS_DEFAULTS.seed)
-    .option('--n-init <n>', 'restarts, each seeded anew; the lowest inertia wins', intOption('--n-init', 1, 1000), KMEANS_DEFAULTS.nInit)
-    .addOption(new Option('--method <name>', "kmeans (Lloyd, scikit-learn's KMeans) or minibatch (scikit-learn's MiniBatchKMeans: random batches of --batch-size rows, centres moved by per-centre counts)").choices(METHODS).default('kmeans'))
+    .option('--n-init <n>', `restarts, each seeded anew; the best wins (default ${KMEANS_DEFAULTS.nInit} for kmeans, minibatch and kprototypes, 1 for gmm and bisecting, as scikit-learn)`, intOption('--n-init', 1, 1000))
+    .addOption(
+      new Option(
+        '--method <name>',
+        "kmeans (Lloyd, scikit-learn's KMeans), minibatch (MiniBatchKMeans), gmm (Gaussian mixture, EM), dbscan (density; noise is segment -1), agglomerative (hierarchical, --linkage), bisecting (BisectingKMeans), kprototypes (numbers and categories together)",
+      )
+        .choices(METHODS)
+        .default('kmeans'),
+    )
     .option('--batch-size <n>', 'rows per mini-batch step (--method minibatch)', intOption('--batch-size', 1), 1024)
-    .option('--max-iter <n>', `kmeans: Lloyd iterations per restart at most (default ${KMEANS_DEFAULTS.maxIter}); minibatch: passes over the data at most (default 100)`, intOption('--max-iter', 1))
+    .addOption(new Option('--covariance <type>', 'gmm: covariance of each component').choices(COVARIANCES).argParser(choiceOption('--covariance', COVARIANCES)))
+    .option('--reg-covar <x>', 'gmm: added to the covariance diagonals (default 1e-6)', floatOption('--reg-covar', 0))
+    .option('--soft', 'gmm: one probability_<segment> column per segment in the assignments')
+    .option('--eps <x|auto>', 'dbscan: neighbourhood radius in scaled units, or auto (the knee of the k-distance curve; default)', (v: string) => (v === 'auto' ? 'auto' : positiveOption('--eps')(v)))
+    .option('--min-samples <n>', 'dbscan: rows (summed weights) within --eps, itself included, that make a core point (default 5)', intOption('--min-samples', 1))
+    .addOption(new Option('--linkage <kind>', 'agglomerative: merge criterion (default ward)').choices(LINKAGES).argParser(choiceOption('--linkage', LINKAGES)))
+    .addOption(new Option('--bisecting-strategy <s>', 'bisecting: which segment to split next (default biggest_inertia)').choices(BISECTING_STRATEGIES).argParser(choiceOption('--bisecting-strategy', BISECTING_STRATEGIES)))
+    .option('--categorical <a,b,...>', 'columns to treat as categories even when stored as numbers (one-hot; kprototypes matches them by mode)', listOption('--categorical'))
+    .option('--gamma <x>', 'kprototypes: weight of one categorical mismatch against squared scaled distance (default: half the mean standard deviation of the numeric features, Huang)', floatOption('--gamma', 0))
+    .option('--pca <n|share>', 'project the scaled features on their first n principal components, or on as many as explain this share of the variance (e.g. 0.95), before segmenting', pcaOption)
+    .option('--max-iter <n>', `kmeans: Lloyd iterations per restart at most (default ${KMEANS_DEFAULTS.maxIter}); minibatch: passes over the data at most (default 100); gmm: EM iterations (default 100)`, intOption('--max-iter', 1))
     .option('--tol <x>', `stop when the squared centroid shift is below tol × mean feature variance (default ${KMEANS_DEFAULTS.tol} for kmeans, 0 = off for minibatch, which stops on its smoothed batch inertia)`, floatOption('--tol', 0))
     .addOption(new Option('--init <method>', "seeding: greedy k-means++ (scikit-learn's), k-means|| (a few sampling rounds, for large k), random rows; auto picks k-means|| from k = 32").choices(INIT_NAMES).default('auto').argParser(choiceOption('--init', INIT_NAMES)))
     .addOption(new Option('--backend <name>', 'compute backend; auto picks the fastest usable one (see `segtensor doctor`)').choices(BACKEND_NAMES).default('auto'));
@@ -88,11 +115,13 @@ async function runFit(flags: FitFlags, isQuiet: boolean, extra: Partial<FitJob> 
   const p = progress(isQuiet);
   const { fitSegmentation } = await import('../pipeline/fit.js');
   const { profileTable } = await import('../pipeline/profile.js');
+  const { categorical, ...rest } = flags;
   const r = await fitSegmentation({
-    ...flags,
+    ...rest,
+    categoricalColumns: categorical,
     features: flags.features ?? null,
     log: (l) => (/^(notice|warning):/.test(l) ? process.stderr.write(`segtensor: ${l}\n`) : p.step(l)),
-    onIteration: (run, s) => p.live(`run ${run + 1}/${flags.nInit}: inertia ${s.inertia.toPrecision(6)}, ${s.changed} labels changed, ${s.ms.toFixed(0)} ms/iter`),
+    onIteration: (run, s) => p.live(`run ${run + 1}: inertia ${s.inertia.toPrecision(6)}, ${s.changed} labels changed, ${s.ms.toFixed(0)} ms/iter`),
     ...extra,
   });
   p.done();
@@ -100,7 +129,7 @@ async function runFit(flags: FitFlags, isQuiet: boolean, extra: Partial<FitJob> 
   console.log(profileTable(r.profile));
   console.log(
     `\ninertia ${m.inertia.toPrecision(7)}, ${m.nIter} iterations (${m.converged ? 'converged' : 'not converged'}), ` +
-      `silhouette ${m.silhouette?.toFixed(3) ?? 'n/a'}, Calinski-Harabasz ${m.calinskiHarabasz?.toFixed(1) ?? 'n/a'}, ` +
+      `${typeof m.noise === 'number' ? `${m.noise} noise rows, ` : ''}silhouette ${m.silhouette?.toFixed(3) ?? 'n/a'}, Calinski-Harabasz ${m.calinskiHarabasz?.toFixed(1) ?? 'n/a'}, ` +
       `Davies-Bouldin ${m.daviesBouldin?.toFixed(3) ?? 'n/a'}; backend ${m.backend}, fit ${((m.timingsMs.fit ?? 0) / 1000).toFixed(2)} s`,
   );
   console.log(`wrote ${r.files.join(', ')}`);
@@ -110,14 +139,15 @@ async function runFit(flags: FitFlags, isQuiet: boolean, extra: Partial<FitJob> 
 export function registerFit(program: Command): void {
   const cmd = program
     .command('fit')
-    .description('fit K-Means segments on a customer table; writes model.json, metrics.json, assignments.arrow|parquet and segments.csv to --out')
+    .description('segment a customer table (K-Means or --method); writes model.json, metrics.json, assignments.arrow|parquet and segments.csv to --out')
     .addHelpText(
       'after',
       '\nExample:\n  segtensor fit --input customers.parquet --k 6 --id customer_id --out out/\n\n' +
         'Outputs (staged and published together: a failed or killed run leaves the earlier run whole):\n' +
         '  model.json        preprocessing, centroids (scaled and original units), parameters\n' +
         '  metrics.json      inertia, nIter, converged, sizes, silhouette, calinskiHarabasz, daviesBouldin, timings\n' +
-        '  assignments.*     id, segment, distance (Euclidean, in scaled units)\n' +
+        '  assignments.*     id, segment, distance (Euclidean, in scaled units); gmm: probability (and probability_<segment> with --soft); dbscan: core\n' +
+        '  dendrogram.json   agglomerative: the merges (pairs, heights, sizes) of the tree cut at --k\n' +
         '  segments.csv      count, share and mean of each feature per segment\n' +
         '  transitions.csv   with --align-to and --id: previous_segment, segment, customers (ids in both runs)\n' +
         '  manifest.json     run id, options, inputs and outputs with SHA-256, versions, times, counts',
@@ -150,9 +180,10 @@ export function registerSweep(program: Command): void {
   addFitOptions(cmd, false, { format: false }).action(async (flags: Omit<FitFlags, 'k' | 'format'> & { k: number[]; sample: number; stability: number }, c: Command) => {
     const p = progress(quiet(c));
     const { sweepSegmentation } = await import('../pipeline/sweep.js');
-    const { k: ks, ...rest } = flags;
+    const { k: ks, categorical, ...rest } = flags;
     const r = await sweepSegmentation({
       ...rest,
+      categoricalColumns: categorical,
       ks,
       features: flags.features ?? null,
       log: (l) => (/^(notice|warning):/.test(l) ? process.stderr.write(`segtensor: ${l}\n`) : p.step(l)),

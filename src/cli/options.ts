@@ -20,6 +20,24 @@ export function floatOption(name: string, min: number) {
   };
 }
 
+/** A number > 0. */
+export function positiveOption(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a number > 0${name === '--eps' ? ' or auto' : ''}; got '${v}'`);
+    return n;
+  };
+}
+
+/** `--pca`: a component count (an integer >= 1) or a variance share in (0, 1). */
+export function pcaOption(v: string): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n <= 0 || (n >= 1 && !Number.isInteger(n))) {
+    throw new InvalidArgumentError(`--pca must be a number of components (an integer >= 1) or a share of variance in (0, 1); got '${v}'`);
+  }
+  return n;
+}
+
 export function listOption(name: string) {
   return (v: string): string[] => {
     const parts = v.split(',').map((s) => s.trim());

@@ -9,6 +9,7 @@
  * console.log(r.metrics.inertia);
  */
 import path from 'node:path';
+import type { Matrix } from '../core/matrix.js';
 import type { Backend } from '../engine/backend.js';
 import '../engine/backends/index.js';
 import { resolveBackend } from '../engine/registry.js';
@@ -18,9 +19,9 @@ import { atomicWrite } from '../io/atomic.js';
 import { type DType } from '../io/read-table.js';
 import { beginRun } from '../io/run-dir.js';
 import { writeTable } from '../io/write-table.js';
-import { type InitName, type IterationStats, type KMeansResult } from '../models/kmeans.js';
-import { MINIBATCH_DEFAULTS, type MiniBatchResult } from '../models/minibatch.js';
-import { fitMethod, methodOptions, type Method } from './methods.js';
+import { type InitName, type IterationStats } from '../models/kmeans.js';
+import { MINIBATCH_DEFAULTS } from '../models/minibatch.js';
+import { categoricalBlocks, fitMethod, methodOptions, takesK, takesWarmStart, type Method, type MethodParams, type Segmentation } from './methods.js';
 import { type ImputeKind, type ScaleKind } from '../preprocess/preprocessor.js';
 import { VERSION } from '../version.js';
 import { parseKRange, AUTO_K_RANGE } from './k-range.js';
@@ -31,11 +32,11 @@ import { profileCsv, profileSegments, type SegmentProfile } from './profile.js';
 
 export { LABEL_LIKE, prepareFeatures, type FeatureJob, type PreparedFeatures } from './prepare.js';
 
-export interface FitJob {
+export interface FitJob extends MethodParams {
   /** Customer table: .arrow/.arrows/.feather, .parquet or .csv. */
   input: string;
-  /** Number of segments, or `auto`: the sweep's recommendation over `kRange` (see ./sweep.ts). */
-  k: number | 'auto';
+  /** Number of segments, or `auto`: the sweep's recommendation over `kRange` (see ./sweep.ts); absent for dbscan, which finds its own. */
+  k?: number | 'auto';
   /** The k values `auto` tries. Default 2..10. */
   kRange?: number[];
   /** Bootstrap refits per k when `k` is `auto`. Default 5. */
@@ -44,7 +45,7 @@ export interface FitJob {
   alignTo?: string | null;
   /** A previous fit's directory: start Lloyd from its centroids instead of seeding (same k and features). */
   warmStart?: string | null;
-  /** `kmeans` (default) or `minibatch` (scikit-learn's MiniBatchKMeans, see models/minibatch.ts). */
+  /** `kmeans` (default), `minibatch`, `gmm`, `dbscan`, `agglomerative`, `bisecting` or `kprototypes` (see ./methods.ts). */
   method?: Method;
   /** Rows per mini-batch step. Default 1024. */
   batchSize?: number;
@@ -62,6 +63,10 @@ export interface FitJob {
   coerceInvalid?: boolean;
   /** Sample-weight column. */
   weight?: string | null;
+  /** Columns read as categories whatever their storage (`--categorical`). */
+  categoricalColumns?: string[];
+  /** `--pca`: project the scaled features on this many principal components, or on as many as explain this share (0, 1) of the variance. */
+  pca?: number | null;
   scale?: ScaleKind;
   impute?: ImputeKind;
   maxCategories?: number;
@@ -83,8 +88,9 @@ export interface FitJob {
 }
 
 export interface FitMetrics {
-  /** `kmeans` or `minibatch`. */
+  /** The method (see ./methods.ts); its own figures (gmm's logLikelihood, bic, aic; dbscan's eps, noise) sit beside the common ones. */
   method: string;
+  [methodFigure: string]: unknown;
   inertia: number;
   nIter: number;
   converged: boolean;
@@ -130,7 +136,12 @@ export async function fitSegmentation(job: FitJob): Promise<FitResult> {
   if (format !== 'arrow' && format !== 'parquet') {
     throw new SegtensorError('BAD_OPTION', `--format must be arrow or parquet; got '${String(format)}'`);
   }
+  const method: Method = job.method ?? 'kmeans';
+  methodOptions(job, method); // an unknown method or a seeding it does not take, before any work
+  if (takesK(method) && job.k === undefined) throw new SegtensorError('BAD_OPTION', `--k is required with --method ${method} (a number, or auto)`);
+  if (!takesK(method) && job.k !== undefined) throw new SegtensorError('BAD_OPTION', `--method ${method} finds the number of segments itself; leave out --k (got --k ${job.k})`);
   if (job.k !== 'auto' && job.kRange) throw new SegtensorError('BAD_OPTION', `--k-range applies to --k auto; got --k ${job.k}`);
+  if (job.warmStart && !takesWarmStart(method)) throw new SegtensorError('BAD_OPTION', `--warm-start applies to --method kmeans and minibatch (initial centroids); got --method ${method}`);
   if (job.k === 'auto' && job.warmStart) throw new SegtensorError('BAD_OPTION', '--warm-start needs a fixed --k (the previous model\'s), not --k auto');
   const run = beginRun({ command: 'fit', out: job.out, layout: 'dir', options: job });
   try {
@@ -151,18 +162,25 @@ async function fitInto(
   const be: Backend = await resolveBackend(job.backend ?? 'auto', log);
   lap('backend');
 
-  const { table, pre, x, ids, exclude, weights, otherCategories } = await prepareFeatures(job, run, log, () => lap('read'));
+  const { table, pre, x: scaledX, ids, exclude, weights, otherCategories } = await prepareFeatures(job, run, log, () => lap('read'), { withText: job.method === 'kprototypes' });
   lap('preprocess');
   const method: Method = job.method ?? 'kmeans';
   const kmOptions = methodOptions(job, method);
-  let r: KMeansResult;
+  const params: MethodParams = { ...methodParamsOf(job), categorical: categoricalBlocks(pre) };
+  // --pca: the method runs on the projected rows (x); profiles read the scaled ones (scaledX),
+  // and centroids are kept in the scaled space too (projected back), so alignment, warm starts
+  // and reports do not depend on the projection.
+  const pca = job.pca == null ? null : await fitProjection(be, scaledX, weights, job.pca, method, log);
+  const x = pca ? await pca.apply(scaledX) : scaledX;
+  if (pca) lap('pca');
+  let r: Segmentation;
   let k: number;
   let sweep: FitMetrics['sweep'] = null;
   if (job.k === 'auto') {
     const ks = job.kRange ?? parseKRange(AUTO_K_RANGE);
     log(`${table.nRows} rows × ${x.nFeatures} features, k chosen among ${ks.join(', ')}, backend ${be.name}`);
     const { sweepMatrix, recommendK, SWEEP_DEFAULTS } = await import('./sweep.js');
-    const o = { ...kmOptions, ks, method, batchSize: job.batchSize ?? MINIBATCH_DEFAULTS.batchSize, sample: job.silhouetteSample ?? SWEEP_DEFAULTS.sample, stability: job.stability ?? SWEEP_DEFAULTS.stability };
+    const o = { ...kmOptions, ks, method, params, batchSize: job.batchSize ?? MINIBATCH_DEFAULTS.batchSize, sample: job.silhouetteSample ?? SWEEP_DEFAULTS.sample, stability: job.stability ?? SWEEP_DEFAULTS.stability };
     // Each k's summary goes to the log; the per-fit lines are too fine for it.
     const swept = await sweepMatrix(be, x, weights, o, (line, row) => row && log(line), { keepFits: true });
     const rec = recommendK(swept.rows);
@@ -171,16 +189,18 @@ async function fitInto(
     sweep = { rows: swept.rows, recommendation: rec, stability: o.stability };
     log(`k = ${k}${rec.clear ? '' : ' (not clear: check the sweep in metrics.json)'}: ${rec.reason}`);
   } else {
-    k = job.k;
-    log(`${table.nRows} rows × ${x.nFeatures} features, k = ${k}, backend ${be.name}`);
+    k = job.k ?? 0;
+    log(`${table.nRows} rows × ${x.nFeatures} features, ${takesK(method) ? `k = ${k}` : `method ${method}`}, backend ${be.name}`);
     let init: InitName | Float32Array = kmOptions.init;
     if (job.warmStart) {
       const prev = await previousModel(job.warmStart, '--warm-start', pre.featureNames);
       run.input(prev.run.file('model.json'));
       init = warmStartCentroids(prev.model, pre, k);
+      if (pca) init = (await pca.apply({ data: init, nRows: k, nFeatures: scaledX.nFeatures })).data;
       log(`starting from the centroids of ${prev.run.dir} (run ${prev.run.manifest.runId})`);
     }
-    r = await fitMethod(be, x, weights, { k, ...kmOptions, init, method, batchSize: job.batchSize ?? MINIBATCH_DEFAULTS.batchSize, onIteration: job.onIteration });
+    r = await fitMethod(be, x, weights, { ...params, k, ...kmOptions, init, method, batchSize: job.batchSize ?? MINIBATCH_DEFAULTS.batchSize, onIteration: job.onIteration });
+    k = r.k;
   }
   t.init = Math.round(r.ms.init);
   t.lloyd = Math.round(r.ms.lloyd);
@@ -195,7 +215,7 @@ async function fitInto(
   if (job.alignTo) {
     const prev = await previousModel(job.alignTo, '--align-to', pre.featureNames);
     run.input(prev.run.file('model.json'));
-    const al = alignCentroids(prev.model, prev.run, pre, r.centroids, k);
+    const al = alignCentroids(prev.model, prev.run, pre, pca ? pca.back(r.centroids, k) : r.centroids, k);
     ({ idOf, nextSegmentId } = al);
     alignment = al.report;
     prevForTransitions = prev;
@@ -207,20 +227,23 @@ async function fitInto(
   const segmentIds = order.map((j) => idOf[j]);
   const sameOrder = order.every((j, p) => j === p);
   const plainIds = idOf.every((id, j) => id === j);
-  const labels = sameOrder ? r.labels : r.labels.map((l) => row[l]);
+  const labels = sameOrder ? r.labels : r.labels.map((l) => (l < 0 ? l : row[l]));
   const centroids = sameOrder ? r.centroids : Float32Array.from(order.flatMap((j) => Array.from(r.centroids.subarray(j * x.nFeatures, (j + 1) * x.nFeatures))));
-  const segmentOf = plainIds ? r.labels : r.labels.map((l) => idOf[l]);
+  const segmentOf = plainIds ? r.labels : r.labels.map((l) => (l < 0 ? l : idOf[l]));
   const sizes = new Array<number>(k).fill(0);
-  for (const l of labels) sizes[l]++;
+  let noise = 0;
+  for (const l of labels) {
+    if (l < 0) noise++;
+    else sizes[l]++;
+  }
   // Summed weights per centroid (in fit order), the counts `update` continues from.
   const weightOf = new Array<number>(k).fill(0);
-  if (weights) for (let i = 0; i < r.labels.length; i++) weightOf[r.labels[i]] += weights[i];
-  const sampleSize = Math.min(job.silhouetteSample ?? 20000, table.nRows);
+  if (weights) for (let i = 0; i < r.labels.length; i++) if (r.labels[i] >= 0) weightOf[r.labels[i]] += weights[i];
   // With --k auto the sweep scored this very fit on the same sample: its row holds the indices.
   const swept = sweep?.rows.find((row) => row.k === k);
-  const quality = swept
-    ? { silhouette: swept.silhouette, calinskiHarabasz: swept.calinski_harabasz, daviesBouldin: swept.davies_bouldin }
-    : await clusterQuality(be, x, r.labels, k, sampleRows(table.nRows, sampleSize, kmOptions.seed));
+  const { quality, sampleSize } = swept
+    ? { quality: { silhouette: swept.silhouette, calinskiHarabasz: swept.calinski_harabasz, daviesBouldin: swept.davies_bouldin }, sampleSize: Math.min(job.silhouetteSample ?? 20000, table.nRows) }
+    : await qualityOf(be, x, r.labels, k, noise, job.silhouetteSample ?? 20000, kmOptions.seed);
   const metrics: FitMetrics = {
     method,
     inertia: r.inertia,
@@ -228,7 +251,8 @@ async function fitInto(
     converged: r.converged,
     k,
     rows: table.nRows,
-    features: x.nFeatures,
+    features: scaledX.nFeatures,
+    ...(pca ? { pcaComponents: pca.model.nComponents, pcaExplainedVariance: pca.model.explainedVarianceRatio.reduce((a, b) => a + b, 0) } : {}),
     sizes,
     segmentIds,
     silhouette: quality.silhouette,
@@ -236,18 +260,22 @@ async function fitInto(
     calinskiHarabasz: quality.calinskiHarabasz,
     daviesBouldin: quality.daviesBouldin,
     runs: r.runs,
-    emptyClustersRepaired: r.history.reduce((s, h) => s + h.emptyClusters, 0),
+    emptyClustersRepaired: r.emptyClustersRepaired,
+    ...(noise > 0 || method === 'dbscan' ? { noise } : {}),
+    ...r.metrics,
     backend: be.name,
     timingsMs: t,
     sweep,
     alignment,
   };
   lap('metrics');
-  const profile = profileSegments(table, pre, x, labels, k);
-  profile.rows.forEach((p, j) => (p.segment = segmentIds[j]));
+  // Noise (dbscan) is profiled as one more row, segment −1.
+  const profile = noise > 0 ? profileSegments(table, pre, scaledX, labels.map((l) => (l < 0 ? k : l)), k + 1) : profileSegments(table, pre, scaledX, labels, k);
+  profile.rows.forEach((p, j) => (p.segment = j < k ? segmentIds[j] : -1));
 
-  const d = x.nFeatures;
-  const scaled = Array.from({ length: k }, (_, j) => Array.from(centroids.subarray(j * d, (j + 1) * d)));
+  const rowsOf = (c: Float32Array, d: number) => Array.from({ length: k }, (_, j) => Array.from(c.subarray(j * d, (j + 1) * d)));
+  const scaledCentroids = pca ? pca.back(centroids, k) : centroids;
+  const scaled = rowsOf(scaledCentroids, scaledX.nFeatures);
   const model: ModelFile = {
     format: MODEL_FORMAT,
     formatVersion: MODEL_FORMAT_VERSION,
@@ -261,7 +289,8 @@ async function fitInto(
     preprocessing: pre.toJSON(),
     k,
     centroidsScaled: scaled,
-    centroidsOriginal: pre.inverse(centroids, k),
+    centroidsOriginal: pre.inverse(scaledCentroids, k),
+    ...(pca ? { pca: pca.model, centroidsProjected: rowsOf(centroids, x.nFeatures) } : {}),
     params: {
       nInit: kmOptions.nInit,
       maxIter: kmOptions.maxIter,
@@ -269,20 +298,24 @@ async function fitInto(
       seed: kmOptions.seed,
       init: r.init,
       method,
-      ...(method === 'minibatch' ? { batchSize: job.batchSize ?? MINIBATCH_DEFAULTS.batchSize, nSteps: (r as MiniBatchResult).nSteps } : {}),
+      ...r.params,
       ...(sweep ? { k: 'auto', kRange: sweep.rows.map((x) => x.k) } : {}),
     },
     backend: be.name,
     seed: kmOptions.seed,
     ...(plainIds && !alignment ? {} : { segmentIds }),
     nextSegmentId,
-    centreCounts: method === 'minibatch' ? Array.from(order, (j) => (r as MiniBatchResult).counts[j]) : weights ? Array.from(order, (j) => weightOf[j]) : sizes.slice(),
+    centreCounts: r.centreCounts ? Array.from(order, (j) => r.centreCounts![j]) : weights ? Array.from(order, (j) => weightOf[j]) : sizes.slice(),
+    // A method's own state labels segments in fit order: its label j is segment idOf[j].
+    ...(r.state === null ? {} : { methodState: r.state, labelIds: idOf }),
   };
 
   // Outputs last, into the run's staging directory; commit publishes them all at once.
   const dist = new Float32Array(r.distances.length);
   for (let i = 0; i < dist.length; i++) dist[i] = Math.sqrt(r.distances[i]);
-  await writeTable(run.file(`assignments.${format === 'arrow' ? 'arrow' : 'parquet'}`), [ids, { name: 'segment', values: segmentOf }, { name: 'distance', values: dist }]);
+  const soft = r.soft ? softColumns(r.soft, k, idOf) : [];
+  await writeTable(run.file(`assignments.${format === 'arrow' ? 'arrow' : 'parquet'}`), [ids, { name: 'segment', values: segmentOf }, { name: 'distance', values: dist }, ...r.columns, ...soft]);
+  for (const [name, content] of Object.entries(r.files)) atomicWrite(run.file(name), content);
   if (alignment && !job.id) log('notice: --align-to without --id: customers cannot be followed between runs, so no transitions.csv');
   if (prevForTransitions && alignment && job.id) {
     const tr = await transitionsCsv(prevForTransitions.model, prevForTransitions.run, ids, segmentOf);
@@ -298,4 +331,73 @@ async function fitInto(
   lap('write');
   const { files } = await run.commit();
   return { model, metrics, profile, files, coercions: table.coercions };
+}
+
+/** The method options of a job (the flags only some methods read). */
+function methodParamsOf(job: FitJob): MethodParams {
+  const { covariance, regCovar, soft, eps, minSamples, linkage, bisectingStrategy, gamma } = job;
+  return { covariance, regCovar, soft, eps, minSamples, linkage, bisectingStrategy, gamma };
+}
+
+/**
+ * Silhouette, Calinski-Harabasz and Davies-Bouldin of the rows in a segment (noise, label −1,
+ * left out as scikit-learn users score DBSCAN), the silhouette on a seeded sample.
+ */
+async function qualityOf(be: Backend, x: Matrix, labels: Int32Array, k: number, noise: number, sample: number, seed: number) {
+  const empty = { silhouette: null, calinskiHarabasz: null, daviesBouldin: null };
+  if (noise === 0) {
+    const sampleSize = Math.min(sample, x.nRows);
+    return { quality: await clusterQuality(be, x, labels, k, sampleRows(x.nRows, sampleSize, seed)), sampleSize };
+  }
+  const n = x.nRows - noise;
+  if (k < 2 || n < 3) return { quality: empty, sampleSize: 0 };
+  const d = x.nFeatures;
+  const data = new Float32Array(n * d);
+  const kept = new Int32Array(n);
+  for (let i = 0, o = 0; i < x.nRows; i++) {
+    if (labels[i] < 0) continue;
+    data.set(x.data.subarray(i * d, (i + 1) * d), o * d);
+    kept[o++] = labels[i];
+  }
+  const sampleSize = Math.min(sample, n);
+  return { quality: await clusterQuality(be, { data, nRows: n, nFeatures: d }, kept, k, sampleRows(n, sampleSize, seed)), sampleSize };
+}
+
+/** `probability_<segment id>` columns from a rows × k matrix of memberships in fit order. */
+function softColumns(p: Float32Array, k: number, idOf: number[]): { name: string; values: Float32Array }[] {
+  const n = p.length / k;
+  return Array.from({ length: k }, (_, j) => j)
+    .sort((a, b) => idOf[a] - idOf[b])
+    .map((j) => {
+      const v = new Float32Array(n);
+      for (let i = 0; i < n; i++) v[i] = p[i * k + j];
+      return { name: `probability_${idOf[j]}`, values: v };
+    });
+}
+
+/** `--pca`: the projection fitted on the scaled rows, applied to rows and undone on centroids. */
+export async function fitProjection(be: Backend, x: Matrix, weights: Float32Array | null, components: number, method: Method, log: (l: string) => void) {
+  if (method === 'kprototypes') throw new SegtensorError('BAD_OPTION', '--pca mixes the one-hot category columns into components; kprototypes needs them whole: leave out --pca');
+  const { applyPca, fitPca } = await import('../models/pca.js');
+  const model = await fitPca(be, x, weights, { components });
+  const share = model.explainedVarianceRatio.reduce((a, b) => a + b, 0);
+  log(`PCA: ${model.nComponents} of ${x.nFeatures} components explain ${(100 * share).toFixed(1)} % of the variance`);
+  const d = x.nFeatures;
+  const n = model.nComponents;
+  return {
+    model,
+    apply: (m: Matrix) => applyPca(model, m, be),
+    /** k centroids from component space back to the scaled features: mean + c·components. */
+    back(c: Float32Array, k: number): Float32Array {
+      const out = new Float32Array(k * d);
+      for (let j = 0; j < k; j++) {
+        for (let f = 0; f < d; f++) {
+          let v = model.mean[f];
+          for (let p = 0; p < n; p++) v += c[j * n + p] * model.components[p][f];
+          out[j * d + f] = v;
+        }
+      }
+      return out;
+    },
+  };
 }

@@ -36,8 +36,9 @@ export interface ModelFile {
     tol: number;
     seed: number;
     init: string;
-    /** `kmeans` or `minibatch` (absent in models before issue 14: kmeans). */
+    /** The method (absent in models before issue 14: kmeans); its own parameters sit beside. */
     method?: string;
+    [methodParam: string]: unknown;
     batchSize?: number;
     nSteps?: number;
     /** Present when k was chosen by `--k auto`. */
@@ -56,6 +57,14 @@ export interface ModelFile {
   nextSegmentId?: number;
   /** Rows (summed weights) behind each centroid row: a mini-batch fit's counts, or the fit's segment sizes. `update` starts from them. */
   centreCounts?: number[];
+  /** `--pca`: the projection applied after the preprocessing (see models/pca.ts); centroidsScaled are then projected back into the scaled features. */
+  pca?: import('../models/pca.js').PcaModel;
+  /** With `pca`: the k centroids in component space, where the method measured distances. */
+  centroidsProjected?: number[][];
+  /** What `predict` needs beyond the centroids for methods other than K-Means (see pipeline/methods.ts): gmm's parameters, dbscan's core points, bisecting's tree, k-prototypes' modes. */
+  methodState?: unknown;
+  /** With `methodState`: the segment id of each of the method's labels (its fit order). */
+  labelIds?: number[];
   /** Set by `segtensor update`: the model it updated, and how. */
   updatedFrom?: { dir: string; runId: string; batchSize: number; steps: number; halfLife: { rows: number } | { days: number } | null; reassignmentRatio: number };
 }

@@ -16,6 +16,10 @@ import { Preprocessor } from '../preprocess/preprocessor.js';
 import { missingCounts, unseenCounts, unseenNotices } from './data-notices.js';
 import { idColumn } from './ids.js';
 import { openModel, segmentIdsOf } from './model-file.js';
+import { categoricalBlocks, methodPredictor } from './methods.js';
+import { applyPca } from '../models/pca.js';
+import { SegtensorError } from '../errors.js';
+import type { Matrix } from '../core/matrix.js';
 
 export interface PredictJob {
   model: string;
@@ -67,23 +71,64 @@ async function predictInto(run: ReturnType<typeof beginRun>, job: PredictJob, lo
   const pre = Preprocessor.fromJSON(model.preprocessing);
   const x = pre.transform(table);
   for (const l of unseenNotices(x.unseen)) log(l);
-  const centroids = Float32Array.from(model.centroidsScaled.flat());
-  const dx = be.upload(x);
+  // --pca models measure distances in component space, after the same projection.
+  const z = model.pca ? await applyPca(model.pca, x, be) : x;
+  const centroids = Float32Array.from((model.centroidsProjected ?? model.centroidsScaled).flat());
+  const method = model.params.method ?? 'kmeans';
+  const own = model.methodState === undefined ? null : methodPredictor(method);
+  if (model.methodState !== undefined && !own) throw new SegtensorError('MODEL_VERSION', `${modelRun.file('model.json')}: method '${method}' has no predict in this segtensor`);
+  const segIds = segmentIdsOf(model);
+  const dz = be.upload(z);
   try {
-    const a = await assign(be, dx, centroids, model.k);
-    const { labels, distances } = await a.read();
-    const dist = distances.map(Math.sqrt);
+    let segments: Int32Array;
+    let rows: Int32Array; // each row's centroid row, −1 for noise
+    let columns: { name: string; values: Float32Array | Int32Array }[] = [];
+    if (own) {
+      // The method's labels are in its fit order: label j is segment labelIds[j].
+      const p = await own(be, model.methodState, z, { categorical: categoricalBlocks(pre) });
+      const labelIds = model.labelIds ?? segIds;
+      const rowOfId = new Map(segIds.map((id, j) => [id, j]));
+      segments = p.labels.map((l) => (l < 0 ? l : labelIds[l]));
+      rows = segments.map((id) => (id < 0 ? -1 : rowOfId.get(id)!));
+      columns = p.columns;
+    } else {
+      const a = await assign(be, dz, centroids, model.k);
+      rows = (await a.read()).labels;
+      segments = segIds.every((id, j) => id === j) ? rows : rows.map((l) => segIds[l]);
+    }
+    const dist = distancesTo(z, centroids, rows);
     const sizes = new Array<number>(model.k).fill(0);
-    for (const l of labels) sizes[l]++;
-    // Centroid rows to segment ids (they differ in a model aligned to an earlier one).
-    const segIds = segmentIdsOf(model);
-    const segments = segIds.every((id, j) => id === j) ? labels : labels.map((l) => segIds[l]);
-    await writeTable(run.primary, [ids, { name: 'segment', values: segments }, { name: 'distance', values: dist }]);
+    let noise = 0;
+    for (const l of rows) {
+      if (l >= 0) sizes[l]++;
+      else noise++;
+    }
+    await writeTable(run.primary, [ids, { name: 'segment', values: segments }, { name: 'distance', values: dist }, ...columns]);
     run.backend(be.name);
-    run.count({ rowsRead: table.nRows, rowsAssigned: labels.length, model: modelRun.manifest.runId, coercedToNull: table.coercions, unseenCategories: unseenCounts(x.unseen), missing: missingCounts(table, pre.state.numeric.map((s) => s.name)) });
+    run.count({ rowsRead: table.nRows, rowsAssigned: rows.length, ...(noise ? { noise } : {}), model: modelRun.manifest.runId, coercedToNull: table.coercions, unseenCategories: unseenCounts(x.unseen), missing: missingCounts(table, pre.state.numeric.map((s) => s.name)) });
     const { files } = await run.commit();
     return { rows: table.nRows, sizes, segmentIds: segIds, files, unseenCategories: unseenCounts(x.unseen), coercions: table.coercions };
   } finally {
-    be.release(dx);
+    be.release(dz);
   }
+}
+
+/** Euclidean distance of each row to its centroid row (NaN for −1), float64 sums. */
+function distancesTo(x: Matrix, centroids: Float32Array, rows: Int32Array): Float32Array {
+  const d = x.nFeatures;
+  const out = new Float32Array(x.nRows);
+  for (let i = 0; i < x.nRows; i++) {
+    const r = rows[i];
+    if (r < 0) {
+      out[i] = NaN;
+      continue;
+    }
+    let s = 0;
+    for (let f = 0; f < d; f++) {
+      const t = x.data[i * d + f] - centroids[r * d + f];
+      s += t * t;
+    }
+    out[i] = Math.sqrt(s);
+  }
+  return out;
 }

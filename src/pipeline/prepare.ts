@@ -28,7 +28,7 @@ export interface PreparedFeatures {
 }
 
 /** What {@link prepareFeatures} needs of a job: the input and preprocessing options of `fit`. */
-export type FeatureJob = Pick<FitJob, 'input' | 'features' | 'exclude' | 'id' | 'dtypes' | 'coerceInvalid' | 'weight' | 'scale' | 'impute' | 'maxCategories'>;
+export type FeatureJob = Pick<FitJob, 'input' | 'features' | 'exclude' | 'id' | 'dtypes' | 'coerceInvalid' | 'weight' | 'scale' | 'impute' | 'maxCategories' | 'categoricalColumns'>;
 
 /**
  * Reads `job.input` (recorded in `run`'s manifest), leaves labels out of the default features
@@ -39,9 +39,17 @@ export async function prepareFeatures(
   run: { input(file: string): void },
   log: (l: string) => void,
   onRead: () => void = () => {},
+  { withText = false }: { withText?: boolean } = {},
 ): Promise<PreparedFeatures> {
   log(`reading ${job.input}`);
-  const table = await readTable(job.input, '--input', { dtypes: job.dtypes ?? undefined, coerceInvalid: job.coerceInvalid });
+  // --categorical reads its columns as text, so they are categories whatever their storage.
+  const dtypes = { ...(job.dtypes ?? {}) };
+  for (const c of job.categoricalColumns ?? []) {
+    if (dtypes[c] && dtypes[c] !== 'string') throw new SegtensorError('BAD_OPTION', `--categorical ${c} and --dtypes ${c}:${dtypes[c]} disagree`);
+    dtypes[c] = 'string';
+  }
+  const table = await readTable(job.input, '--input', { dtypes: Object.keys(dtypes).length ? dtypes : undefined, coerceInvalid: job.coerceInvalid });
+  for (const c of job.categoricalColumns ?? []) table.column(c); // MISSING_COLUMN naming the file
   for (const l of coercionNotices(table)) log(l);
   if (table.nRows === 0) throw new SegtensorError('EMPTY_TABLE', `${job.input}: the table has no rows`);
   onRead();
@@ -68,8 +76,33 @@ export async function prepareFeatures(
       }
     }
   }
+  // Default features are the numeric columns; --categorical adds its columns, and a method that
+  // matches categories (withText: kprototypes) adds the text columns that look like categories.
+  let features = job.features ?? null;
+  const named = job.categoricalColumns ?? [];
+  if (!features && (named.length || withText)) {
+    const text: string[] = [];
+    if (withText) {
+      for (const c of table.columns) {
+        if (c.type !== 'string' || exclude.includes(c.name) || named.includes(c.name)) continue;
+        if (LABEL_LIKE.test(c.name) || labels.includes(c.name)) {
+          exclude.push(c.name);
+          log(`warning: column '${c.name}' looks like a label; left out of the features (name it in --features to cluster on it, or --exclude to silence this)`);
+          continue;
+        }
+        const distinct = new Set(c.values).size;
+        if (distinct > Math.max(1000, c.values.length / 2)) {
+          log(`notice: text column '${c.name}' has ${distinct} distinct values: an identifier, not a category; left out of the features`);
+          continue;
+        }
+        text.push(c.name);
+      }
+    }
+    const numeric = table.columns.filter((c) => (c.type === 'number' || c.type === 'bigint') && !exclude.includes(c.name) && !named.includes(c.name)).map((c) => c.name);
+    features = [...numeric, ...named, ...text];
+  }
   const { pre, matrix: x } = Preprocessor.fitTransform(table, {
-    features: job.features ?? null,
+    features,
     exclude,
     scale: job.scale ?? PREPROCESS_DEFAULTS.scale,
     impute: job.impute ?? PREPROCESS_DEFAULTS.impute,

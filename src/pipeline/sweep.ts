@@ -21,18 +21,20 @@ import { linearSumAssignment, MAX_MATCHED_SEGMENTS } from '../eval/assignment.js
 import { clusterQuality, sampleRows } from '../eval/metrics.js';
 import { atomicWrite } from '../io/atomic.js';
 import { beginRun } from '../io/run-dir.js';
-import { type InitName, type KMeansResult } from '../models/kmeans.js';
+import { type InitName } from '../models/kmeans.js';
 import { MINIBATCH_DEFAULTS } from '../models/minibatch.js';
-import { fitMethod, methodOptions, type Method } from './methods.js';
+import { categoricalBlocks, fitMethod, methodOptions, takesK, type Method, type MethodParams, type Segmentation } from './methods.js';
 import { Random } from '../util/random.js';
 import { VERSION } from '../version.js';
 export { parseKRange } from './k-range.js';
-import { prepareFeatures, type FeatureJob, type FitJob } from './fit.js';
+import { fitProjection, prepareFeatures, type FeatureJob, type FitJob } from './fit.js';
 
 /** How each k is fitted and judged. */
 export interface SweepOptions {
   ks: number[];
   method: Method;
+  /** The options only some methods read (see ./methods.ts). */
+  params?: MethodParams;
   /** Rows per step with `minibatch`. */
   batchSize: number;
   seed: number;
@@ -124,7 +126,7 @@ export async function sweepMatrix(
   o: SweepOptions,
   onProgress: (line: string, row?: SweepRow) => void = () => {},
   { keepFits = false }: { keepFits?: boolean } = {},
-): Promise<{ rows: SweepRow[]; fits: Map<number, KMeansResult> }> {
+): Promise<{ rows: SweepRow[]; fits: Map<number, Segmentation> }> {
   for (const k of o.ks) {
     if (k > x.nRows) throw new SegtensorError('BAD_OPTION', `--k ${k}: the table has only ${x.nRows} rows`);
     if (o.stability > 0 && k > MAX_MATCHED_SEGMENTS) {
@@ -133,12 +135,12 @@ export async function sweepMatrix(
   }
   const sample = sampleRows(x.nRows, Math.min(o.sample, x.nRows), o.seed);
   const rows: SweepRow[] = [];
-  const fits = new Map<number, KMeansResult>();
+  const fits = new Map<number, Segmentation>();
   for (const k of o.ks) {
     const t0 = performance.now();
     onProgress(`k = ${k}: fitting`);
     const fit = (seed: number, w: Float32Array | null) =>
-      fitMethod(be, x, w, { k, method: o.method, batchSize: o.batchSize, seed, nInit: o.nInit, maxIter: o.maxIter, tol: o.tol, init: o.init });
+      fitMethod(be, x, w, { ...o.params, k, method: o.method, batchSize: o.batchSize, seed, nInit: o.nInit, maxIter: o.maxIter, tol: o.tol, init: o.init });
     const r = await fit(o.seed, weights);
     const q = await clusterQuality(be, x, r.labels, k, sample);
     let ari: number | null = null;
@@ -264,7 +266,7 @@ export function sweepCsv(rows: SweepRow[]): string {
 }
 
 /** fit's input, preprocessing and fitting options (less k), the k values and the sweep's own. */
-export interface SweepJob extends FeatureJob, Pick<FitJob, 'out' | 'method' | 'batchSize' | 'seed' | 'nInit' | 'maxIter' | 'tol' | 'init' | 'backend' | 'log'> {
+export interface SweepJob extends FeatureJob, MethodParams, Pick<FitJob, 'out' | 'method' | 'batchSize' | 'seed' | 'nInit' | 'maxIter' | 'tol' | 'init' | 'backend' | 'log' | 'pca'> {
   ks: number[];
   sample?: number;
   stability?: number;
@@ -280,15 +282,20 @@ export interface SweepResult {
 /** `segtensor sweep` as a library call: read → preprocess → sweep → sweep.csv and sweep.json, published together. */
 export async function sweepSegmentation(job: SweepJob): Promise<SweepResult> {
   const log = job.log ?? (() => {});
+  const method = job.method ?? 'kmeans';
+  if (!takesK(method)) throw new SegtensorError('BAD_OPTION', `sweep tries values of k; --method ${method} finds the number of segments itself`);
+  methodOptions(job, method);
   const run = beginRun({ command: 'sweep', out: job.out, layout: 'dir', options: job });
   try {
     const be = await resolveBackend(job.backend ?? 'auto', log);
-    const { table, x, weights, exclude } = await prepareFeatures(job, run, log);
+    const { table, pre, x: scaledX, weights, exclude } = await prepareFeatures(job, run, log, () => {}, { withText: method === 'kprototypes' });
+    const x = job.pca == null ? scaledX : await (await fitProjection(be, scaledX, weights, job.pca, method, log)).apply(scaledX);
     log(`${table.nRows} rows × ${x.nFeatures} features, k in ${job.ks.join(', ')}, backend ${be.name}`);
-    const method = job.method ?? 'kmeans';
+    const { covariance, regCovar, linkage, bisectingStrategy, gamma } = job;
     const o: SweepOptions = {
       ks: job.ks,
       method,
+      params: { covariance, regCovar, linkage, bisectingStrategy, gamma, categorical: categoricalBlocks(pre) },
       batchSize: job.batchSize ?? MINIBATCH_DEFAULTS.batchSize,
       ...methodOptions(job, method),
       sample: job.sample ?? SWEEP_DEFAULTS.sample,

@@ -92,6 +92,10 @@ export async function updateModel(job: UpdateJob): Promise<UpdateResult> {
   try {
     const { model: prev, run: prevRun } = await openModel(job.model, '--model');
     run.input(prevRun.file('model.json'));
+    const method = prev.params.method ?? 'kmeans';
+    if (!['kmeans', 'minibatch', 'minibatch-update'].includes(String(method)) || prev.pca) {
+      throw new SegtensorError('BAD_OPTION', `--model ${job.model}: update moves K-Means centroids (a kmeans or minibatch model without --pca); this model is ${prev.pca ? `${String(method)} with --pca` : String(method)}: refit it`);
+    }
     const be: Backend = await resolveBackend(job.backend ?? 'auto', log);
     const table = await readTable(job.input, '--input', { dtypes: job.dtypes ?? undefined, coerceInvalid: job.coerceInvalid });
     for (const l of coercionNotices(table)) log(l);
