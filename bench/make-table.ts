@@ -18,13 +18,20 @@ function arg(name: string, dflt: string): string {
 const nRows = Number(arg('rows', '1000000'));
 const d = Number(arg('features', '32'));
 const out = arg('out', `bench/data/${nRows}-${d}.arrow`);
+// --categorical C: C more int32 columns c0.. holding 5 codes each, drawn from the blob's first
+// features (so they agree with the clusters), for k-prototypes.
+const nCat = Number(arg('categorical', '0'));
 fs.mkdirSync(path.dirname(out), { recursive: true });
 const data = benchData(nRows, d);
 const names = Array.from({ length: d }, (_, f) => `f${String(f).padStart(3, '0')}`);
 
-if (out.endsWith('.parquet') || out.endsWith('.csv')) {
+if (out.endsWith('.parquet') || out.endsWith('.csv') || nCat > 0) {
   const cols = names.map((name, f) => ({ name, values: Float32Array.from({ length: nRows }, (_, i) => data[i * d + f]) }));
-  await writeTable(out, [{ name: 'customer_id', values: BigInt64Array.from({ length: nRows }, (_, i) => BigInt(i + 1)) }, ...cols]);
+  const cats = Array.from({ length: nCat }, (_, c) => ({
+    name: `c${c}`,
+    values: Int32Array.from({ length: nRows }, (_, i) => Math.max(0, Math.min(4, Math.floor(data[i * d + (c % d)] / 2 + 2.5)))),
+  }));
+  await writeTable(out, [{ name: 'customer_id', values: BigInt64Array.from({ length: nRows }, (_, i) => BigInt(i + 1)) }, ...cols, ...cats]);
 } else {
   const step = 65536;
   const batches = [];
