@@ -204,6 +204,8 @@ describe('CLI', () => {
 
   it.each([
     [['--method', 'dbscan', '--eps', '0'], /--eps must be a number > 0 or auto; got '0'/],
+    [['--method', 'kmeans'], /error \[BAD_OPTION\]: --k is required with --method kmeans/],
+    [['--method', 'dbscan', '--k', '3'], /error \[BAD_OPTION\]: --method dbscan finds the number of segments itself/],
     [['--method', 'gmm', '--k', '3', '--covariance', 'bogus'], /--covariance must be one of full, tied, diag, spherical; got 'bogus'/],
     [['--method', 'kmeans', '--k', '3', '--pca', '1.5'], /--pca must be a number of components \(an integer >= 1\) or a share of variance in \(0, 1\); got '1.5'/],
     [['--method', 'agglomerative', '--k', '3', '--linkage', 'single'], /--linkage must be one of ward, average, complete; got 'single'/],
