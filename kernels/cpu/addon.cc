@@ -2,10 +2,10 @@
 // reduction, memory mapping and prefaulted allocation. The arithmetic lives in kernels-impl.h (impl/*.h),
 // the shared argument unpacking in binding.h, the preprocessing and profile helpers in data.cc.
 //
-// Every reduction over rows (inertia, changed count, segment sums, column sums) is done per
-// block of sumBlockRows(nRows, k) rows, a size that does not depend on the thread count, and
-// the block results are added in block order; the results are therefore bit-identical for any
-// number of threads.
+// Every reduction over rows (inertia, changed count, segment sums, soft sums, scatter matrices,
+// column sums) is done per block of sumBlockRows(nRows, k) rows, a size that does not depend on
+// the thread count, and the block results are added in block order; the results are therefore
+// bit-identical for any number of threads.
 #include <napi.h>
 
 #include <fcntl.h>
@@ -454,6 +454,150 @@ Napi::Value ClusterDistanceSums(const Napi::CallbackInfo& info) {
   return outArr;
 }
 
+/** Rows [r0, r1) from arguments i and i + 1 (undefined: 0 and nRows), checked against nRows. */
+void rowRange(const Napi::CallbackInfo& info, size_t i, size_t nRows, const char* op, size_t* r0, size_t* r1) {
+  *r0 = info.Length() > i && !info[i].IsUndefined() ? sizeArg(info, i, "r0", 0) : 0;
+  *r1 = info.Length() > i + 1 && !info[i + 1].IsUndefined() ? sizeArg(info, i + 1, "r1", 0) : nRows;
+  if (*r0 > *r1 || *r1 > nRows)
+    throw Napi::RangeError::New(info.Env(), std::string(op) + ": need 0 <= r0 <= r1 <= nRows = " + std::to_string(nRows) +
+                                                "; got [" + std::to_string(*r0) + ", " + std::to_string(*r1) + ")");
+}
+
+/**
+ * project(x, nRows, d, w, m, r0, r1, out|null) -> Float32Array((r1 − r0)·m): x·w for rows
+ * [r0, r1), w d × m row-major, accumulated in float64; written into `out` when given. Rows are
+ * independent, so blocks of any size give the same bits.
+ */
+Napi::Value Project(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const size_t nRows = sizeArg(info, 1, "nRows", 0);
+  const int d = (int)sizeArg(info, 2, "d", 1);
+  const int m = (int)sizeArg(info, 4, "m", 1);
+  const float* x = dataOf<float>(info, 0, "x", nRows * d, false);
+  const float* w = dataOf<float>(info, 3, "w", (size_t)d * m, false);
+  size_t r0, r1;
+  rowRange(info, 5, nRows, "project", &r0, &r1);
+  const size_t rows = r1 - r0;
+  // A given `out` is returned even when empty (its data pointer may then be null).
+  const bool given = info.Length() > 7 && !info[7].IsNull() && !info[7].IsUndefined();
+  float* out = given ? dataOf<float>(info, 7, "out", rows * m, false) : nullptr;
+  Napi::Value result;
+  if (given) {
+    result = info[7];
+  } else {
+    Napi::Float32Array outArr = Napi::Float32Array::New(env, rows * m);
+    out = outArr.Data();
+    result = outArr;
+  }
+  // W in float64, columns padded to a multiple of 8 (every instruction set's float64 vector).
+  const int mPad = (m + 7) / 8 * 8;
+  std::vector<double> wp((size_t)d * mPad, 0.0);
+  for (int f = 0; f < d; ++f)
+    for (int j = 0; j < m; ++j) wp[(size_t)f * mPad + j] = (double)w[(size_t)f * m + j];
+  const KernelTable& K = *gKernels;
+  constexpr size_t blockRows = 2048;
+  const int nBlocks = (int)((rows + blockRows - 1) / blockRows);
+  const float* xr = x + r0 * d;
+  pool().run(nBlocks, [&](int b, int) {
+    const size_t i0 = (size_t)b * blockRows;
+    const size_t i1 = i0 + blockRows < rows ? i0 + blockRows : rows;
+    K.projectRows(xr, d, wp.data(), mPad, m, i0, i1, out);
+  });
+  return result;
+}
+
+/**
+ * softSums(x, nRows, d, r, m, weights|null, r0, r1) -> { sums: Float64Array(m·d), counts:
+ * Float64Array(m) }: Σ w·r[i, j]·x_i and Σ w·r[i, j] over rows [r0, r1), r holding (r1 − r0) × m.
+ * Per block of sumBlockRows(rows, m) rows, added in block order: the same bits for any thread
+ * count.
+ */
+Napi::Value SoftSums(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const size_t nRows = sizeArg(info, 1, "nRows", 0);
+  const int d = (int)sizeArg(info, 2, "d", 1);
+  const int m = (int)sizeArg(info, 4, "m", 1);
+  const float* x = dataOf<float>(info, 0, "x", nRows * d, false);
+  const float* w = dataOf<float>(info, 5, "weights", nRows, true);
+  size_t r0, r1;
+  rowRange(info, 6, nRows, "softSums", &r0, &r1);
+  const size_t rows = r1 - r0;
+  const float* r = dataOf<float>(info, 3, "r", rows * m, false);
+  Napi::Float64Array sumsArr = Napi::Float64Array::New(env, (size_t)m * d);
+  Napi::Float64Array countsArr = Napi::Float64Array::New(env, m);
+  double* sums = sumsArr.Data();
+  double* counts = countsArr.Data();
+  const KernelTable& K = *gKernels;
+  const size_t blockRows = sumBlockRows(rows, m);
+  const int nBlocks = (int)((rows + blockRows - 1) / blockRows);
+  Pool& P = pool();
+  const size_t nSums = (size_t)m * d;
+  BlockSums partials(nBlocks, nSums + m, P.threads());
+  const float* xr = x + r0 * d;
+  const float* wr = w ? w + r0 : nullptr;
+  P.run(nBlocks, [&](int b, int worker) {
+    double* ps = partials.begin(b, worker);
+    const size_t i0 = (size_t)b * blockRows;
+    const size_t i1 = i0 + blockRows < rows ? i0 + blockRows : rows;
+    K.softSumRows(xr, d, wr, r, m, i0, i1, ps, ps + nSums);
+    partials.end(b, worker, sums, nSums, counts, m);
+  });
+  partials.finish(sums, nSums, counts, m);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("sums", sumsArr);
+  out.Set("counts", countsArr);
+  return out;
+}
+
+/**
+ * scatter(x, nRows, d, r|null, m, means, weights|null, r0, r1) -> Float64Array(m·d·d): per
+ * column j of r (null: m = 1, all ones), Σ w·r[i, j]·(x_i − μ_j)(x_i − μ_j)ᵀ over rows [r0, r1),
+ * μ = means (m × d). The kernels add the upper triangle (per block, in block order: the same
+ * bits for any thread count); it is mirrored here, so the result is exactly symmetric.
+ */
+Napi::Value Scatter(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const size_t nRows = sizeArg(info, 1, "nRows", 0);
+  const int d = (int)sizeArg(info, 2, "d", 1);
+  const int m = (int)sizeArg(info, 4, "m", 1);
+  const float* x = dataOf<float>(info, 0, "x", nRows * d, false);
+  const double* means = dataOf<double>(info, 5, "means", (size_t)m * d, false);
+  const float* w = dataOf<float>(info, 6, "weights", nRows, true);
+  size_t r0, r1;
+  rowRange(info, 7, nRows, "scatter", &r0, &r1);
+  const size_t rows = r1 - r0;
+  // Null r, not an empty one (whose data pointer may be null too), means one column of ones.
+  const bool hasR = !info[3].IsNull() && !info[3].IsUndefined();
+  const float* r = dataOf<float>(info, 3, "r", rows * m, true);
+  if (!hasR && m != 1) throw Napi::RangeError::New(env, "scatter: without r, m must be 1; got " + std::to_string(m));
+  const size_t len = (size_t)m * d * d;
+  Napi::Float64Array outArr = Napi::Float64Array::New(env, len);
+  double* out = outArr.Data();
+  const KernelTable& K = *gKernels;
+  const size_t blockRows = sumBlockRows(rows, m);
+  const int nBlocks = (int)((rows + blockRows - 1) / blockRows);
+  Pool& P = pool();
+  BlockSums partials(nBlocks, len, P.threads());
+  std::vector<std::unique_ptr<double[]>> scratch(P.threads());
+  const float* xr = x + r0 * d;
+  const float* wr = w ? w + r0 : nullptr;
+  P.run(nBlocks, [&](int b, int worker) {
+    if (!scratch[worker]) scratch[worker].reset(new double[kSoftScratchRows * d]);
+    double* ps = partials.begin(b, worker);
+    const size_t i0 = (size_t)b * blockRows;
+    const size_t i1 = i0 + blockRows < rows ? i0 + blockRows : rows;
+    K.scatterRows(xr, d, wr, r, m, means, i0, i1, ps, scratch[worker].get());
+    partials.end(b, worker, out, len, nullptr, 0);
+  });
+  partials.finish(out, len, nullptr, 0);
+  for (int j = 0; j < m; ++j) {
+    double* o = out + (size_t)j * d * d;
+    for (int a = 0; a < d; ++a)
+      for (int b = a + 1; b < d; ++b) o[(size_t)b * d + a] = o[(size_t)a * d + b];
+  }
+  return outArr;
+}
+
 /** columnMeans(x, nRows, d) -> Float32Array(d): float64 means rounded to float32, in block order. */
 Napi::Value ColumnMeans(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -662,6 +806,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("potentials", Napi::Function::New(env, Potentials));
   exports.Set("updateClosest", Napi::Function::New(env, UpdateClosest));
   exports.Set("clusterDistanceSums", Napi::Function::New(env, ClusterDistanceSums));
+  exports.Set("project", Napi::Function::New(env, Project));
+  exports.Set("softSums", Napi::Function::New(env, SoftSums));
+  exports.Set("scatter", Napi::Function::New(env, Scatter));
   exports.Set("columnMeans", Napi::Function::New(env, ColumnMeans));
   exports.Set("streamRead", Napi::Function::New(env, StreamRead));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));

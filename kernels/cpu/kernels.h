@@ -104,7 +104,30 @@ struct KernelTable {
    * of additions depends only on the labels, never on the thread that runs it.
    */
   void (*clusterSumRows)(const ClusterSumsJob& job, size_t r0, size_t r1, void* scratch);
+  /**
+   * x·W for rows [r0, r1): out[i·m + j] = Σ_f x[i·d + f]·W[f, j] accumulated in float64 (the
+   * products of two floats are exact, so these are the bits of a plain float64 loop). `w` is W
+   * in float64, d × mPad row-major, mPad a multiple of 8, zero past column m.
+   */
+  void (*projectRows)(const float* x, int d, const double* w, int mPad, int m, size_t r0, size_t r1, float* out);
+  /**
+   * Soft sums over rows [r0, r1): sums[j·d + f] += w_i·r[i·m + j]·x[i·d + f] and counts[j] +=
+   * w_i·r[i·m + j] (weights null: 1), float64, added in row order.
+   */
+  void (*softSumRows)(const float* x, int d, const float* weights, const float* r, int m, size_t r0, size_t r1,
+                      double* sums, double* counts);
+  /**
+   * Centred scatter over rows [r0, r1): out[j·d·d + a·d + b] += w_i·r[i·m + j]·(x_ia − μ_ja)·(x_ib
+   * − μ_jb) (r null: m = 1 and r = 1), float64, in row order, for b ≥ a rounded down to a vector
+   * boundary only: the caller mirrors the upper triangle. `scratch` holds kSoftScratchRows·d
+   * doubles.
+   */
+  void (*scatterRows)(const float* x, int d, const float* weights, const float* r, int m, const double* means,
+                      size_t r0, size_t r1, double* out, double* scratch);
 };
+
+/** Rows of d doubles of scratch scatterRows needs (any instruction set). */
+constexpr size_t kSoftScratchRows = 4;
 
 /** Bytes of scratch clusterSumRows needs (any instruction set). */
 constexpr size_t kClusterScratchBytes = (size_t)kClusterTaskRows * 64 + 128;

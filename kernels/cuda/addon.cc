@@ -145,6 +145,33 @@ Napi::Value ClusterDistanceSums(const Napi::CallbackInfo& info) {
   return out;
 }
 
+/** project(h, w, m, r0, r1, out): out ((r1 − r0) × m) = x[r0:r1]·w. */
+Napi::Value Project(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  check(env, seg_cuda_project(handleOf(info[0]), dataOf<float>(info[1]), info[2].As<Napi::Number>().Int32Value(),
+                              info[3].As<Napi::Number>().Int64Value(), info[4].As<Napi::Number>().Int64Value(),
+                              dataOf<float>(info[5])));
+  return env.Undefined();
+}
+
+/** softSums(h, r, m, r0, r1, outSums, outCounts) */
+Napi::Value SoftSums(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  check(env, seg_cuda_soft_sums(handleOf(info[0]), dataOf<float>(info[1]), info[2].As<Napi::Number>().Int32Value(),
+                                info[3].As<Napi::Number>().Int64Value(), info[4].As<Napi::Number>().Int64Value(),
+                                dataOf<double>(info[5]), dataOf<double>(info[6])));
+  return env.Undefined();
+}
+
+/** scatter(h, r|null, m, means, r0, r1, out) */
+Napi::Value Scatter(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  check(env, seg_cuda_scatter(handleOf(info[0]), dataOf<float>(info[1]), info[2].As<Napi::Number>().Int32Value(),
+                              dataOf<double>(info[3]), info[4].As<Napi::Number>().Int64Value(),
+                              info[5].As<Napi::Number>().Int64Value(), dataOf<double>(info[6])));
+  return env.Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("probe", Napi::Function::New(env, Probe));
   exports.Set("upload", Napi::Function::New(env, Upload));
@@ -156,6 +183,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("distances", Napi::Function::New(env, Distances));
   exports.Set("potentials", Napi::Function::New(env, Potentials));
   exports.Set("clusterDistanceSums", Napi::Function::New(env, ClusterDistanceSums));
+  exports.Set("project", Napi::Function::New(env, Project));
+  exports.Set("softSums", Napi::Function::New(env, SoftSums));
+  exports.Set("scatter", Napi::Function::New(env, Scatter));
   return exports;
 }
 

@@ -40,4 +40,18 @@ const char* seg_cuda_potentials(SegCudaData* h, const float* closest, const floa
 /** Rows [r0, r1) of the silhouette sums: out holds (r1 − r0) × k. */
 const char* seg_cuda_cluster_sums(SegCudaData* h, const float* xHost, const int32_t* labels, int k, int64_t r0, int64_t r1,
                                   double* out);
+/** out (host, (r1 − r0) × m) = rows [r0, r1) of x times w (host, d × m row-major). */
+const char* seg_cuda_project(SegCudaData* h, const float* w, int m, int64_t r0, int64_t r1, float* out);
+/**
+ * Over rows [r0, r1), r (host, (r1 − r0) × m): sums (m × d) = Σ w·r[·, j]·x and counts (m) =
+ * Σ w·r[·, j], float64, per-block partials added in block order.
+ */
+const char* seg_cuda_soft_sums(SegCudaData* h, const float* r, int m, int64_t r0, int64_t r1, double* sums,
+                               double* counts);
+/**
+ * out (host, m × d × d) = Σ w·r[·, j]·(x − μ_j)(x − μ_j)ᵀ over rows [r0, r1), μ = means (host,
+ * m × d); r null: m = 1, all ones. Float64, per-block partials added in block order.
+ */
+const char* seg_cuda_scatter(SegCudaData* h, const float* r, int m, const double* means, int64_t r0, int64_t r1,
+                             double* out);
 }

@@ -1,20 +1,147 @@
 // CPU emulation of the CUDA kernels in kernels.cu (assign, segment sums, k-means++ potentials,
-// silhouette cluster sums): the same phase functions from lloyd.cuh,
-// each run for every thread of a block in turn where the GPU would __syncthreads between
-// them. Checks them against a float64 brute force and prints one line of results; used by
-// test/engine/cuda.test.ts on machines without a GPU.
+// silhouette cluster sums, and the mixture steps x·W, soft sums and scatter): the same phase
+// functions from lloyd.cuh and soft.cuh, each run for every thread of a block in turn where the
+// GPU would __syncthreads between them. Used on machines without a GPU:
 //
-//   g++ -O2 -std=c++17 emulate.cc -o emulate && ./emulate nRows d k seed
+//   g++ -O2 -std=c++17 emulate.cc -o emulate
+//   ./emulate nRows d k seed   # Lloyd kernels against a float64 brute force: one line of JSON
+//                              # (test/engine/cuda.test.ts)
+//   ./emulate soft < problem   # one mixture step, binary in and out (see softMain): the device
+//                              # behind the cuda backend in test/engine/soft-ops.test.ts
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "lloyd.cuh"
+#include "soft.cuh"
 
 using namespace segcuda;
 
+namespace {
+
+/** Partials' budget of the emulated device, in float64 (kernels.cu: partialBudget()). */
+constexpr int64_t kEmulatedBudget = 1 << 16;
+
+/** projectKernel over rows [0, n) of p, block by block and column tile by column tile. */
+void runProject(const ProjectParams& p) {
+  std::vector<float> xs(kXsFloats), cs(kCsFloats), acc((size_t)kRows * kTileC);
+  std::vector<double> sum((size_t)kRows * kTileC);
+  for (int64_t b = 0; b < (p.n + kRows - 1) / kRows; ++b)
+    for (int j0 = 0; j0 < p.m; j0 += kTileC) {
+      for (auto& v : sum) v = 0;
+      for (int f0 = 0; f0 < p.d; f0 += kTileD) {
+        for (auto& v : acc) v = 0;
+        for (int t = 0; t < kRows; ++t) loadProjectTiles(p, b, t, j0, f0, xs.data(), cs.data());
+        for (int t = 0; t < kRows; ++t) accumulateTile(t, xs.data(), cs.data(), &acc[(size_t)t * kTileC]);
+        for (int t = 0; t < kRows; ++t) flushProjectTile(&acc[(size_t)t * kTileC], &sum[(size_t)t * kTileC]);
+      }
+      for (int t = 0; t < kRows; ++t) finishProjectRow(p, b, t, j0, &sum[(size_t)t * kTileC]);
+    }
+}
+
+/**
+ * kernels.cu's softPass over rows [0, n): blocks of softBlockRows rows (at most `chunk` when
+ * streamed, chunk > 0), each chunk's rows and responsibilities at offset pointers, one thread per
+ * output, then the block partials added in block order. Returns the rows per block.
+ */
+int64_t runSoftPass(bool scatter, const float* x, const float* w, const float* r, const double* means, int64_t n, int d,
+                    int m, int64_t chunk, std::vector<double>& out) {
+  const int64_t per = scatter ? (int64_t)m * scatterPairs(d) : softSumOutputs(d, m);
+  int64_t rows = softBlockRows(n, per, kEmulatedBudget);
+  if (chunk > 0 && rows > chunk) rows = chunk;
+  if (chunk <= 0) chunk = n > 0 ? n : 1;
+  const int64_t nBlocks = (n + rows - 1) / rows;
+  std::vector<double> partial((size_t)(nBlocks > 0 ? nBlocks : 1) * per);
+  for (int64_t c0 = 0; c0 < n; c0 += chunk) {
+    const int64_t nr = n - c0 < chunk ? n - c0 : chunk;
+    SoftParams p{x + c0 * d, w ? w + c0 : nullptr, r ? r + c0 * m : nullptr, means, partial.data() + (c0 / rows) * per,
+                 nr, d, m, rows};
+    for (int64_t b = 0; b < (nr + rows - 1) / rows; ++b)
+      for (int64_t e = 0; e < per; ++e) scatter ? scatterThread(p, b, e) : softSumThread(p, b, e);
+  }
+  out.assign((size_t)per, 0.0);
+  for (int64_t e = 0; e < per; ++e) out[e] = reduceChunks(partial.data(), nBlocks, per, e);
+  return rows;
+}
+
+template <class T>
+const T* take(const std::vector<char>& in, size_t* at, size_t count) {
+  const T* p = reinterpret_cast<const T*>(in.data() + *at);
+  *at += sizeof(T) * count;
+  if (*at > in.size()) {
+    std::fprintf(stderr, "emulate soft: input too short\n");
+    std::exit(2);
+  }
+  return p;
+}
+
+/**
+ * One mixture step on the emulated device. stdin: int32 op (0 project, 1 softSums, 2 scatter),
+ * d, m, flags (1: weights, 2: r), int64 nRows, r0, r1, chunk (rows per streamed chunk, a power
+ * of two ≥ kSoftMinRows), then float32 x (nRows × d), weights (nRows, flag 1), and for project
+ * w (d × m), else r ((r1 − r0) × m, flag 2), and for scatter float64 means (m × d). stdout:
+ * int32 streamed (1: the run over chunks of `chunk` rows gave the same bits, 0: it did not, 2:
+ * not comparable, its blocks being smaller), then the resident run's result: float32
+ * (r1 − r0) × m, or float64 sums (m × d) and counts (m), or float64 m × d × d.
+ */
+int softMain() {
+  std::vector<char> in;
+  char buf[1 << 16];
+  size_t got;
+  while ((got = std::fread(buf, 1, sizeof buf, stdin)) > 0) in.insert(in.end(), buf, buf + got);
+  size_t at = 0;
+  const int32_t* hdr = take<int32_t>(in, &at, 4);
+  const int op = hdr[0], d = hdr[1], m = hdr[2], flags = hdr[3];
+  const int64_t* hdr64 = take<int64_t>(in, &at, 4);
+  const int64_t nAll = hdr64[0], r0 = hdr64[1], r1 = hdr64[2], chunk = hdr64[3];
+  const int64_t n = r1 - r0;
+  const float* x = take<float>(in, &at, (size_t)nAll * d) + r0 * d;
+  const float* w = flags & 1 ? take<float>(in, &at, nAll) + r0 : nullptr;
+  int32_t streamed = 1;
+  if (op == 0) {
+    const float* wt = take<float>(in, &at, (size_t)d * m);
+    std::vector<float> out((size_t)n * m), outS((size_t)n * m);
+    runProject(ProjectParams{x, wt, out.data(), n, d, m});
+    for (int64_t c0 = 0; c0 < n; c0 += chunk) {
+      const int64_t nr = n - c0 < chunk ? n - c0 : chunk;
+      std::vector<float> xc(x + c0 * d, x + (c0 + nr) * d);  // the chunk's own buffer
+      runProject(ProjectParams{xc.data(), wt, outS.data() + c0 * m, nr, d, m});
+    }
+    streamed = std::memcmp(out.data(), outS.data(), sizeof(float) * out.size()) == 0;
+    std::fwrite(&streamed, sizeof streamed, 1, stdout);
+    std::fwrite(out.data(), sizeof(float), out.size(), stdout);
+    return 0;
+  }
+  const bool scatter = op == 2;
+  const float* r = flags & 2 ? take<float>(in, &at, (size_t)n * m) : nullptr;
+  const double* means = scatter ? take<double>(in, &at, (size_t)m * d) : nullptr;
+  std::vector<double> out, outS;
+  const int64_t rows = runSoftPass(scatter, x, w, r, means, n, d, m, 0, out);
+  const int64_t rowsS = runSoftPass(scatter, x, w, r, means, n, d, m, chunk, outS);
+  streamed = rows != rowsS ? 2 : std::memcmp(out.data(), outS.data(), sizeof(double) * out.size()) == 0;
+  std::fwrite(&streamed, sizeof streamed, 1, stdout);
+  if (!scatter) {
+    std::fwrite(out.data(), sizeof(double), out.size(), stdout);
+    return 0;
+  }
+  // kernels.cu's seg_cuda_scatter: the upper triangles mirrored.
+  const int64_t pairs = scatterPairs(d);
+  std::vector<double> full((size_t)m * d * d);
+  for (int j = 0; j < m; ++j) {
+    const double* t = out.data() + (size_t)j * pairs;
+    for (int a = 0; a < d; ++a)
+      for (int b = a; b < d; ++b) full[(size_t)j * d * d + (size_t)a * d + b] = full[(size_t)j * d * d + (size_t)b * d + a] = *t++;
+  }
+  std::fwrite(full.data(), sizeof(double), full.size(), stdout);
+  return 0;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  if (argc >= 2 && std::strcmp(argv[1], "soft") == 0) return softMain();
   if (argc < 5) return 2;
   const int64_t n = std::atoll(argv[1]);
   const int d = std::atoi(argv[2]), k = std::atoi(argv[3]);

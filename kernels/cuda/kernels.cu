@@ -1,9 +1,11 @@
 // CUDA kernels for the `cuda` backend: fused assignment (shared-memory tiles over rows ×
 // centroids, argmin fused, exact distance recomputed), segment sums with per-chunk partials
 // reduced in chunk order (no float atomics: results are deterministic), distances, k-means++
-// potentials (per-block float64 partials, added in block order) and the silhouette's
-// per-cluster distance sums (one thread per row, columns sorted by label, fixed order).
-// The per-thread arithmetic is in lloyd.cuh, shared with the CPU emulation.
+// potentials (per-block float64 partials, added in block order), the silhouette's
+// per-cluster distance sums (one thread per row, columns sorted by label, fixed order), and the
+// mixture and PCA steps: x·W (the assignment's tiles, float64 across feature tiles), soft sums
+// and scatter matrices (one thread per output and block of rows, float64, blocks added in order).
+// The per-thread arithmetic is in lloyd.cuh and soft.cuh, shared with the CPU emulation.
 //
 // Data is uploaded once and stays resident when it fits in free GPU memory; otherwise it stays
 // on the host and every pass streams it through two device chunk buffers on two streams, so
@@ -23,6 +25,7 @@
 
 #include "api.h"
 #include "lloyd.cuh"
+#include "soft.cuh"
 
 using namespace segcuda;
 
@@ -199,6 +202,43 @@ __global__ void clusterSumsKernel(ClusterSumParams p) {
   finishPairRow(p, block, tid, curL, run);
 }
 
+/** x·W: one block per kRows rows (blockIdx.x) and kTileC columns (blockIdx.y). */
+__global__ void projectKernel(ProjectParams p) {
+  __shared__ float xs[kXsFloats];
+  __shared__ __align__(16) float cs[kCsFloats];  // read as float4 (accumulateTile)
+  const int64_t block = blockIdx.x;
+  const int tid = threadIdx.x;
+  const int j0 = blockIdx.y * kTileC;
+  double sum[kTileC];
+#pragma unroll
+  for (int jj = 0; jj < kTileC; ++jj) sum[jj] = 0;
+  for (int f0 = 0; f0 < p.d; f0 += kTileD) {
+    float acc[kTileC];
+#pragma unroll
+    for (int jj = 0; jj < kTileC; ++jj) acc[jj] = 0.0f;
+    loadProjectTiles(p, block, tid, j0, f0, xs, cs);
+    __syncthreads();
+    accumulateTile(tid, xs, cs, acc);
+    __syncthreads();
+    flushProjectTile(acc, sum);
+  }
+  finishProjectRow(p, block, tid, j0, sum);
+}
+
+/** Soft sums: blockIdx.x is the block of rows; outputs strided over blockIdx.y and the threads. */
+__global__ void softSumsKernel(SoftParams p) {
+  const int64_t per = softSumOutputs(p.d, p.m);
+  for (int64_t e = (int64_t)blockIdx.y * blockDim.x + threadIdx.x; e < per; e += (int64_t)gridDim.y * blockDim.x)
+    softSumThread(p, blockIdx.x, e);
+}
+
+/** Scatter matrices' upper triangles, as softSumsKernel. */
+__global__ void scatterKernel(SoftParams p) {
+  const int64_t per = (int64_t)p.m * scatterPairs(p.d);
+  for (int64_t e = (int64_t)blockIdx.y * blockDim.x + threadIdx.x; e < per; e += (int64_t)gridDim.y * blockDim.x)
+    scatterThread(p, blockIdx.x, e);
+}
+
 }  // namespace
 
 struct SegCudaData {
@@ -225,28 +265,31 @@ struct SegCudaData {
   DevBuf<double> blockInertia, partial, sumOut;
   DevBuf<int64_t> blockChanged;
   std::vector<float> hostShift;
+  /** The device's total memory (sizes the streamed chunks of the mixture steps). */
+  size_t deviceBytes = 0;
 };
 
 namespace {
 
 /**
- * Runs fn(dX, r0, rows, stream) over all rows: once over the resident matrix, or chunk by
- * chunk, each copied into one of two device buffers on its own stream (chunk c + 2 reuses
- * chunk c's buffer on the same stream, after its kernels), then waits for the device. fn
- * launches its kernels on `stream` with every per-row pointer offset by r0.
+ * Runs fn(dX, r0, rows, stream) over rows [a, b): once over the resident matrix (dX at row a),
+ * or chunk by chunk of `chunkRows` (at most streamRows) from row a, each copied into one of two
+ * device buffers on its own stream (chunk c + 2 reuses chunk c's buffer on the same stream,
+ * after its kernels), then waits for the device. fn launches its kernels on `stream` with every
+ * per-row pointer offset by r0 (dX already is).
  */
 template <class F>
-const char* forEachChunk(SegCudaData* h, F&& fn) {
+const char* forEachChunkIn(SegCudaData* h, int64_t a, int64_t b, int64_t chunkRows, F&& fn) {
   const int d = h->d;
   if (!h->streamRows) {
-    const char* err = fn((const float*)h->x.p, (int64_t)0, h->n, (cudaStream_t)0);
+    const char* err = fn((const float*)h->x.p + a * d, a, b - a, (cudaStream_t)0);
     if (err) return err;
     SEG_TRY("kernel", cudaDeviceSynchronize());
     return nullptr;
   }
   int64_t c = 0;
-  for (int64_t r0 = 0; r0 < h->n; r0 += h->streamRows, ++c) {
-    const int64_t rows = h->n - r0 < h->streamRows ? h->n - r0 : h->streamRows;
+  for (int64_t r0 = a; r0 < b; r0 += chunkRows, ++c) {
+    const int64_t rows = b - r0 < chunkRows ? b - r0 : chunkRows;
     cudaStream_t st = h->streams[c & 1];
     float* buf = h->xChunk[c & 1].p;
     cudaError_t e = cudaMemcpyAsync(buf, h->hostX + r0 * d, sizeof(float) * rows * d, cudaMemcpyHostToDevice, st);
@@ -260,6 +303,24 @@ const char* forEachChunk(SegCudaData* h, F&& fn) {
   return nullptr;
 }
 
+/** forEachChunkIn over every row, in chunks of streamRows. */
+template <class F>
+const char* forEachChunk(SegCudaData* h, F&& fn) {
+  return forEachChunkIn(h, 0, h->n, h->streamRows, fn);
+}
+
+/**
+ * Streamed data: rows per chunk for the steps that also move a (rows × m) array per chunk (x·W's
+ * output, the responsibilities): streamRows, halved (a power of two still, at least
+ * kSoftMinRows) until two such buffers take at most 1/32 of the device, since the chunk buffers
+ * for x already fill the memory the data left.
+ */
+int64_t softStreamRows(const SegCudaData* h, int m) {
+  int64_t rows = h->streamRows;
+  while (rows > kSoftMinRows && (size_t)(2 * rows) * m * sizeof(float) > h->deviceBytes / 32) rows /= 2;
+  return rows;
+}
+
 /** Rows per streamed chunk: SEGTENSOR_CUDA_STREAM_ROWS if set (tests), else what two buffers can take. */
 int64_t streamRowsFor(int d, size_t spareBytes) {
   int64_t rows = kPotRows;
@@ -271,6 +332,55 @@ int64_t streamRowsFor(int d, size_t spareBytes) {
   const size_t per = 2 * sizeof(float) * (size_t)d;  // two chunk buffers
   while ((size_t)(rows * 2) * per <= spareBytes && rows < ((int64_t)1 << 40)) rows *= 2;
   return rows;
+}
+
+/**
+ * The soft sums' and scatter's common pass over rows [r0, r1): `per` outputs per block of rows,
+ * one partial per block (kernel `launch(params, blocks, stream)`), added in block order on the
+ * device into h->sumOut (per doubles). r ((r1 − r0) × m, host, or null) goes up whole for
+ * resident data, chunk by chunk with the rows when streamed.
+ */
+template <class L>
+const char* softPass(SegCudaData* h, const float* r, int m, const double* dMeans, int64_t r0, int64_t r1, int64_t per,
+                     L&& launch) {
+  const int d = h->d;
+  const int64_t n = r1 - r0;
+  const int64_t chunk = h->streamRows ? softStreamRows(h, m) : n;
+  // Blocks start at r0 and divide a streamed chunk (both powers of two), so streamed data is
+  // cut into the blocks resident data would be, as long as the chunk is not the smaller.
+  int64_t rows = softBlockRows(n, per, partialBudget());
+  if (h->streamRows && rows > chunk) rows = chunk;
+  const int64_t nBlocks = (n + rows - 1) / rows;
+  const char* err = nullptr;
+  if ((err = h->partial.ensure((size_t)nBlocks * per))) return err;
+  if ((err = h->sumOut.ensure((size_t)per))) return err;
+  DevBuf<float> dR[2];
+  if (r)
+    for (int b = 0; b < (h->streamRows ? 2 : 1); ++b)
+      if ((err = dR[b].alloc((size_t)chunk * m))) return err;
+  if (r && !h->streamRows)
+    SEG_TRY("responsibilities upload", cudaMemcpy(dR[0].p, r, sizeof(float) * n * m, cudaMemcpyHostToDevice));
+  err = forEachChunkIn(h, r0, r1, chunk, [&](const float* dX, int64_t c0, int64_t nr, cudaStream_t st) -> const char* {
+    if (nr == 0) return nullptr;
+    const float* dRc = nullptr;
+    if (r) {
+      float* buf = dR[h->streamRows ? ((c0 - r0) / chunk) & 1 : 0].p;
+      if (h->streamRows)
+        SEG_TRY("responsibilities upload",
+                cudaMemcpyAsync(buf, r + (c0 - r0) * m, sizeof(float) * nr * m, cudaMemcpyHostToDevice, st));
+      dRc = buf;
+    }
+    SoftParams p{dX, h->w.p ? h->w.p + c0 : nullptr, dRc, dMeans, h->partial.p + ((c0 - r0) / rows) * per, nr, d, m, rows};
+    const int64_t yBlocks = (per + kSoftThreads - 1) / kSoftThreads;
+    const dim3 grid((unsigned)((nr + rows - 1) / rows), (unsigned)(yBlocks < 65535 ? yBlocks : 65535));
+    launch(p, grid, st);
+    SEG_TRY("kernel launch", cudaGetLastError());
+    return nullptr;
+  });
+  if (err) return err;
+  reduceChunksKernel<<<(unsigned)((per + 255) / 256), 256>>>(h->partial.p, nBlocks, per, h->sumOut.p);
+  SEG_TRY("reduce kernel", cudaGetLastError());
+  return nullptr;
 }
 
 }  // namespace
@@ -341,6 +451,7 @@ const char* seg_cuda_upload(const float* x, int64_t n, int d, const float* weigh
     return fail("upload", e);
   }
   h->hostShift.assign(shift, shift + d);
+  h->deviceBytes = totalB;
   *out = h;
   return nullptr;
 }
@@ -563,6 +674,68 @@ const char* seg_cuda_cluster_sums(SegCudaData* h, const float* xHost, const int3
   clusterSumsKernel<<<(unsigned)((nRows + kRows - 1) / kRows), kRows>>>(p);
   SEG_TRY("clusterDistanceSums kernel", cudaGetLastError());
   SEG_TRY("clusterDistanceSums", cudaMemcpy(out, dOut.p, sizeof(double) * nRows * k, cudaMemcpyDeviceToHost));
+  return nullptr;
+}
+
+const char* seg_cuda_project(SegCudaData* h, const float* w, int m, int64_t r0, int64_t r1, float* out) {
+  const int d = h->d;
+  const int64_t n = r1 - r0;
+  if (n <= 0) return nullptr;
+  // Resident: one output buffer for the range; streamed: one per chunk buffer, copied back
+  // on the chunk's stream.
+  const int64_t chunk = h->streamRows ? softStreamRows(h, m) : n;
+  DevBuf<float> dW, dOut[2];
+  const char* err = nullptr;
+  if ((err = dW.alloc((size_t)d * m))) return err;
+  for (int b = 0; b < (h->streamRows ? 2 : 1); ++b)
+    if ((err = dOut[b].alloc((size_t)chunk * m))) return err;
+  SEG_TRY("project", cudaMemcpy(dW.p, w, sizeof(float) * d * m, cudaMemcpyHostToDevice));
+  return forEachChunkIn(h, r0, r1, chunk, [&](const float* dX, int64_t c0, int64_t rows, cudaStream_t st) -> const char* {
+    if (rows == 0) return nullptr;
+    float* o = dOut[h->streamRows ? ((c0 - r0) / chunk) & 1 : 0].p;
+    ProjectParams p{dX, dW.p, o, rows, d, m};
+    const dim3 grid((unsigned)((rows + kRows - 1) / kRows), (unsigned)((m + kTileC - 1) / kTileC));
+    projectKernel<<<grid, kRows, 0, st>>>(p);
+    SEG_TRY("project kernel", cudaGetLastError());
+    SEG_TRY("project", cudaMemcpyAsync(out + (c0 - r0) * m, o, sizeof(float) * rows * m, cudaMemcpyDeviceToHost, st));
+    return nullptr;
+  });
+}
+
+const char* seg_cuda_soft_sums(SegCudaData* h, const float* r, int m, int64_t r0, int64_t r1, double* sums, double* counts) {
+  const int d = h->d;
+  const int64_t per = softSumOutputs(d, m);
+  const char* err = softPass(h, r, m, nullptr, r0, r1, per, [](const SoftParams& p, dim3 grid, cudaStream_t st) {
+    softSumsKernel<<<grid, kSoftThreads, 0, st>>>(p);
+  });
+  if (err) return err;
+  SEG_TRY("softSums", cudaMemcpy(sums, h->sumOut.p, sizeof(double) * m * d, cudaMemcpyDeviceToHost));
+  SEG_TRY("softSums", cudaMemcpy(counts, h->sumOut.p + (int64_t)m * d, sizeof(double) * m, cudaMemcpyDeviceToHost));
+  return nullptr;
+}
+
+const char* seg_cuda_scatter(SegCudaData* h, const float* r, int m, const double* means, int64_t r0, int64_t r1,
+                             double* out) {
+  const int d = h->d;
+  const int64_t pairs = scatterPairs(d);
+  const int64_t per = (int64_t)m * pairs;
+  DevBuf<double> dMeans;
+  const char* err = dMeans.alloc((size_t)m * d);
+  if (err) return err;
+  SEG_TRY("scatter", cudaMemcpy(dMeans.p, means, sizeof(double) * m * d, cudaMemcpyHostToDevice));
+  err = softPass(h, r, m, dMeans.p, r0, r1, per, [](const SoftParams& p, dim3 grid, cudaStream_t st) {
+    scatterKernel<<<grid, kSoftThreads, 0, st>>>(p);
+  });
+  if (err) return err;
+  std::vector<double> tri((size_t)per);
+  SEG_TRY("scatter", cudaMemcpy(tri.data(), h->sumOut.p, sizeof(double) * per, cudaMemcpyDeviceToHost));
+  // Upper triangles, row by row, mirrored: each matrix is exactly symmetric.
+  for (int j = 0; j < m; ++j) {
+    double* o = out + (size_t)j * d * d;
+    const double* t = tri.data() + (size_t)j * pairs;
+    for (int a = 0; a < d; ++a)
+      for (int b = a; b < d; ++b) o[(size_t)a * d + b] = o[(size_t)b * d + a] = *t++;
+  }
   return nullptr;
 }
 

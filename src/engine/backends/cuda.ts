@@ -1,12 +1,15 @@
 /**
  * The `cuda` backend: kernels from `kernels/cuda` (tiled fused assignment, deterministic segment
- * sums), data uploaded once and kept in GPU memory across iterations. The labels and distances
- * of the last two assignments stay on the device: a Lloyd step sends k·d floats and gets a few
- * numbers back, and labels cross the bus only when a caller reads them. An assignment whose
- * device slot was since reused is computed again from its centroids on read (the kernels are
- * deterministic: the same bits). Data larger than free GPU memory stays on the host (this
- * matrix's `host` array, which must outlive it) and each pass streams it through the device
- * in chunks, with the same results bit for bit.
+ * sums, and the mixture and PCA steps: x·W, soft sums and scatter matrices, float64 partials per
+ * block of rows added in block order), data uploaded once and kept in GPU memory across
+ * iterations. The labels and distances of the last two assignments stay on the device: a Lloyd
+ * step sends k·d floats and gets a few numbers back, and labels cross the bus only when a caller
+ * reads them. An assignment whose device slot was since reused is computed again from its
+ * centroids on read (the kernels are deterministic: the same bits). Data larger than free GPU
+ * memory stays on the host (this matrix's `host` array, which must outlive it) and each pass
+ * streams it through the device in chunks, with the same results bit for bit (the mixture steps
+ * stream their responsibilities or output with it, and keep their bits while the chunk is no
+ * shorter than their blocks of rows).
  *
  * Unavailable (with the CUDA runtime's own reason) when the addon is not built, there is no
  * device, or the driver is older than the runtime.
@@ -26,7 +29,6 @@ import {
   type SegmentSums,
 } from '../backend.js';
 import { loadAddon } from '../../util/native-addon.js';
-import { projectHost, scatterHost, softSumsHost } from './host.js';
 import { columnMeans, totalWeight } from '../scoring.js';
 
 /** The addon's exports (kernels/cuda/addon.cc). @internal */
@@ -53,6 +55,12 @@ export interface CudaAddon {
   potentials(h: unknown, closest: Float32Array, candidates: Float32Array, m: number): Float64Array;
   /** nRows × k silhouette sums; `host` is the uploaded matrix's host copy (columns are sorted from it). */
   clusterDistanceSums(h: unknown, host: Float32Array, labels: Int32Array, k: number, r0: number, r1: number): Float64Array;
+  /** out ((r1 − r0) × m) = rows [r0, r1) of x times w (d × m row-major). */
+  project(h: unknown, w: Float32Array, m: number, r0: number, r1: number, out: Float32Array): void;
+  /** Σ w·r[i, j]·xᵢ (m × d) and Σ w·r[i, j] (m) over rows [r0, r1), r (r1 − r0) × m; float64, fixed block order. */
+  softSums(h: unknown, r: Float32Array, m: number, r0: number, r1: number, sums: Float64Array, counts: Float64Array): void;
+  /** m × d × d centred scatter matrices over rows [r0, r1) (r null: m = 1, all ones); float64, fixed block order. */
+  scatter(h: unknown, r: Float32Array | null, m: number, means: Float64Array, r0: number, r1: number, out: Float64Array): void;
 }
 
 /** Where kernels/cuda/build.mjs puts the addon, relative to the repository root. @internal */
@@ -185,17 +193,26 @@ export function cudaBackendFrom(addon: CudaAddon): Backend {
 
     async project(xd: DeviceMatrix, w: Float32Array, m: number, rows?: RowRange, out?: Float32Array): Promise<Float32Array> {
       const x = asCuda(xd);
-      return projectHost({ data: x.host, nRows: x.nRows, nFeatures: x.nFeatures }, w, m, rows, out);
+      const r0 = rows?.start ?? 0;
+      const r1 = rows?.end ?? x.nRows;
+      const res = out ?? new Float32Array((r1 - r0) * m);
+      addon.project(x.handle, w, m, r0, r1, res);
+      return res;
     },
 
     async softSums(xd: DeviceMatrix, r: Float32Array, m: number, rows?: RowRange): Promise<SegmentSums> {
       const x = asCuda(xd);
-      return softSumsHost({ data: x.host, nRows: x.nRows, nFeatures: x.nFeatures }, x.weights, r, m, rows);
+      const sums = new Float64Array(m * x.nFeatures);
+      const counts = new Float64Array(m);
+      addon.softSums(x.handle, r, m, rows?.start ?? 0, rows?.end ?? x.nRows, sums, counts);
+      return { sums, counts };
     },
 
     async scatter(xd: DeviceMatrix, r: Float32Array | null, m: number, means: Float64Array, rows?: RowRange): Promise<Float64Array> {
       const x = asCuda(xd);
-      return scatterHost({ data: x.host, nRows: x.nRows, nFeatures: x.nFeatures }, x.weights, r, m, means, rows);
+      const out = new Float64Array(m * x.nFeatures * x.nFeatures);
+      addon.scatter(x.handle, r, m, means, rows?.start ?? 0, rows?.end ?? x.nRows, out);
+      return out;
     },
   };
   return be;

@@ -8,10 +8,12 @@
  * step skip the rows that cannot change label without reading them, and carry the sums and
  * inertia from step to step (see {@link advanceChain}); their distances are computed when read.
  * `potentials` (k-means++) and `clusterDistanceSums` (silhouette) are kernels too, with no
- * nRows × m or nRows × nRows intermediate. Every float64 reduction is done over fixed row blocks
- * added in block order (or, for the silhouette, per row in a fixed column order), so results do
- * not depend on the thread count. The Lloyd loop's label and distance buffers are recycled (see
- * NativeAssignment), since fresh pages cost more than the kernel.
+ * nRows × m or nRows × nRows intermediate, and so are the mixture and PCA steps: `project` (x·W
+ * in float64), `softSums` and `scatter` (float64 per-column sums and scatter matrices). Every
+ * float64 reduction is done over fixed row blocks added in block order (or, for the silhouette,
+ * per row in a fixed column order), so results do not depend on the thread count. The Lloyd
+ * loop's label and distance buffers are recycled (see NativeAssignment), since fresh pages cost
+ * more than the kernel.
  *
  * @example
  * const be = await createNativeBackend();
@@ -29,7 +31,6 @@ import {
   type SegmentSums,
 } from '../backend.js';
 import { NATIVE_ADDON_PATH, allocZeroed, loadNativeModule } from '../../util/native-addon.js';
-import { projectHost, scatterHost, softSumsHost } from './host.js';
 import { columnMeans, totalWeight } from '../scoring.js';
 
 /** The addon's exports (kernels/cpu/addon.cc). @internal */
@@ -80,6 +81,34 @@ export interface NativeAddon {
   updateClosest(x: Float32Array, nRows: number, d: number, center: Float32Array, closest: Float32Array, weights: Float32Array | null, cum: Float64Array): void;
   /** out[i·k + l] = Σ ‖xᵢ − xⱼ‖ over rows j with label l (nRows × k, float64). */
   clusterDistanceSums(x: Float32Array, nRows: number, d: number, labels: Int32Array, k: number, r0?: number, r1?: number): Float64Array;
+  /**
+   * x·w for rows [r0, r1) ((r1 − r0) × m float32, w d × m row-major), accumulated in float64;
+   * written into `out` (and returned) when given.
+   */
+  project(x: Float32Array, nRows: number, d: number, w: Float32Array, m: number, r0: number, r1: number, out?: Float32Array | null): Float32Array;
+  /** Σ w·r[i, j]·xᵢ and Σ w·r[i, j] over rows [r0, r1) (r: (r1 − r0) × m), float64, fixed block order. */
+  softSums(
+    x: Float32Array,
+    nRows: number,
+    d: number,
+    r: Float32Array,
+    m: number,
+    weights: Float32Array | null,
+    r0: number,
+    r1: number,
+  ): { sums: Float64Array; counts: Float64Array };
+  /** m × d × d centred scatter matrices over rows [r0, r1) (r null: m = 1, all ones), float64, fixed block order. */
+  scatter(
+    x: Float32Array,
+    nRows: number,
+    d: number,
+    r: Float32Array | null,
+    m: number,
+    means: Float64Array,
+    weights: Float32Array | null,
+    r0: number,
+    r1: number,
+  ): Float64Array;
   columnMeans(x: Float32Array, nRows: number, d: number): Float32Array;
   /** One multithreaded streaming read of x (a sum): the memory floor, for benchmarks. */
   streamRead(x: Float32Array): number;
@@ -455,17 +484,22 @@ export async function createNativeBackend(options: NativeBackendOptions = {}): P
 
     async project(xd: DeviceMatrix, w: Float32Array, m: number, rows?: RowRange, out?: Float32Array): Promise<Float32Array> {
       const x = asNative(xd);
-      return projectHost(x, w, m, rows, out);
+      const r0 = rows?.start ?? 0;
+      const r1 = rows?.end ?? x.nRows;
+      // A fresh result asks for huge pages, as assign's buffers do: at 1M rows × 8 columns, 4 KiB
+      // page faults cost ~0.13 s against the kernel's ~15 ms.
+      const res = out ?? new Float32Array(allocZeroed(4 * (r1 - r0) * m));
+      return addon.project(x.data, x.nRows, x.nFeatures, w, m, r0, r1, res);
     },
 
     async softSums(xd: DeviceMatrix, r: Float32Array, m: number, rows?: RowRange): Promise<SegmentSums> {
       const x = asNative(xd);
-      return softSumsHost(x, x.weights, r, m, rows);
+      return addon.softSums(x.data, x.nRows, x.nFeatures, r, m, x.weights, rows?.start ?? 0, rows?.end ?? x.nRows);
     },
 
     async scatter(xd: DeviceMatrix, r: Float32Array | null, m: number, means: Float64Array, rows?: RowRange): Promise<Float64Array> {
       const x = asNative(xd);
-      return scatterHost(x, x.weights, r, m, means, rows);
+      return addon.scatter(x.data, x.nRows, x.nFeatures, r, m, means, x.weights, rows?.start ?? 0, rows?.end ?? x.nRows);
     },
   };
   return be;

@@ -7,6 +7,8 @@
  *   slow on every tfjs backend); argMin over it is the nearest centroid, since ‖x‖² is constant per row.
  * - segmentSum: Wᵀ · X̃ with W the (weighted) one-hot labels gives Σw·x and, in the last column, Σw,
  *   in one matmul (unsortedSegmentSum is missing on wasm and very slow on cpu).
+ * - project: X̃ · [W; 0], one matmul per run of rows in range.
+ * softSums and scatter run on the host in float64 (the comment above them says why).
  * The winning distance is recomputed on the host as Σ(x − c)² in float64, so inertia carries no
  * cancellation error from the expansion.
  *
@@ -23,7 +25,7 @@ import {
   type Matrix,
   type SegmentSums,
 } from '../backend.js';
-import { clusterDistanceSumsImpl, exactDistances, potentialsFromDistances, projectHost, scatterHost, scratchFor, softSumsHost } from './host.js';
+import { clusterDistanceSumsImpl, exactDistances, potentialsFromDistances, scatterHost, scratchFor, softSumsHost } from './host.js';
 import { totalWeight } from '../scoring.js';
 
 /** Rows per chunk: bounded so that one chunk's k-wide intermediate stays near 16 MiB. */
@@ -186,10 +188,48 @@ class TfBackend implements Backend {
     return clusterDistanceSumsImpl(this, xd, (xd as TfMatrix).host.data, labels, k, rows);
   }
 
+  /**
+   * x·w as one matMul per run of rows in range: the chunks hold [x, 1], so w gets a zero last row
+   * ((d+1) × m) and the ones column adds nothing. Runs are at most chunkRows(m) rows, bounding
+   * the (rows × m) result. tfjs sums in float32, within the contract's float32 rounding of the
+   * terms for the feature counts segmentation uses (the error grows with d, not with nRows).
+   */
   async project(xd: DeviceMatrix, w: Float32Array, m: number, rows?: RowRange, out?: Float32Array): Promise<Float32Array> {
-    return projectHost((xd as TfMatrix).host, w, m, rows, out);
+    const { tf } = this;
+    const x = xd as TfMatrix;
+    const d = x.nFeatures;
+    const r0 = rows?.start ?? 0;
+    const r1 = rows?.end ?? x.nRows;
+    const res = out ?? new Float32Array((r1 - r0) * m);
+    if (r1 === r0) return res;
+    const padded = new Float32Array((d + 1) * m);
+    padded.set(w.subarray(0, d * m));
+    const wt = tf.tensor2d(padded, [d + 1, m]);
+    try {
+      const sub = chunkRows(m);
+      for (let c = Math.floor(r0 / x.rowsPerChunk); c < x.chunks.length && c * x.rowsPerChunk < r1; c++) {
+        const chunk = x.chunks[c];
+        const base = c * x.rowsPerChunk;
+        const lo = Math.max(r0, base) - base;
+        const hi = Math.min(r1, base + chunk.shape[0]) - base;
+        for (let s = lo; s < hi; s += sub) {
+          const n = Math.min(sub, hi - s);
+          const part = tf.tidy(() => tf.matMul(n === chunk.shape[0] ? chunk : tf.slice(chunk, [s, 0], [n, d + 1]), wt));
+          const v = (await part.data()) as Float32Array;
+          part.dispose();
+          res.set(v, (base + s - r0) * m);
+        }
+      }
+    } finally {
+      wt.dispose();
+    }
+    return res;
   }
 
+  // softSums and scatter stay on the host (host.ts, float64 in row order): the contract asks for
+  // float64 accumulation, and tfjs sums in float32. A matMul Rᵀ·X̃ would cost ~1e-7 of each sum,
+  // and a scatter built from float32 second moments loses the covariance of data far from the
+  // origin to cancellation (‖μ‖² ≫ σ²), so a mixture's M-step would drift from the other backends.
   async softSums(xd: DeviceMatrix, r: Float32Array, m: number, rows?: RowRange): Promise<SegmentSums> {
     return softSumsHost((xd as TfMatrix).host, xd.weights, r, m, rows);
   }
