@@ -598,6 +598,177 @@ Napi::Value Scatter(const Napi::CallbackInfo& info) {
   return outArr;
 }
 
+/** Queries per group of a radius search: whole tiles for every instruction set (4, 8, 16 lanes). */
+constexpr int kRadiusGroup = 128;
+/** Rows per sub-block of a radius task: the rows stay in L1 while each query tile of the group passes over them. */
+constexpr size_t kRadiusSubRows = 256;
+
+/** A task's neighbour pairs, in a vector the kernels grow through RadiusHits::grow. */
+struct TaskHits {
+  std::vector<int32_t> buf;
+  RadiusHits h{nullptr, 0, 0, nullptr, nullptr};
+};
+
+void growHits(RadiusHits* h) {
+  auto* v = static_cast<std::vector<int32_t>*>(h->owner);
+  const size_t cap = h->cap < 512 ? 1024 : 2 * h->cap;
+  v->resize(2 * cap);
+  h->pairs = v->data();
+  h->cap = cap;
+}
+
+/**
+ * radiusNeighbours(x, nRows, d, weights|null, q0, q1, eps2, list) -> { counts: Float64Array(q1 − q0),
+ * offsets: Int32Array(q1 − q0 + 1)|null, indices: Int32Array|null, rechecked }: for each query row
+ * q in [q0, q1), the rows i with Σ_f (x_if − x_qf)² <= eps2 in float64, features in order (q
+ * itself included); counts are their summed weights, and with `list` the rows themselves, CSR,
+ * each list ascending.
+ *
+ * The kernels screen in float32 (radiusRows): with u = 2⁻²⁴, the float32 sum of d squared
+ * differences of floats is within γ_{d+2} = (d + 2)u/(1 − (d + 2)u) of the exact one, relative
+ * (every term is ≥ 0), and the float64 sum within (d + 2)·2⁻⁵³; underflow adds at most 2⁻¹²⁶ a
+ * term. So s32 > hi = eps2·(1 + c) + a is out and s32 < lo = eps2·(1 − c) − a is in, for the
+ * float64 sum too, with c = (2d + 8)u > the two relative errors together and a = (d + 2)·2⁻¹²⁶; hi
+ * is rounded up and lo down to float32. Pairs in between (a band of relative width ~2c around
+ * eps2) are decided by the float64 sum, so every decision is the float64 one.
+ *
+ * Work is split into tasks of kRadiusGroup queries × one block of rows, block sizes set by nRows
+ * and the number of queries only (about 64 tasks in all when there are few queries); each
+ * task's weights are summed in row order and the blocks' sums added in block order, and each
+ * list is the tasks' pairs in block order: the same bits for any thread count.
+ */
+Napi::Value RadiusNeighbours(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const size_t nRows = sizeArg(info, 1, "nRows", 0);
+  const int d = (int)sizeArg(info, 2, "d", 1);
+  const float* x = dataOf<float>(info, 0, "x", nRows * d, false);
+  const float* w = dataOf<float>(info, 3, "weights", nRows, true);
+  size_t q0, q1;
+  rowRange(info, 4, nRows, "radiusNeighbours", &q0, &q1);
+  if (!info[6].IsNumber()) throw Napi::TypeError::New(env, "radiusNeighbours: eps2 must be a number");
+  const double eps2 = info[6].As<Napi::Number>().DoubleValue();
+  if (!(eps2 >= 0)) throw Napi::RangeError::New(env, "radiusNeighbours: eps2 must be >= 0");
+  const bool list = info.Length() > 7 && info[7].ToBoolean().Value();
+  const size_t nq = q1 - q0;
+  Napi::Float64Array countsArr = Napi::Float64Array::New(env, nq);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("counts", countsArr);
+  out.Set("offsets", env.Null());
+  out.Set("indices", env.Null());
+  out.Set("rechecked", Napi::Number::New(env, 0));
+  if (nq == 0) {
+    if (list) {
+      out.Set("offsets", Napi::Int32Array::New(env, 1));
+      out.Set("indices", Napi::Int32Array::New(env, 0));
+    }
+    return out;
+  }
+
+  const KernelTable& K = *gKernels;
+  const int W = K.lanes;
+  const size_t nTiles = (nq + W - 1) / W;
+  AlignedFloats qpanel(nTiles * d * W);
+  for (size_t t = 0; t < nTiles; ++t)
+    for (int l = 0; l < W; ++l) {
+      const size_t q = t * W + l;
+      float* p = qpanel.ptr + t * d * W + l;
+      for (int f = 0; f < d; ++f) p[(size_t)f * W] = q < nq ? x[(q0 + q) * d + f] : __builtin_nanf("");
+    }
+  RadiusJob job{x, w, qpanel.ptr, q0, d, eps2, 0.0f, 0.0f};
+  if (eps2 == __builtin_inf()) {
+    job.lo = job.hi = __builtin_inff();
+  } else {
+    const double c = (2.0 * d + 8) * 0x1p-24;
+    const double a = (d + 2.0) * 0x1p-126;
+    const double hi = eps2 + eps2 * c + a;
+    const double lo = eps2 - eps2 * c - a;
+    job.hi = (float)hi;
+    if ((double)job.hi < hi) job.hi = std::nextafter(job.hi, __builtin_inff());
+    job.lo = (float)lo;
+    if ((double)job.lo > lo) job.lo = std::nextafter(job.lo, -__builtin_inff());
+  }
+
+  const size_t nGroups = (nq + kRadiusGroup - 1) / kRadiusGroup;
+  const size_t tilesPerGroup = (size_t)kRadiusGroup / W;
+  // Enough tasks to balance any pool (about 64), in blocks of at least 1024 rows.
+  size_t nBlocks = (64 + nGroups - 1) / nGroups;
+  const size_t maxBlocks = (nRows + 1023) / 1024;
+  if (nBlocks > maxBlocks) nBlocks = maxBlocks;
+  if (nBlocks < 1) nBlocks = 1;
+  const size_t blockRows = ((nRows + nBlocks - 1) / nBlocks + kRadiusSubRows - 1) / kRadiusSubRows * kRadiusSubRows;
+  nBlocks = (nRows + blockRows - 1) / blockRows;
+  const size_t nTasks = nGroups * nBlocks;
+  std::vector<double> partial(nTasks * kRadiusGroup, 0.0);
+  std::vector<size_t> rechecked(nTasks, 0);
+  std::vector<TaskHits> hits(list ? nTasks : 0);
+  for (TaskHits& t : hits) {
+    t.h.owner = &t.buf;
+    t.h.grow = growHits;
+  }
+  pool().run((int)nTasks, [&](int task, int) {
+    const size_t g = (size_t)task / nBlocks;
+    const size_t b = (size_t)task % nBlocks;
+    const size_t r0 = b * blockRows;
+    const size_t r1 = r0 + blockRows < nRows ? r0 + blockRows : nRows;
+    const size_t t0 = g * tilesPerGroup;
+    const size_t t1 = t0 + tilesPerGroup < nTiles ? t0 + tilesPerGroup : nTiles;
+    double* pc = partial.data() + (size_t)task * kRadiusGroup;
+    RadiusHits* h = list ? &hits[task].h : nullptr;
+    for (size_t s0 = r0; s0 < r1; s0 += kRadiusSubRows) {
+      const size_t s1 = s0 + kRadiusSubRows < r1 ? s0 + kRadiusSubRows : r1;
+      for (size_t t = t0; t < t1; ++t) K.radiusRows(job, (int)t, s0, s1, (int)((t - t0) * W), pc, h, &rechecked[task]);
+    }
+  });
+
+  double* counts = countsArr.Data();
+  for (size_t q = 0; q < nq; ++q) {
+    const size_t g = q / kRadiusGroup, j = q % kRadiusGroup;
+    double s = 0;
+    for (size_t b = 0; b < nBlocks; ++b) s += partial[(g * nBlocks + b) * kRadiusGroup + j];
+    counts[q] = s;
+  }
+  size_t nChecked = 0;
+  for (size_t r : rechecked) nChecked += r;
+  out.Set("rechecked", Napi::Number::New(env, (double)nChecked));
+  if (!list) return out;
+
+  // Each list is its tasks' pairs in block order: per (task, slot) counts, then each task's
+  // first position per slot, then every task copies its pairs in parallel.
+  std::vector<size_t> at(nTasks * kRadiusGroup, 0);
+  for (size_t task = 0; task < nTasks; ++task) {
+    const RadiusHits& h = hits[task].h;
+    size_t* a = at.data() + task * kRadiusGroup;
+    for (size_t p = 0; p < h.len; ++p) ++a[h.pairs[2 * p]];
+  }
+  Napi::Int32Array offsetsArr = Napi::Int32Array::New(env, nq + 1);
+  int32_t* offsets = offsetsArr.Data();
+  size_t total = 0;
+  for (size_t q = 0; q < nq; ++q) {
+    const size_t g = q / kRadiusGroup, j = q % kRadiusGroup;
+    offsets[q] = (int32_t)total;
+    for (size_t b = 0; b < nBlocks; ++b) {
+      size_t& a = at[(g * nBlocks + b) * kRadiusGroup + j];
+      const size_t len = a;
+      a = total;
+      total += len;
+    }
+    if (total > 0x7fffffff)
+      throw Napi::RangeError::New(env, "radiusNeighbours: more than 2^31 - 1 neighbour pairs in one call; query fewer rows at a time");
+  }
+  offsets[nq] = (int32_t)total;
+  Napi::Int32Array indicesArr = Napi::Int32Array::New(env, total);
+  int32_t* indices = indicesArr.Data();
+  pool().run((int)nTasks, [&](int task, int) {
+    const RadiusHits& h = hits[task].h;
+    size_t* a = at.data() + (size_t)task * kRadiusGroup;
+    for (size_t p = 0; p < h.len; ++p) indices[a[h.pairs[2 * p]]++] = h.pairs[2 * p + 1];
+    std::vector<int32_t>().swap(hits[task].buf);
+  });
+  out.Set("offsets", offsetsArr);
+  out.Set("indices", indicesArr);
+  return out;
+}
+
 /** columnMeans(x, nRows, d) -> Float32Array(d): float64 means rounded to float32, in block order. */
 Napi::Value ColumnMeans(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -809,6 +980,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("project", Napi::Function::New(env, Project));
   exports.Set("softSums", Napi::Function::New(env, SoftSums));
   exports.Set("scatter", Napi::Function::New(env, Scatter));
+  exports.Set("radiusNeighbours", Napi::Function::New(env, RadiusNeighbours));
   exports.Set("columnMeans", Napi::Function::New(env, ColumnMeans));
   exports.Set("streamRead", Napi::Function::New(env, StreamRead));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));

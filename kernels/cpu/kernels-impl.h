@@ -4,13 +4,14 @@
 // kernels live in impl/, by concern: simd.h (vector types and lane reductions), reductions.h
 // (exact distances, per-label sums, k-means++ potentials), hamerly.h (bounds), assign-general.h
 // (any k), transpose.h and assign-small-k.h (k ≤ W), silhouette.h, soft.h (x·W, soft sums and
-// scatter matrices, for mixtures and PCA); this file adds the scratch sizing, the dispatch
-// between the assignment paths and the table.
+// scatter matrices, for mixtures and PCA), radius.h (eps-neighbourhoods, for DBSCAN); this file
+// adds the scratch sizing, the dispatch between the assignment paths and the table.
 //
 // Everything here has internal linkage (anonymous namespace) and uses no standard-library
 // templates, so no AVX-512 instance can leak into the baseline build through the linker.
 #include "impl/assign-small-k.h"
 #include "impl/silhouette.h"
+#include "impl/radius.h"
 #include "impl/soft.h"
 
 namespace seg {
@@ -59,7 +60,7 @@ void assignRows(const AssignJob& job, size_t r0, size_t r1, void* scratch, doubl
 extern const KernelTable SEG_TABLE = {
     SEG_ISA,      W,       tileWidth, scratchBytes,  packCentroids,
     assignRows,   sumRows, distRows,  potentialRows, clusterSumRows,
-    projectRows,  softSumRows, scatterRows,
+    projectRows,  softSumRows, scatterRows,   radiusRows,
 };
 
 }  // namespace seg

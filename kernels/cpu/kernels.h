@@ -63,6 +63,39 @@ struct ClusterSumsJob {
 /** Rows per clusterSumRows call at most (its scratch holds one vector per row). */
 constexpr int kClusterTaskRows = 64;
 
+/**
+ * Neighbour pairs found by radiusRows, appended in the order found: (query slot, row) pairs.
+ * The buffer belongs to the binding, which grows it through `grow` (the kernels use no
+ * standard-library templates, see above).
+ */
+struct RadiusHits {
+  int32_t* pairs;  // 2·cap ints: slot, row, slot, row, ...
+  size_t len;      // pairs used
+  size_t cap;      // pairs allocated
+  void (*grow)(RadiusHits* self);  // at least one more pair; updates pairs and cap
+  void* owner;
+};
+
+/** Everything a radius search reads. Pointers are borrowed. */
+struct RadiusJob {
+  const float* x;        // nRows × d, row-major
+  const float* weights;  // nRows or null (all ones)
+  /**
+   * The queries in tiles of `lanes`, feature-major: qpanel[(t·d + f)·lanes + l] = x[q0 + t·lanes
+   * + l, f], NaN past the last query (NaN compares false, so a padding lane never matches).
+   */
+  const float* qpanel;
+  size_t q0;    // the row of query 0
+  int d;
+  double eps2;  // the float64 test: Σ_f (x_if − x_qf)² <= eps2
+  /**
+   * The float32 screen: a float32 squared distance s above `hi` is out and one below `lo` is in;
+   * from lo to hi the float64 sum decides. Set by the binding from the float32 rounding bound.
+   */
+  float lo;
+  float hi;
+};
+
 /** Per-block results, reduced by the caller in block order. */
 struct BlockStats {
   double inertia;
@@ -124,6 +157,15 @@ struct KernelTable {
    */
   void (*scatterRows)(const float* x, int d, const float* weights, const float* r, int m, const double* means,
                       size_t r0, size_t r1, double* out, double* scratch);
+  /**
+   * Radius search of one query tile (`lanes` queries) over rows [r0, r1) of x: the float32
+   * squared distances Σ(q − x)² (direct differences, features in order per lane), screened by
+   * job.lo and job.hi, those in between decided by the float64 sum in feature order (no FMA).
+   * Each neighbour adds its weight to counts[slot0 + lane] in float64 and, if `hits`, appends
+   * (slot0 + lane, row), rows ascending for each lane; `rechecked` gets the float64 decisions.
+   */
+  void (*radiusRows)(const RadiusJob& job, int tile, size_t r0, size_t r1, int slot0, double* counts,
+                     RadiusHits* hits, size_t* rechecked);
 };
 
 /** Rows of d doubles of scratch scatterRows needs (any instruction set). */

@@ -62,6 +62,21 @@ export interface RowRange {
   end: number;
 }
 
+/**
+ * The eps-neighbourhoods of a range of rows, from {@link Backend.radiusNeighbours}. Query q of
+ * the range is at index q − queries.start.
+ */
+export interface RadiusNeighbours {
+  /** Per query: Σ of the sample weights of its neighbours (their number when unweighted), float64. */
+  counts: Float64Array;
+  /** `list` mode: CSR offsets, queries + 1 of them (query q's neighbours are indices[offsets[q], offsets[q + 1])); null in `count` mode. */
+  offsets: Int32Array | null;
+  /** `list` mode: the neighbours' row numbers, each query's ascending; null in `count` mode. */
+  indices: Int32Array | null;
+  /** Pairs whose float32 distance fell within its rounding bound of eps² and were decided by the float64 sum. */
+  rechecked: number;
+}
+
 /** Names of the backends segtensor knows about. `auto` is resolved by the registry. */
 export type BackendName = 'native' | 'cuda' | 'tensorflow' | 'wasm' | 'cpu';
 
@@ -146,6 +161,18 @@ export interface Backend {
    * mixture's M-step and PCA's covariance (m = 1) in one pass each.
    */
   scatter(x: DeviceMatrix, r: Float32Array | null, m: number, means: Float64Array, rows?: RowRange): Promise<Float64Array>;
+
+  /**
+   * Eps-neighbourhoods within x itself, for DBSCAN: for each query row q in [queries.start,
+   * queries.end), the rows i of x with Σ_f (x[i, f] − x[q, f])² ≤ eps·eps, q itself included. The
+   * comparison is decided in float64 with the sum taken in feature order (scikit-learn's KD-tree
+   * arithmetic, so ties at eps agree bit for bit on float32 input); a backend may screen pairs in
+   * float32 but recomputes in float64 every pair within its rounding bound of eps².
+   * `counts` are the summed sample weights of each neighbourhood, float64, independent of the
+   * thread count; `list` mode also returns the neighbours as CSR, each list ascending. Quadratic
+   * in nRows: the caller bounds a call's output (up to queries × nRows indices) by its range.
+   */
+  radiusNeighbours(x: DeviceMatrix, queries: RowRange, eps: number, mode: 'count' | 'list'): Promise<RadiusNeighbours>;
 }
 
 /** Raised when a backend cannot be loaded or used; `reason` is shown by `segtensor doctor`. */

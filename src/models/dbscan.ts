@@ -31,26 +31,34 @@
  *   per candidate pair, about nRows × (rows per cell seen from a row) × 3^d; host only.
  *   Memory: a float32 copy of the matrix in cell order (4·n·d bytes), int32 cell coordinates
  *   (4·n·d while building, 4·nCells·d kept) and about 20·n bytes of tables.
- * - `blocked` (beyond): blocks of B rows as centers against all rows through the backend's
- *   `distances` op, B = ⌊blockBytes / (4·nRows)⌋ so the nRows × B float32 scratch stays within
- *   `blockBytes` (64 MiB by default). The data is uploaded centred (its float64 mean
- *   subtracted), which shrinks the norms in the float32 error bound; a distance within that
- *   bound of eps² is recomputed in float64 from the input rows, so ties at eps agree with
- *   scikit-learn. Time per sweep: nRows² · d flops on the backend plus an nRows² host scan.
- *   Memory: the scratch, a centred float32 copy (4·n·d bytes, plus the backend's resident
- *   copy), and the pairs of one block (8 bytes each: at most 2 × blockBytes when nearly every
- *   pair is a neighbour).
+ * - `blocked` (beyond): ranges of B consecutive rows through the backend's `radiusNeighbours`
+ *   op, B = ⌊blockBytes / (4·nRows)⌋ (at most 4096), so that a range's neighbour lists (4 bytes
+ *   a pair) stay within `blockBytes` (64 MiB by default) even when every pair is a neighbour.
+ *   The op decides every pair as above, in float64 (native: a float32 SIMD screen of direct
+ *   differences and a float64 recompute within its rounding bound of eps²; tfjs and CUDA: blocks
+ *   of their `distances` scanned on the host, engine/backends/host.ts), so ties at eps agree
+ *   with scikit-learn. Time per sweep: nRows² · d float32 multiply-adds (native: about 2·d/lanes
+ *   vector operations per pair, all cores). Memory: the backend's resident copy (none on native),
+ *   one range's lists, and the op's own transient (native: 8 bytes a pair of the range).
  *
  * Both indexes run the same three passes: (1) every row's weighted neighbour count, (2) core
  * rows: union–find over core neighbours, (3) non-core rows: the lowest cluster among core
- * neighbours. Pass 1 keeps the neighbour lists while they fit in `neighbourBytes` (4 bytes a
- * pair, 256 MiB by default); then passes 2 and 3 read them instead of searching again (one
- * blocked sweep instead of two). Beyond the indexes, O(nRows) memory: about 40 bytes a row.
+ * neighbours. The grid's pass 1 keeps every list while they fit in `neighbourBytes` (4 bytes a
+ * pair, 256 MiB by default); then passes 2 and 3 read them instead of searching again. The
+ * blocked index does passes 1 and 2 in one sweep (a range's rows are classified as soon as its
+ * counts come back, and a core pair is joined from its later row) and keeps only the non-core
+ * rows' lists for pass 3: fewer than minSamples entries a row unweighted, so one sweep even
+ * where all lists would take gigabytes. Where they outgrow `neighbourBytes`, pass 3 searches
+ * the ranges holding non-core rows again; with no budget at all (0) it runs the three passes
+ * apart, pass 1 asking only for counts. Beyond the indexes, O(nRows) memory: about 40 bytes a
+ * row.
  *
- * Measured (one run each, native backend, 2 cores shared with other jobs; Gaussian blobs,
- * eps from {@link epsAuto}, minSamples 5): 100,000 × 4, grid: about 2 s (4.6 M neighbour
- * pairs); 100,000 × 16, blocked: about 38 s (one sweep of 10^10 distances, lists kept).
- * epsAuto's 20,000-row sample against 100,000 rows: 8–13 s.
+ * Measured (native backend, AVX-512, 2 cores shared with other jobs; Gaussian blobs from
+ * bench/make-table, eps from {@link epsAuto}): 100,000 × 4, grid, minSamples 5: about 2 s
+ * (4.6 M neighbour pairs). 100,000 × 16, blocked, minSamples 10: 2.4–2.5 s for the one sweep of
+ * 10^10 pairs (19.6 s with `distances` blocks and a host scan), plus 5.3–5.7 s for epsAuto's
+ * 20,000-row sample against 100,000 rows. 1,000,000 × 16: 219 s for the sweep of 10^12 pairs
+ * (the non-core lists kept), 64 s for epsAuto.
  *
  * `eps: 'auto'` picks eps with {@link epsAuto} (the knee of the sorted k-distance curve).
  * Prediction ({@link predictDbscan}) keeps the core rows: nCore × nFeatures float32 plus nCore
@@ -63,8 +71,9 @@
  * const labels = predictDbscan(r, newRows);
  */
 import type { Matrix } from '../core/matrix.js';
-import type { Backend, DeviceMatrix } from '../engine/backend.js';
+import type { Backend, DeviceMatrix, RadiusNeighbours } from '../engine/backend.js';
 import { distances } from '../engine/ops/distances.js';
+import { radiusNeighbours } from '../engine/ops/radius.js';
 import { SegtensorError } from '../errors.js';
 import { Random } from '../util/random.js';
 
@@ -86,7 +95,11 @@ export interface DBSCANOptions {
   index: 'auto' | DbscanIndex;
   /** Most features for which `auto` picks the grid (3^d cells searched per cell). Default 6. */
   gridMaxFeatures: number;
-  /** Bytes of float32 distance scratch per block of the blocked index (nRows × B × 4), at least one column. Default 64 MiB. */
+  /**
+   * Bytes per block of B rows (nRows × B × 4, at least one row): the blocked index's neighbour
+   * lists of one range of rows at most (4 bytes a pair), and eps auto's float32 distance scratch.
+   * Default 64 MiB.
+   */
   blockBytes: number;
   /** Bytes for keeping neighbour lists between passes (4 per pair); beyond it they are searched again. Default 256 MiB. */
   neighbourBytes: number;
@@ -137,16 +150,23 @@ export interface DBSCANResult {
 
 /** What the neighbour search did. */
 export interface DbscanStats {
-  /** Searches over all (or a subset of) the rows: 1 when the neighbour lists were kept, else 3 (the last two over complementary subsets). */
+  /**
+   * Searches over all (or a subset of) the rows: 1 when the lists needed after the first were
+   * kept (see `keptNeighbours`); else 3: counts, then the core rows, then the others (the grid
+   * searches exactly those rows, the blocked index the ranges of rows holding them). The blocked
+   * index joins the core rows in its first sweep when it has a budget, so it needs 2 when the
+   * non-core lists outgrow `neighbourBytes` during it.
+   */
   passes: number;
   /** Ordered pairs (i, j) with j in i's neighbourhood, self included. */
   neighbourPairs: number;
-  /** Whether pass 1's neighbour lists fitted in `neighbourBytes`. */
+  /** Whether the lists needed after pass 1 fitted in `neighbourBytes`: every row's for the grid, the non-core rows' for the blocked index. */
   keptNeighbours: boolean;
   /** Blocked index: pairs whose float32 distance fell within the rounding bound of eps² and were recomputed in float64. */
   rechecked: number;
-  /** Blocked index: rows per block of centers. Grid: non-empty cells. */
+  /** Blocked index: rows per range asked of the backend (list mode). */
   blockRows: number;
+  /** Grid: non-empty cells. */
   nonEmptyCells: number;
 }
 
@@ -228,7 +248,8 @@ export class DBSCAN {
 
   /**
    * Clusters a preprocessed matrix. `weights` (optional) are per-row sample weights. The
-   * backend runs the blocked index's distances (and eps auto's); the grid runs on the host.
+   * backend runs the blocked index's neighbour search (`radiusNeighbours`) and eps auto's
+   * distances; the grid runs on the host.
    */
   async fit(be: Backend, x: Matrix, weights: Float32Array | null = null): Promise<DBSCANResult> {
     this.validate(x, weights);
@@ -238,43 +259,23 @@ export class DBSCAN {
     const kind: DbscanIndex = o.index === 'auto' ? (d <= o.gridMaxFeatures ? 'grid' : 'blocked') : o.index;
     const t0 = performance.now();
     let auto: EpsAuto | null = null;
-    let blocked: BlockedIndex | null = null;
+    let radius: RadiusIndex | null = null;
     try {
-      if (o.eps === 'auto' || kind === 'blocked') blocked = new BlockedIndex(be, x, o.blockBytes);
-      if (o.eps === 'auto') auto = await epsAutoOn(blocked!, x, o.minSamples, o.autoSample, o.seed);
-      if (kind === 'grid' && blocked) {
-        blocked.release();
-        blocked = null;
+      if (o.eps === 'auto') {
+        const kd = new BlockedIndex(be, x, o.blockBytes);
+        try {
+          auto = await epsAutoOn(kd, x, o.minSamples, o.autoSample, o.seed);
+        } finally {
+          kd.release();
+        }
       }
       const eps = auto ? auto.eps : (o.eps as number);
       const t1 = performance.now();
-      const index: NeighbourIndex = kind === 'grid' ? new GridIndex(x, eps) : blocked!.withEps(eps);
+      const index: NeighbourIndex = kind === 'grid' ? new GridIndex(x, eps) : (radius = new RadiusIndex(be, x, weights, eps, o.blockBytes));
       const minSamples = o.minSamples;
 
-      // Pass 1: weighted neighbour counts (float64, as scikit-learn sums sample_weight), keeping the lists while they fit.
-      const wsum = new Float64Array(n);
-      const kept = new NeighbourLists(n, Math.floor(o.neighbourBytes / 4));
-      let pairs = 0;
-      await index.each(null, (i, nb, len) => {
-        pairs += len;
-        if (weights) {
-          let s = 0;
-          for (let p = 0; p < len; p++) s += weights[nb[p]];
-          wsum[i] = s;
-        } else wsum[i] = len;
-        kept.add(i, nb, len);
-      });
-      const core = new Uint8Array(n);
-      let nCore = 0;
-      for (let i = 0; i < n; i++) {
-        if (wsum[i] >= minSamples) {
-          core[i] = 1;
-          nCore++;
-        }
-      }
-      const search: NeighbourIndex = kept.complete ? kept : index;
-
-      // Pass 2: components of the core graph. Union by lower index, so each root is its component's lowest row.
+      // Components of the core graph. Union by lower index, so each root is its component's
+      // lowest row whatever the order of the unions.
       const parent = new Int32Array(n).map((_, i) => i);
       const find = (a: number): number => {
         while (parent[a] !== a) {
@@ -283,16 +284,42 @@ export class DBSCAN {
         }
         return a;
       };
-      await search.each(core, (i, nb, len) => {
-        for (let p = 0; p < len; p++) {
-          const j = nb[p];
-          if (!core[j] || j === i) continue;
-          const a = find(i);
-          const b = find(j);
-          if (a < b) parent[b] = a;
-          else if (b < a) parent[a] = b;
-        }
-      });
+      const join = (i: number, j: number): void => {
+        const a = find(i);
+        const b = find(j);
+        if (a < b) parent[b] = a;
+        else if (b < a) parent[a] = b;
+      };
+      const kept = new NeighbourLists(n, Math.floor(o.neighbourBytes / 4));
+      let core: Uint8Array;
+      let pairs: number;
+      let passes: number;
+      let search: NeighbourIndex;
+      if (radius && kept.accepting) {
+        // Blocked, with room for lists: one sweep counts, joins the core rows and keeps the
+        // non-core rows' lists, all that pass 3 needs (RadiusIndex.sweep).
+        const swept = await radius.sweep(minSamples, kept, join);
+        ({ core, pairs } = swept);
+        passes = swept.keptAll ? 1 : 2;
+        search = swept.keptAll ? kept : radius;
+      } else {
+        // Pass 1: weighted neighbour counts (float64, as scikit-learn sums sample_weight), keeping the lists while they fit.
+        const counted = radius ? await radius.countAll() : await countByLists(index, n, weights, kept);
+        pairs = counted.pairs;
+        core = new Uint8Array(n);
+        for (let i = 0; i < n; i++) if (counted.wsum[i] >= minSamples) core[i] = 1;
+        search = kept.complete ? kept : index;
+        passes = kept.complete ? 1 : 3;
+        // Pass 2: the core rows' components.
+        await search.each(core, (i, nb, len) => {
+          for (let p = 0; p < len; p++) {
+            const j = nb[p];
+            if (core[j] && j !== i) join(i, j);
+          }
+        });
+      }
+      let nCore = 0;
+      for (let i = 0; i < n; i++) nCore += core[i];
       // scikit-learn's outer loop starts a cluster at the lowest unlabelled core row: components by their lowest row.
       const labels = new Int32Array(n).fill(-1);
       let nClusters = 0;
@@ -340,16 +367,16 @@ export class DBSCAN {
         epsAuto: auto,
         ms: { eps: t1 - t0, cluster: t3 - t1 },
         stats: {
-          passes: kept.complete ? 1 : 3,
+          passes,
           neighbourPairs: pairs,
-          keptNeighbours: kept.complete,
-          rechecked: blocked?.rechecked ?? 0,
-          blockRows: kind === 'blocked' ? blocked!.blockRows : 0,
+          keptNeighbours: passes === 1,
+          rechecked: radius?.rechecked ?? 0,
+          blockRows: radius?.blockRows ?? 0,
           nonEmptyCells: index instanceof GridIndex ? index.nCells : 0,
         },
       };
     } finally {
-      blocked?.release();
+      radius?.release();
     }
   }
 }
@@ -408,7 +435,8 @@ interface NeighbourIndex {
 }
 
 /**
- * Pass 1's neighbour lists, kept while they fit in `cap` entries, in chunks of 2^20 entries
+ * Neighbour lists kept between passes (the grid's pass 1: every row's; the blocked sweep: the
+ * non-core rows'), while they fit in `cap` entries, in chunks of 2^20 entries
  * (a list never straddles two; a longer one gets a chunk of its own) so that growing never
  * copies. @internal
  */
@@ -436,6 +464,16 @@ class NeighbourLists implements NeighbourIndex {
 
   get complete(): boolean {
     return this.ok && this.seen === this.n;
+  }
+
+  /** Whether lists are still taken (false once over budget, or with no budget). */
+  get accepting(): boolean {
+    return this.ok;
+  }
+
+  /** Rows whose lists were added (all are dropped once over budget). */
+  get rows(): number {
+    return this.ok ? this.seen : 0;
   }
 
   add(i: number, nb: Int32Array, len: number): void {
@@ -695,18 +733,147 @@ function sameCoords(a: Int32Array, ia: number, b: Int32Array, ib: number, d: num
 }
 
 /**
- * Rows against blocks of center rows through the backend's `distances`, on the centred data.
- * @internal
+ * Pass 1 of an index that only lists: every row's weighted neighbour count (float64, in list
+ * order) and the pair count, each list offered to `kept`. @internal
  */
-class BlockedIndex implements NeighbourIndex {
+async function countByLists(index: NeighbourIndex, n: number, weights: Float32Array | null, kept: NeighbourLists): Promise<{ wsum: Float64Array; pairs: number }> {
+  const wsum = new Float64Array(n);
+  let pairs = 0;
+  await index.each(null, (i, nb, len) => {
+    pairs += len;
+    if (weights) {
+      let s = 0;
+      for (let p = 0; p < len; p++) s += weights[nb[p]];
+      wsum[i] = s;
+    } else wsum[i] = len;
+    kept.add(i, nb, len);
+  });
+  return { wsum, pairs };
+}
+
+/**
+ * The blocked index: ranges of `blockRows` rows at a time through the backend's
+ * `radiusNeighbours` op (float64 decisions at eps, see the module comment), on the input rows
+ * uploaded as they are, with their weights. @internal
+ */
+class RadiusIndex implements NeighbourIndex {
   readonly blockRows: number;
   rechecked = 0;
   private readonly dx: DeviceMatrix;
+
+  constructor(
+    private readonly be: Backend,
+    private readonly x: Matrix,
+    weights: Float32Array | null,
+    private readonly eps: number,
+    blockBytes: number,
+  ) {
+    const n = x.nRows;
+    // A range's lists hold at most blockRows × nRows pairs of 4 bytes: within blockBytes.
+    this.blockRows = Math.max(1, Math.min(n, 4096, Math.floor(blockBytes / (4 * n))));
+    this.dx = be.upload(x, weights);
+  }
+
+  release(): void {
+    this.be.release(this.dx);
+  }
+
+  private async query(start: number, end: number, mode: 'count' | 'list'): Promise<RadiusNeighbours> {
+    const r = await radiusNeighbours(this.be, this.dx, { start, end }, this.eps, mode);
+    this.rechecked += r.rechecked;
+    return r;
+  }
+
+  /**
+   * Passes 1 and 2 in one sweep, in ranges of `blockRows` rows: the backend's weighted counts
+   * make each row of a range core or not as soon as the range comes back; a core row is joined
+   * to its core neighbours among the rows classified so far (this range and the earlier ones),
+   * since the neighbour relation is symmetric (the same float64 sum either way) and a pair with
+   * a later row is joined from that row. The non-core rows' lists go to `kept`: pass 3 needs
+   * nothing else, and unweighted they are short (fewer than minSamples entries each).
+   */
+  async sweep(minSamples: number, kept: NeighbourLists, join: (i: number, j: number) => void): Promise<{ core: Uint8Array; pairs: number; keptAll: boolean }> {
+    const n = this.x.nRows;
+    const core = new Uint8Array(n);
+    let pairs = 0;
+    let nonCore = 0;
+    for (let a = 0; a < n; a += this.blockRows) {
+      const e = Math.min(n, a + this.blockRows);
+      const r = await this.query(a, e, 'list');
+      const off = r.offsets!;
+      const idx = r.indices!;
+      pairs += off[e - a];
+      for (let i = a; i < e; i++) if (r.counts[i - a] >= minSamples) core[i] = 1;
+      for (let i = a; i < e; i++) {
+        const o0 = off[i - a];
+        const o1 = off[i - a + 1];
+        if (core[i]) {
+          for (let p = o0; p < o1; p++) {
+            const j = idx[p];
+            if (j < e && j !== i && core[j]) join(i, j);
+          }
+        } else {
+          nonCore++;
+          kept.add(i, idx.subarray(o0, o1), o1 - o0);
+        }
+      }
+    }
+    return { core, pairs, keptAll: kept.accepting && kept.rows === nonCore };
+  }
+
+  /**
+   * Pass 1 without room for lists: the weighted counts of every row; unweighted they are the
+   * pair counts and only counts are asked for (in ranges of up to 4096 rows, as no lists come
+   * back); weighted rows still need their lists for the pair count.
+   */
+  async countAll(): Promise<{ wsum: Float64Array; pairs: number }> {
+    const n = this.x.nRows;
+    const wsum = new Float64Array(n);
+    const lists = this.dx.weights !== null;
+    let pairs = 0;
+    for (let a = 0; a < n; ) {
+      const e = Math.min(n, a + (lists ? this.blockRows : Math.max(this.blockRows, 4096)));
+      const r = await this.query(a, e, lists ? 'list' : 'count');
+      wsum.set(r.counts, a);
+      if (lists) pairs += r.offsets![e - a];
+      else for (let q = 0; q < e - a; q++) pairs += r.counts[q];
+      a = e;
+    }
+    return { wsum, pairs };
+  }
+
+  async each(mask: Uint8Array | null, visit: (i: number, nb: Int32Array, len: number) => void): Promise<void> {
+    const n = this.x.nRows;
+    for (let s = 0; s < n; s += this.blockRows) {
+      // The range's masked rows, trimmed to the first and last of them (none: skipped).
+      let a = s;
+      let e = Math.min(n, s + this.blockRows);
+      if (mask) {
+        while (a < e && !mask[a]) a++;
+        while (e > a && !mask[e - 1]) e--;
+        if (a === e) continue;
+      }
+      const r = await this.query(a, e, 'list');
+      const off = r.offsets!;
+      const idx = r.indices!;
+      for (let i = a; i < e; i++) {
+        if (mask && !mask[i]) continue;
+        const o = off[i - a];
+        visit(i, idx.subarray(o, off[i - a + 1]), off[i - a + 1] - o);
+      }
+    }
+  }
+}
+
+/**
+ * Rows against blocks of center rows through the backend's `distances`, on the centred data:
+ * eps auto's k-distances. @internal
+ */
+class BlockedIndex {
+  readonly blockRows: number;
+  private readonly dx: DeviceMatrix;
   private readonly xc: Float32Array;
-  /** ‖xᵢ − mean‖² of the uploaded float32 rows, float64, times the error factor. */
-  private readonly band: Float64Array;
   private readonly scratch: Float32Array;
-  private eps2 = 0;
 
   constructor(
     private readonly be: Backend,
@@ -718,33 +885,19 @@ class BlockedIndex implements NeighbourIndex {
     const mean = new Float64Array(d);
     for (let i = 0; i < n; i++) for (let f = 0; f < d; f++) mean[f] += x.data[i * d + f];
     for (let f = 0; f < d; f++) mean[f] /= n;
+    // Centred, so an expansion ‖r‖² − 2r·c + ‖c‖² (tfjs) loses less to cancellation when it ranks rows.
     const xc = (this.xc = new Float32Array(n * d));
     for (let p = 0; p < n * d; p++) xc[p] = x.data[p] - mean[p % d];
-    // Error of a float32 squared distance of centred rows r, c against the exact one: rounding
-    // the centred rows moves it by ≤ 4u(‖r‖² + ‖c‖²), and ‖r‖² − 2r·c + ‖c‖² (or Σ(r − c)²) in
-    // float32 over d + 1 terms by ≤ (d + 2)u·2(‖r‖² + ‖c‖²), u = 2⁻²⁴. Twice their sum, per row.
-    const k = (4 * d + 16) * 2 ** -24;
-    this.band = new Float64Array(n);
-    for (let i = 0; i < n; i++) {
-      let s = 0;
-      for (let f = 0; f < d; f++) s += xc[i * d + f] * xc[i * d + f];
-      this.band[i] = k * s + 1e-30;
-    }
     this.blockRows = Math.max(1, Math.min(n, 4096, Math.floor(blockBytes / (4 * n))));
     this.scratch = new Float32Array(n * this.blockRows);
     this.dx = be.upload({ data: xc, nRows: n, nFeatures: d });
-  }
-
-  withEps(eps: number): this {
-    this.eps2 = eps * eps;
-    return this;
   }
 
   release(): void {
     this.be.release(this.dx);
   }
 
-  /** For each block of the masked rows: the nRows × m float32 squared distances. */
+  /** For each block of `rows`: the nRows × m float32 squared distances. */
   private async *blocks(rows: Int32Array): AsyncGenerator<{ rows: Int32Array; d2: Float32Array }> {
     const d = this.x.nFeatures;
     const n = this.x.nRows;
@@ -755,55 +908,6 @@ class BlockedIndex implements NeighbourIndex {
       for (let c = 0; c < m; c++) centers.set(this.xc.subarray(block[c] * d, (block[c] + 1) * d), c * d);
       const d2 = await distances(this.be, this.dx, centers, m, this.scratch.subarray(0, n * m));
       yield { rows: block, d2 };
-    }
-  }
-
-  async each(mask: Uint8Array | null, visit: (i: number, nb: Int32Array, len: number) => void): Promise<void> {
-    const n = this.x.nRows;
-    const d = this.x.nFeatures;
-    const data = this.x.data;
-    const band = this.band;
-    const eps2 = this.eps2;
-    const rows = maskedRows(mask, n);
-    let maxBand = 0;
-    for (let i = 0; i < n; i++) maxBand = Math.max(maxBand, band[i]);
-    let pr: Int32Array = new Int32Array(1 << 16);
-    let pc: Int32Array = new Int32Array(1 << 16);
-    const counts = new Int32Array(this.blockRows + 1);
-    let nb = new Int32Array(1024);
-    for await (const { rows: block, d2 } of this.blocks(rows)) {
-      const m = block.length;
-      let hiC = 0;
-      for (let c = 0; c < m; c++) hiC = Math.max(hiC, band[block[c]]);
-      // One comparison per entry in the common case: nothing above this is a neighbour.
-      const reject = eps2 + maxBand + hiC;
-      let np = 0;
-      for (let r = 0, at = 0; r < n; r++, at += m) {
-        for (let c = 0; c < m; c++) {
-          const v = d2[at + c];
-          if (v > reject) continue;
-          const b = band[r] + band[block[c]];
-          if (v > eps2 + b) continue;
-          if (v >= eps2 - b) {
-            this.rechecked++;
-            if (sqDist(data, r * d, data, block[c] * d, d) > eps2) continue;
-          }
-          if (np === pr.length) {
-            pr = grow(pr, np);
-            pc = grow(pc, np);
-          }
-          pr[np] = r;
-          pc[np++] = c;
-        }
-      }
-      // Bucket the pairs by center; rows come out ascending.
-      counts.fill(0);
-      for (let p = 0; p < np; p++) counts[pc[p] + 1]++;
-      for (let c = 0; c < m; c++) counts[c + 1] += counts[c];
-      if (nb.length < np) nb = new Int32Array(np);
-      const fill = counts.slice(0, m);
-      for (let p = 0; p < np; p++) nb[fill[pc[p]]++] = pr[p];
-      for (let c = 0; c < m; c++) visit(block[c], nb.subarray(counts[c]), counts[c + 1] - counts[c]);
     }
   }
 
@@ -846,21 +950,6 @@ class BlockedIndex implements NeighbourIndex {
     }
     return out;
   }
-}
-
-function grow(a: Int32Array, used: number): Int32Array {
-  const b = new Int32Array(a.length * 2);
-  b.set(a.subarray(0, used));
-  return b;
-}
-
-function maskedRows(mask: Uint8Array | null, n: number): Int32Array {
-  if (!mask) return Int32Array.from({ length: n }, (_, i) => i);
-  let m = 0;
-  for (let i = 0; i < n; i++) if (mask[i]) m++;
-  const rows = new Int32Array(m);
-  for (let i = 0, p = 0; i < n; i++) if (mask[i]) rows[p++] = i;
-  return rows;
 }
 
 /**

@@ -11,6 +11,10 @@
  * stream their responsibilities or output with it, and keep their bits while the chunk is no
  * shorter than their blocks of rows).
  *
+ * `radiusNeighbours` (DBSCAN) has no CUDA kernel yet: it is the shared host scan over blocks of
+ * this backend's `distances` (host.ts), the float32 distances from the GPU and the float64
+ * decisions near eps on the host.
+ *
  * Unavailable (with the CUDA runtime's own reason) when the addon is not built, there is no
  * device, or the driver is older than the runtime.
  *
@@ -26,8 +30,10 @@ import {
   type DeviceMatrix,
   type RowRange,
   type Matrix,
+  type RadiusNeighbours,
   type SegmentSums,
 } from '../backend.js';
+import { radiusNeighboursHost } from './host.js';
 import { loadAddon } from '../../util/native-addon.js';
 import { columnMeans, totalWeight } from '../scoring.js';
 
@@ -213,6 +219,12 @@ export function cudaBackendFrom(addon: CudaAddon): Backend {
       const out = new Float64Array(m * x.nFeatures * x.nFeatures);
       addon.scatter(x.handle, r, m, means, rows?.start ?? 0, rows?.end ?? x.nRows, out);
       return out;
+    },
+
+    // No CUDA kernel for it yet: blocks of the GPU's `distances`, scanned on the host (host.ts).
+    async radiusNeighbours(xd: DeviceMatrix, queries: RowRange, eps: number, mode: 'count' | 'list'): Promise<RadiusNeighbours> {
+      const x = asCuda(xd);
+      return radiusNeighboursHost(be, x, x.host, queries, eps, mode);
     },
   };
   return be;

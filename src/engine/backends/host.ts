@@ -1,7 +1,7 @@
 /**
  * Host-side helpers shared by backends. @internal
  */
-import type { Backend, DeviceMatrix, Matrix, RowRange, SegmentSums } from '../backend.js';
+import type { Backend, DeviceMatrix, Matrix, RadiusNeighbours, RowRange, SegmentSums } from '../backend.js';
 
 /**
  * Exact squared distance of each row to its labelled centroid, Σ(x − c)² accumulated in float64,
@@ -178,4 +178,137 @@ export function scatterHost(x: Matrix, weights: Float32Array | null, r: Float32A
     }
   }
   return out;
+}
+
+/**
+ * Per uploaded matrix, for {@link radiusNeighboursHost}: each row's share of the float32
+ * rounding bound (k·‖xᵢ‖², float64) and the largest. Kept for the matrix's lifetime, since DBSCAN
+ * asks for many small ranges of one matrix.
+ */
+const radiusBands = new WeakMap<DeviceMatrix, { band: Float64Array; maxBand: number }>();
+
+function radiusBand(x: DeviceMatrix, host: Float32Array): { band: Float64Array; maxBand: number } {
+  let b = radiusBands.get(x);
+  if (b) return b;
+  const n = x.nRows;
+  const d = x.nFeatures;
+  // A float32 squared distance from `distances`, direct (Σ(x − c)², native and CUDA) or through
+  // ‖x‖² − 2x·c + ‖c‖² (tfjs), is within (d + 4)u·2(‖x‖² + ‖c‖²) of the exact one (u = 2⁻²⁴, the
+  // d + 2 roundings of the sum and those of the stored norms; for the direct form ‖x − c‖² ≤
+  // 2(‖x‖² + ‖c‖²)); the float64 sum is within d·2⁻⁵³ of it. Twice that, split per row.
+  const k = (4 * d + 16) * 2 ** -24;
+  const band = new Float64Array(n);
+  let maxBand = 0;
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let f = 0; f < d; f++) s += host[i * d + f] * host[i * d + f];
+    band[i] = k * s + 1e-30;
+    if (band[i] > maxBand) maxBand = band[i];
+  }
+  b = { band, maxBand };
+  radiusBands.set(x, b);
+  return b;
+}
+
+/**
+ * {@link Backend.radiusNeighbours} from the backend's `distances`, for backends without a
+ * kernel: the query rows as centers in blocks of B = min(4096, ⌊2²⁴ / nRows⌋) (an nRows × B
+ * float32 scratch of at most 64 MiB, kept with the matrix), and a host scan of each block. A
+ * float32 distance within its rounding bound of eps² (see radiusBand) is recomputed as
+ * Σ_f (x[i, f] − x[q, f])² in float64, feature order, from the host copy, so the decision is the
+ * float64 one. The weighted counts are summed in row order; lists come out ascending. Time:
+ * queries × nRows × d flops on the backend plus a queries × nRows host scan. The bound grows
+ * with ‖x‖², so data far from the origin gets more rechecks (slower, never wrong).
+ */
+export async function radiusNeighboursHost(
+  be: Pick<Backend, 'distances'>,
+  x: DeviceMatrix,
+  host: Float32Array,
+  queries: RowRange,
+  eps: number,
+  mode: 'count' | 'list',
+): Promise<RadiusNeighbours> {
+  const n = x.nRows;
+  const d = x.nFeatures;
+  const q0 = queries.start;
+  const nq = queries.end - q0;
+  const w = x.weights;
+  const eps2 = eps * eps;
+  const list = mode === 'list';
+  const counts = new Float64Array(nq);
+  const offsets = list ? new Int32Array(nq + 1) : null;
+  let indices: Int32Array = new Int32Array(list ? 1024 : 0);
+  let rechecked = 0;
+  if (nq === 0) return { counts, offsets, indices: list ? indices.subarray(0, 0) : null, rechecked };
+  const { band, maxBand } = radiusBand(x, host);
+  const block = Math.max(1, Math.min(nq, 4096, Math.floor(2 ** 24 / n)));
+  const scratch = scratchFor(x, n * block);
+  let pr: Int32Array = new Int32Array(list ? 1 << 16 : 0);
+  let pc: Int32Array = new Int32Array(list ? 1 << 16 : 0);
+  const fill = new Int32Array(block + 1);
+  let total = 0;
+  for (let b0 = 0; b0 < nq; b0 += block) {
+    const m = Math.min(block, nq - b0);
+    const c0 = q0 + b0;
+    const d2 = await be.distances(x, host.subarray(c0 * d, (c0 + m) * d), m, scratch.subarray(0, n * m));
+    let hiC = 0;
+    for (let c = 0; c < m; c++) hiC = Math.max(hiC, band[c0 + c]);
+    // One comparison per entry in the common case: nothing above this is a neighbour.
+    const reject = eps2 + maxBand + hiC;
+    let np = 0;
+    for (let r = 0, at = 0; r < n; r++, at += m) {
+      for (let c = 0; c < m; c++) {
+        const v = d2[at + c];
+        if (v > reject) continue;
+        const bnd = band[r] + band[c0 + c];
+        if (v > eps2 + bnd) continue;
+        if (v >= eps2 - bnd) {
+          rechecked++;
+          if (sqDist64(host, r * d, (c0 + c) * d, d) > eps2) continue;
+        }
+        // Rows ascend in this loop: each query's weights are summed, and its list filled, in row order.
+        counts[b0 + c] += w ? w[r] : 1;
+        if (!list) continue;
+        if (np === pr.length) {
+          pr = growInt32(pr, np);
+          pc = growInt32(pc, np);
+        }
+        pr[np] = r;
+        pc[np++] = c;
+      }
+    }
+    if (!list) continue;
+    // Bucket the block's pairs by query, rows staying ascending.
+    fill.fill(0);
+    for (let p = 0; p < np; p++) fill[pc[p] + 1]++;
+    for (let c = 0; c < m; c++) {
+      fill[c + 1] += fill[c];
+      offsets![b0 + c + 1] = total + fill[c + 1];
+    }
+    if (total + np > 2 ** 31 - 1) throw new RangeError(`radiusNeighbours: more than 2^31 − 1 neighbour pairs in one call; query fewer rows at a time`);
+    if (indices.length < total + np) {
+      const grown = new Int32Array(Math.max(total + np, 2 * indices.length));
+      grown.set(indices.subarray(0, total));
+      indices = grown;
+    }
+    for (let p = 0; p < np; p++) indices[total + fill[pc[p]]++] = pr[p];
+    total += np;
+  }
+  return { counts, offsets, indices: list ? indices.subarray(0, total) : null, rechecked };
+}
+
+/** Σ_f (a_f − b_f)² in float64, feature order, rows of one matrix. @internal */
+function sqDist64(data: Float32Array, ia: number, ib: number, d: number): number {
+  let s = 0;
+  for (let f = 0; f < d; f++) {
+    const t = data[ia + f] - data[ib + f];
+    s += t * t;
+  }
+  return s;
+}
+
+function growInt32(a: Int32Array, used: number): Int32Array {
+  const b = new Int32Array(a.length * 2);
+  b.set(a.subarray(0, used));
+  return b;
 }

@@ -9,8 +9,9 @@
  * inertia from step to step (see {@link advanceChain}); their distances are computed when read.
  * `potentials` (k-means++) and `clusterDistanceSums` (silhouette) are kernels too, with no
  * nRows × m or nRows × nRows intermediate, and so are the mixture and PCA steps: `project` (x·W
- * in float64), `softSums` and `scatter` (float64 per-column sums and scatter matrices). Every
- * float64 reduction is done over fixed row blocks added in block order (or, for the silhouette,
+ * in float64), `softSums` and `scatter` (float64 per-column sums and scatter matrices), and
+ * DBSCAN's `radiusNeighbours` (a float32 SIMD screen of direct differences, the float64 sum deciding
+ * the pairs within its rounding bound of eps², lists merged in block order). Every float64 reduction is done over fixed row blocks added in block order (or, for the silhouette,
  * per row in a fixed column order), so results do not depend on the thread count. The Lloyd
  * loop's label and distance buffers are recycled (see NativeAssignment), since fresh pages cost
  * more than the kernel.
@@ -28,6 +29,7 @@ import {
   type DeviceMatrix,
   type RowRange,
   type Matrix,
+  type RadiusNeighbours,
   type SegmentSums,
 } from '../backend.js';
 import { NATIVE_ADDON_PATH, allocZeroed, loadNativeModule } from '../../util/native-addon.js';
@@ -109,6 +111,20 @@ export interface NativeAddon {
     r0: number,
     r1: number,
   ): Float64Array;
+  /**
+   * Eps-neighbourhoods of rows [q0, q1) within x: rows at float64 squared distance <= eps2 (float32
+   * screen, float64 decision near eps2), weighted counts, and with `list` CSR lists, ascending.
+   */
+  radiusNeighbours(
+    x: Float32Array,
+    nRows: number,
+    d: number,
+    weights: Float32Array | null,
+    q0: number,
+    q1: number,
+    eps2: number,
+    list: boolean,
+  ): { counts: Float64Array; offsets: Int32Array | null; indices: Int32Array | null; rechecked: number };
   columnMeans(x: Float32Array, nRows: number, d: number): Float32Array;
   /** One multithreaded streaming read of x (a sum): the memory floor, for benchmarks. */
   streamRead(x: Float32Array): number;
@@ -500,6 +516,12 @@ export async function createNativeBackend(options: NativeBackendOptions = {}): P
     async scatter(xd: DeviceMatrix, r: Float32Array | null, m: number, means: Float64Array, rows?: RowRange): Promise<Float64Array> {
       const x = asNative(xd);
       return addon.scatter(x.data, x.nRows, x.nFeatures, r, m, means, x.weights, rows?.start ?? 0, rows?.end ?? x.nRows);
+    },
+
+    async radiusNeighbours(xd: DeviceMatrix, queries: RowRange, eps: number, mode: 'count' | 'list'): Promise<RadiusNeighbours> {
+      const x = asNative(xd);
+      // eps·eps here, as DBSCAN and the host fallback square it: the same float64 threshold.
+      return addon.radiusNeighbours(x.data, x.nRows, x.nFeatures, x.weights, queries.start, queries.end, eps * eps, mode === 'list');
     },
   };
   return be;

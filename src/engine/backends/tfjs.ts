@@ -9,6 +9,7 @@
  *   in one matmul (unsortedSegmentSum is missing on wasm and very slow on cpu).
  * - project: X̃ · [W; 0], one matmul per run of rows in range.
  * softSums and scatter run on the host in float64 (the comment above them says why).
+ * radiusNeighbours is the shared host scan over `distances` blocks (host.ts), float64 near eps.
  * The winning distance is recomputed on the host as Σ(x − c)² in float64, so inertia carries no
  * cancellation error from the expansion.
  *
@@ -23,9 +24,10 @@ import {
   type DeviceMatrix,
   type RowRange,
   type Matrix,
+  type RadiusNeighbours,
   type SegmentSums,
 } from '../backend.js';
-import { clusterDistanceSumsImpl, exactDistances, potentialsFromDistances, scatterHost, scratchFor, softSumsHost } from './host.js';
+import { clusterDistanceSumsImpl, exactDistances, potentialsFromDistances, radiusNeighboursHost, scatterHost, scratchFor, softSumsHost } from './host.js';
 import { totalWeight } from '../scoring.js';
 
 /** Rows per chunk: bounded so that one chunk's k-wide intermediate stays near 16 MiB. */
@@ -237,6 +239,12 @@ class TfBackend implements Backend {
   async scatter(xd: DeviceMatrix, r: Float32Array | null, m: number, means: Float64Array, rows?: RowRange): Promise<Float64Array> {
     return scatterHost((xd as TfMatrix).host, xd.weights, r, m, means, rows);
   }
+
+  // Neighbourhoods from `distances` blocks and a host scan (host.ts): a fused tfjs kernel would
+  // still bring every distance to the host, since tfjs has no float64 to decide ties at eps.
+  radiusNeighbours(xd: DeviceMatrix, queries: RowRange, eps: number, mode: 'count' | 'list'): Promise<RadiusNeighbours> {
+    return radiusNeighboursHost(this, xd, (xd as TfMatrix).host.data, queries, eps, mode);
+  }
 }
 
 /** B = [−2Cᵀ; ‖c‖²], (d+1) × k, so that [x, 1]·B = ‖c‖² − 2x·c. */
@@ -297,6 +305,7 @@ function pinned(be: TfBackend, tf: typeof TF, tfName: string): Backend {
     project: (x, w, m, rows, out) => use(() => be.project(x, w, m, rows, out)),
     softSums: (x, r, m, rows) => use(() => be.softSums(x, r, m, rows)),
     scatter: (x, r, m, means, rows) => use(() => be.scatter(x, r, m, means, rows)),
+    radiusNeighbours: (x, q, eps, mode) => use(() => be.radiusNeighbours(x, q, eps, mode)),
   };
 }
 
