@@ -184,6 +184,10 @@ const METHOD_TABLE: Partial<Record<Method, MethodSpec>> = {
     initNote: "gmm starts from a K-Means fit, as scikit-learn's GaussianMixture (init_params='kmeans')",
     warmStart: false,
     fit: async (be, x, w, o) => {
+      const cat = o.categorical ?? [];
+      if (cat.length) {
+        throw new SegtensorError('BAD_OPTION', `--method gmm models numeric features with Gaussians; column '${cat[0].name}' is categorical: leave it out (--exclude ${cat.map((c) => c.name).join(',')}) or use --method kprototypes`);
+      }
       const { GaussianMixture, gmmParams, predictGmm, GMM_DEFAULTS } = await import('../models/gmm.js');
       const covarianceType = o.covariance ?? GMM_DEFAULTS.covarianceType;
       const regCovar = o.regCovar ?? GMM_DEFAULTS.regCovar;

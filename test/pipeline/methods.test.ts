@@ -185,11 +185,12 @@ describe('bad method options fail in one line before any output', () => {
     ['sweep --method dbscan', () => sweepSegmentation({ ...base, method: 'dbscan', ks: [2, 3], out: at('e6') }), /--method dbscan finds the number of segments itself/],
     ['update of a gmm model', () => updateModel({ model: at('fit-gmm'), input: wineCsv, out: at('e7'), backend: 'native' }), /update moves K-Means centroids .* this model is gmm/],
     ['--init k-means++ with gmm', () => fit({ method: 'gmm', k: 3, init: 'k-means++', out: at('e8') }), /--init k-means\+\+ applies to --method kmeans; gmm starts from a K-Means fit/],
+    ['a categorical column for gmm', () => fit({ input: mixedCsv, method: 'gmm', k: 3, categoricalColumns: ['region'], out: at('e10') }), /--method gmm models numeric features with Gaussians; column 'region' is categorical/],
     ['--k above the rows for agglomerative', () => fit({ method: 'agglomerative', k: 500, out: at('e9') }), /k/],
   ];
   it.each(cases)('%s', async (_name, run, message) => {
     await expect(run()).rejects.toThrow(message);
-    for (const e of ['e1', 'e2', 'e3', 'e4', 'e5', 'e6', 'e7', 'e8', 'e9']) expect(fs.existsSync(path.join(at(e), 'model.json'))).toBe(false);
+    for (const e of ['e1', 'e2', 'e3', 'e4', 'e5', 'e6', 'e7', 'e8', 'e9', 'e10']) expect(fs.existsSync(path.join(at(e), 'model.json'))).toBe(false);
   });
 });
 
