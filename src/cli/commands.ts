@@ -55,6 +55,8 @@ interface FitFlags {
   pca?: number;
   backend: string;
   format: 'arrow' | 'parquet';
+  report?: boolean;
+  names?: string;
 }
 
 function quiet(cmd: Command): boolean {
@@ -150,10 +152,39 @@ export function registerFit(program: Command): void {
         '  dendrogram.json   agglomerative: the merges (pairs, heights, sizes) of the tree cut at --k\n' +
         '  segments.csv      count, share and mean of each feature per segment\n' +
         '  transitions.csv   with --align-to and --id: previous_segment, segment, customers (ids in both runs)\n' +
+        '  report.html       with --report: the segment report (see `segtensor report --help`)\n' +
         '  manifest.json     run id, options, inputs and outputs with SHA-256, versions, times, counts',
     );
-  addFitOptions(cmd, true).action(async (flags: FitFlags, c: Command) => {
+  addReportFlags(addFitOptions(cmd, true)).option('--report', 'also write report.html, the segment report, into --out (published with the run)').action(async (flags: FitFlags, c: Command) => {
     await runFit(flags, quiet(c));
+  });
+}
+
+/** `--names`, shared by fit, demo and report. */
+function addReportFlags(cmd: Command): Command {
+  return cmd.option('--names <file>', 'JSON file of segment names, {"<segment id>": "name"}, over the names derived from the profiles (segments.csv, assignments, report)');
+}
+
+export function registerReport(program: Command): void {
+  const cmd = program
+    .command('report')
+    .description('one self-contained HTML report of a fit: segment sizes and names, what makes each distinct, a map, profiles, distributions, and churn, transitions and the k sweep when given')
+    .requiredOption('--run <dir>', 'a `segtensor fit` output directory (its input table is read again for the sample charts)')
+    .option('--churn <scores>', 'a `segtensor churn predict` output (the scores file): churn risk per segment, and calibration when the scored table has the label')
+    .option('--sweep <dir>', 'a `segtensor sweep` output directory: the k-sweep curves and the recommended k')
+    .option('--sample <n>', 'customers sampled per segment for the map and the distributions', intOption('--sample', 10, 1_000_000), 2000)
+    .option('--seed <n>', 'seed of the sample', intOption('--seed', 0, 2 ** 32 - 1), 0)
+    .requiredOption('-o, --out <file.html>', 'the HTML file (published whole, with a manifest of what it read, in .<name>.runs beside it)')
+    .addHelpText('after', '\nExample:\n  segtensor report --run out/ --churn scores.parquet --sweep sweep/ --out report.html\n\nThe file opens offline in any browser (the chart library, Vega, is inlined).');
+  addReportFlags(cmd).action(async (flags: { run: string; churn?: string; sweep?: string; names?: string; sample: number; seed: number; out: string }, c: Command) => {
+    const p = progress(quiet(c));
+    const { writeReport } = await import('../report/index.js');
+    const r = await writeReport({ ...flags, log: (l) => (/^(notice|warning):/.test(l) ? process.stderr.write(`segtensor: ${l}\n`) : p.step(l)) });
+    p.done();
+    for (const n of r.data.notes) process.stderr.write(`segtensor: notice: ${n}\n`);
+    const names = r.data.segments.map((s) => `${s.segment === -1 ? 'noise' : s.segment}: ${s.name}`).join('; ');
+    console.log(`segments: ${names}`);
+    console.log(`wrote ${r.files.join(', ')} (${(r.bytes / 1e6).toFixed(2)} MB)`);
   });
 }
 
@@ -252,13 +283,13 @@ export function registerDemo(program: Command): void {
     .description(`generate the bundled sample (${String(SAMPLE_DEFAULTS.customers).replace(/\B(?=(\d{3})+$)/g, ',')} customers, 5 known segments) and segment it`)
     .option('--dir <dir>', 'where the sample and the outputs go', 'demo-output')
     .option('--customers <n>', 'sample size', intOption('--customers', 10), SAMPLE_DEFAULTS.customers);
-  addFitOptions(cmd, false).action(async (flags: FitFlags & { dir: string; customers: number }, c: Command) => {
+  addReportFlags(addFitOptions(cmd, false)).action(async (flags: FitFlags & { dir: string; customers: number }, c: Command) => {
     const dir = flags.dir;
     const { writeSample } = await import('../datasets/sample.js');
     const sample = writeSample(path.join(dir, 'sample'), { customers: flags.customers, seed: SAMPLE_DEFAULTS.seed });
     console.log(`sample: ${sample.customers} (${flags.customers} customers; true segments in ${sample.truth})`);
     const r = await runFit(
-      { ...flags, input: sample.customers, k: 5, out: path.join(dir, 'out'), id: flags.id ?? 'customer_id', scale: flags.scale },
+      { ...flags, input: sample.customers, k: 5, out: path.join(dir, 'out'), id: flags.id ?? 'customer_id', scale: flags.scale, report: true },
       quiet(c),
     );
     // The sample knows its segments: say how well they were recovered (rows are in the same order).
@@ -268,6 +299,7 @@ export function registerDemo(program: Command): void {
     const found = (await readTable(assignments)).numeric('segment');
     const truth = (await readTable(sample.truth)).numeric('segment');
     console.log(`agreement with the ${SEGMENT_NAMES.length} true segments (${SEGMENT_NAMES.join(', ')}): adjusted Rand index ${adjustedRandIndex(found, truth).toFixed(3)}`);
+    console.log(`report: ${path.join(dir, 'out', 'report.html')} (open it in a browser)`);
   });
 }
 

@@ -24,6 +24,7 @@ export type { DataType, Float, Vector } from 'apache-arrow';
 export const {
   Bool,
   DateDay,
+  Dictionary,
   Field,
   Float32,
   Float64,

@@ -10,6 +10,8 @@
  */
 import type { DuckDBType } from '@duckdb/node-api';
 import {
+  Dictionary,
+  Int32,
   Int64,
   Utf8,
   makeData,
@@ -24,14 +26,39 @@ import { atomicProduce, atomicWrite } from './atomic.js';
 import { duck, duckModule, sqlString } from './duckdb-reader.js';
 import { formatOf } from './format.js';
 
-/** One output column. Strings may hold nulls; numbers use NaN for null in float columns. */
+/**
+ * One output column. Strings may hold nulls; numbers use NaN for null in float columns. With
+ * `dictionary`, `values` (an Int32Array) are indices into it, a negative index null: text with a
+ * few distinct values (a segment name per customer), written as an Arrow dictionary column. Its
+ * cost is the indices', where an array of a million strings takes seconds to encode and is
+ * stored in full.
+ */
 export interface OutColumn {
   name: string;
   values: Int32Array | Float32Array | Float64Array | BigInt64Array | (string | null)[];
+  dictionary?: readonly string[];
+}
+
+/** The text of row `i` of a dictionary column. */
+function dictValue(c: OutColumn, i: number): string | null {
+  const code = (c.values as Int32Array)[i];
+  return code < 0 ? null : c.dictionary![code];
 }
 
 function toArrow(c: OutColumn): Vector {
   const v = c.values;
+  if (c.dictionary) {
+    if (!(v instanceof Int32Array)) throw new TypeError(`writeTable: column '${c.name}' has a dictionary, so its values must be an Int32Array of indices`);
+    let nullCount = 0;
+    for (let i = 0; i < v.length; i++) if (v[i] < 0) nullCount++;
+    let nullBitmap: Uint8Array | undefined;
+    if (nullCount) {
+      nullBitmap = new Uint8Array((v.length + 7) >> 3);
+      for (let i = 0; i < v.length; i++) if (v[i] >= 0) nullBitmap[i >> 3] |= 1 << (i & 7);
+    }
+    const dictionary = vectorFromArray([...c.dictionary], new Utf8());
+    return makeVector(makeData({ type: new Dictionary(new Utf8(), new Int32()), length: v.length, nullCount, nullBitmap, data: v, dictionary }));
+  }
   if (Array.isArray(v)) return vectorFromArray(v, new Utf8());
   if (v instanceof BigInt64Array) return makeVector(makeData({ type: new Int64(), data: v }));
   return makeVector(v);
@@ -70,7 +97,7 @@ export async function writeTable(dest: string, columns: OutColumn[], option = '-
   }
   if (format === 'csv') {
     const lines: string[] = [columns.map((c) => csvCell(c.name)).join(',')];
-    for (let i = 0; i < n; i++) lines.push(columns.map((c) => csvCell(c.values[i])).join(','));
+    for (let i = 0; i < n; i++) lines.push(columns.map((c) => csvCell(c.dictionary ? dictValue(c, i) : c.values[i])).join(','));
     atomicWrite(dest, lines.join('\n') + '\n');
     return;
   }
@@ -95,7 +122,17 @@ export async function writeTable(dest: string, columns: OutColumn[], option = '-
       appender.appendDataChunk(chunk);
     }
     appender.closeSync();
-    await atomicProduce(dest, (tmp) => conn.run(`COPY ${tbl} TO ${sqlString(tmp)} (FORMAT parquet)`).then(() => undefined));
+    // Dictionary columns went in as their indices (integers append fast); the text is looked up
+    // in the COPY's SELECT.
+    const select = columns
+      .map((c) => {
+        const q = `"${c.name.replaceAll('"', '""')}"`;
+        if (!c.dictionary) return q;
+        const list = `[${c.dictionary.map(sqlString).join(', ')}]::VARCHAR[]`;
+        return `CASE WHEN ${q} >= 0 THEN (${list})[${q} + 1] END AS ${q}`;
+      })
+      .join(', ');
+    await atomicProduce(dest, (tmp) => conn.run(`COPY (SELECT ${select} FROM ${tbl}) TO ${sqlString(tmp)} (FORMAT parquet)`).then(() => undefined));
   } finally {
     await conn.run(`DROP TABLE IF EXISTS temp.${tbl}`);
   }

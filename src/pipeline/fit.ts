@@ -29,6 +29,7 @@ import { MODEL_FORMAT, MODEL_FORMAT_VERSION, type ModelFile } from './model-file
 import { alignCentroids, previousModel, transitionsCsv, warmStartCentroids, type AlignmentReport } from './align.js';
 import { prepareFeatures } from './prepare.js';
 import { profileCsv, profileSegments, type SegmentProfile } from './profile.js';
+import { readNamesFile, segmentNames } from '../report/naming.js';
 
 export { LABEL_LIKE, prepareFeatures, type FeatureJob, type PreparedFeatures } from './prepare.js';
 
@@ -82,6 +83,10 @@ export interface FitJob extends MethodParams {
   format?: 'arrow' | 'parquet';
   /** Rows sampled for the silhouette. Default 20,000. */
   silhouetteSample?: number;
+  /** `--report`: also write report.html (src/report/) into the run. Default false. */
+  report?: boolean;
+  /** `--names`: a JSON file `{ "<segment id>": "name" }` over the derived segment names (src/report/naming.ts). */
+  names?: string | null;
   /** Progress lines (iterations, steps). */
   log?: (line: string) => void;
   onIteration?: (run: number, s: IterationStats) => void;
@@ -143,6 +148,7 @@ export async function fitSegmentation(job: FitJob): Promise<FitResult> {
   if (job.k !== 'auto' && job.kRange) throw new SegtensorError('BAD_OPTION', `--k-range applies to --k auto; got --k ${job.k}`);
   if (job.warmStart && !takesWarmStart(method)) throw new SegtensorError('BAD_OPTION', `--warm-start applies to --method kmeans and minibatch (initial centroids); got --method ${method}`);
   if (job.k === 'auto' && job.warmStart) throw new SegtensorError('BAD_OPTION', '--warm-start needs a fixed --k (the previous model\'s), not --k auto');
+  if (job.names) readNamesFile(job.names, null); // its form, before any work
   const run = beginRun({ command: 'fit', out: job.out, layout: 'dir', options: job });
   try {
     return await fitInto(run, job, format, log, t, lap);
@@ -273,6 +279,12 @@ async function fitInto(
   const profile = noise > 0 ? profileSegments(table, pre, scaledX, labels.map((l) => (l < 0 ? k : l)), k + 1) : profileSegments(table, pre, scaledX, labels, k);
   profile.rows.forEach((p, j) => (p.segment = j < k ? segmentIds[j] : -1));
 
+  // Segment names (issue 16): derived from the profile by the rules of src/report/naming.ts,
+  // `--names` over them; they go into segments.csv, the assignments and the report.
+  const names = segmentNames(profile, job.names ? readNamesFile(job.names, profile.rows.map((p) => p.segment)) : {});
+  if (job.names) run.input(job.names);
+  const nameOf = new Map(profile.rows.map((p, j) => [p.segment, names[j]]));
+
   const rowsOf = (c: Float32Array, d: number) => Array.from({ length: k }, (_, j) => Array.from(c.subarray(j * d, (j + 1) * d)));
   const scaledCentroids = pca ? pca.back(centroids, k) : centroids;
   const scaled = rowsOf(scaledCentroids, scaledX.nFeatures);
@@ -314,16 +326,43 @@ async function fitInto(
   const dist = new Float32Array(r.distances.length);
   for (let i = 0; i < dist.length; i++) dist[i] = Math.sqrt(r.distances[i]);
   const soft = r.soft ? softColumns(r.soft, k, idOf) : [];
-  await writeTable(run.file(`assignments.${format === 'arrow' ? 'arrow' : 'parquet'}`), [ids, { name: 'segment', values: segmentOf }, { name: 'distance', values: dist }, ...r.columns, ...soft]);
+  // One index per row into the names (a dictionary column: a million strings would cost seconds).
+  const nameIds = [...nameOf.keys()];
+  const nameIndex = new Map(nameIds.map((id, i) => [id, i]));
+  const segmentName = { name: 'segment_name', values: Int32Array.from(segmentOf, (s) => nameIndex.get(s) ?? -1), dictionary: nameIds.map((id) => nameOf.get(id)!) };
+  await writeTable(run.file(`assignments.${format === 'arrow' ? 'arrow' : 'parquet'}`), [ids, { name: 'segment', values: segmentOf }, { name: 'distance', values: dist }, ...r.columns, ...soft, segmentName]);
   for (const [name, content] of Object.entries(r.files)) atomicWrite(run.file(name), content);
   if (alignment && !job.id) log('notice: --align-to without --id: customers cannot be followed between runs, so no transitions.csv');
+  let transitionsText: string | null = null;
   if (prevForTransitions && alignment && job.id) {
     const tr = await transitionsCsv(prevForTransitions.model, prevForTransitions.run, ids, segmentOf);
     alignment.transitions = tr.counts;
+    transitionsText = tr.csv;
     atomicWrite(run.file('transitions.csv'), tr.csv);
     if (tr.counts.customersInBoth === 0) log(`warning: no customer id of this run appears in ${prevForTransitions.run.dir}'s assignments; transitions.csv is empty`);
   }
-  atomicWrite(run.file('segments.csv'), profileCsv(profile));
+  atomicWrite(run.file('segments.csv'), profileCsv(profile, names));
+  if (job.report) {
+    // --report (issue 16): the report of this fit, from memory, published with the run. Its
+    // time is counted in `write` too.
+    const r0 = performance.now();
+    const { reportHtml, hereVersions } = await import('../report/index.js');
+    const options = Object.fromEntries(Object.entries(job).filter(([, v]) => typeof v !== 'function' && v !== undefined));
+    const { html } = await reportHtml({
+      model,
+      metrics,
+      profile,
+      names,
+      table,
+      segmentOf,
+      run: { runId: run.runId, dir: path.resolve(job.out), command: 'fit', options, versions: hereVersions(), startedAt: null, endedAt: null },
+      transitionsCsv: transitionsText,
+      sweep: null,
+      churn: null,
+    }, log);
+    atomicWrite(run.file('report.html'), html);
+    t.report = Math.round(performance.now() - r0);
+  }
   atomicWrite(run.file('metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
   atomicWrite(run.file('model.json'), JSON.stringify(model, null, 2) + '\n');
   run.backend(be.name);

@@ -74,11 +74,16 @@ function fmt(v: number): string {
   return Number(v.toPrecision(6)).toString();
 }
 
-/** CSV text: segment,count,share,<feature means...>. */
-export function profileCsv(p: SegmentProfile): string {
-  const head = ['segment', 'count', 'share', ...p.columns].map((c) => (/[",\n]/.test(c) ? `"${c.replaceAll('"', '""')}"` : c));
+/** CSV text: segment,count,share,<feature means...>, and a last column `name` when `names` (one per row) are given. */
+export function profileCsv(p: SegmentProfile, names?: string[]): string {
+  const quote = (c: string) => (/[",\n]/.test(c) ? `"${c.replaceAll('"', '""')}"` : c);
+  const head = ['segment', 'count', 'share', ...p.columns, ...(names ? ['name'] : [])].map(quote);
   const lines = [head.join(',')];
-  for (const r of p.rows) lines.push([r.segment, r.count, r.share, ...r.values].map((v) => (Number.isNaN(v) ? '' : String(v))).join(','));
+  p.rows.forEach((r, j) => {
+    const cells = [r.segment, r.count, r.share, ...r.values].map((v) => (Number.isNaN(v) ? '' : String(v)));
+    if (names) cells.push(quote(names[j]));
+    lines.push(cells.join(','));
+  });
   return lines.join('\n') + '\n';
 }
 

@@ -56,7 +56,7 @@ describe('segtensor fit', () => {
 
   it('writes assignments with the id passed through, and a profile per segment', () => {
     const t = tableFromIPC(fs.readFileSync(path.join(out, 'assignments.arrow')));
-    expect(t.schema.fields.map((f) => f.name)).toEqual(['wine_id', 'segment', 'distance']);
+    expect(t.schema.fields.map((f) => f.name)).toEqual(['wine_id', 'segment', 'distance', 'segment_name']);
     expect(t.getChild('wine_id')!.get(0)).toBe(1000n);
     expect(t.numRows).toBe(178);
     const csv = fs.readFileSync(path.join(out, 'segments.csv'), 'utf8').trim().split('\n');
@@ -88,7 +88,7 @@ describe('segtensor fit', () => {
     // No --id: the id column is clustered like any numeric column, with a warning that says so.
     expect(r.err).toContain("segtensor: warning: feature column 'wine_id' looks like an identifier; pass --id wine_id");
     const t = await readTable(path.join(o, 'assignments.parquet'));
-    expect(t.names).toEqual(['row', 'segment', 'distance']);
+    expect(t.names).toEqual(['row', 'segment', 'distance', 'segment_name']);
   });
 });
 
