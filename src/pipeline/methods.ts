@@ -127,29 +127,13 @@ interface MethodSpec {
 
 /** A K-Means-family result as a {@link Segmentation}. */
 function fromKMeans(k: number, r: KMeansResult, params: Record<string, unknown>, counts: Float64Array | null = null): Segmentation {
-  return {
-    k,
-    labels: r.labels,
-    centroids: r.centroids,
-    distances: r.distances,
-    inertia: r.inertia,
-    nIter: r.nIter,
-    converged: r.converged,
-    runs: r.runs,
-    emptyClustersRepaired: r.history.reduce((s, h) => s + h.emptyClusters, 0),
-    init: r.init,
-    ms: r.ms,
-    centreCounts: counts,
-    params,
-    state: null,
-    metrics: {},
-    columns: [],
-    soft: null,
-    files: {},
-  };
+  return segmentation(
+    { k, labels: r.labels, centroids: r.centroids, distances: r.distances, inertia: r.inertia, init: r.init, ms: r.ms },
+    { nIter: r.nIter, converged: r.converged, runs: r.runs, emptyClustersRepaired: r.history.reduce((s, h) => s + h.emptyClusters, 0), centreCounts: counts, params },
+  );
 }
 
-const METHOD_TABLE: Partial<Record<Method, MethodSpec>> = {
+const METHOD_TABLE: Record<Method, MethodSpec> = {
   kmeans: {
     defaults: KMEANS_DEFAULTS,
     inits: INIT_NAMES,
@@ -196,26 +180,19 @@ const METHOD_TABLE: Partial<Record<Method, MethodSpec>> = {
       const { distances, inertia } = centreDistances(x, r.labels, centroids, w);
       const state = gmmParams(r);
       const soft = o.soft ? (await predictGmm(be, state, x, { responsibilities: true })).responsibilities ?? null : null;
-      return {
-        k: o.k,
-        labels: r.labels,
-        centroids,
-        distances,
-        inertia,
-        nIter: r.nIter,
-        converged: r.converged,
-        runs: r.runs.map((run) => ({ inertia: NaN, ...run })),
-        emptyClustersRepaired: 0,
-        init: r.init,
-        ms: { init: r.ms.init, lloyd: r.ms.em },
-        centreCounts: null,
-        params: { covariance: covarianceType, regCovar },
-        state,
-        metrics: { logLikelihood: r.logLikelihood, lowerBound: r.lowerBound, bic: r.bic, aic: r.aic, nParameters: r.nParameters },
-        columns: [{ name: 'probability', values: r.probability }],
-        soft,
-        files: {},
-      };
+      return segmentation(
+        { k: o.k, labels: r.labels, centroids, distances, inertia, init: r.init, ms: { init: r.ms.init, lloyd: r.ms.em } },
+        {
+          nIter: r.nIter,
+          converged: r.converged,
+          runs: r.runs.map((run) => ({ inertia: NaN, ...run })),
+          params: { covariance: covarianceType, regCovar },
+          state,
+          metrics: { logLikelihood: r.logLikelihood, lowerBound: r.lowerBound, bic: r.bic, aic: r.aic, nParameters: r.nParameters },
+          columns: [{ name: 'probability', values: r.probability }],
+          soft,
+        },
+      );
     },
     predict: async (be, state, x) => {
       const { predictGmm } = await import('../models/gmm.js');
@@ -234,7 +211,7 @@ const METHOD_TABLE: Partial<Record<Method, MethodSpec>> = {
       const r = await new Agglomerative({ k: o.k, linkage, mode: 'auto', seed: o.seed }).fit(be, x, w);
       const { distances } = centreDistances(x, r.labels, r.centroids, w);
       return {
-        ...plain(o.k, r.labels, r.centroids, distances, r.inertia, { init: r.mode, ms: { init: r.ms.micro, lloyd: r.ms.linkage } }),
+        ...segmentation({ k: o.k, labels: r.labels, centroids: r.centroids, distances, inertia: r.inertia, init: r.mode, ms: { init: r.ms.micro, lloyd: r.ms.linkage } }),
         params: { linkage, mode: r.mode, microClusters: r.microClusters },
         metrics: { linkage, mode: r.mode, microClusters: r.microClusters, leaves: r.nLeaves },
         files: { 'dendrogram.json': JSON.stringify(dendrogramJson(r)) + '\n' },
@@ -252,7 +229,7 @@ const METHOD_TABLE: Partial<Record<Method, MethodSpec>> = {
       const r = await new BisectingKMeans({ k: o.k, bisectingStrategy, nInit: o.nInit, maxIter: o.maxIter, tol: o.tol, seed: o.seed }).fit(be, x, w);
       const { distances } = centreDistances(x, r.labels, r.centroids, w);
       return {
-        ...plain(o.k, r.labels, r.centroids, distances, r.inertia, { init: 'random', ms: { init: 0, lloyd: r.ms } }),
+        ...segmentation({ k: o.k, labels: r.labels, centroids: r.centroids, distances, inertia: r.inertia, init: 'random', ms: { init: 0, lloyd: r.ms } }),
         params: { bisectingStrategy },
         // predict descends the tree, as scikit-learn's BisectingKMeans.predict does.
         state: bisectingModel(r),
@@ -274,7 +251,7 @@ const METHOD_TABLE: Partial<Record<Method, MethodSpec>> = {
       const centroids = memberMeans(x, r.labels, r.nClusters, w);
       const { distances, inertia } = centreDistances(x, r.labels, centroids, w);
       return {
-        ...plain(r.nClusters, r.labels, centroids, distances, inertia, { init: r.epsAuto ? 'eps auto' : 'eps', ms: { init: r.ms.eps, lloyd: r.ms.cluster } }),
+        ...segmentation({ k: r.nClusters, labels: r.labels, centroids, distances, inertia, init: r.epsAuto ? 'eps auto' : 'eps', ms: { init: r.ms.eps, lloyd: r.ms.cluster } }),
         params: { eps: r.eps, epsAuto: r.epsAuto !== null, minSamples: r.minSamples, index: r.index },
         state: dbscanModel(r),
         metrics: { eps: r.eps, epsAuto: r.epsAuto, minSamples: r.minSamples, clusters: r.nClusters, corePoints: r.corePoints.length / Math.max(1, x.nFeatures), index: r.index },
@@ -302,26 +279,19 @@ const METHOD_TABLE: Partial<Record<Method, MethodSpec>> = {
       const r = await fitKPrototypes(be, num, cat, w, { k: o.k, gamma: o.gamma ?? null, nInit: o.nInit, maxIter: o.maxIter, seed: o.seed });
       const centroids = mixedCentroids(r.centroids, r.modes, x.nFeatures, blocks);
       const { distances, inertia } = centreDistances(x, r.labels, centroids, w);
-      return {
-        k: o.k,
-        labels: r.labels,
-        centroids,
-        distances,
-        inertia,
-        nIter: r.nIter,
-        converged: r.converged,
-        runs: r.runs.map((run) => ({ inertia: NaN, cost: run.cost, nIter: run.nIter, converged: run.converged })),
-        emptyClustersRepaired: r.history.reduce((s, h) => s + h.emptyClusters, 0),
-        init: String(r.init),
-        ms: { init: 0, lloyd: r.history.reduce((s, h) => s + h.ms, 0) },
-        centreCounts: null,
-        params: { gamma: r.gamma, categorical: blocks.map((b) => b.name) },
-        state: r.model,
-        metrics: { cost: r.cost, gamma: r.gamma },
-        columns: [{ name: 'cost', values: Float32Array.from(r.costs) }],
-        soft: null,
-        files: {},
-      };
+      return segmentation(
+        { k: o.k, labels: r.labels, centroids, distances, inertia, init: String(r.init), ms: { init: 0, lloyd: r.history.reduce((s, h) => s + h.ms, 0) } },
+        {
+          nIter: r.nIter,
+          converged: r.converged,
+          runs: r.runs.map((run) => ({ inertia: NaN, cost: run.cost, nIter: run.nIter, converged: run.converged })),
+          emptyClustersRepaired: r.history.reduce((s, h) => s + h.emptyClusters, 0),
+          params: { gamma: r.gamma, categorical: blocks.map((b) => b.name) },
+          state: r.model,
+          metrics: { cost: r.cost, gamma: r.gamma },
+          columns: [{ name: 'cost', values: Float32Array.from(r.costs) }],
+        },
+      );
     },
     predict: async (be, state, x, o) => {
       const { predictKPrototypes } = await import('../models/kprototypes.js');
@@ -332,27 +302,16 @@ const METHOD_TABLE: Partial<Record<Method, MethodSpec>> = {
   },
 };
 
-/** A {@link Segmentation} of a one-pass method: no restarts, no counts, nothing of its own yet. */
-function plain(
-  k: number,
-  labels: Int32Array,
-  centroids: Float32Array,
-  distances: Float32Array,
-  inertia: number,
-  o: { init: string; ms: { init: number; lloyd: number } },
+/** A {@link Segmentation}: what every method has, and the rest defaulting to a one-pass method's (no restarts, no counts, nothing of its own). */
+function segmentation(
+  base: Pick<Segmentation, 'k' | 'labels' | 'centroids' | 'distances' | 'inertia' | 'init' | 'ms'>,
+  more: Partial<Segmentation> = {},
 ): Segmentation {
   return {
-    k,
-    labels,
-    centroids,
-    distances,
-    inertia,
     nIter: 1,
     converged: true,
-    runs: [{ inertia, nIter: 1, converged: true }],
+    runs: [{ inertia: base.inertia, nIter: 1, converged: true }],
     emptyClustersRepaired: 0,
-    init: o.init,
-    ms: o.ms,
     centreCounts: null,
     params: {},
     state: null,
@@ -360,6 +319,8 @@ function plain(
     columns: [],
     soft: null,
     files: {},
+    ...base,
+    ...more,
   };
 }
 
