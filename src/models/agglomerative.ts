@@ -317,27 +317,17 @@ export function linkageTree(
 function wardChain(points: Float64Array, n: number, d: number, masses: Float64Array): Float64Array {
   const c = Float64Array.from(points);
   const w = Float64Array.from(masses);
-  const out = new Float64Array((n - 1) * 4);
   // Active slots in increasing order, so scans visit clusters in scipy's order.
   const active = new Int32Array(n).map((_, i) => i);
   let nActive = n;
-  const chain = new Int32Array(n);
-  let len = 0;
-  for (let m = 0; m < n - 1; m++) {
-    if (len === 0) chain[len++] = active[0];
-    let x = 0;
-    let y = 0;
-    let best = 0;
-    for (;;) {
-      x = chain[len - 1];
+  return nnChain(
+    n,
+    () => active[0],
+    (x, prev) => {
       const bx = x * d;
       const wx = w[x];
-      best = Infinity;
-      // Prefer the previous link of the chain on ties, so the chain cannot cycle.
-      if (len > 1) {
-        y = chain[len - 2];
-        best = wardCost(c, bx, y * d, d, wx, w[y]);
-      }
+      let y = prev;
+      let best = prev >= 0 ? wardCost(c, bx, prev * d, d, wx, w[prev]) : Infinity;
       for (let t = 0; t < nActive; t++) {
         const i = active[t];
         if (i === x) continue;
@@ -353,24 +343,56 @@ function wardChain(points: Float64Array, n: number, d: number, masses: Float64Ar
           y = i;
         }
       }
+      return [y, best];
+    },
+    (x, y, best) => {
+      // The merged cluster lives in slot y: its centroid is the mass-weighted mean.
+      const wx = w[x];
+      const wy = w[y];
+      const wt = wx + wy;
+      for (let f = 0; f < d; f++) c[y * d + f] = (wx * c[x * d + f] + wy * c[y * d + f]) / wt;
+      w[y] = wt;
+      w[x] = 0;
+      let p = 0;
+      for (let t = 0; t < nActive; t++) if (active[t] !== x) active[p++] = active[t];
+      nActive = p;
+      return Math.sqrt(2 * best);
+    },
+  );
+}
+
+/**
+ * scipy's nearest-neighbour chain over n slots, the linkage left to three callbacks: `first()`
+ * the lowest live slot; `nearest(x, prev)` the live slot nearest to x and its cost, `prev` (the
+ * chain's previous link, −1 for none) winning ties so the chain cannot cycle; `merge(x, y, cost)`
+ * (x < y; slot x is emptied, the merged cluster takes slot y) updates the linkage and returns the
+ * merge's height. Returns raw merges [slot x, slot y, height, 0] in the order found.
+ */
+function nnChain(
+  n: number,
+  first: () => number,
+  nearest: (x: number, prev: number) => [number, number],
+  merge: (x: number, y: number, cost: number) => number,
+): Float64Array {
+  const out = new Float64Array((n - 1) * 4);
+  const chain = new Int32Array(n);
+  let len = 0;
+  for (let m = 0; m < n - 1; m++) {
+    if (len === 0) chain[len++] = first();
+    let x = 0;
+    let y = 0;
+    let best = 0;
+    for (;;) {
+      x = chain[len - 1];
+      [y, best] = nearest(x, len > 1 ? chain[len - 2] : -1);
       if (len > 1 && y === chain[len - 2]) break;
       chain[len++] = y;
     }
     len -= 2;
     if (x > y) [x, y] = [y, x];
-    const wx = w[x];
-    const wy = w[y];
     out[m * 4] = x;
     out[m * 4 + 1] = y;
-    out[m * 4 + 2] = Math.sqrt(2 * best);
-    // The merged cluster lives in slot y: its centroid is the mass-weighted mean.
-    const wt = wx + wy;
-    for (let f = 0; f < d; f++) c[y * d + f] = (wx * c[x * d + f] + wy * c[y * d + f]) / wt;
-    w[y] = wt;
-    w[x] = 0;
-    let p = 0;
-    for (let t = 0; t < nActive; t++) if (active[t] !== x) active[p++] = active[t];
-    nActive = p;
+    out[m * 4 + 2] = merge(x, y, best);
   }
   return out;
 }
@@ -415,29 +437,13 @@ function pdist(p: Float64Array, n: number, d: number): Float64Array {
 function matrixChain(D: Float64Array, n: number, masses: Float64Array, linkage: 'average' | 'complete'): Float64Array {
   const w = Float64Array.from(masses);
   const alive = new Uint8Array(n).fill(1);
-  const out = new Float64Array((n - 1) * 4);
-  const chain = new Int32Array(n);
-  let len = 0;
   const avg = linkage === 'average';
-  for (let m = 0; m < n - 1; m++) {
-    if (len === 0) {
-      for (let i = 0; i < n; i++) {
-        if (alive[i]) {
-          chain[len++] = i;
-          break;
-        }
-      }
-    }
-    let x = 0;
-    let y = 0;
-    let best = 0;
-    for (;;) {
-      x = chain[len - 1];
-      best = Infinity;
-      if (len > 1) {
-        y = chain[len - 2];
-        best = D[x < y ? condensed(n, x, y) : condensed(n, y, x)];
-      }
+  return nnChain(
+    n,
+    () => alive.indexOf(1),
+    (x, prev) => {
+      let y = prev;
+      let best = prev >= 0 ? D[x < prev ? condensed(n, x, prev) : condensed(n, prev, x)] : Infinity;
       // Row x of the condensed matrix: columns i < x sit at stride n − i − 2, the rest contiguous.
       for (let i = 0; i < x; i++) {
         if (!alive[i]) continue;
@@ -456,26 +462,22 @@ function matrixChain(D: Float64Array, n: number, masses: Float64Array, linkage: 
           y = i;
         }
       }
-      if (len > 1 && y === chain[len - 2]) break;
-      chain[len++] = y;
-    }
-    len -= 2;
-    if (x > y) [x, y] = [y, x];
-    const wx = w[x];
-    const wy = w[y];
-    out[m * 4] = x;
-    out[m * 4 + 1] = y;
-    out[m * 4 + 2] = best;
-    alive[x] = 0;
-    w[y] = wx + wy;
-    for (let i = 0; i < n; i++) {
-      if (!alive[i] || i === y) continue;
-      const ix = i < x ? condensed(n, i, x) : condensed(n, x, i);
-      const iy = i < y ? condensed(n, i, y) : condensed(n, y, i);
-      D[iy] = avg ? (wx * D[ix] + wy * D[iy]) / (wx + wy) : Math.max(D[ix], D[iy]);
-    }
-  }
-  return out;
+      return [y, best];
+    },
+    (x, y, best) => {
+      const wx = w[x];
+      const wy = w[y];
+      alive[x] = 0;
+      w[y] = wx + wy;
+      for (let i = 0; i < n; i++) {
+        if (!alive[i] || i === y) continue;
+        const ix = i < x ? condensed(n, i, x) : condensed(n, x, i);
+        const iy = i < y ? condensed(n, i, y) : condensed(n, y, i);
+        D[iy] = avg ? (wx * D[ix] + wy * D[iy]) / (wx + wy) : Math.max(D[ix], D[iy]);
+      }
+      return best;
+    },
+  );
 }
 
 /**
