@@ -17,7 +17,7 @@ import { cudaBackendFrom, type CudaAddon } from '../../src/engine/backends/cuda.
 import { NATIVE_ADDON_PATH, loadNativeAddon, type NativeAddon } from '../../src/engine/backends/native.js';
 import { radiusNeighbours } from '../../src/engine/ops/radius.js';
 import { DBSCAN } from '../../src/models/dbscan.js';
-import { usableBackends } from '../helpers/backends.js';
+import { perIsa, usableBackends } from '../helpers/backends.js';
 import { blobs, rng } from '../helpers/reference.js';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -209,18 +209,7 @@ const found = await usableBackends();
 const backends: [string, Backend][] = found.map((b) => [b.name, b]);
 backends.push(['cuda (stand-in addon, host fallback)', cudaBackendFrom(standInCuda())]);
 
-/** Runs fn once per instruction set for the native backend (setIsa is process-wide), once otherwise. */
-async function perIsa(be: Backend, fn: (isa: string) => Promise<void>): Promise<void> {
-  if (be.name !== 'native' || !nativeAddon) return fn('');
-  try {
-    for (const isa of nativeAddon.info().isas) {
-      nativeAddon.setIsa(isa as 'baseline' | 'avx2' | 'avx512');
-      await fn(` (${isa})`);
-    }
-  } finally {
-    nativeAddon.setIsa('auto');
-  }
-}
+const perIsaOf = (be: Backend, fn: (isa: string) => Promise<void>) => perIsa(be, nativeAddon, fn);
 
 describe.each(backends)('radiusNeighbours on %s', (_name, be) => {
   it.each(CASES.map((c) => [c.name, c] as const))('matches the float64 brute force: %s', async (_n, c) => {
@@ -230,7 +219,7 @@ describe.each(backends)('radiusNeighbours on %s', (_name, be) => {
       for (const eps of c.eps) {
         for (const rows of ranges(c.n)) {
           const ref = bruteForce(c.x, c.n, c.d, c.w, rows.start, rows.end, eps);
-          await perIsa(be, async (isa) => {
+          await perIsaOf(be, async (isa) => {
             for (const mode of ['count', 'list'] as const) {
               const what = `${c.name}${isa} eps=${eps} [${rows.start}, ${rows.end}) ${mode}`;
               const got = await radiusNeighbours(be, dx, rows, eps, mode);

@@ -17,7 +17,7 @@ import type { Backend, DeviceMatrix, RowRange } from '../../src/engine/backend.j
 import { cudaBackendFrom, type CudaAddon } from '../../src/engine/backends/cuda.js';
 import { NATIVE_ADDON_PATH, loadNativeAddon, type NativeAddon } from '../../src/engine/backends/native.js';
 import { project, scatter, softSums } from '../../src/engine/ops/project.js';
-import { usableBackends } from '../helpers/backends.js';
+import { perIsa, usableBackends } from '../helpers/backends.js';
 import { rng } from '../helpers/reference.js';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -208,18 +208,8 @@ const found = await usableBackends();
 const backends: [string, Backend][] = found.map((b) => [b.name, b]);
 if (twin) backends.push(['cuda (emulated)', twin]);
 
-/** Runs fn once per instruction set for the native backend (setIsa is process-wide), once otherwise. */
-async function perIsa(be: Backend, fn: (isa: string) => Promise<void>): Promise<void> {
-  if (be.name !== 'native' || !nativeAddon || be === twin) return fn('');
-  try {
-    for (const isa of nativeAddon.info().isas) {
-      nativeAddon.setIsa(isa as 'baseline' | 'avx2' | 'avx512');
-      await fn(` (${isa})`);
-    }
-  } finally {
-    nativeAddon.setIsa('auto');
-  }
-}
+/** Once per instruction set on native (the emulated CUDA twin is not native), see perIsa. */
+const perIsaOf = (be: Backend, fn: (isa: string) => Promise<void>) => perIsa(be, be === twin ? null : nativeAddon, fn);
 
 describe.each(backends)('backend %s', (_name, be) => {
   it.each(SHAPES)('project matches the float64 product (m=%i, d=%i)', async (m, d) => {
@@ -230,7 +220,7 @@ describe.each(backends)('backend %s', (_name, be) => {
         for (const rows of RANGES) {
           const [r0, r1] = span(rows);
           const ref = bfProject(x, d, w, m, r0, r1);
-          await perIsa(be, async (isa) => {
+          await perIsaOf(be, async (isa) => {
             const what = `project${isa} rows ${rangeName(rows)} ${wts ? 'weighted' : 'unweighted'}`;
             expectNear(what, await be.project(dx, w, m, rows), ref, 1e-5);
             // Into a caller's buffer: the same values, in that very array.
@@ -255,7 +245,7 @@ describe.each(backends)('backend %s', (_name, be) => {
           const [r0, r1] = span(rows);
           const r = resp.slice(r0 * m, r1 * m);
           const ref = bfSoftSums(x, d, wts, r, m, r0, r1);
-          await perIsa(be, async (isa) => {
+          await perIsaOf(be, async (isa) => {
             const s = await be.softSums(dx, r, m, rows);
             expect(s.sums.length).toBe(m * d);
             expect(s.counts.length).toBe(m);
@@ -283,7 +273,7 @@ describe.each(backends)('backend %s', (_name, be) => {
             const r = withR ? resp.slice(r0 * m, r1 * m) : null;
             const mu = meansFor(x, d, wts, r, m, r0, r1, g);
             const ref = bfScatter(x, d, wts, r, m, mu, r0, r1);
-            await perIsa(be, async (isa) => {
+            await perIsaOf(be, async (isa) => {
               const got = await be.scatter(dx, r, m, mu, rows);
               expectNear(`scatter${isa} rows ${rangeName(rows)} ${wts ? 'weighted' : 'unweighted'}${withR ? '' : ' r = null'}`, got, ref, 1e-10);
             });

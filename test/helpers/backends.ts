@@ -20,3 +20,23 @@ export async function usableBackends(): Promise<Backend[]> {
 
 /** Backends every machine has; their absence is a failure, not a skip. */
 export const ALWAYS: BackendName[] = ['cpu', 'wasm'];
+
+/**
+ * Runs fn once per instruction set the native addon has when `be` is the native backend
+ * (setIsa is process-wide, restored to auto after), once otherwise; fn gets a label for messages.
+ */
+export async function perIsa(
+  be: Backend,
+  addon: { info(): { isas: string[] }; setIsa(isa: 'auto' | 'baseline' | 'avx2' | 'avx512'): void } | null,
+  fn: (isa: string) => Promise<void>,
+): Promise<void> {
+  if (be.name !== 'native' || !addon) return fn('');
+  try {
+    for (const isa of addon.info().isas) {
+      addon.setIsa(isa as 'baseline' | 'avx2' | 'avx512');
+      await fn(` (${isa})`);
+    }
+  } finally {
+    addon.setIsa('auto');
+  }
+}

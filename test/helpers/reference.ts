@@ -171,3 +171,15 @@ export function gmm(nRows: number, d: number, comps: number, seed: number): Floa
   }
   return x;
 }
+
+/** Same partition up to renumbering: a bijection between the labels of a and b. */
+export function samePartition(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
+  const ab = new Map<number, number>();
+  const ba = new Map<number, number>();
+  for (let i = 0; i < a.length; i++) {
+    if ((ab.get(a[i]) ?? b[i]) !== b[i] || (ba.get(b[i]) ?? a[i]) !== a[i]) return false;
+    ab.set(a[i], b[i]);
+    ba.set(b[i], a[i]);
+  }
+  return true;
+}

@@ -18,7 +18,7 @@ import {
 } from '../../src/models/agglomerative.js';
 import { SegtensorError } from '../../src/errors.js';
 import { usableBackends } from '../helpers/backends.js';
-import { adjustedRand, blobs, refAssign } from '../helpers/reference.js';
+import { adjustedRand, blobs, refAssign, samePartition } from '../helpers/reference.js';
 
 const backends = await usableBackends();
 const be = backends[0];
@@ -33,18 +33,6 @@ const fx = JSON.parse(fs.readFileSync(new URL('../fixtures/sklearn-hierarchy.jso
 const LINKS: Linkage[] = ['ward', 'average', 'complete'];
 const matrixOf = (ds: Dataset) => ({ data: Float32Array.from(ds.data), nRows: ds.nRows, nFeatures: ds.nFeatures });
 const heights = (z: Float64Array) => [...z].filter((_, i) => i % 4 === 2);
-
-/** Same partition: a one-to-one map between the two label sets. */
-function samePartition(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
-  const ab = new Map<number, number>();
-  const ba = new Map<number, number>();
-  for (let i = 0; i < a.length; i++) {
-    if ((ab.get(a[i]) ?? b[i]) !== b[i] || (ba.get(b[i]) ?? a[i]) !== a[i]) return false;
-    ab.set(a[i], b[i]);
-    ba.set(b[i], a[i]);
-  }
-  return true;
-}
 
 /** A valid scipy linkage matrix over n leaves: each node used once, a < b < the new node, sizes add up, heights sorted. */
 function expectValidTree(z: Float64Array, n: number, leafSizes: ArrayLike<number>): void {

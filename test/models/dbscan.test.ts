@@ -10,7 +10,7 @@ import type { Matrix } from '../../src/core/matrix.js';
 import { SegtensorError } from '../../src/errors.js';
 import { DBSCAN, DBSCAN_DEFAULTS, epsAuto, kneeOfCurve, predictDbscan, dbscanModel, type DBSCANOptions, type DBSCANResult } from '../../src/models/dbscan.js';
 import { usableBackends } from '../helpers/backends.js';
-import { blobs, rng } from '../helpers/reference.js';
+import { blobs, rng, samePartition } from '../helpers/reference.js';
 
 const backends = await usableBackends();
 const be = backends[0];
@@ -43,18 +43,6 @@ function sqDist(x: Matrix, i: number, j: number): number {
   let s = 0;
   for (let f = 0; f < x.nFeatures; f++) s += (x.data[i * x.nFeatures + f] - x.data[j * x.nFeatures + f]) ** 2;
   return s;
-}
-
-/** Same partition up to renumbering: a bijection between the labels. */
-function samePartition(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
-  const ab = new Map<number, number>();
-  const ba = new Map<number, number>();
-  for (let i = 0; i < a.length; i++) {
-    if ((ab.get(a[i]) ?? b[i]) !== b[i] || (ba.get(b[i]) ?? a[i]) !== a[i]) return false;
-    ab.set(a[i], b[i]);
-    ba.set(b[i], a[i]);
-  }
-  return true;
 }
 
 /** The brief's checks: core and noise rows as scikit-learn's, core partition up to renumbering, borders in a neighbouring core's cluster. */
