@@ -13,13 +13,14 @@ import { choiceOption, dtypesOption, floatOption, intOption, listOption, pcaOpti
 import { progress } from './progress.js';
 import { parseHalfLife } from '../pipeline/half-life.js';
 import { parseKRange } from '../pipeline/k-range.js';
-import { BISECTING_STRATEGIES, COVARIANCES, LINKAGES, METHODS, type BisectingStrategy, type Covariance, type Linkage, type Method } from '../pipeline/method-names.js';
+import { BISECTING_STRATEGIES, COVARIANCES, LINKAGES, METHODS, type Method } from '../pipeline/method-names.js';
+import type { MethodParams } from '../pipeline/methods.js';
 
 /** sweep's defaults, here so that --help does not load the sweep pipeline (kept equal to SWEEP_DEFAULTS by a test). */
 export const SWEEP_SAMPLE = 20000;
 export const SWEEP_STABILITY = 5;
 
-interface FitFlags {
+interface FitFlags extends Omit<MethodParams, 'categorical'> {
   input: string;
   k?: number | 'auto';
   kRange?: number[];
@@ -43,14 +44,7 @@ interface FitFlags {
   init: InitName;
   method: Method;
   batchSize: number;
-  covariance?: Covariance;
-  regCovar?: number;
-  soft?: boolean;
-  eps?: number | 'auto';
-  minSamples?: number;
-  linkage?: Linkage;
-  bisectingStrategy?: BisectingStrategy;
-  gamma?: number;
+  /** Column names (`--categorical`), not the pipeline's blocks. */
   categorical?: string[];
   pca?: number;
   backend: string;

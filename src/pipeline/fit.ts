@@ -21,7 +21,7 @@ import { beginRun } from '../io/run-dir.js';
 import { writeTable } from '../io/write-table.js';
 import { type InitName, type IterationStats } from '../models/kmeans.js';
 import { MINIBATCH_DEFAULTS } from '../models/minibatch.js';
-import { categoricalBlocks, fitMethod, methodOptions, takesK, takesWarmStart, type Method, type MethodParams, type Segmentation } from './methods.js';
+import { categoricalBlocks, fitMethod, methodOptions, methodParams, takesK, takesWarmStart, type Method, type MethodParams, type Segmentation } from './methods.js';
 import { type ImputeKind, type ScaleKind } from '../preprocess/preprocessor.js';
 import { VERSION } from '../version.js';
 import { parseKRange, AUTO_K_RANGE } from './k-range.js';
@@ -142,7 +142,9 @@ export async function fitSegmentation(job: FitJob): Promise<FitResult> {
     throw new SegtensorError('BAD_OPTION', `--format must be arrow or parquet; got '${String(format)}'`);
   }
   const method: Method = job.method ?? 'kmeans';
-  methodOptions(job, method); // an unknown method or a seeding it does not take, before any work
+  // An unknown method, a seeding it does not take or another method's option, before any work.
+  methodOptions(job, method);
+  methodParams(job, method);
   if (takesK(method) && job.k === undefined) throw new SegtensorError('BAD_OPTION', `--k is required with --method ${method} (a number, or auto)`);
   if (!takesK(method) && job.k !== undefined) throw new SegtensorError('BAD_OPTION', `--method ${method} finds the number of segments itself; leave out --k (got --k ${job.k})`);
   if (job.k !== 'auto' && job.kRange) throw new SegtensorError('BAD_OPTION', `--k-range applies to --k auto; got --k ${job.k}`);
@@ -172,7 +174,7 @@ async function fitInto(
   lap('preprocess');
   const method: Method = job.method ?? 'kmeans';
   const kmOptions = methodOptions(job, method);
-  const params: MethodParams = { ...methodParamsOf(job), categorical: categoricalBlocks(pre) };
+  const params: MethodParams = { ...methodParams(job, method), categorical: categoricalBlocks(pre) };
   // --pca: the method runs on the projected rows (x); profiles read the scaled ones (scaledX),
   // and centroids are kept in the scaled space too (projected back), so alignment, warm starts
   // and reports do not depend on the projection.
@@ -370,12 +372,6 @@ async function fitInto(
   lap('write');
   const { files } = await run.commit();
   return { model, metrics, profile, files, coercions: table.coercions };
-}
-
-/** The method options of a job (the flags only some methods read). */
-function methodParamsOf(job: FitJob): MethodParams {
-  const { covariance, regCovar, soft, eps, minSamples, linkage, bisectingStrategy, gamma } = job;
-  return { covariance, regCovar, soft, eps, minSamples, linkage, bisectingStrategy, gamma };
 }
 
 /**

@@ -414,6 +414,30 @@ function specOf(method: Method): MethodSpec {
   return spec;
 }
 
+/** Each method-only option: its flag and the one method that reads it. */
+const METHOD_ONLY: { [K in Exclude<keyof MethodParams, 'categorical'>]-?: [flag: string, method: Method] } = {
+  covariance: ['--covariance', 'gmm'],
+  regCovar: ['--reg-covar', 'gmm'],
+  soft: ['--soft', 'gmm'],
+  eps: ['--eps', 'dbscan'],
+  minSamples: ['--min-samples', 'dbscan'],
+  linkage: ['--linkage', 'agglomerative'],
+  bisectingStrategy: ['--bisecting-strategy', 'bisecting'],
+  gamma: ['--gamma', 'kprototypes'],
+};
+
+/** A job's method-only options; one given to another method is a BAD_OPTION rather than silently ignored. */
+export function methodParams(job: MethodParams, method: Method): MethodParams {
+  const out: Record<string, unknown> = {};
+  for (const [key, [flag, owner]] of Object.entries(METHOD_ONLY)) {
+    const v = job[key as keyof MethodParams];
+    if (v === undefined || v === null || v === false) continue;
+    if (owner !== method) throw new SegtensorError('BAD_OPTION', `${flag} applies to --method ${owner}; got --method ${method}`);
+    out[key] = v;
+  }
+  return out as MethodParams;
+}
+
 /** A job's seeding and stopping options with the method's defaults filled in; a seeding the method does not take is a BAD_OPTION. */
 export function methodOptions(
   job: { seed?: number; nInit?: number; maxIter?: number; tol?: number; init?: InitName },

@@ -16,10 +16,9 @@ import { Preprocessor } from '../preprocess/preprocessor.js';
 import { missingCounts, unseenCounts, unseenNotices } from './data-notices.js';
 import { idColumn } from './ids.js';
 import { openModel, segmentIdsOf } from './model-file.js';
-import { categoricalBlocks, methodPredictor } from './methods.js';
+import { categoricalBlocks, centreDistances, methodPredictor } from './methods.js';
 import { applyPca } from '../models/pca.js';
 import { SegtensorError } from '../errors.js';
-import type { Matrix } from '../core/matrix.js';
 
 export interface PredictJob {
   model: string;
@@ -96,7 +95,7 @@ async function predictInto(run: ReturnType<typeof beginRun>, job: PredictJob, lo
       rows = (await a.read()).labels;
       segments = segIds.every((id, j) => id === j) ? rows : rows.map((l) => segIds[l]);
     }
-    const dist = distancesTo(z, centroids, rows);
+    const dist = centreDistances(z, rows, centroids, null).distances.map(Math.sqrt);
     const sizes = new Array<number>(model.k).fill(0);
     let noise = 0;
     for (const l of rows) {
@@ -111,24 +110,4 @@ async function predictInto(run: ReturnType<typeof beginRun>, job: PredictJob, lo
   } finally {
     be.release(dz);
   }
-}
-
-/** Euclidean distance of each row to its centroid row (NaN for −1), float64 sums. */
-function distancesTo(x: Matrix, centroids: Float32Array, rows: Int32Array): Float32Array {
-  const d = x.nFeatures;
-  const out = new Float32Array(x.nRows);
-  for (let i = 0; i < x.nRows; i++) {
-    const r = rows[i];
-    if (r < 0) {
-      out[i] = NaN;
-      continue;
-    }
-    let s = 0;
-    for (let f = 0; f < d; f++) {
-      const t = x.data[i * d + f] - centroids[r * d + f];
-      s += t * t;
-    }
-    out[i] = Math.sqrt(s);
-  }
-  return out;
 }

@@ -23,7 +23,7 @@ import { atomicWrite } from '../io/atomic.js';
 import { beginRun } from '../io/run-dir.js';
 import { type InitName } from '../models/kmeans.js';
 import { MINIBATCH_DEFAULTS } from '../models/minibatch.js';
-import { categoricalBlocks, fitMethod, methodOptions, takesK, type Method, type MethodParams, type Segmentation } from './methods.js';
+import { categoricalBlocks, fitMethod, methodOptions, methodParams, takesK, type Method, type MethodParams, type Segmentation } from './methods.js';
 import { Random } from '../util/random.js';
 import { VERSION } from '../version.js';
 export { parseKRange } from './k-range.js';
@@ -285,17 +285,17 @@ export async function sweepSegmentation(job: SweepJob): Promise<SweepResult> {
   const method = job.method ?? 'kmeans';
   if (!takesK(method)) throw new SegtensorError('BAD_OPTION', `sweep tries values of k; --method ${method} finds the number of segments itself`);
   methodOptions(job, method);
+  methodParams(job, method);
   const run = beginRun({ command: 'sweep', out: job.out, layout: 'dir', options: job });
   try {
     const be = await resolveBackend(job.backend ?? 'auto', log);
     const { table, pre, x: scaledX, weights, exclude } = await prepareFeatures(job, run, log, () => {}, { withText: method === 'kprototypes' });
     const x = job.pca == null ? scaledX : await (await fitProjection(be, scaledX, weights, job.pca, method, log)).apply(scaledX);
     log(`${table.nRows} rows × ${x.nFeatures} features, k in ${job.ks.join(', ')}, backend ${be.name}`);
-    const { covariance, regCovar, linkage, bisectingStrategy, gamma } = job;
     const o: SweepOptions = {
       ks: job.ks,
       method,
-      params: { covariance, regCovar, linkage, bisectingStrategy, gamma, categorical: categoricalBlocks(pre) },
+      params: { ...methodParams(job, method), categorical: categoricalBlocks(pre) },
       batchSize: job.batchSize ?? MINIBATCH_DEFAULTS.batchSize,
       ...methodOptions(job, method),
       sample: job.sample ?? SWEEP_DEFAULTS.sample,

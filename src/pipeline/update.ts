@@ -93,7 +93,7 @@ export async function updateModel(job: UpdateJob): Promise<UpdateResult> {
     const { model: prev, run: prevRun } = await openModel(job.model, '--model');
     run.input(prevRun.file('model.json'));
     const method = prev.params.method ?? 'kmeans';
-    if (!['kmeans', 'minibatch', 'minibatch-update'].includes(String(method)) || prev.pca) {
+    if (!['kmeans', 'minibatch'].includes(String(method)) || prev.pca) {
       throw new SegtensorError('BAD_OPTION', `--model ${job.model}: update moves K-Means centroids (a kmeans or minibatch model without --pca); this model is ${prev.pca ? `${String(method)} with --pca` : String(method)}: refit it`);
     }
     const be: Backend = await resolveBackend(job.backend ?? 'auto', log);

@@ -186,11 +186,13 @@ describe('bad method options fail in one line before any output', () => {
     ['update of a gmm model', () => updateModel({ model: at('fit-gmm'), input: wineCsv, out: at('e7'), backend: 'native' }), /update moves K-Means centroids .* this model is gmm/],
     ['--init k-means++ with gmm', () => fit({ method: 'gmm', k: 3, init: 'k-means++', out: at('e8') }), /--init k-means\+\+ applies to --method kmeans; gmm starts from a K-Means fit/],
     ['a categorical column for gmm', () => fit({ input: mixedCsv, method: 'gmm', k: 3, categoricalColumns: ['region'], out: at('e10') }), /--method gmm models numeric features with Gaussians; column 'region' is categorical/],
-    ['--k above the rows for agglomerative', () => fit({ method: 'agglomerative', k: 500, out: at('e9') }), /k/],
+    ['--k above the rows for agglomerative', () => fit({ method: 'agglomerative', k: 500, out: at('e9') }), /'k' must be an integer in \[1, nRows = 178\]; got 500/],
+    ['--eps with kmeans (would be ignored)', () => fit({ method: 'kmeans', k: 3, eps: 2, out: at('e11') }), /--eps applies to --method dbscan; got --method kmeans/],
+    ['--linkage on a gmm sweep', () => sweepSegmentation({ ...base, method: 'gmm', ks: [2, 3], linkage: 'ward', out: at('e12') }), /--linkage applies to --method agglomerative; got --method gmm/],
   ];
   it.each(cases)('%s', async (_name, run, message) => {
     await expect(run()).rejects.toThrow(message);
-    for (const e of ['e1', 'e2', 'e3', 'e4', 'e5', 'e6', 'e7', 'e8', 'e9', 'e10']) expect(fs.existsSync(path.join(at(e), 'model.json'))).toBe(false);
+    for (const e of ['e1', 'e2', 'e3', 'e4', 'e5', 'e6', 'e7', 'e8', 'e9', 'e10', 'e11', 'e12']) for (const f of ['model.json', 'sweep.json']) expect(fs.existsSync(path.join(at(e), f))).toBe(false);
   });
 });
 
@@ -206,6 +208,7 @@ describe('CLI', () => {
   it.each([
     [['--method', 'dbscan', '--eps', '0'], /--eps must be a number > 0 or auto; got '0'/],
     [['--method', 'kmeans'], /error \[BAD_OPTION\]: --k is required with --method kmeans/],
+    [['--method', 'gmm', '--k', '3', '--soft', '--linkage', 'ward'], /error \[BAD_OPTION\]: --linkage applies to --method agglomerative; got --method gmm/],
     [['--method', 'dbscan', '--k', '3'], /error \[BAD_OPTION\]: --method dbscan finds the number of segments itself/],
     [['--method', 'gmm', '--k', '3', '--covariance', 'bogus'], /--covariance must be one of full, tied, diag, spherical; got 'bogus'/],
     [['--method', 'kmeans', '--k', '3', '--pca', '1.5'], /--pca must be a number of components \(an integer >= 1\) or a share of variance in \(0, 1\); got '1.5'/],
