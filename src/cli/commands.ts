@@ -51,6 +51,8 @@ interface FitFlags extends Omit<MethodParams, 'categorical'> {
   format: 'arrow' | 'parquet';
   report?: boolean;
   names?: string;
+  resume?: boolean;
+  checkpointInterval?: number;
 }
 
 function quiet(cmd: Command): boolean {
@@ -66,7 +68,9 @@ function addFitOptions(cmd: Command, withInput: boolean, { format = true }: { fo
       .option('--stability <r>', 'with --k auto: bootstrap refits per k, the tie-breaker when the indices disagree (0: none)', intOption('--stability', 0, 1000), SWEEP_STABILITY)
       .option('--align-to <dir>', "a previous fit's output: its segment ids carry over to the matching new segments (minimum-cost matching of centroids); new segments get new ids, vanished ones are listed as retired; with --id, transitions.csv counts customers between them")
       .option('--warm-start <dir>', "a previous fit's output: start from its centroids instead of seeding (same --k and features)")
-      .requiredOption('-o, --out <dir>', 'output directory (created if missing)');
+      .requiredOption('-o, --out <dir>', 'output directory (created if missing)')
+      .option('--resume', "kmeans: continue from the checkpoint a killed fit of the same input and options left beside --out (the same model, bit for bit, as an uninterrupted run); without one, fit from the start")
+      .option('--checkpoint-interval <seconds>', 'kmeans: save the fit\'s state at most this often, after seeding, every 16 Lloyd iterations and after each restart (default 30; 0: at each of those points)', floatOption('--checkpoint-interval', 0));
   }
   cmd
     .option('--features <a,b,...>', 'feature columns (default: every numeric column except --id and --weight); string columns are one-hot encoded', listOption('--features'))

@@ -43,9 +43,61 @@ export interface KMeansOptions {
   init: InitName | Float32Array;
   /** Called after each Lloyd iteration, for progress reporting. */
   onIteration?: (run: number, stats: IterationStats) => void;
+  /** Where a long fit saves its state and finds it again after a kill (see {@link KMeansCheckpoints}). */
+  checkpoints?: KMeansCheckpoints | null;
 }
 
-export const KMEANS_DEFAULTS: Readonly<Omit<KMeansOptions, 'k' | 'onIteration'>> = Object.freeze({
+/**
+ * Lloyd iterations between two points where a fit's state is complete without the backend's
+ * chain (Hamerly bounds, moment-advanced sums): the step after such a point counts changed
+ * labels against host labels and scores every row, in an uninterrupted fit as in a resumed one,
+ * so both compute the same floats. A fixed count, never a clock, so results do not depend on
+ * timing; 16 keeps the extra full steps to ~1 in 8 where bounds skip rows.
+ */
+export const CHECKPOINT_EVERY = 16;
+
+/**
+ * A fit's state at a point it can continue from, bit for bit (see {@link KMeansCheckpoints}).
+ * Arrays are copies: the store may keep them.
+ */
+export interface KMeansState {
+  /** The restart in progress (`current` set) or the next one to start. */
+  run: number;
+  /** The words of the generator every restart's seed is forked from, at this point. */
+  rng: number[];
+  /** Restarts finished so far. */
+  runs: KMeansResult['runs'];
+  /** The lowest-inertia restart so far, with its final labels and distances. */
+  best: {
+    centroids: Float32Array;
+    inertia: number;
+    nIter: number;
+    converged: boolean;
+    history: IterationStats[];
+    labels: Int32Array;
+    distances: Float32Array;
+  } | null;
+  /**
+   * Inside a restart: Lloyd iterations done, the centroids the next one starts from, and the
+   * labels of the last one (null right after seeding).
+   */
+  current: { iteration: number; centroids: Float32Array; labels: Int32Array | null; history: IterationStats[] } | null;
+}
+
+/**
+ * A store for a long fit's state. The model offers a state after seeding, every
+ * {@link CHECKPOINT_EVERY} Lloyd iterations and at the end of each restart; the store says
+ * whether it wants one (`due`, so it can throttle by time) and writes it atomically.
+ */
+export interface KMeansCheckpoints {
+  /** The state to continue from, saved by a fit of the same data and options, or null. */
+  restore(): KMeansState | null;
+  /** Whether to build and save a state now. */
+  due(): boolean;
+  save(state: KMeansState): void;
+}
+
+export const KMEANS_DEFAULTS: Readonly<Omit<KMeansOptions, 'k' | 'onIteration' | 'checkpoints'>> = Object.freeze({
   nInit: 3,
   maxIter: 300,
   tol: 1e-4,
@@ -153,38 +205,57 @@ export class KMeans {
     const o = this.options;
     // tol = 0 (a fixed number of iterations) needs no pass over the data for the variance.
     const tolAbs = o.tol === 0 ? 0 : o.tol * meanVariance(x);
+    const store = o.checkpoints ?? null;
+    const saved = store?.restore() ?? null;
     const dx = be.upload(x, weights);
     try {
-      const rng = new Random(o.seed);
-      let best: (KMeansResult & { a: Assignment }) | null = null;
-      const runs: KMeansResult['runs'] = [];
+      const rng = saved ? Random.fromState(saved.rng) : new Random(o.seed);
+      type Best = Omit<KMeansResult, 'labels' | 'distances' | 'runs' | 'tolAbs' | 'ms' | 'init'> & { read(): Promise<{ labels: Int32Array; distances: Float32Array }> };
+      let best: Best | null = saved?.best ? { ...saved.best, read: async () => ({ labels: saved.best!.labels, distances: saved.best!.distances }) } : null;
+      const runs: KMeansResult['runs'] = saved ? saved.runs.map((r) => ({ ...r })) : [];
       const ms = { init: 0, lloyd: 0 };
       const method = o.init instanceof Float32Array ? 'array' : o.init === 'auto' ? autoInit(x.nRows, o.k) : o.init;
-      for (let run = 0; run < o.nInit; run++) {
+      const stateOf = async (run: number, current: KMeansState['current']): Promise<KMeansState> => ({
+        run,
+        rng: rng.state(),
+        runs: runs.map((r) => ({ ...r })),
+        best: best ? { centroids: best.centroids.slice(), inertia: best.inertia, nIter: best.nIter, converged: best.converged, history: best.history.slice(), ...(await best.read()) } : null,
+        current,
+      });
+      // An explicit init is deterministic: further runs would repeat it.
+      const nRuns = o.init instanceof Float32Array ? 1 : o.nInit;
+      for (let run = saved?.run ?? 0; run < nRuns; run++) {
         const t0 = performance.now();
-        const init =
-          o.init instanceof Float32Array
-            ? Float32Array.from(o.init)
-            : method === 'random'
-              ? randomInit(x, o.k, weights, new Random(rng.fork()))
-              : method === 'k-means||'
-                ? await kmeansParallel(be, dx, x, o.k, new Random(rng.fork()))
-                : await kmeansPlusPlus(be, dx, x, o.k, new Random(rng.fork()));
+        const resumed = saved?.run === run ? saved.current : null;
+        let start: LloydStart;
+        if (resumed) start = { ...resumed, centroids: resumed.centroids.slice(), history: resumed.history.slice() };
+        else {
+          const init =
+            o.init instanceof Float32Array
+              ? Float32Array.from(o.init)
+              : method === 'random'
+                ? randomInit(x, o.k, weights, new Random(rng.fork()))
+                : method === 'k-means||'
+                  ? await kmeansParallel(be, dx, x, o.k, new Random(rng.fork()))
+                  : await kmeansPlusPlus(be, dx, x, o.k, new Random(rng.fork()));
+          start = { iteration: 0, centroids: init, labels: null, history: [] };
+          if (store?.due()) store.save(await stateOf(run, { ...start, centroids: init.slice() }));
+        }
         const t1 = performance.now();
-        const r = await lloyd(be, dx, x, init, o.k, o.maxIter, tolAbs, (s) => o.onIteration?.(run, s));
+        const onPoint = store ? async (c: NonNullable<KMeansState['current']>) => (store.due() ? store.save(await stateOf(run, c)) : undefined) : null;
+        const r = await lloyd(be, dx, x, start, o.k, o.maxIter, tolAbs, (s) => o.onIteration?.(run, s), onPoint);
         ms.init += t1 - t0;
         ms.lloyd += performance.now() - t1;
         runs.push({ inertia: r.a.inertia, nIter: r.nIter, converged: r.converged });
         // Strictly lower wins, so ties keep the earliest run, as scikit-learn does.
         if (!best || r.a.inertia < best.inertia) {
-          best = { ...r, inertia: r.a.inertia, labels: new Int32Array(0), distances: new Float32Array(0), runs, tolAbs, ms, init: method };
+          best = { centroids: r.centroids, inertia: r.a.inertia, nIter: r.nIter, converged: r.converged, history: r.history, read: () => r.a.read() };
         }
-        // An explicit init is deterministic: further runs would repeat it.
-        if (o.init instanceof Float32Array) break;
+        if (store?.due() && run + 1 < nRuns) store.save(await stateOf(run + 1, null));
       }
-      const { labels, distances } = await best!.a.read();
-      const { a: _a, ...rest } = best!;
-      return { ...rest, labels, distances, runs, ms };
+      const { labels, distances } = await best!.read();
+      const { read: _read, ...rest } = best!;
+      return { ...rest, labels, distances, runs, tolAbs, ms, init: method };
     } finally {
       be.release(dx);
     }
@@ -218,26 +289,46 @@ export function meanVariance(x: Matrix): number {
   return s / d;
 }
 
+/** Where a Lloyd run starts: after seeding (iteration 0, no labels) or at a saved point. */
+interface LloydStart {
+  iteration: number;
+  centroids: Float32Array;
+  labels: Int32Array | null;
+  history: IterationStats[];
+}
+
+/** Host labels standing in for an assignment: the step after a checkpoint point counts changes against them. */
+function hostLabels(labels: Int32Array): Assignment {
+  return {
+    inertia: NaN,
+    nChanged: labels.length,
+    read: async () => ({ labels, distances: new Float32Array(0) }),
+  };
+}
+
 /**
- * One Lloyd run from `init`. Each iteration (see {@link lloydStep}) assigns rows to the current
- * centroids and moves the centroids to the weighted means.
+ * One Lloyd run from `start`. Each iteration (see {@link lloydStep}) assigns rows to the current
+ * centroids and moves the centroids to the weighted means. Every {@link CHECKPOINT_EVERY}
+ * iterations the backend's chain is cut (the next step sees host labels) and `onPoint` may save
+ * the state there.
  */
 async function lloyd(
   be: Backend,
   dx: DeviceMatrix,
   x: Matrix,
-  init: Float32Array,
+  start: LloydStart,
   k: number,
   maxIter: number,
   tolAbs: number,
   onIteration: (s: IterationStats) => void,
+  onPoint: ((state: NonNullable<KMeansState['current']>) => Promise<void>) | null,
 ): Promise<{ centroids: Float32Array; a: Assignment; nIter: number; converged: boolean; history: IterationStats[] }> {
-  let centroids = init;
-  let prev: Assignment | undefined;
-  const history: IterationStats[] = [];
+  let centroids = start.centroids;
+  let prev: Assignment | undefined = start.labels ? hostLabels(start.labels) : undefined;
+  const history = start.history;
   let converged = false;
   let strict = false;
-  let it = 0;
+  let it = start.iteration;
   while (it < maxIter) {
     it++;
     const t0 = performance.now();
@@ -261,6 +352,12 @@ async function lloyd(
     if (step.shift <= tolAbs) {
       converged = true;
       break;
+    }
+    if (it % CHECKPOINT_EVERY === 0 && it < maxIter) {
+      // A copy: the backend may recycle the assignment's buffers for the next step's output.
+      const labels = (await step.a.read()).labels.slice();
+      prev = hostLabels(labels);
+      await onPoint?.({ iteration: it, centroids: centroids.slice(), labels, history: history.slice() });
     }
   }
   // Labels must match the final centroids: one more E-step unless labels already stood still.

@@ -8,6 +8,7 @@
  * const r = await fitSegmentation({ input: 'customers.arrow', k: 5, out: 'out/' });
  * console.log(r.metrics.inertia);
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import type { Matrix } from '../core/matrix.js';
 import type { Backend } from '../engine/backend.js';
@@ -17,7 +18,8 @@ import { SegtensorError } from '../errors.js';
 import { clusterQuality, sampleRows } from '../eval/metrics.js';
 import { atomicWrite } from '../io/atomic.js';
 import { type DType } from '../io/read-table.js';
-import { beginRun } from '../io/run-dir.js';
+import { beginRun, hashFile } from '../io/run-dir.js';
+import { CHECKPOINT_FILE, checkpointKey, fitCheckpoints } from './checkpoint.js';
 import { writeTable } from '../io/write-table.js';
 import { type InitName, type IterationStats } from '../models/kmeans.js';
 import { MINIBATCH_DEFAULTS } from '../models/minibatch.js';
@@ -87,6 +89,10 @@ export interface FitJob extends MethodParams {
   report?: boolean;
   /** `--names`: a JSON file `{ "<segment id>": "name" }` over the derived segment names (src/report/naming.ts). */
   names?: string | null;
+  /** `--resume`: continue from the checkpoint a killed fit of the same input and options left in the output's store (kmeans). Default false. */
+  resume?: boolean;
+  /** `--checkpoint-interval`: seconds between checkpoints of a long kmeans fit (0: at every point offered). Default 30. */
+  checkpointInterval?: number;
   /** Progress lines (iterations, steps). */
   log?: (line: string) => void;
   onIteration?: (run: number, s: IterationStats) => void;
@@ -151,6 +157,13 @@ export async function fitSegmentation(job: FitJob): Promise<FitResult> {
   if (job.warmStart && !takesWarmStart(method)) throw new SegtensorError('BAD_OPTION', `--warm-start applies to --method kmeans and minibatch (initial centroids); got --method ${method}`);
   if (job.k === 'auto' && job.warmStart) throw new SegtensorError('BAD_OPTION', '--warm-start needs a fixed --k (the previous model\'s), not --k auto');
   if (job.names) readNamesFile(job.names, null); // its form, before any work
+  if ((job.resume || job.checkpointInterval !== undefined) && (method !== 'kmeans' || job.k === 'auto')) {
+    const flag = job.resume ? '--resume' : '--checkpoint-interval';
+    throw new SegtensorError('BAD_OPTION', `${flag} applies to --method kmeans with a fixed --k (checkpoints of Lloyd restarts); got --method ${method}${job.k === 'auto' ? ' --k auto' : ''}`);
+  }
+  if (job.checkpointInterval !== undefined && !(job.checkpointInterval >= 0 && Number.isFinite(job.checkpointInterval))) {
+    throw new SegtensorError('BAD_OPTION', `--checkpoint-interval must be a number of seconds >= 0; got ${job.checkpointInterval}`);
+  }
   const run = beginRun({ command: 'fit', out: job.out, layout: 'dir', options: job });
   try {
     return await fitInto(run, job, format, log, t, lap);
@@ -207,8 +220,10 @@ async function fitInto(
       if (pca) init = (await pca.apply({ data: init, nRows: k, nFeatures: scaledX.nFeatures })).data;
       log(`starting from the centroids of ${prev.run.dir} (run ${prev.run.manifest.runId})`);
     }
-    r = await fitMethod(be, x, weights, { ...params, k, ...kmOptions, init, method, batchSize: job.batchSize ?? MINIBATCH_DEFAULTS.batchSize, onIteration: job.onIteration });
+    const checkpoints = method === 'kmeans' ? await checkpointsFor(job, run, be, x, log) : null;
+    r = await fitMethod(be, x, weights, { ...params, k, ...kmOptions, init, method, batchSize: job.batchSize ?? MINIBATCH_DEFAULTS.batchSize, onIteration: job.onIteration, checkpoints });
     k = r.k;
+    if (checkpoints) run.count({ checkpoint: { resumedFrom: checkpoints.resumedFrom, written: checkpoints.written } });
   }
   t.init = Math.round(r.ms.init);
   t.lloyd = Math.round(r.ms.lloyd);
@@ -371,7 +386,20 @@ async function fitInto(
   run.count({ rowsRead: table.nRows, rowsAssigned: r.labels.length, features: x.nFeatures, excluded: exclude, coercedToNull: table.coercions, missing: Object.fromEntries(pre.state.numeric.filter((s) => s.missing > 0).map((s) => [s.name, s.missing])), otherCategories });
   lap('write');
   const { files } = await run.commit();
+  // Publishing pruned the store, checkpoint included; said here too, should pruning change.
+  fs.rmSync(path.join(run.store, CHECKPOINT_FILE), { force: true });
   return { model, metrics, profile, files, coercions: table.coercions };
+}
+
+/** Options that shape only the outputs, not the fit's floats: left out of the checkpoint key. */
+const NOT_IN_KEY = new Set(['out', 'format', 'report', 'names', 'alignTo', 'resume', 'checkpointInterval', 'log', 'onIteration', 'silhouetteSample']);
+
+/** The checkpoint store of a kmeans fit (see ./checkpoint.ts), keyed by what decides its floats. */
+async function checkpointsFor(job: FitJob, run: ReturnType<typeof beginRun>, be: Backend, x: Matrix, log: (l: string) => void) {
+  const options = Object.fromEntries(Object.entries(job).filter(([key, v]) => !NOT_IN_KEY.has(key) && v !== undefined && typeof v !== 'function'));
+  const warm = job.warmStart ? await hashFile(path.join(job.warmStart, 'model.json')) : null;
+  const key = checkpointKey({ segtensor: VERSION, input: await hashFile(job.input), warmStart: warm, options, backend: be.name, nRows: x.nRows, nFeatures: x.nFeatures });
+  return fitCheckpoints({ store: run.store, key, resume: job.resume ?? false, everySeconds: job.checkpointInterval ?? 30, log });
 }
 
 /**

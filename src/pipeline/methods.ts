@@ -10,7 +10,7 @@
 import type { Matrix } from '../core/matrix.js';
 import type { Backend } from '../engine/backend.js';
 import { SegtensorError } from '../errors.js';
-import { INIT_NAMES, KMeans, KMEANS_DEFAULTS, type InitName, type IterationStats, type KMeansResult } from '../models/kmeans.js';
+import { INIT_NAMES, KMeans, KMEANS_DEFAULTS, type InitName, type IterationStats, type KMeansCheckpoints, type KMeansResult } from '../models/kmeans.js';
 import { MiniBatchKMeans, MINIBATCH_DEFAULTS, type MiniBatchResult } from '../models/minibatch.js';
 import { K_METHODS, METHODS, type BisectingStrategy, type Covariance, type Linkage, type Method } from './method-names.js';
 
@@ -59,6 +59,8 @@ export interface MethodFit extends MethodParams {
   init: InitName | Float32Array;
   batchSize: number;
   onIteration?: (run: number, s: IterationStats) => void;
+  /** kmeans: where a long fit saves its state and resumes from (see ./checkpoint.ts). */
+  checkpoints?: KMeansCheckpoints | null;
 }
 
 /** An extra column of assignments.* (rows in input order). */
@@ -140,7 +142,7 @@ const METHOD_TABLE: Record<Method, MethodSpec> = {
     initNote: '',
     warmStart: true,
     fit: async (be, x, w, o) => {
-      const r = await new KMeans({ k: o.k, seed: o.seed, nInit: o.nInit, maxIter: o.maxIter, tol: o.tol, init: o.init, onIteration: o.onIteration }).fit(be, x, w);
+      const r = await new KMeans({ k: o.k, seed: o.seed, nInit: o.nInit, maxIter: o.maxIter, tol: o.tol, init: o.init, onIteration: o.onIteration, checkpoints: o.checkpoints }).fit(be, x, w);
       return fromKMeans(o.k, r, {});
     },
   },

@@ -48,6 +48,21 @@ export class Random {
     return Math.sqrt(-2 * Math.log(1 - this.next())) * Math.cos(2 * Math.PI * this.next());
   }
 
+  /** The generator's state (four 32-bit words), for a checkpoint; {@link Random.fromState} continues it. */
+  state(): number[] {
+    return Array.from(this.s);
+  }
+
+  /** A generator that continues from {@link Random.state}'s words. */
+  static fromState(words: readonly number[]): Random {
+    if (words.length !== 4 || !words.every((w) => Number.isInteger(w) && w >= 0 && w <= 0xffffffff)) {
+      throw new TypeError(`Random.fromState: four 32-bit words expected; got ${JSON.stringify(words)}`);
+    }
+    const r = new Random(0);
+    r.s.set(words);
+    return r;
+  }
+
   /** A seed for a child generator, so sub-tasks draw independent streams. */
   fork(): number {
     return this.nextUint32();

@@ -109,7 +109,7 @@ class TfBackend implements Backend {
     const inertia = exactDistances(x.host, centroids, labels, x.weights, dist);
     let nChanged = x.nRows;
     if (previous) {
-      const prev = (previous as TfAssignment).labels;
+      const prev = previous instanceof TfAssignment ? previous.labels : (await previous.read()).labels;
       nChanged = 0;
       for (let i = 0; i < labels.length; i++) if (labels[i] !== prev[i]) nChanged++;
     }
