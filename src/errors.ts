@@ -27,7 +27,9 @@ export type ErrorCode =
   /** An option's value lies outside what the data allows (e.g. `--as-of` outside the log). */
   | 'OUT_OF_RANGE'
   /** More invalid input rows than the run's allowance (`features --max-invalid`). */
-  | 'TOO_MANY_INVALID';
+  | 'TOO_MANY_INVALID'
+  /** A job file (`segtensor run`) that does not parse or validate: names the file, the key and what was expected. */
+  | 'BAD_JOB';
 
 export class SegtensorError extends Error {
   constructor(

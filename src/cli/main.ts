@@ -4,7 +4,7 @@
  * This is the only module that reads process.argv or sets the exit code.
  *
  * Exit codes: 0 success; 1 bad input data or an unwritable output (one line on stderr naming the
- * file, column, row or option); 2 a bad option; 70 an internal error.
+ * file, column, row or option); 2 a bad option or job file; 70 an internal error.
  */
 import { VERSION } from '../version.js';
 
@@ -14,35 +14,13 @@ if (process.argv.length === 3 && (process.argv[2] === '--version' || process.arg
   process.exit(0);
 }
 
-const { Command, CommanderError, Option } = await import('commander');
+const { CommanderError } = await import('commander');
 const { BackendUnavailableError } = await import('../engine/backend.js');
 const { SegtensorError } = await import('../errors.js');
-const { abortAllRuns } = await import('../io/run-dir.js');
-const { registerDemo, registerDoctor, registerFit, registerPredict, registerReport, registerSweep, registerUpdate } = await import('./commands.js');
-const { registerDatasets } = await import('./datasets-command.js');
-const { registerFeatures } = await import('./features-command.js');
-const { registerChurn } = await import('./churn-command.js');
+const { abortAllRuns, setInvocation } = await import('../io/run-dir.js');
+const { buildProgram } = await import('./program.js');
 
-const program = new Command('segtensor')
-  .description('GPU-accelerated customer segmentation: K-Means and friends on Arrow, Parquet and CSV tables.')
-  .version(VERSION)
-  .addOption(new Option('-q, --quiet', 'no progress output, even on a terminal'))
-  .configureOutput({
-    // Commander's own usage errors get the same one-line shape as ours.
-    outputError: (str, write) => write(str.replace(/^error: /, 'segtensor: error [BAD_OPTION]: ').trimEnd() + ' (see --help)\n'),
-  })
-  .exitOverride();
-
-registerFit(program);
-registerSweep(program);
-registerUpdate(program);
-registerPredict(program);
-registerDemo(program);
-registerReport(program);
-registerDoctor(program);
-registerDatasets(program);
-registerFeatures(program);
-registerChurn(program);
+const program = buildProgram();
 
 // A scheduler's SIGTERM or a user's Ctrl-C: remove this run's staging directory (nothing was
 // published, so the previous outputs stay whole) and exit non-zero with one line.
@@ -59,6 +37,8 @@ function fail(code: number, line: string): never {
 }
 
 try {
+  // Recorded in the manifest of every run this command writes (`segtensor run` sets each step's).
+  setInvocation(process.argv.slice(2));
   await program.parseAsync(process.argv);
 } catch (e) {
   if (e instanceof CommanderError) {
@@ -66,7 +46,7 @@ try {
     if (e.exitCode === 0 || e.code === 'commander.helpDisplayed' || e.code === 'commander.version') process.exit(0);
     process.exit(2);
   }
-  if (e instanceof SegtensorError) fail(e.code === 'BAD_OPTION' ? 2 : 1, `error [${e.code}]: ${e.message}`);
+  if (e instanceof SegtensorError) fail(e.code === 'BAD_OPTION' || e.code === 'BAD_JOB' ? 2 : 1, `error [${e.code}]: ${e.message}`);
   if (e instanceof BackendUnavailableError) fail(1, `error [${e.code}]: ${e.message}`);
   if (e instanceof TypeError && /^--\w/.test(e.message)) fail(2, `error [BAD_OPTION]: ${e.message}`);
   if (process.env.SEGTENSOR_DEBUG) console.error(e);

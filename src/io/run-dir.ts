@@ -63,6 +63,13 @@ export interface RunManifest {
   command: string;
   /** The job's options, as the command received them. */
   options: Record<string, unknown>;
+  /**
+   * The command line after `segtensor` (`['fit', '--input', 'x.csv', …]`), as set by
+   * {@link setInvocation} when the run began; absent for runs made through the library. `segtensor
+   * run` records each step's own command line here and skips a step whose published run has the
+   * same one and unchanged inputs, so it is compared verbatim (paths as the step gave them).
+   */
+  argv?: string[];
   inputs: (ManifestFile & { resolved: string })[];
   outputs: ManifestFile[];
   /** Rows read and written, and the counts of anything coerced, dropped or unseen. */
@@ -302,6 +309,21 @@ export function sweepLeftovers(dir: string): string[] {
   return removed;
 }
 
+/** The command line of the command now running, for the manifests of the runs it begins. */
+let invocation: string[] | null = null;
+
+/**
+ * Sets the command line that runs begun from now on record as `argv` in their manifests (`null`:
+ * none). Module state rather than a {@link RunSpec} field, so the pipelines need not carry it: the
+ * CLI sets it once per command (`segtensor run` once per step, as steps run one at a time).
+ *
+ * @example
+ * setInvocation(process.argv.slice(2));
+ */
+export function setInvocation(argv: string[] | null): void {
+  invocation = argv ? [...argv] : null;
+}
+
 /** Processes that may hold staging directories: aborted on SIGTERM/SIGINT by the CLI. */
 const live = new Set<RunWriter>();
 
@@ -335,6 +357,7 @@ export class RunWriter {
   private readonly counts: Record<string, unknown> = {};
   private backendName: string | null = null;
   private readonly startedAt = new Date().toISOString();
+  private readonly argv = invocation;
   private done = false;
 
   /** @internal use {@link beginRun} */
@@ -471,6 +494,7 @@ export class RunWriter {
       runId: this.runId,
       command: this.spec.command,
       options: Object.fromEntries(Object.entries(this.spec.options).filter(([, v]) => typeof v !== 'function' && v !== undefined)),
+      ...(this.argv ? { argv: this.argv } : {}),
       inputs,
       outputs,
       counts: this.counts,
