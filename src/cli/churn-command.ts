@@ -4,7 +4,7 @@ import { BACKEND_NAMES } from '../engine/registry.js';
 import type { BinaryMetrics, SegmentRisk } from '../eval/classification.js';
 import { CHURN_NET_DEFAULTS } from '../models/churn/mlp.js';
 import { DTYPES, type DType } from '../io/dtypes.js';
-import { dtypesOption, floatOption, intOption, listOption } from './options.js';
+import { addPseudonymFlags, dtypesOption, floatOption, intOption, listOption } from './options.js';
 import { progress } from './progress.js';
 
 const notice = (p: ReturnType<typeof progress>) => (l: string) => (l.startsWith('notice:') ? process.stderr.write(`segtensor: ${l}\n`) : p.step(l));
@@ -41,6 +41,7 @@ interface TrainFlags {
   positive?: string;
   id?: string;
   features?: string[];
+  sensitive?: string[];
   seed: number;
   backend: string;
   hidden: number[];
@@ -76,6 +77,7 @@ export function registerChurn(program: Command): void {
     .option('--positive <value>', 'label value meaning churned (default: 1, true or yes, case-insensitive)')
     .option('--id <col>', 'customer id column (never a feature; checked for duplicates)')
     .option('--features <a,b,...>', 'feature columns (default: every column but --id, --label and --segment-column); text columns are one-hot encoded', listOption('--features'))
+    .option('--sensitive <a,b,...>', 'columns never used as features (e.g. age,gender)', listOption('--sensitive'))
     .option('--seed <n>', 'seed of the split, initialisers, shuffling and dropout', intOption('--seed', 0, 2 ** 32 - 1), 0)
     .addOption(backendOption())
     .option('--hidden <a,b,...>', `hidden layer sizes ('none': logistic regression)`, hiddenOption, [...CHURN_NET_DEFAULTS.hiddenSizes])
@@ -103,6 +105,7 @@ export function registerChurn(program: Command): void {
         positive: f.positive ?? null,
         id: f.id ?? null,
         features: f.features ?? null,
+        sensitive: f.sensitive ?? null,
         seed: f.seed,
         backend: f.backend,
         net: { hiddenSizes: f.hidden, dropout: f.dropout, l2: f.l2, learningRate: f.learningRate, batchSize: f.batchSize, linearSkip: f.linearSkip, maxEpochs: f.maxEpochs, patience: f.patience, classWeight: f.classWeight },
@@ -153,7 +156,7 @@ export function registerChurn(program: Command): void {
       if (f.out) console.log(`wrote ${f.out}`);
     });
 
-  churn
+  const predict = churn
     .command('predict')
     .description('score every customer: id, churn_probability, risk_band (and segment); with --segments, the per-segment risk table too')
     .requiredOption('-m, --model <dir>', 'directory written by `segtensor churn train`')
@@ -163,8 +166,9 @@ export function registerChurn(program: Command): void {
     .option('--segments <dir>', 'a `segtensor fit` run (assigned with its model.json unless its assignments come from this very file) or a `segtensor predict` output of this file')
     .addOption(backendOption())
     .option('--dtypes <col:type,...>', `declared column types (${DTYPES.join(', ')}), applied after reading whatever the format`, dtypesOption)
-    .option('--coerce-invalid', "read cells that do not convert to their column's type as null, counted, instead of failing")
-    .action(async (f: { model: string; input: string; out: string; id?: string; segments?: string; backend: string; dtypes?: Record<string, DType>; coerceInvalid?: boolean }, c: Command) => {
+    .option('--coerce-invalid', "read cells that do not convert to their column's type as null, counted, instead of failing");
+  addPseudonymFlags(predict)
+    .action(async (f: { model: string; input: string; out: string; id?: string; segments?: string; backend: string; dtypes?: Record<string, DType>; coerceInvalid?: boolean; pseudonymizeIds?: boolean; pseudonymKeyFile?: string }, c: Command) => {
       const p = progress(Boolean(c.optsWithGlobals().quiet));
       const { predictChurn, RISK_BAND_NAMES, segmentRiskTable } = await import('../pipeline/churn.js');
       const r = await predictChurn({ ...f, log: notice(p) });

@@ -9,7 +9,7 @@ import { IMPUTES, SCALES, type ImputeKind, type ScaleKind } from '../preprocess/
 import type { FitJob } from '../pipeline/fit.js';
 import { INIT_NAMES, KMEANS_DEFAULTS, type InitName } from '../models/kmeans.js';
 import { DTYPES, type DType } from '../io/dtypes.js';
-import { choiceOption, dtypesOption, floatOption, intOption, listOption, pcaOption, positiveOption } from './options.js';
+import { addPseudonymFlags, choiceOption, dtypesOption, floatOption, intOption, listOption, pcaOption, positiveOption } from './options.js';
 import { progress } from './progress.js';
 import { parseHalfLife } from '../pipeline/half-life.js';
 import { parseKRange } from '../pipeline/k-range.js';
@@ -53,6 +53,9 @@ interface FitFlags extends Omit<MethodParams, 'categorical'> {
   names?: string;
   resume?: boolean;
   checkpointInterval?: number;
+  sensitive?: string[];
+  pseudonymizeIds?: boolean;
+  pseudonymKeyFile?: string;
 }
 
 function quiet(cmd: Command): boolean {
@@ -71,9 +74,11 @@ function addFitOptions(cmd: Command, withInput: boolean, { format = true }: { fo
       .requiredOption('-o, --out <dir>', 'output directory (created if missing)')
       .option('--resume', "kmeans: continue from the checkpoint a killed fit of the same input and options left beside --out (the same model, bit for bit, as an uninterrupted run); without one, fit from the start")
       .option('--checkpoint-interval <seconds>', 'kmeans: save the fit\'s state at most this often, after seeding, every 16 Lloyd iterations and after each restart (default 30; 0: at each of those points)', floatOption('--checkpoint-interval', 0));
+    addPseudonymFlags(cmd);
   }
   cmd
     .option('--features <a,b,...>', 'feature columns (default: every numeric column except --id and --weight); string columns are one-hot encoded', listOption('--features'))
+    .option('--sensitive <a,b,...>', 'columns never used as features, so never in profiles or the report (e.g. age,gender); recorded in model.json', listOption('--sensitive'))
     .option('--exclude <a,b,...>', 'columns never used as features (labels, keys, leakage); labels marked by `segtensor features` and label-like names (churn, churned, label, target) are left out of the default features anyway', listOption('--exclude'))
     .option('--id <col>', 'customer id column, passed through to the assignments (checked for duplicates)')
     .option('--dtypes <col:type,...>', `declared column types (${DTYPES.join(', ')}), applied after reading whatever the format`, dtypesOption)
@@ -231,7 +236,7 @@ export function registerSweep(program: Command): void {
 }
 
 export function registerUpdate(program: Command): void {
-  program
+  const cmd = program
     .command('update')
     .description("move a saved model's segments toward new customers without a refit (mini-batch partial_fit steps, the model's preprocessing kept); writes a full model directory to --out")
     .requiredOption('-m, --model <dir>', 'directory written by `segtensor fit` or `segtensor update`')
@@ -246,8 +251,9 @@ export function registerUpdate(program: Command): void {
     .addOption(new Option('--backend <name>', 'compute backend').choices(BACKEND_NAMES).default('auto'))
     .addOption(new Option('--format <fmt>', 'assignments file format').choices(['arrow', 'parquet']).default('arrow'))
     .option('--dtypes <col:type,...>', `declared column types (${DTYPES.join(', ')})`, dtypesOption)
-    .option('--coerce-invalid', "read cells that do not convert to their column's type as null, counted, instead of failing")
-    .action(async (flags: { model: string; input: string; out: string; id?: string; weight?: string; batchSize: number; halfLife?: { rows: number } | { days: number }; reassignmentRatio: number; seed: number; backend: string; format: 'arrow' | 'parquet'; dtypes?: Record<string, DType>; coerceInvalid?: boolean }) => {
+    .option('--coerce-invalid', "read cells that do not convert to their column's type as null, counted, instead of failing");
+  addPseudonymFlags(cmd)
+    .action(async (flags: { model: string; input: string; out: string; id?: string; weight?: string; batchSize: number; pseudonymizeIds?: boolean; pseudonymKeyFile?: string; halfLife?: { rows: number } | { days: number }; reassignmentRatio: number; seed: number; backend: string; format: 'arrow' | 'parquet'; dtypes?: Record<string, DType>; coerceInvalid?: boolean }) => {
       const { updateModel } = await import('../pipeline/update.js');
       const r = await updateModel({ ...flags, log: (l) => process.stderr.write(`segtensor: ${l}\n`) });
       console.log(`updated ${r.model.k} segments; inertia on the new rows ${r.inertia.toPrecision(7)}; segment sizes ${r.sizes.join(', ')}; wrote ${r.files.join(', ')}`);
@@ -255,7 +261,7 @@ export function registerUpdate(program: Command): void {
 }
 
 export function registerPredict(program: Command): void {
-  program
+  const cmd = program
     .command('predict')
     .description("assign customers to a fitted model's segments, with the model's own preprocessing")
     .requiredOption('-m, --model <dir>', 'directory written by `segtensor fit` (or its model.json)')
@@ -264,8 +270,9 @@ export function registerPredict(program: Command): void {
     .option('--id <col>', "id column (default: the model's, when present in the input)")
     .addOption(new Option('--backend <name>', 'compute backend').choices(BACKEND_NAMES).default('auto'))
     .option('--dtypes <col:type,...>', `declared column types (${DTYPES.join(', ')}), applied after reading whatever the format`, dtypesOption)
-    .option('--coerce-invalid', "read cells that do not convert to their column's type (a stray 'n/a' in a numeric column) as null, counted, instead of failing")
-    .action(async (flags: { model: string; input: string; out: string; id?: string; backend: string; dtypes?: Record<string, DType>; coerceInvalid?: boolean }) => {
+    .option('--coerce-invalid', "read cells that do not convert to their column's type (a stray 'n/a' in a numeric column) as null, counted, instead of failing");
+  addPseudonymFlags(cmd)
+    .action(async (flags: { model: string; input: string; out: string; id?: string; backend: string; pseudonymizeIds?: boolean; pseudonymKeyFile?: string; dtypes?: Record<string, DType>; coerceInvalid?: boolean }) => {
       const { predictSegments } = await import('../pipeline/predict.js');
       const r = await predictSegments({ ...flags, log: (l) => process.stderr.write(`segtensor: ${l}\n`) });
       const sizes = r.segmentIds.every((id, j) => id === j) ? r.sizes.join(', ') : r.sizes.map((n, j) => `${r.segmentIds[j]}: ${n}`).join(', ');

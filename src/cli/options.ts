@@ -68,3 +68,16 @@ export function dtypesOption(v: string): Record<string, DType> {
   }
   return out;
 }
+
+/**
+ * `--pseudonymize-ids` and `--pseudonym-key-file` (src/util/pseudonym.ts), for every command
+ * that writes customer ids.
+ */
+export function addPseudonymFlags<C extends { option(flags: string, description: string): C }>(cmd: C): C {
+  return cmd
+    .option(
+      '--pseudonymize-ids',
+      'replace customer ids by a keyed hash (HMAC-SHA-256, 32 hex digits) where they are read, so no output, manifest or log carries a raw id; the key comes from the SEGTENSOR_PSEUDONYM_KEY environment variable or --pseudonym-key-file (>= 16 bytes, never written anywhere); the same key gives the same pseudonyms every night',
+    )
+    .option('--pseudonym-key-file <file>', 'with --pseudonymize-ids: a file holding the key (one trailing newline ignored)');
+}

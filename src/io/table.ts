@@ -82,6 +82,14 @@ export class ColumnTable {
     this.byName = new Map(columns.map((c) => [c.name, c]));
   }
 
+  /** Replaces the column of the same name (e.g. ids by their pseudonyms, see src/util/pseudonym.ts). */
+  replace(column: Column): void {
+    const at = this.columns.findIndex((c) => c.name === column.name);
+    if (at < 0) this.column(column.name); // MISSING_COLUMN naming the file
+    this.columns[at] = column;
+    this.byName.set(column.name, column);
+  }
+
   get names(): string[] {
     return this.columns.map((c) => c.name);
   }

@@ -41,7 +41,7 @@ import { churnTfjs } from '../models/churn/tfjs.js';
 import { PREPROCESS_DEFAULTS, Preprocessor } from '../preprocess/preprocessor.js';
 import { VERSION } from '../version.js';
 import { checkFinite, missingCounts, unseenCounts, unseenNotices } from './data-notices.js';
-import { idColumn } from './ids.js';
+import { idColumn, jobPseudonymKey, pseudonymizeIds, type PseudonymJob } from './ids.js';
 import { modelOf } from './model-file.js';
 
 /** Band names, lowest risk first. */
@@ -62,6 +62,8 @@ export interface ChurnTrainJob {
   id?: string | null;
   /** Feature columns; default every column but the id, label and segment column. */
   features?: string[] | null;
+  /** `--sensitive`: columns never used as features (a conflict with `features` is a BAD_OPTION). */
+  sensitive?: string[] | null;
   /** Seed of the split, initialisers, shuffling and dropout. Default 0. */
   seed?: number;
   /** `auto`, a tfjs backend, or `native`/`cuda` (mapped to the best tfjs backend). Default `auto`. */
@@ -215,10 +217,12 @@ async function trainInto(
   table.column(job.label); // MISSING_COLUMN naming the file and listing the columns
   if (job.id) table.column(job.id);
   if (job.segmentColumn) table.column(job.segmentColumn);
-  const exclude = [job.id, job.label, job.segmentColumn].filter((c): c is string => !!c);
+  const exclude = [job.id, job.label, job.segmentColumn, ...(job.sensitive ?? [])].filter((c): c is string => !!c);
   for (const f of job.features ?? []) {
     if (f === job.label) throw new SegtensorError('BAD_OPTION', `--features: '${f}' is the label column and cannot be a feature`);
+    if (job.sensitive?.includes(f)) throw new SegtensorError('BAD_OPTION', `--sensitive ${f} is also named in --features; sensitive columns are kept out of the features: drop it from one of them`);
   }
+  for (const c of job.sensitive ?? []) table.column(c); // MISSING_COLUMN naming the file
   idColumn(table, job.id ?? null, true); // nulls and duplicates are errors naming the row
   const label = parseLabel(table, job.label, job.positive ?? null);
   const split = stratifiedSplit(label.y, fractions, seed, job.input);
@@ -493,7 +497,7 @@ async function evaluateInto(run: RunWriter | null, job: ChurnEvaluateJob, log: (
   }
 }
 
-export interface ChurnPredictJob {
+export interface ChurnPredictJob extends PseudonymJob {
   model: string;
   input: string;
   /** Scores table; format by extension. */
@@ -538,15 +542,16 @@ export async function predictChurn(job: ChurnPredictJob): Promise<ChurnPredictRe
   const log = job.log ?? (() => {});
   formatOf(job.out, '--out');
   const sidecars = job.segments ? [segmentRiskCsvPath(job.out)] : [];
+  const pseudonymKey = jobPseudonymKey(job);
   const run = beginRun({ command: 'churn predict', out: job.out, layout: 'file', sidecars, options: job });
   try {
-    return await predictInto(run, job, log);
+    return await predictInto(run, job, log, pseudonymKey);
   } finally {
     run.dispose();
   }
 }
 
-async function predictInto(run: RunWriter, job: ChurnPredictJob, log: (line: string) => void): Promise<ChurnPredictResult> {
+async function predictInto(run: RunWriter, job: ChurnPredictJob, log: (line: string) => void, pseudonymKey: ReturnType<typeof jobPseudonymKey>): Promise<ChurnPredictResult> {
   const { tf, backend } = await churnTfjs(job.backend ?? 'auto', log);
   const { net, meta, run: modelRun } = await openChurnModel(job.model, tf, backend);
   run.input(modelRun.file('churn.json'));
@@ -556,6 +561,7 @@ async function predictInto(run: RunWriter, job: ChurnPredictJob, log: (line: str
     for (const l of coercionNotices(table)) log(l);
     run.input(job.input);
     const idName = job.id ?? (meta.idColumn && table.has(meta.idColumn) ? meta.idColumn : null);
+    pseudonymizeIds(table, idName, pseudonymKey);
     const ids = idColumn(table, idName, false);
     const x = Preprocessor.fromJSON(meta.preprocessing).transform(table);
     for (const l of unseenNotices(x.unseen)) log(l);

@@ -20,6 +20,8 @@ import { atomicWrite } from '../io/atomic.js';
 import { type DType } from '../io/read-table.js';
 import { beginRun, hashFile } from '../io/run-dir.js';
 import { CHECKPOINT_FILE, checkpointKey, fitCheckpoints } from './checkpoint.js';
+import { jobPseudonymKey } from './ids.js';
+import type { PseudonymKey } from '../util/pseudonym.js';
 import { writeTable } from '../io/write-table.js';
 import { type InitName, type IterationStats } from '../models/kmeans.js';
 import { MINIBATCH_DEFAULTS } from '../models/minibatch.js';
@@ -89,6 +91,12 @@ export interface FitJob extends MethodParams {
   report?: boolean;
   /** `--names`: a JSON file `{ "<segment id>": "name" }` over the derived segment names (src/report/naming.ts). */
   names?: string | null;
+  /** `--sensitive`: columns kept out of the features (and so of profiles and the report), recorded in model.json. */
+  sensitive?: string[] | null;
+  /** `--pseudonymize-ids`: ids replaced by keyed hashes where they are read (see src/util/pseudonym.ts). Default false. */
+  pseudonymizeIds?: boolean;
+  /** `--pseudonym-key-file`: the key's file; default the environment variable SEGTENSOR_PSEUDONYM_KEY. */
+  pseudonymKeyFile?: string | null;
   /** `--resume`: continue from the checkpoint a killed fit of the same input and options left in the output's store (kmeans). Default false. */
   resume?: boolean;
   /** `--checkpoint-interval`: seconds between checkpoints of a long kmeans fit (0: at every point offered). Default 30. */
@@ -157,6 +165,7 @@ export async function fitSegmentation(job: FitJob): Promise<FitResult> {
   if (job.warmStart && !takesWarmStart(method)) throw new SegtensorError('BAD_OPTION', `--warm-start applies to --method kmeans and minibatch (initial centroids); got --method ${method}`);
   if (job.k === 'auto' && job.warmStart) throw new SegtensorError('BAD_OPTION', '--warm-start needs a fixed --k (the previous model\'s), not --k auto');
   if (job.names) readNamesFile(job.names, null); // its form, before any work
+  const pseudonymKey = jobPseudonymKey(job);
   if ((job.resume || job.checkpointInterval !== undefined) && (method !== 'kmeans' || job.k === 'auto')) {
     const flag = job.resume ? '--resume' : '--checkpoint-interval';
     throw new SegtensorError('BAD_OPTION', `${flag} applies to --method kmeans with a fixed --k (checkpoints of Lloyd restarts); got --method ${method}${job.k === 'auto' ? ' --k auto' : ''}`);
@@ -166,7 +175,7 @@ export async function fitSegmentation(job: FitJob): Promise<FitResult> {
   }
   const run = beginRun({ command: 'fit', out: job.out, layout: 'dir', options: job });
   try {
-    return await fitInto(run, job, format, log, t, lap);
+    return await fitInto(run, job, format, log, t, lap, pseudonymKey);
   } finally {
     run.dispose();
   }
@@ -179,11 +188,12 @@ async function fitInto(
   log: (l: string) => void,
   t: Record<string, number>,
   lap: (name: string) => void,
+  pseudonymKey: PseudonymKey | null,
 ): Promise<FitResult> {
   const be: Backend = await resolveBackend(job.backend ?? 'auto', log);
   lap('backend');
 
-  const { table, pre, x: scaledX, ids, exclude, weights, otherCategories } = await prepareFeatures(job, run, log, () => lap('read'), { withText: job.method === 'kprototypes' });
+  const { table, pre, x: scaledX, ids, exclude, weights, otherCategories } = await prepareFeatures(job, run, log, () => lap('read'), { withText: job.method === 'kprototypes', pseudonymKey });
   lap('preprocess');
   const method: Method = job.method ?? 'kmeans';
   const kmOptions = methodOptions(job, method);
@@ -312,6 +322,8 @@ async function fitInto(
     segtensorVersion: VERSION,
     input: { path: path.resolve(job.input), rows: table.nRows },
     excluded: exclude,
+    ...(job.sensitive?.length ? { sensitive: job.sensitive } : {}),
+    ...(pseudonymKey ? { pseudonymizedIds: true } : {}),
     idColumn: job.id ?? null,
     weightColumn: job.weight ?? null,
     featureNames: pre.featureNames,

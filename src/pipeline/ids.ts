@@ -2,6 +2,37 @@
 import { dataRow, SegtensorError } from '../errors.js';
 import type { ColumnTable } from '../io/table.js';
 import type { OutColumn } from '../io/write-table.js';
+import { pseudonymKey, pseudonyms } from '../util/pseudonym.js';
+
+/** `--pseudonymize-ids` and where its key is (see src/util/pseudonym.ts). */
+export interface PseudonymJob {
+  /** Replace customer ids by keyed hashes where they are read. Default false. */
+  pseudonymizeIds?: boolean;
+  /** A file holding the key; default the environment variable SEGTENSOR_PSEUDONYM_KEY. */
+  pseudonymKeyFile?: string | null;
+}
+
+/** The job's pseudonym key, loaded before any work (a missing key fails in milliseconds), or null. */
+export function jobPseudonymKey(job: PseudonymJob) {
+  if (job.pseudonymKeyFile && !job.pseudonymizeIds) throw new SegtensorError('BAD_OPTION', '--pseudonym-key-file applies with --pseudonymize-ids');
+  return job.pseudonymizeIds ? pseudonymKey({ keyFile: job.pseudonymKeyFile ?? null, env: process.env }) : null;
+}
+
+/**
+ * Replaces the id column `name` of `table` by its pseudonyms, in place, so that every later use
+ * (outputs, joins, duplicate checks and their messages) sees only pseudonyms. No-op when `key` or
+ * `name` is null, or the table has no such column (the caller's check names it).
+ */
+export function pseudonymizeIds(table: ColumnTable, name: string | null, key: ReturnType<typeof jobPseudonymKey>): void {
+  if (!key || !name || !table.has(name)) return;
+  const c = table.column(name);
+  let raw: ArrayLike<string | number | bigint | null>;
+  if (c.type === 'string') raw = c.values;
+  else if (c.type === 'number') raw = c.values;
+  else if (c.type === 'bigint') raw = c.nulls ? Array.from(c.values, (v, i) => (c.nulls![i] ? null : v)) : c.values;
+  else throw new SegtensorError('BAD_INPUT', `${table.path}: id column '${name}' has unsupported type ${c.type === 'other' ? c.typeName : c.type}`);
+  table.replace({ name, type: 'string', values: pseudonyms(key, raw) });
+}
 
 /** The id column's values as an output column; with no id column, the 0-based row number as `row`. */
 export function idColumn(table: ColumnTable, name: string | null, checkUnique: boolean): OutColumn {

@@ -20,6 +20,10 @@ export interface ModelFile {
   input: { path: string; rows: number };
   /** Columns kept out of the features: id, weight, --exclude, marked and label-like labels. */
   excluded?: string[];
+  /** `--sensitive`: columns kept out of the features and the report. */
+  sensitive?: string[];
+  /** `--pseudonymize-ids`: the ids in this run's outputs are keyed hashes (src/util/pseudonym.ts); predict and update must be given the same key to match them. */
+  pseudonymizedIds?: boolean;
   idColumn: string | null;
   weightColumn: string | null;
   /** Names of the matrix columns (numeric features, then one-hot columns). */

@@ -14,13 +14,13 @@ import { coercionNotices, readTable, type DType } from '../io/read-table.js';
 import { writeTable } from '../io/write-table.js';
 import { Preprocessor } from '../preprocess/preprocessor.js';
 import { missingCounts, unseenCounts, unseenNotices } from './data-notices.js';
-import { idColumn } from './ids.js';
+import { idColumn, jobPseudonymKey, pseudonymizeIds, type PseudonymJob } from './ids.js';
 import { openModel, segmentIdsOf } from './model-file.js';
 import { categoricalBlocks, centreDistances, methodPredictor } from './methods.js';
 import { applyPca } from '../models/pca.js';
 import { SegtensorError } from '../errors.js';
 
-export interface PredictJob {
+export interface PredictJob extends PseudonymJob {
   model: string;
   input: string;
   out: string;
@@ -49,15 +49,16 @@ export interface PredictResult {
 export async function predictSegments(job: PredictJob): Promise<PredictResult> {
   const log = job.log ?? (() => {});
   formatOf(job.out, '--out');
+  const pseudonymKey = jobPseudonymKey(job);
   const run = beginRun({ command: 'predict', out: job.out, layout: 'file', options: job });
   try {
-    return await predictInto(run, job, log);
+    return await predictInto(run, job, log, pseudonymKey);
   } finally {
     run.dispose();
   }
 }
 
-async function predictInto(run: ReturnType<typeof beginRun>, job: PredictJob, log: (line: string) => void): Promise<PredictResult> {
+async function predictInto(run: ReturnType<typeof beginRun>, job: PredictJob, log: (line: string) => void, pseudonymKey: ReturnType<typeof jobPseudonymKey>): Promise<PredictResult> {
   const { model, run: modelRun } = await openModel(job.model);
   run.input(modelRun.file('model.json'));
   const be = await resolveBackend(job.backend ?? 'auto', log);
@@ -65,6 +66,8 @@ async function predictInto(run: ReturnType<typeof beginRun>, job: PredictJob, lo
   for (const l of coercionNotices(table)) log(l);
   run.input(job.input);
   const idName = job.id === undefined ? model.idColumn : job.id;
+  if (model.pseudonymizedIds && !pseudonymKey) log(`warning: ${job.model} was fitted with --pseudonymize-ids; without it these outputs carry raw ids, which match none of the model's`);
+  pseudonymizeIds(table, idName && table.has(idName) ? idName : job.id ?? null, pseudonymKey);
   // Duplicates are errors, as in fit: assignments are joined by id (churn --segments).
   const ids = idColumn(table, idName && table.has(idName) ? idName : job.id ?? null, true);
   const pre = Preprocessor.fromJSON(model.preprocessing);

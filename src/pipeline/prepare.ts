@@ -10,7 +10,8 @@ import { readLabelColumns } from '../io/table-meta.js';
 import type { OutColumn } from '../io/write-table.js';
 import { PREPROCESS_DEFAULTS, Preprocessor } from '../preprocess/preprocessor.js';
 import type { FitJob } from './fit.js';
-import { idColumn } from './ids.js';
+import type { PseudonymKey } from '../util/pseudonym.js';
+import { idColumn, pseudonymizeIds } from './ids.js';
 
 /** Names that usually hold a label: kept out of default features (with a warning). */
 export const LABEL_LIKE = /^(is_?)?(churn|churned|label|target)(_?(flag|label))?$/i;
@@ -28,7 +29,22 @@ export interface PreparedFeatures {
 }
 
 /** What {@link prepareFeatures} needs of a job: the input and preprocessing options of `fit`. */
-export type FeatureJob = Pick<FitJob, 'input' | 'features' | 'exclude' | 'id' | 'dtypes' | 'coerceInvalid' | 'weight' | 'scale' | 'impute' | 'maxCategories' | 'categoricalColumns'>;
+export type FeatureJob = Pick<FitJob, 'input' | 'features' | 'exclude' | 'id' | 'dtypes' | 'coerceInvalid' | 'weight' | 'scale' | 'impute' | 'maxCategories' | 'categoricalColumns' | 'sensitive'>;
+
+/**
+ * `--sensitive` columns: they must exist, and never be asked for as features, categories, the id
+ * or the weight (a conflict is a BAD_OPTION rather than a silent choice). Returns them.
+ */
+function checkSensitive(job: FeatureJob, table: ColumnTable): string[] {
+  const sensitive = job.sensitive ?? [];
+  for (const c of sensitive) {
+    table.column(c); // MISSING_COLUMN naming the file
+    const clash = job.features?.includes(c) ? '--features' : job.categoricalColumns?.includes(c) ? '--categorical' : c === job.id ? '--id' : c === job.weight ? '--weight' : null;
+    if (clash === '--id') throw new SegtensorError('BAD_OPTION', `--sensitive ${c} is the --id column; ids pass through to the outputs: replace them with --pseudonymize-ids instead`);
+    if (clash) throw new SegtensorError('BAD_OPTION', `--sensitive ${c} is also named in ${clash}; sensitive columns are kept out of the features: drop it from one of them`);
+  }
+  return sensitive;
+}
 
 /**
  * Reads `job.input` (recorded in `run`'s manifest), leaves labels out of the default features
@@ -39,7 +55,7 @@ export async function prepareFeatures(
   run: { input(file: string): void },
   log: (l: string) => void,
   onRead: () => void = () => {},
-  { withText = false }: { withText?: boolean } = {},
+  { withText = false, pseudonymKey = null }: { withText?: boolean; pseudonymKey?: PseudonymKey | null } = {},
 ): Promise<PreparedFeatures> {
   log(`reading ${job.input}`);
   // --categorical reads its columns as text, so they are categories whatever their storage.
@@ -54,10 +70,12 @@ export async function prepareFeatures(
   if (table.nRows === 0) throw new SegtensorError('EMPTY_TABLE', `${job.input}: the table has no rows`);
   onRead();
   run.input(job.input);
+  pseudonymizeIds(table, job.id ?? null, pseudonymKey);
   const ids = idColumn(table, job.id ?? null, true);
   for (const c of job.exclude ?? []) table.column(c); // MISSING_COLUMN naming the file
+  const sensitive = checkSensitive(job, table);
   const labels = await readLabelColumns(job.input);
-  const exclude = [job.id, job.weight, ...(job.exclude ?? [])].filter((c): c is string => !!c);
+  const exclude = [job.id, job.weight, ...(job.exclude ?? []), ...sensitive].filter((c): c is string => !!c);
   if (job.features) {
     for (const f of job.features) {
       if (labels.includes(f)) log(`warning: feature '${f}' is marked as a label in ${job.input}'s metadata; clustering on it as --features asks`);

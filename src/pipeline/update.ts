@@ -29,14 +29,14 @@ import { Preprocessor } from '../preprocess/preprocessor.js';
 import { Random } from '../util/random.js';
 import { VERSION } from '../version.js';
 import { unseenCounts, unseenNotices } from './data-notices.js';
-import { idColumn } from './ids.js';
+import { idColumn, jobPseudonymKey, pseudonymizeIds, type PseudonymJob } from './ids.js';
 import { MODEL_FORMAT, MODEL_FORMAT_VERSION, openModel, segmentIdsOf, type ModelFile } from './model-file.js';
 import { type HalfLife } from './half-life.js';
 import { profileCsv, profileSegments } from './profile.js';
 
 export { parseHalfLife, type HalfLife } from './half-life.js';
 
-export interface UpdateJob {
+export interface UpdateJob extends PseudonymJob {
   /** A fit (or update) output directory. */
   model: string;
   input: string;
@@ -88,6 +88,7 @@ export async function updateModel(job: UpdateJob): Promise<UpdateResult> {
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new SegtensorError('BAD_OPTION', `--batch-size must be an integer >= 1; got ${batchSize}`);
   const ratio = job.reassignmentRatio ?? MINIBATCH_DEFAULTS.reassignmentRatio;
   if (!(ratio >= 0 && ratio < 1)) throw new SegtensorError('BAD_OPTION', `--reassignment-ratio must be in [0, 1); got ${ratio}`);
+  const pseudonymKey = jobPseudonymKey(job);
   const run = beginRun({ command: 'update', out: job.out, layout: 'dir', options: job });
   try {
     const { model: prev, run: prevRun } = await openModel(job.model, '--model');
@@ -102,6 +103,8 @@ export async function updateModel(job: UpdateJob): Promise<UpdateResult> {
     if (table.nRows === 0) throw new SegtensorError('EMPTY_TABLE', `${job.input}: the table has no rows`);
     run.input(job.input);
     const idName = job.id === undefined ? (prev.idColumn && table.has(prev.idColumn) ? prev.idColumn : null) : job.id;
+    if (prev.pseudonymizedIds && !pseudonymKey) log(`warning: ${job.model} was fitted with --pseudonymize-ids; without it this update's outputs carry raw ids`);
+    pseudonymizeIds(table, idName, pseudonymKey);
     const ids = idColumn(table, idName, true);
     const pre = Preprocessor.fromJSON(prev.preprocessing);
     const x = pre.transform(table);
@@ -174,6 +177,7 @@ export async function updateModel(job: UpdateJob): Promise<UpdateResult> {
       centroidsScaled: Array.from({ length: k }, (_, j) => Array.from(state.centroids.subarray(j * d, (j + 1) * d))),
       centroidsOriginal: pre.inverse(state.centroids, k),
       centreCounts: Array.from(state.counts),
+      ...(pseudonymKey ? { pseudonymizedIds: true } : { pseudonymizedIds: undefined }),
       backend: be.name,
       updatedFrom: { dir: prevRun.dir, runId: prevRun.manifest.runId, batchSize, steps, halfLife: job.halfLife ?? null, reassignmentRatio: ratio },
     };
