@@ -7,7 +7,7 @@ import { DTYPES, type DType } from '../io/dtypes.js';
 import { addPseudonymFlags, dtypesOption, floatOption, intOption, listOption } from './options.js';
 import { progress } from './progress.js';
 
-const notice = (p: ReturnType<typeof progress>) => (l: string) => (l.startsWith('notice:') ? process.stderr.write(`segtensor: ${l}\n`) : p.step(l));
+const notice = (p: ReturnType<typeof progress>) => (l: string) => p.message(l);
 
 const f4 = (v: number | null) => (v === null ? 'n/a' : v.toFixed(4));
 
@@ -127,6 +127,7 @@ export function registerChurn(program: Command): void {
       if (m.segments) console.log(segmentLines(m.segments));
       console.log(`\nmlp ${m.mlp.epochs} epochs (best ${m.mlp.bestEpoch}), baseline ${m.baseline.epochs} (best ${m.baseline.bestEpoch}); backend tfjs ${m.backend}, train ${((m.timingsMs.train ?? 0) / 1000).toFixed(1)} s`);
       console.log(`wrote ${r.files.join(', ')}`);
+      p.event('done', { outputs: r.files });
     });
 
   churn
@@ -174,5 +175,6 @@ export function registerChurn(program: Command): void {
       const r = await predictChurn({ ...f, log: notice(p) });
       if (r.segments) console.log(segmentRiskTable(r.segments, [...RISK_BAND_NAMES]));
       console.log(`scored ${r.rows} customers; ${RISK_BAND_NAMES.map((b, i) => `${b} ${r.bands[i]}`).join(', ')}; wrote ${r.files.join(', ')}`);
+      p.event('done', { outputs: r.files, rows: r.rows });
     });
 }

@@ -10,7 +10,7 @@ import type { FitJob } from '../pipeline/fit.js';
 import { INIT_NAMES, KMEANS_DEFAULTS, type InitName } from '../models/kmeans.js';
 import { DTYPES, type DType } from '../io/dtypes.js';
 import { addPseudonymFlags, choiceOption, dtypesOption, floatOption, intOption, listOption, pcaOption, positiveOption } from './options.js';
-import { progress } from './progress.js';
+import { progress, type Bar, type Progress } from './progress.js';
 import { parseHalfLife } from '../pipeline/half-life.js';
 import { parseKRange } from '../pipeline/k-range.js';
 import { BISECTING_STRATEGIES, COVARIANCES, LINKAGES, METHODS, type Method } from '../pipeline/method-names.js';
@@ -56,6 +56,38 @@ interface FitFlags extends Omit<MethodParams, 'categorical'> {
   sensitive?: string[];
   pseudonymizeIds?: boolean;
   pseudonymKeyFile?: string;
+}
+
+/**
+ * A fit's phases and Lloyd iterations as progress: one bar over restarts × iterations (an upper
+ * bound: a restart that converges early moves the bar to the next one's start), with the rows
+ * per second of each iteration; json events per phase and per iteration.
+ */
+function fitProgress(p: Progress): Pick<FitJob, 'onStart' | 'onPhase' | 'onIteration'> {
+  let bar: Bar | null = null;
+  let rows = 0;
+  let maxIter = 1;
+  let run = -1;
+  let it = 0;
+  return {
+    onStart: (info) => {
+      rows = info.rows;
+      maxIter = info.maxIter;
+      p.event('start', { rows: info.rows, features: info.features, k: info.k, method: info.method, nInit: info.nInit, maxIter: info.maxIter, backend: info.backend });
+      bar = p.bar('iteration', info.nInit * info.maxIter, 'it');
+    },
+    onPhase: (phase, ms) => {
+      if (phase === 'fit') bar?.end();
+      p.event('phase', { phase, ms });
+    },
+    onIteration: (r, s) => {
+      if (r !== run) [run, it] = [r, 0];
+      it++;
+      const rowsPerSecond = Math.round(rows / Math.max(s.ms / 1000, 1e-9));
+      const fields = { restart: r + 1, iteration: it, inertia: s.inertia, changed: s.changed, ms: Number(s.ms.toFixed(3)), rowsPerSecond };
+      bar?.tick(r * maxIter + it, { ...fields, text: `restart ${r + 1}, inertia ${s.inertia.toPrecision(6)}, ${s.changed} changed, ${(rowsPerSecond / 1e6).toPrecision(3)} M rows/s` });
+    },
+  };
 }
 
 function quiet(cmd: Command): boolean {
@@ -125,11 +157,12 @@ async function runFit(flags: FitFlags, isQuiet: boolean, extra: Partial<FitJob> 
     ...rest,
     categoricalColumns: categorical,
     features: flags.features ?? null,
-    log: (l) => (/^(notice|warning):/.test(l) ? process.stderr.write(`segtensor: ${l}\n`) : p.step(l)),
-    onIteration: (run, s) => p.live(`run ${run + 1}: inertia ${s.inertia.toPrecision(6)}, ${s.changed} labels changed, ${s.ms.toFixed(0)} ms/iter`),
+    log: p.message,
+    ...fitProgress(p),
     ...extra,
   });
   p.done();
+  p.event('done', { outputs: r.files, inertia: r.metrics.inertia, nIter: r.metrics.nIter, converged: r.metrics.converged, rows: r.metrics.rows, k: r.metrics.k, timingsMs: r.metrics.timingsMs });
   const m = r.metrics;
   console.log(profileTable(r.profile));
   console.log(
@@ -182,12 +215,13 @@ export function registerReport(program: Command): void {
   addReportFlags(cmd).action(async (flags: { run: string; churn?: string; sweep?: string; names?: string; sample: number; seed: number; out: string }, c: Command) => {
     const p = progress(quiet(c));
     const { writeReport } = await import('../report/index.js');
-    const r = await writeReport({ ...flags, log: (l) => (/^(notice|warning):/.test(l) ? process.stderr.write(`segtensor: ${l}\n`) : p.step(l)) });
+    const r = await writeReport({ ...flags, log: p.message });
     p.done();
-    for (const n of r.data.notes) process.stderr.write(`segtensor: notice: ${n}\n`);
+    for (const n of r.data.notes) p.message(`notice: ${n}`);
     const names = r.data.segments.map((s) => `${s.segment === -1 ? 'noise' : s.segment}: ${s.name}`).join('; ');
     console.log(`segments: ${names}`);
     console.log(`wrote ${r.files.join(', ')} (${(r.bytes / 1e6).toFixed(2)} MB)`);
+    p.event('done', { outputs: r.files, bytes: r.bytes });
   });
 }
 
@@ -220,7 +254,7 @@ export function registerSweep(program: Command): void {
       categoricalColumns: categorical,
       ks,
       features: flags.features ?? null,
-      log: (l) => (/^(notice|warning):/.test(l) ? process.stderr.write(`segtensor: ${l}\n`) : p.step(l)),
+      log: p.message,
       onProgress: (line, row) => (row ? p.step(line) : p.live(line)),
     });
     p.done();
@@ -232,6 +266,7 @@ export function registerSweep(program: Command): void {
     const rec = r.recommendation;
     console.log(`\nrecommended k = ${rec.k}${rec.clear ? '' : ' (not clear: check the curves)'}: ${rec.reason}`);
     console.log(`wrote ${r.files.join(', ')}`);
+    p.event('done', { outputs: r.files, recommendedK: rec.k });
   });
 }
 
@@ -255,7 +290,9 @@ export function registerUpdate(program: Command): void {
   addPseudonymFlags(cmd)
     .action(async (flags: { model: string; input: string; out: string; id?: string; weight?: string; batchSize: number; pseudonymizeIds?: boolean; pseudonymKeyFile?: string; halfLife?: { rows: number } | { days: number }; reassignmentRatio: number; seed: number; backend: string; format: 'arrow' | 'parquet'; dtypes?: Record<string, DType>; coerceInvalid?: boolean }) => {
       const { updateModel } = await import('../pipeline/update.js');
-      const r = await updateModel({ ...flags, log: (l) => process.stderr.write(`segtensor: ${l}\n`) });
+      const p = progress(false);
+      const r = await updateModel({ ...flags, log: (l) => p.message(l, true) });
+      p.event('done', { outputs: r.files, rows: r.sizes.reduce((a, b) => a + b, 0) });
       console.log(`updated ${r.model.k} segments; inertia on the new rows ${r.inertia.toPrecision(7)}; segment sizes ${r.sizes.join(', ')}; wrote ${r.files.join(', ')}`);
     });
 }
@@ -274,7 +311,9 @@ export function registerPredict(program: Command): void {
   addPseudonymFlags(cmd)
     .action(async (flags: { model: string; input: string; out: string; id?: string; backend: string; pseudonymizeIds?: boolean; pseudonymKeyFile?: string; dtypes?: Record<string, DType>; coerceInvalid?: boolean }) => {
       const { predictSegments } = await import('../pipeline/predict.js');
-      const r = await predictSegments({ ...flags, log: (l) => process.stderr.write(`segtensor: ${l}\n`) });
+      const p = progress(false);
+      const r = await predictSegments({ ...flags, log: (l) => p.message(l, true) });
+      p.event('done', { outputs: r.files, rows: r.rows });
       const sizes = r.segmentIds.every((id, j) => id === j) ? r.sizes.join(', ') : r.sizes.map((n, j) => `${r.segmentIds[j]}: ${n}`).join(', ');
       console.log(`assigned ${r.rows} rows; segment sizes ${sizes}; wrote ${r.files.join(', ')}`);
     });

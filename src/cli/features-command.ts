@@ -56,7 +56,7 @@ export function registerFeatures(program: Command): void {
       // Loaded here, not at start-up: DuckDB costs ~0.5 s to import.
       const { buildFeatures } = await import('../features/rfm.js');
       // Notices (e.g. invalid rows skipped) are kept on stderr even with --quiet; progress is not.
-      const r = await buildFeatures({ ...flags, log: (l) => (l.startsWith('notice:') ? process.stderr.write(`segtensor: ${l}\n`) : p.step(l)) });
+      const r = await buildFeatures({ ...flags, log: (l) => p.message(l) });
       p.done();
       const m = r.meta;
       console.log(
@@ -68,5 +68,6 @@ export function registerFeatures(program: Command): void {
         `wrote ${m.output.rows} customers × ${r.columns.length} columns to ${r.out} (metadata: ${r.metaFile})` +
           (m.labels.length ? `; label columns, not features: ${m.labels.join(', ')}` : ''),
       );
+      p.event('done', { outputs: [r.out, r.metaFile], rowsRead: m.rows.read, customers: m.output.rows });
     });
 }

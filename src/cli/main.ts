@@ -19,26 +19,42 @@ const { BackendUnavailableError } = await import('../engine/backend.js');
 const { SegtensorError } = await import('../errors.js');
 const { abortAllRuns, setInvocation } = await import('../io/run-dir.js');
 const { buildProgram } = await import('./program.js');
+const { errorLine, resolveLogFormat, setLogFormat } = await import('./progress.js');
 
+// The log format is known before parsing, so that usage errors come out in it too.
+const argv = process.argv.slice(2);
+setLogFormat(resolveLogFormat(argv, process.env, process.stderr.isTTY === true), commandOf(argv));
 const program = buildProgram();
+
+/** The command named on the command line (`fit`, `churn predict`), for log events. */
+function commandOf(args: string[]): string | null {
+  const words: string[] = [];
+  for (let i = 0; i < args.length && words.length < 2; i++) {
+    if (args[i] === '--log-format') i++;
+    else if (!args[i].startsWith('-')) words.push(args[i]);
+    else if (words.length) break;
+  }
+  if (!words.length) return null;
+  return ['churn', 'datasets'].includes(words[0]) && words[1] ? words.join(' ') : words[0];
+}
 
 // A scheduler's SIGTERM or a user's Ctrl-C: remove this run's staging directory (nothing was
 // published, so the previous outputs stay whole) and exit non-zero with one line.
 for (const [sig, code] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
   process.on(sig, () => {
     abortAllRuns();
-    fail(code, `error [INTERRUPTED]: ${sig} received; stopped before publishing, earlier outputs are intact`);
+    fail(code, 'INTERRUPTED', `${sig} received; stopped before publishing, earlier outputs are intact`);
   });
 }
 
-function fail(code: number, line: string): never {
-  process.stderr.write(`segtensor: ${line}\n`);
-  process.exit(code);
+function fail(exitCode: number, code: string, message: string): never {
+  process.stderr.write(errorLine(code, message, exitCode));
+  process.exit(exitCode);
 }
 
 try {
   // Recorded in the manifest of every run this command writes (`segtensor run` sets each step's).
-  setInvocation(process.argv.slice(2));
+  setInvocation(argv);
   await program.parseAsync(process.argv);
 } catch (e) {
   if (e instanceof CommanderError) {
@@ -46,9 +62,9 @@ try {
     if (e.exitCode === 0 || e.code === 'commander.helpDisplayed' || e.code === 'commander.version') process.exit(0);
     process.exit(2);
   }
-  if (e instanceof SegtensorError) fail(e.code === 'BAD_OPTION' || e.code === 'BAD_JOB' ? 2 : 1, `error [${e.code}]: ${e.message}`);
-  if (e instanceof BackendUnavailableError) fail(1, `error [${e.code}]: ${e.message}`);
-  if (e instanceof TypeError && /^--\w/.test(e.message)) fail(2, `error [BAD_OPTION]: ${e.message}`);
+  if (e instanceof SegtensorError) fail(e.code === 'BAD_OPTION' || e.code === 'BAD_JOB' ? 2 : 1, e.code, e.message);
+  if (e instanceof BackendUnavailableError) fail(1, e.code, e.message);
+  if (e instanceof TypeError && /^--\w/.test(e.message)) fail(2, 'BAD_OPTION', e.message);
   if (process.env.SEGTENSOR_DEBUG) console.error(e);
-  fail(70, `internal error: ${e instanceof Error ? e.message.split('\n')[0] : String(e)} (set SEGTENSOR_DEBUG=1 for details)`);
+  fail(70, 'INTERNAL', `${e instanceof Error ? e.message.split('\n')[0] : String(e)} (set SEGTENSOR_DEBUG=1 for details)`);
 }

@@ -11,6 +11,7 @@
  */
 import { Command, Option } from 'commander';
 import { VERSION } from '../version.js';
+import { errorLine, LOG_FORMATS } from './progress.js';
 import { registerDemo, registerDoctor, registerFit, registerPredict, registerReport, registerSweep, registerUpdate } from './commands.js';
 import { registerDatasets } from './datasets-command.js';
 import { registerFeatures } from './features-command.js';
@@ -23,9 +24,14 @@ export function buildProgram(): Command {
     .description('GPU-accelerated customer segmentation: K-Means and friends on Arrow, Parquet and CSV tables.')
     .version(VERSION)
     .addOption(new Option('-q, --quiet', 'no progress output, even on a terminal'))
+    .addOption(
+      new Option('--log-format <format>', 'text: progress bars on a terminal, notices only off one; json: one JSON line per event on stderr (start, phase, iteration, notice, warning, done, error); auto: text on a terminal, json off one (default: $SEGTENSOR_LOG_FORMAT, else auto)')
+        .choices(LOG_FORMATS)
+        .default('auto'),
+    )
     .configureOutput({
       // Commander's own usage errors get the same one-line shape as ours.
-      outputError: (str, write) => write(str.replace(/^error: /, 'segtensor: error [BAD_OPTION]: ').trimEnd() + ' (see --help)\n'),
+      outputError: (str, write) => write(errorLine('BAD_OPTION', str.replace(/^error: /, '').trimEnd() + ' (see --help)', 2)),
     })
     .exitOverride();
 

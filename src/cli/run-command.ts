@@ -63,6 +63,7 @@ export function registerRun(program: Command): void {
       const { planJob, runJob } = await import('../jobs/execute.js');
       const { buildProgram } = await import('./program.js');
       const { setInvocation } = await import('../io/run-dir.js');
+      const { logFormat, setLogFormat } = await import('./progress.js');
       const job = loadJob(file, { program: buildProgram(), date: flags.date, vars: Object.fromEntries(flags.var), env: process.env });
       const n = job.steps.length;
       const title = (s: (typeof job.steps)[number]) => `step ${s.index + 1}/${n} ${s.command}${s.name ? ` (${s.name})` : ''}`;
@@ -85,6 +86,8 @@ export function registerRun(program: Command): void {
           const program = buildProgram();
           silence(program);
           setInvocation(step.argv);
+          // Events name the step's command and run; the job's format holds for every step.
+          setLogFormat(logFormat(), step.argv[0] === 'churn' ? `churn ${step.argv[1]}` : step.argv[0]);
           try {
             await program.parseAsync(['node', 'segtensor', ...(quiet ? ['--quiet'] : []), ...step.argv]);
           } catch (e) {

@@ -309,6 +309,14 @@ export function sweepLeftovers(dir: string): string[] {
   return removed;
 }
 
+/** Called with each run's id as it begins (the CLI's logs name the run). */
+const runListeners: ((runId: string, command: string) => void)[] = [];
+
+/** Calls `fn(runId, command)` whenever a run begins in this process. */
+export function onRunBegin(fn: (runId: string, command: string) => void): void {
+  runListeners.push(fn);
+}
+
 /** The command line of the command now running, for the manifests of the runs it begins. */
 let invocation: string[] | null = null;
 
@@ -384,6 +392,7 @@ export class RunWriter {
       throw new SegtensorError('UNWRITABLE_OUTPUT', `${option} '${spec.out}': cannot write there (${errText(e)})`);
     }
     live.add(this);
+    for (const fn of runListeners) fn(this.runId, spec.command);
   }
 
   /** Refuses to publish over another command's outputs, or over files segtensor did not write. */

@@ -103,6 +103,10 @@ export interface FitJob extends MethodParams {
   checkpointInterval?: number;
   /** Progress lines (iterations, steps). */
   log?: (line: string) => void;
+  /** What is about to be fitted (for progress bars: restarts × iterations at most). */
+  onStart?: (info: { rows: number; features: number; k: number | 'auto' | null; method: Method; nInit: number; maxIter: number; backend: string }) => void;
+  /** Each phase as it ends (backend, read, preprocess, pca, fit, metrics, write) and its wall time. */
+  onPhase?: (phase: string, ms: number) => void;
   onIteration?: (run: number, s: IterationStats) => void;
 }
 
@@ -150,6 +154,7 @@ export async function fitSegmentation(job: FitJob): Promise<FitResult> {
     const now = performance.now();
     t[name] = Math.round((now - t0) * 10) / 10;
     t0 = now;
+    job.onPhase?.(name, t[name]);
   };
   const format = job.format ?? 'arrow';
   if (format !== 'arrow' && format !== 'parquet') {
@@ -204,6 +209,7 @@ async function fitInto(
   const pca = job.pca == null ? null : await fitProjection(be, scaledX, weights, job.pca, method, log);
   const x = pca ? await pca.apply(scaledX) : scaledX;
   if (pca) lap('pca');
+  job.onStart?.({ rows: x.nRows, features: x.nFeatures, k: job.k ?? null, method, nInit: kmOptions.nInit, maxIter: kmOptions.maxIter, backend: be.name });
   let r: Segmentation;
   let k: number;
   let sweep: FitMetrics['sweep'] = null;
