@@ -12,7 +12,7 @@
  * const centers = await kmeansParallel(be, dx, x, 1024, new Random(0)); // 1024 × nFeatures
  */
 import type { Backend, DeviceMatrix } from '../engine/backend.js';
-import type { Matrix } from '../core/matrix.js';
+import { hostRows, type HostMatrix } from '../core/matrix.js';
 import { assign } from '../engine/ops/assign.js';
 import { potentials } from '../engine/ops/potentials.js';
 import { updateClosest } from '../engine/ops/update-closest.js';
@@ -57,15 +57,12 @@ export function autoInit(nRows: number, k: number): InitMethod {
 }
 
 /** Rows `ids` of `x`, copied into one k × nFeatures array. @internal */
-export function rowsOf(x: Matrix, ids: ArrayLike<number>): Float32Array {
-  const d = x.nFeatures;
-  const out = new Float32Array(ids.length * d);
-  for (let j = 0; j < ids.length; j++) out.set(x.data.subarray(ids[j] * d, (ids[j] + 1) * d), j * d);
-  return out;
+export function rowsOf(x: HostMatrix, ids: ArrayLike<number>): Float32Array {
+  return hostRows(x, ids);
 }
 
 /** k distinct rows drawn with probability proportional to weight. @internal */
-export function randomInit(x: Matrix, k: number, weights: Float32Array | null, rng: Random): Float32Array {
+export function randomInit(x: HostMatrix, k: number, weights: Float32Array | null, rng: Random): Float32Array {
   const picked = new Set<number>();
   const cum = weights ? cumulative(weights) : null;
   while (picked.size < k) {
@@ -109,12 +106,12 @@ function firstRow(dx: DeviceMatrix, rng: Random): number {
  * @example
  * const centers = await kmeansPlusPlus(be, dx, x, 8, new Random(0));
  */
-export async function kmeansPlusPlus(be: Backend, dx: DeviceMatrix, x: Matrix, k: number, rng: Random): Promise<Float32Array> {
+export async function kmeansPlusPlus(be: Backend, dx: DeviceMatrix, x: HostMatrix, k: number, rng: Random): Promise<Float32Array> {
   const n = x.nRows;
   const d = x.nFeatures;
   const centers = new Float32Array(k * d);
   const first = firstRow(dx, rng);
-  centers.set(x.data.subarray(first * d, (first + 1) * d), 0);
+  centers.set(rowsOf(x, [first]), 0);
   // Buffers kept per uploaded matrix, so K-Means' restarts reuse them: fresh pages cost more
   // than the arithmetic at this size (~4 ms per MiB on some VMs).
   const scratch = kppScratch(dx, n, !be.updateClosest);
@@ -137,7 +134,7 @@ export async function kmeansPlusPlus(be: Backend, dx: DeviceMatrix, x: Matrix, k
 async function greedySteps(
   be: Backend,
   dx: DeviceMatrix,
-  x: Matrix,
+  x: HostMatrix,
   k: number,
   rng: Random,
   centers: Float32Array,
@@ -154,7 +151,7 @@ async function greedySteps(
     const pots = await potentials(be, dx, closest, rowsOf(x, ids), trials);
     let bestT = 0;
     for (let t = 1; t < trials; t++) if (pots[t] < pots[bestT]) bestT = t;
-    const best = x.data.subarray(ids[bestT] * d, (ids[bestT] + 1) * d);
+    const best = rowsOf(x, [ids[bestT]]);
     centers.set(best, c * d);
     pot = pots[bestT];
     if (c === k - 1) break;
@@ -221,7 +218,7 @@ export const PARALLEL_INIT_DEFAULTS: Readonly<ParallelInitOptions> = Object.free
 export async function kmeansParallel(
   be: Backend,
   dx: DeviceMatrix,
-  x: Matrix,
+  x: HostMatrix,
   k: number,
   rng: Random,
   options: Partial<ParallelInitOptions> = {},
@@ -286,7 +283,7 @@ export async function kmeansParallel(
 async function topUp(
   be: Backend,
   dx: DeviceMatrix,
-  x: Matrix,
+  x: HostMatrix,
   k: number,
   rng: Random,
   ids: number[],

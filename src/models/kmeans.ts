@@ -14,7 +14,8 @@
  * r.labels; r.centroids; r.inertia;
  */
 import type { Assignment, Backend, DeviceMatrix } from '../engine/backend.js';
-import type { Matrix } from '../core/matrix.js';
+import { hostRows, isChunked, type HostMatrix, type Matrix } from '../core/matrix.js';
+import { streamingBackend } from '../engine/streaming.js';
 import { assign } from '../engine/ops/assign.js';
 import { segmentSum } from '../engine/ops/segment-sum.js';
 import { SegtensorError } from '../errors.js';
@@ -150,7 +151,7 @@ export class KMeans {
     this.options = Object.freeze({ ...KMEANS_DEFAULTS, ...options });
   }
 
-  private validate(x: Matrix, weights: Float32Array | null): void {
+  private validate(x: HostMatrix, weights: Float32Array | null): void {
     const o = this.options;
     if (!Number.isInteger(o.k) || o.k < 1 || o.k > x.nRows) {
       throw new SegtensorError('BAD_OPTION', `KMeans: 'k' must be an integer in [1, nRows = ${x.nRows}]; got ${o.k}`);
@@ -177,7 +178,7 @@ export class KMeans {
         `KMeans: 'init' centroids must hold k × nFeatures = ${o.k * x.nFeatures} values; got ${o.init.length}`,
       );
     }
-    if (x.data.length !== x.nRows * x.nFeatures) {
+    if (!isChunked(x) && x.data.length !== x.nRows * x.nFeatures) {
       throw new TypeError(`KMeans: data holds ${x.data.length} values, not nRows × nFeatures = ${x.nRows * x.nFeatures}`);
     }
     if (weights) {
@@ -200,14 +201,17 @@ export class KMeans {
    * Fits on a preprocessed matrix. `weights` (optional) are per-row sample weights.
    * The data is uploaded to the backend once and released at the end.
    */
-  async fit(be: Backend, x: Matrix, weights: Float32Array | null = null): Promise<KMeansResult> {
+  async fit(resident: Backend, x: HostMatrix, weights: Float32Array | null = null): Promise<KMeansResult> {
     this.validate(x, weights);
+    // Data in blocks (out-of-core) streams through the backend block by block.
+    const streaming = isChunked(x) ? streamingBackend(resident) : null;
+    const be: Backend = streaming ?? resident;
     const o = this.options;
     // tol = 0 (a fixed number of iterations) needs no pass over the data for the variance.
     const tolAbs = o.tol === 0 ? 0 : o.tol * meanVariance(x);
     const store = o.checkpoints ?? null;
     const saved = store?.restore() ?? null;
-    const dx = be.upload(x, weights);
+    const dx = streaming ? streaming.upload(x, weights) : resident.upload(x as Matrix, weights);
     try {
       const rng = saved ? Random.fromState(saved.rng) : new Random(o.seed);
       type Best = Omit<KMeansResult, 'labels' | 'distances' | 'runs' | 'tolAbs' | 'ms' | 'init'> & { read(): Promise<{ labels: Int32Array; distances: Float32Array }> };
@@ -267,18 +271,23 @@ export class KMeans {
  * sums of (x − x₀) and (x − x₀)² with x₀ the first row, a shift that keeps the one-pass
  * formula free of cancellation for data far from the origin.
  */
-export function meanVariance(x: Matrix): number {
+export function meanVariance(x: HostMatrix): number {
   const d = x.nFeatures;
   const n = x.nRows;
-  const data = x.data;
   const s1 = new Float64Array(d);
   const s2 = new Float64Array(d);
-  for (let i = 0; i < n; i++) {
-    const base = i * d;
-    for (let f = 0; f < d; f++) {
-      const t = data[base + f] - data[f];
-      s1[f] += t;
-      s2[f] += t * t;
+  const first = hostRows(x, [0]);
+  const blocks = isChunked(x) ? x.nChunks : 1;
+  for (let c = 0; c < blocks; c++) {
+    const data = isChunked(x) ? x.chunk(c) : x.data;
+    const rows = isChunked(x) ? Math.min(x.chunkRows, n - c * x.chunkRows) : n;
+    for (let i = 0; i < rows; i++) {
+      const base = i * d;
+      for (let f = 0; f < d; f++) {
+        const t = data[base + f] - first[f];
+        s1[f] += t;
+        s2[f] += t * t;
+      }
     }
   }
   let s = 0;
@@ -315,7 +324,7 @@ function hostLabels(labels: Int32Array): Assignment {
 async function lloyd(
   be: Backend,
   dx: DeviceMatrix,
-  x: Matrix,
+  x: HostMatrix,
   start: LloydStart,
   k: number,
   maxIter: number,
@@ -374,7 +383,7 @@ async function lloyd(
 export async function lloydStep(
   be: Backend,
   dx: DeviceMatrix,
-  x: Matrix,
+  x: HostMatrix,
   centroids: Float32Array,
   k: number,
   prev?: Assignment,
@@ -404,7 +413,7 @@ export async function lloydStep(
  * Labels are left as they are; the next iteration reassigns.
  */
 async function relocateEmpty(
-  x: Matrix,
+  x: HostMatrix,
   w: Float32Array | null,
   a: Assignment,
   sums: Float64Array,
@@ -431,8 +440,9 @@ async function relocateEmpty(
     const i = far[idx];
     const wi = w ? w[i] : 1;
     const old = labels[i];
+    const row = hostRows(x, [i]);
     for (let f = 0; f < d; f++) {
-      const v = x.data[i * d + f] * wi;
+      const v = row[f] * wi;
       sums[old * d + f] -= v;
       sums[j * d + f] = v;
     }
