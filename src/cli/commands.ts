@@ -9,7 +9,7 @@ import { IMPUTES, SCALES, type ImputeKind, type ScaleKind } from '../preprocess/
 import type { FitJob } from '../pipeline/fit.js';
 import { INIT_NAMES, KMEANS_DEFAULTS, type InitName } from '../models/kmeans.js';
 import { DTYPES, type DType } from '../io/dtypes.js';
-import { addPseudonymFlags, choiceOption, dtypesOption, floatOption, intOption, listOption, pcaOption, positiveOption } from './options.js';
+import { addPseudonymFlags, choiceOption, dtypesOption, floatOption, intOption, listOption, pcaOption, parseMemoryLimitOption, positiveOption } from './options.js';
 import { progress, type Bar, type Progress } from './progress.js';
 import { parseHalfLife } from '../pipeline/half-life.js';
 import { parseKRange } from '../pipeline/k-range.js';
@@ -54,6 +54,7 @@ interface FitFlags extends Omit<MethodParams, 'categorical'> {
   resume?: boolean;
   checkpointInterval?: number;
   sensitive?: string[];
+  memoryLimit?: number;
   pseudonymizeIds?: boolean;
   pseudonymKeyFile?: string;
 }
@@ -106,6 +107,11 @@ function addFitOptions(cmd: Command, withInput: boolean, { format = true }: { fo
       .requiredOption('-o, --out <dir>', 'output directory (created if missing)')
       .option('--resume', "kmeans: continue from the checkpoint a killed fit of the same input and options left beside --out (the same model, bit for bit, as an uninterrupted run); without one, fit from the start")
       .option('--checkpoint-interval <seconds>', 'kmeans: save the fit\'s state at most this often, after seeding, every 16 Lloyd iterations and after each restart (default 30; 0: at each of those points)', floatOption('--checkpoint-interval', 0));
+    cmd.option(
+      '--memory-limit <size>',
+      "memory budget, e.g. 4GB: a table that would not fit in it in memory is read in blocks (Arrow IPC batches, Parquet and CSV through DuckDB), its scaled rows cached in a file beside the outputs and every pass of the fit read from there (kmeans, numeric features)",
+      (v: string) => parseMemoryLimitOption(v),
+    );
     addPseudonymFlags(cmd);
   }
   cmd

@@ -81,3 +81,13 @@ export function addPseudonymFlags<C extends { option(flags: string, description:
     )
     .option('--pseudonym-key-file <file>', 'with --pseudonymize-ids: a file holding the key (one trailing newline ignored)');
 }
+
+/** `--memory-limit 4GB` (also 512MB, 1.5GiB, or bytes) as bytes; at least 1MB. */
+export function parseMemoryLimitOption(v: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?\s*$/i.exec(v);
+  const unit = (m?.[2] ?? 'B').toUpperCase().replace(/I?B$/, '');
+  const scale = ({ '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 } as Record<string, number>)[unit];
+  const bytes = m ? Number(m[1]) * scale : NaN;
+  if (!(bytes >= 2 ** 20)) throw new InvalidArgumentError(`--memory-limit must be a size of at least 1MB, such as 512MB or 4GB; got '${v}'`);
+  return bytes;
+}

@@ -314,9 +314,7 @@ async function readSource(file: string, source: string, kind: 'Parquet' | 'CSV')
   const m = await duckModule();
   const kinds = types.map((t) => kindOf(t, m));
   const sql = `SELECT ${names.map((n, i) => select(n, kinds[i])).join(', ')} FROM ${source}`;
-  const nums = kinds.map((k) => (k === 'number' || k === 'timestamp' ? new Float64Builder() : null));
-  const bigs = kinds.map((k) => (k === 'bigint' ? ([] as (bigint | null)[]) : null));
-  const strs = kinds.map((k) => (k === 'string' ? ([] as (string | null)[]) : null));
+  const { nums, bigs, strs } = newBuilders(kinds);
   let nRows = 0;
   try {
     // The node bindings end a stream silently when DuckDB fails mid-way (a cell, a line or a
@@ -326,24 +324,8 @@ async function readSource(file: string, source: string, kind: 'Parquet' | 'CSV')
     for (;;) {
       const chunk = await result.fetchChunk();
       if (!chunk || chunk.rowCount === 0) break;
-      const n = chunk.rowCount;
-      for (let c = 0; c < names.length; c++) {
-        if (kinds[c] === 'other') continue;
-        const vec = chunk.getColumnVector(c);
-        const nb = nums[c];
-        if (nb) {
-          const out = nb.tail(n);
-          for (let i = 0; i < n; i++) {
-            const v = vec.getItem(i) as number | null;
-            out[i] = v === null ? NaN : v;
-          }
-          nb.commit(n);
-        } else {
-          const arr = (bigs[c] ?? strs[c]) as unknown[];
-          for (let i = 0; i < n; i++) arr.push(vec.getItem(i));
-        }
-      }
-      nRows += n;
+      appendChunk(chunk, kinds, nums, bigs, strs);
+      nRows += chunk.rowCount;
     }
     if (kind === 'Parquet') {
       const expected = Number((await conn.runAndReadAll(`SELECT count(*) FROM ${source}`)).getRows()[0][0]);
@@ -356,7 +338,42 @@ async function readSource(file: string, source: string, kind: 'Parquet' | 'CSV')
     if (kind === 'CSV') throw csvError(file, e);
     throw new SegtensorError('CORRUPT_FILE', `${file}: could not be read (${firstLine(e)})`);
   }
-  const columns = names.map((name, c): Column => {
+  return new ColumnTable(file, nRows, finishColumns(names, kinds, types, nums, bigs, strs));
+}
+
+type Builders = { nums: (Float64Builder | null)[]; bigs: ((bigint | null)[] | null)[]; strs: ((string | null)[] | null)[] };
+
+function newBuilders(kinds: ColumnType[]): Builders {
+  return {
+    nums: kinds.map((k) => (k === 'number' || k === 'timestamp' ? new Float64Builder() : null)),
+    bigs: kinds.map((k) => (k === 'bigint' ? ([] as (bigint | null)[]) : null)),
+    strs: kinds.map((k) => (k === 'string' ? ([] as (string | null)[]) : null)),
+  };
+}
+
+/** One DuckDB data chunk's values appended to the column builders. */
+function appendChunk(chunk: DuckChunk, kinds: ColumnType[], nums: Builders['nums'], bigs: Builders['bigs'], strs: Builders['strs']): void {
+  const n = chunk.rowCount;
+  for (let c = 0; c < kinds.length; c++) {
+    if (kinds[c] === 'other') continue;
+    const vec = chunk.getColumnVector(c);
+    const nb = nums[c];
+    if (nb) {
+      const out = nb.tail(n);
+      for (let i = 0; i < n; i++) {
+        const v = vec.getItem(i) as number | null;
+        out[i] = v === null ? NaN : v;
+      }
+      nb.commit(n);
+    } else {
+      const arr = (bigs[c] ?? strs[c]) as unknown[];
+      for (let i = 0; i < n; i++) arr.push(vec.getItem(i));
+    }
+  }
+}
+
+function finishColumns(names: string[], kinds: ColumnType[], types: DuckDBType[], nums: Builders['nums'], bigs: Builders['bigs'], strs: Builders['strs']): Column[] {
+  return names.map((name, c): Column => {
     const k = kinds[c];
     if (k === 'number' || k === 'timestamp') return { name, type: k, values: nums[c]!.finish() };
     if (k === 'bigint') {
@@ -372,5 +389,66 @@ async function readSource(file: string, source: string, kind: 'Parquet' | 'CSV')
     if (k === 'string') return { name, type: 'string', values: strs[c]! };
     return { name, type: 'other', typeName: String(types[c]) };
   });
-  return new ColumnTable(file, nRows, columns);
+}
+
+type DuckChunk = { rowCount: number; getColumnVector(c: number): { getItem(i: number): unknown } };
+
+/**
+ * A Parquet or CSV file as a stream of tables of about `batchRows` rows each (out-of-core
+ * reads, issue 17): DuckDB streams the file, so memory holds one batch. Columns as
+ * {@link readWithDuckDB} types them from the schema (CSV: DuckDB's sniffed types; a CSV column
+ * with a cell that does not convert is an error here, not re-read as text). The row count is
+ * checked at the end, as a DuckDB stream may stop early on an error without raising it.
+ */
+export async function* duckBatches(file: string, format: 'parquet' | 'csv', batchRows: number): AsyncGenerator<ColumnTable> {
+  const dialect = format === 'csv' ? await csvDialect(file) : null;
+  const source = dialect ? csvSource(file, dialect, new Map(dialect.columns)) : `read_parquet(${sqlString(file)})`;
+  const kind = format === 'parquet' ? 'Parquet' : 'CSV';
+  const conn = await duck();
+  let names: string[];
+  let types: DuckDBType[];
+  try {
+    const probe = await conn.run(`SELECT * FROM ${source} LIMIT 0`);
+    names = probe.columnNames();
+    types = probe.columnTypes();
+  } catch (e) {
+    if (kind === 'CSV') throw csvError(file, e);
+    throw new SegtensorError('CORRUPT_FILE', `${file}: not a readable Parquet file (${firstLine(e)})`);
+  }
+  const m = await duckModule();
+  const kinds = types.map((t) => kindOf(t, m));
+  const sql = `SELECT ${names.map((n, i) => select(n, kinds[i])).join(', ')} FROM ${source}`;
+  let b = newBuilders(kinds);
+  let inBatch = 0;
+  let nRows = 0;
+  let result;
+  try {
+    result = await conn.stream(sql);
+  } catch (e) {
+    if (kind === 'CSV') throw csvError(file, e);
+    throw new SegtensorError('CORRUPT_FILE', `${file}: could not be read (${firstLine(e)})`);
+  }
+  for (;;) {
+    let chunk;
+    try {
+      chunk = await result.fetchChunk();
+    } catch (e) {
+      if (kind === 'CSV') throw csvError(file, e);
+      throw new SegtensorError('CORRUPT_FILE', `${file}: could not be read (${firstLine(e)})`);
+    }
+    const done = !chunk || chunk.rowCount === 0;
+    if (!done) {
+      appendChunk(chunk!, kinds, b.nums, b.bigs, b.strs);
+      inBatch += chunk!.rowCount;
+      nRows += chunk!.rowCount;
+    }
+    if (inBatch > 0 && (done || inBatch >= batchRows)) {
+      yield new ColumnTable(file, inBatch, finishColumns(names, kinds, types, b.nums, b.bigs, b.strs));
+      b = newBuilders(kinds);
+      inBatch = 0;
+    }
+    if (done) break;
+  }
+  const expected = Number((await conn.runAndReadAll(`SELECT count(*) FROM ${source}`)).getRows()[0][0]);
+  if (expected !== nRows) throw new SegtensorError('CORRUPT_FILE', `${file}: the read stopped after ${nRows} of ${expected} rows`);
 }

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { dataRow, SegtensorError } from '../errors.js';
-import { readArrow } from './arrow-reader.js';
-import { readWithDuckDB, type DuckRead } from './duckdb-reader.js';
+import { arrowBatches, readArrow } from './arrow-reader.js';
+import { duckBatches, readWithDuckDB, type DuckRead } from './duckdb-reader.js';
 import { formatOf, type TableFormat } from './format.js';
 import { ColumnTable, type Column } from './table.js';
 
@@ -249,6 +249,17 @@ async function typeColumns(read: DuckRead, dtypes: Readonly<Record<string, DType
  * The checks every input file gets before a reader opens it — a known extension, present, a
  * regular file, not empty — as one-line errors naming `option`. Returns its format.
  */
+/**
+ * A table as a stream of batches, for tables larger than memory (issue 17): Arrow IPC record
+ * batches as written, Parquet and CSV through DuckDB in batches of about `batchRows` rows. Columns
+ * keep their stored types (no content-based typing, which needs the whole column; `--dtypes` and
+ * `--coerce-invalid` are not applied). Each call opens a new stream from the start.
+ */
+export function readTableBatches(file: string, option = '--input', batchRows = 1 << 16): AsyncGenerator<ColumnTable> {
+  const format = checkInputFile(file, option);
+  return format === 'arrow' ? arrowBatches(file) : duckBatches(file, format, batchRows);
+}
+
 export function checkInputFile(file: string, option: string): TableFormat {
   const format = formatOf(file, option);
   let st: fs.Stats;

@@ -74,7 +74,13 @@ export interface RunManifest {
   outputs: ManifestFile[];
   /** Rows read and written, and the counts of anything coerced, dropped or unseen. */
   counts: Record<string, unknown>;
+  /** The backend the run ended on (`native` after a GPU fallback), or null for commands that use none. */
   backend: string | null;
+  /**
+   * Present when the run moved off a GPU that ran out of memory: from which backend to which,
+   * the op that failed and why (sizes and the device's message). See src/engine/fallback.ts.
+   */
+  backendFallback?: { from: string; to: string; op: string; reason: string };
   versions: { segtensor: string; node: string; platform: string };
   startedAt: string;
   endedAt: string;
@@ -364,6 +370,7 @@ export class RunWriter {
   private readonly inputs = new Map<string, Promise<{ bytes: number; sha256: string }>>();
   private readonly counts: Record<string, unknown> = {};
   private backendName: string | null = null;
+  private backendFallback: RunManifest['backendFallback'] | null = null;
   private readonly startedAt = new Date().toISOString();
   private readonly argv = invocation;
   private done = false;
@@ -471,8 +478,16 @@ export class RunWriter {
     Object.assign(this.counts, values);
   }
 
-  backend(name: string): void {
+  /**
+   * Records the backend the run used and, when it fell back from a GPU that ran out of memory
+   * (the backend's `fallback`, see src/engine/fallback.ts), that fallback.
+   *
+   * @example
+   * run.backend(be.name, be.fallback); // manifest.json: backend 'native', backendFallback { from: 'cuda', … }
+   */
+  backend(name: string, fallback?: { from: string; to: string; op: string; reason: string } | null): void {
     this.backendName = name;
+    this.backendFallback = fallback ? { from: fallback.from, to: fallback.to, op: fallback.op, reason: fallback.reason } : null;
   }
 
   /**
@@ -508,6 +523,7 @@ export class RunWriter {
       outputs,
       counts: this.counts,
       backend: this.backendName,
+      ...(this.backendFallback ? { backendFallback: this.backendFallback } : {}),
       versions: { segtensor: VERSION, node: process.version, platform: `${os.platform()}-${os.arch()}` },
       startedAt: this.startedAt,
       endedAt: new Date().toISOString(),

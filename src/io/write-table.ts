@@ -22,7 +22,8 @@ import {
   vectorFromArray,
   type Vector,
 } from './arrow.js';
-import { atomicProduce, atomicWrite } from './atomic.js';
+import fs from 'node:fs';
+import { atomicProduce, atomicWrite, tempPathFor } from './atomic.js';
 import { duck, duckModule, sqlString } from './duckdb-reader.js';
 import { formatOf } from './format.js';
 
@@ -45,7 +46,7 @@ function dictValue(c: OutColumn, i: number): string | null {
   return code < 0 ? null : c.dictionary![code];
 }
 
-function toArrow(c: OutColumn): Vector {
+function toArrow(c: OutColumn, shared?: Vector): Vector {
   const v = c.values;
   if (c.dictionary) {
     if (!(v instanceof Int32Array)) throw new TypeError(`writeTable: column '${c.name}' has a dictionary, so its values must be an Int32Array of indices`);
@@ -56,8 +57,11 @@ function toArrow(c: OutColumn): Vector {
       nullBitmap = new Uint8Array((v.length + 7) >> 3);
       for (let i = 0; i < v.length; i++) if (v[i] >= 0) nullBitmap[i >> 3] |= 1 << (i & 7);
     }
-    const dictionary = vectorFromArray([...c.dictionary], new Utf8());
-    return makeVector(makeData({ type: new Dictionary(new Utf8(), new Int32()), length: v.length, nullCount, nullBitmap, data: v, dictionary }));
+    // A later batch of a streamed file shares the first one's dictionary and type (its id), so
+    // the schema stays the same and the dictionary is written once.
+    const dictionary = shared?.data[0].dictionary ?? vectorFromArray([...c.dictionary], new Utf8());
+    const type = (shared?.type as InstanceType<typeof Dictionary> | undefined) ?? new Dictionary(new Utf8(), new Int32());
+    return makeVector(makeData({ type, length: v.length, nullCount, nullBitmap, data: v, dictionary }));
   }
   if (Array.isArray(v)) return vectorFromArray(v, new Utf8());
   if (v instanceof BigInt64Array) return makeVector(makeData({ type: new Int64(), data: v }));
@@ -78,6 +82,64 @@ function csvCell(v: unknown): string {
   if (typeof v === 'number') return Number.isNaN(v) ? '' : String(v);
   const s = String(v);
   return /[",\n\r]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+}
+
+/**
+ * An Arrow IPC file written batch by batch (out-of-core outputs, issue 17), into a temporary
+ * name renamed over `dest` by {@link ArrowBatchWriter.close}: a reader never sees half a file.
+ * Every batch has the same columns; a dictionary column reuses the first batch's dictionary
+ * vector, so it is written once.
+ */
+export class ArrowBatchWriter {
+  private readonly tmp: string;
+  private readonly writer = new RecordBatchFileWriter();
+  /** The writer's bytes written to the temporary file as they come. */
+  private readonly piped: Promise<void>;
+  private readonly dictionaries = new Map<string, Vector>();
+
+  constructor(readonly dest: string) {
+    this.tmp = tempPathFor(dest);
+    const fd = fs.openSync(this.tmp, 'w');
+    // Drained whenever the caller awaits (between batches): the queue holds one batch's bytes.
+    this.piped = (async () => {
+      try {
+        for await (const piece of this.writer) {
+          for (let at = 0; at < piece.length; ) at += fs.writeSync(fd, piece, at, piece.length - at);
+        }
+        fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+    })();
+    this.piped.catch(() => {}); // reported by close()
+  }
+
+  /** Appends one batch of rows. */
+  write(columns: OutColumn[]): void {
+    const vectors = Object.fromEntries(
+      columns.map((c) => {
+        if (!c.dictionary) return [c.name, toArrow(c)];
+        const v = toArrow(c, this.dictionaries.get(c.name));
+        if (!this.dictionaries.has(c.name)) this.dictionaries.set(c.name, v);
+        return [c.name, v];
+      }),
+    );
+    for (const batch of new Table(vectors).batches) this.writer.write(batch);
+  }
+
+  /** Finishes the file, syncs it and renames it into place. */
+  async close(): Promise<void> {
+    this.writer.finish();
+    await this.piped;
+    fs.renameSync(this.tmp, this.dest);
+  }
+
+  /** Removes the temporary file (after a failure). */
+  async abort(): Promise<void> {
+    this.writer.abort();
+    await this.piped.catch(() => {});
+    fs.rmSync(this.tmp, { force: true });
+  }
 }
 
 /** Writes `columns` (all the same length) to `dest`; the format follows the extension. */

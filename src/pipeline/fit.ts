@@ -20,6 +20,7 @@ import { atomicWrite } from '../io/atomic.js';
 import { type DType } from '../io/read-table.js';
 import { beginRun, hashFile } from '../io/run-dir.js';
 import { CHECKPOINT_FILE, checkpointKey, fitCheckpoints } from './checkpoint.js';
+import { checkStreamingJob, fitStreamingInto } from './fit-stream.js';
 import { jobPseudonymKey } from './ids.js';
 import type { PseudonymKey } from '../util/pseudonym.js';
 import { writeTable } from '../io/write-table.js';
@@ -97,6 +98,11 @@ export interface FitJob extends MethodParams {
   pseudonymizeIds?: boolean;
   /** `--pseudonym-key-file`: the key's file; default the environment variable SEGTENSOR_PSEUDONYM_KEY. */
   pseudonymKeyFile?: string | null;
+  /**
+   * `--memory-limit` in bytes: when the table would not fit in it in memory (estimated from the
+   * file's size), it is read in blocks instead (./fit-stream.ts). Default none: in memory.
+   */
+  memoryLimit?: number | null;
   /** `--resume`: continue from the checkpoint a killed fit of the same input and options left in the output's store (kmeans). Default false. */
   resume?: boolean;
   /** `--checkpoint-interval`: seconds between checkpoints of a long kmeans fit (0: at every point offered). Default 30. */
@@ -171,6 +177,8 @@ export async function fitSegmentation(job: FitJob): Promise<FitResult> {
   if (job.k === 'auto' && job.warmStart) throw new SegtensorError('BAD_OPTION', '--warm-start needs a fixed --k (the previous model\'s), not --k auto');
   if (job.names) readNamesFile(job.names, null); // its form, before any work
   const pseudonymKey = jobPseudonymKey(job);
+  const streaming = job.memoryLimit ? readsInBlocks(job, job.memoryLimit, log) : false;
+  if (streaming) checkStreamingJob(job);
   if ((job.resume || job.checkpointInterval !== undefined) && (method !== 'kmeans' || job.k === 'auto')) {
     const flag = job.resume ? '--resume' : '--checkpoint-interval';
     throw new SegtensorError('BAD_OPTION', `${flag} applies to --method kmeans with a fixed --k (checkpoints of Lloyd restarts); got --method ${method}${job.k === 'auto' ? ' --k auto' : ''}`);
@@ -180,6 +188,14 @@ export async function fitSegmentation(job: FitJob): Promise<FitResult> {
   }
   const run = beginRun({ command: 'fit', out: job.out, layout: 'dir', options: job });
   try {
+    if (streaming) {
+      const be: Backend = await resolveBackend(job.backend ?? 'auto', log);
+      lap('backend');
+      const r = await fitStreamingInto(run, job, be, log, lap, t, pseudonymKey, (x) => checkpointsFor(job, run, be, x, log));
+      const { files } = await run.commit();
+      fs.rmSync(path.join(run.store, CHECKPOINT_FILE), { force: true });
+      return { ...r, files };
+    }
     return await fitInto(run, job, format, log, t, lap, pseudonymKey);
   } finally {
     run.dispose();
@@ -400,7 +416,7 @@ async function fitInto(
   }
   atomicWrite(run.file('metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
   atomicWrite(run.file('model.json'), JSON.stringify(model, null, 2) + '\n');
-  run.backend(be.name);
+  run.backend(be.name, be.fallback);
   run.count({ rowsRead: table.nRows, rowsAssigned: r.labels.length, features: x.nFeatures, excluded: exclude, coercedToNull: table.coercions, missing: Object.fromEntries(pre.state.numeric.filter((s) => s.missing > 0).map((s) => [s.name, s.missing])), otherCategories });
   lap('write');
   const { files } = await run.commit();
@@ -409,11 +425,31 @@ async function fitInto(
   return { model, metrics, profile, files, coercions: table.coercions };
 }
 
+/**
+ * Whether `--memory-limit` sends the table through blocks: when its resident form (estimated
+ * from the file: Arrow and CSV about 1.5 × their size as float64 cells plus the float32 matrix,
+ * Parquet 6 ×, for its compression) would exceed the limit. Says which, and why.
+ */
+function readsInBlocks(job: FitJob, limit: number, log: (l: string) => void): boolean {
+  let size: number;
+  try {
+    size = fs.statSync(job.input).size;
+  } catch {
+    return false; // the read names the missing file
+  }
+  const factor = /\.parquet$/i.test(job.input) ? 6 : 1.5;
+  const estimate = size * factor;
+  const gb = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
+  const blocks = estimate > limit;
+  log(`notice: --memory-limit ${gb(limit)}: the table would take about ${gb(estimate)} in memory; ${blocks ? 'reading it in blocks' : 'fitting in memory'}`);
+  return blocks;
+}
+
 /** Options that shape only the outputs, not the fit's floats: left out of the checkpoint key. */
-const NOT_IN_KEY = new Set(['out', 'format', 'report', 'names', 'alignTo', 'resume', 'checkpointInterval', 'log', 'onIteration', 'silhouetteSample']);
+const NOT_IN_KEY = new Set(['out', 'format', 'report', 'names', 'alignTo', 'resume', 'checkpointInterval', 'log', 'onIteration', 'onStart', 'onPhase', 'silhouetteSample']);
 
 /** The checkpoint store of a kmeans fit (see ./checkpoint.ts), keyed by what decides its floats. */
-async function checkpointsFor(job: FitJob, run: ReturnType<typeof beginRun>, be: Backend, x: Matrix, log: (l: string) => void) {
+async function checkpointsFor(job: FitJob, run: ReturnType<typeof beginRun>, be: Backend, x: { nRows: number; nFeatures: number }, log: (l: string) => void) {
   const options = Object.fromEntries(Object.entries(job).filter(([key, v]) => !NOT_IN_KEY.has(key) && v !== undefined && typeof v !== 'function'));
   const warm = job.warmStart ? await hashFile(path.join(job.warmStart, 'model.json')) : null;
   const key = checkpointKey({ segtensor: VERSION, input: await hashFile(job.input), warmStart: warm, options, backend: be.name, nRows: x.nRows, nFeatures: x.nFeatures });

@@ -447,9 +447,10 @@ function fitNumericNative(path: string, cols: NumericCol[], stats: NumericStatsF
 
 /**
  * A numeric column's fitted step from the statistics of its present values (after log1p when
- * `log`); `fill` is the imputed value in the input's units, `f` the same after log1p.
+ * `log`); `fill` is the imputed value in the input's units, `f` the same after log1p. Shared
+ * with the streaming fit (./streaming.ts). @internal
  */
-function numericStep(
+export function numericStep(
   name: string,
   fill: number,
   f: number,

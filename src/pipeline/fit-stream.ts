@@ -1,0 +1,312 @@
+/**
+ * `fit --memory-limit` on a table larger than memory (issue 17, out-of-core): the table is read
+ * as a stream of batches (Arrow IPC record batches, Parquet and CSV through DuckDB), never whole.
+ *
+ * 1. The preprocessing is fitted over streaming passes (src/preprocess/streaming.ts: the resident
+ *    fit's statistics, exact medians included).
+ * 2. One more pass writes the scaled rows to a float32 cache file in the run's staging directory,
+ *    read back one block at a time (src/io/matrix-cache.ts): every seeding and Lloyd pass reads
+ *    the cache, never the table again.
+ * 3. K-Means runs on the blocks (src/engine/streaming.ts), its checkpoints as in memory.
+ * 4. The metrics come from the cache (dispersion in two passes, the silhouette on a seeded sample
+ *    of rows read from it); a last pass over the table writes the assignments batch by batch
+ *    (ids, pseudonymised when asked) and sums the profile.
+ *
+ * Memory: one batch of the table, one block of the cache, and per row the labels, distances,
+ * weights and k-means++ distances (about 16 bytes; 24 with k-means++'s running sums), against
+ * 8 bytes per cell for a resident table plus 4 for its matrix. Numeric features only; options
+ * that need the whole table (categories, --pca, --align-to, the report, Parquet assignments, --k
+ * auto, other methods) are refused with a one-line error.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Backend } from '../engine/backend.js';
+import { SegtensorError } from '../errors.js';
+import { dispersionChunked, calinskiHarabasz, daviesBouldinOn, sampleRows, silhouette } from '../eval/metrics.js';
+import { atomicWrite } from '../io/atomic.js';
+import { readTableBatches } from '../io/read-table.js';
+import type { beginRun } from '../io/run-dir.js';
+import { readLabelColumns } from '../io/table-meta.js';
+import { numericChunks, type ColumnTable } from '../io/table.js';
+import { ArrowBatchWriter, type OutColumn } from '../io/write-table.js';
+import { MatrixCacheWriter } from '../io/matrix-cache.js';
+import { KMeans } from '../models/kmeans.js';
+import { fitStreaming } from '../preprocess/streaming.js';
+import { PREPROCESS_DEFAULTS } from '../preprocess/preprocessor.js';
+import { segmentNames, readNamesFile } from '../report/naming.js';
+import type { PseudonymKey } from '../util/pseudonym.js';
+import { VERSION } from '../version.js';
+import type { FitJob, FitMetrics, FitResult } from './fit.js';
+import { MODEL_FORMAT, MODEL_FORMAT_VERSION, type ModelFile } from './model-file.js';
+import { LABEL_LIKE } from './prepare.js';
+import { profileCsv, type SegmentProfile } from './profile.js';
+import { pseudonymizeIds, strictlyIncreasing } from './ids.js';
+import { methodOptions } from './methods.js';
+
+/** Rows per block of the cache (and per batch of Parquet/CSV reads): 64 Ki rows, 8 MiB at 32 features. */
+export const BLOCK_ROWS = 1 << 16;
+
+/** Refuses what the streaming fit does not do yet, naming the option. */
+export function checkStreamingJob(job: FitJob): void {
+  const refuse = (what: string) => {
+    throw new SegtensorError('BAD_OPTION', `--memory-limit: ${what} is not supported on a table read in blocks yet; fit without --memory-limit (in memory)`);
+  };
+  if ((job.method ?? 'kmeans') !== 'kmeans') refuse(`--method ${job.method}`);
+  if (job.k === 'auto') refuse('--k auto');
+  if (job.pca != null) refuse('--pca');
+  if (job.alignTo) refuse('--align-to');
+  if (job.warmStart) refuse('--warm-start');
+  if (job.report) refuse('--report');
+  if ((job.format ?? 'arrow') !== 'arrow') refuse('--format parquet');
+  if (job.categoricalColumns?.length) refuse('--categorical');
+  if (job.dtypes && Object.keys(job.dtypes).length) refuse('--dtypes');
+}
+
+/** Σ weights per label. */
+function weightsOf(labels: Int32Array, weights: Float32Array, k: number): number[] {
+  const out = new Array<number>(k).fill(0);
+  for (let i = 0; i < labels.length; i++) out[labels[i]] += weights[i];
+  return out;
+}
+
+/**
+ * The id column's nulls and duplicates, as the resident fit checks them, over batches: numeric
+ * ids (8 bytes a row) are gathered and checked once; text ids would need them all in memory, so
+ * they are not checked, and a notice says so.
+ */
+class IdCheck {
+  private nums: Float64Array | null = null;
+  private bigs: BigInt64Array | null = null;
+  private text = false;
+  constructor(
+    private readonly file: string,
+    private readonly name: string | null,
+    private readonly nRows: number,
+  ) {}
+
+  add(b: ColumnTable, at: number): void {
+    if (!this.name) return;
+    const c = b.column(this.name);
+    if (c.type === 'bigint') {
+      if (c.nulls) {
+        const i = c.nulls.indexOf(1);
+        if (i >= 0) throw new SegtensorError('BAD_INPUT', `${this.file}: id column '${this.name}' is null at data row ${at + i + 1}`);
+      }
+      (this.bigs ??= new BigInt64Array(this.nRows)).set(c.values, at);
+    } else if (c.type === 'number') {
+      for (let i = 0; i < c.values.length; i++) if (Number.isNaN(c.values[i])) throw new SegtensorError('BAD_INPUT', `${this.file}: id column '${this.name}' is null at data row ${at + i + 1}`);
+      (this.nums ??= new Float64Array(this.nRows)).set(c.values, at);
+    } else this.text = true;
+  }
+
+  finish(log: (l: string) => void): void {
+    if (this.text) {
+      log(`notice: id column '${this.name}' holds text: not checked for duplicates on a table read in blocks (it would take every id in memory)`);
+      return;
+    }
+    const v = this.bigs ?? this.nums;
+    if (!v || strictlyIncreasing(v)) return;
+    const sorted = v.slice().sort();
+    for (let i = 1; i < sorted.length; i++) {
+      if (sorted[i] === sorted[i - 1]) throw new SegtensorError('DUPLICATE_ID', `${this.file}: id column '${this.name}' repeats '${String(sorted[i])}'`);
+    }
+  }
+}
+
+/** The fit of ./fit.ts on a table read in batches; the same outputs (see the module comment). */
+export async function fitStreamingInto(
+  run: ReturnType<typeof beginRun>,
+  job: FitJob,
+  be: Backend,
+  log: (l: string) => void,
+  lap: (name: string) => void,
+  t: Record<string, number>,
+  pseudonymKey: PseudonymKey | null,
+  checkpointsFor: (x: { nRows: number; nFeatures: number }) => Promise<import('./checkpoint.js').CheckpointStore>,
+): Promise<FitResult> {
+  const batches = () => readTableBatches(job.input, '--input', BLOCK_ROWS);
+  const first = (await batches().next()).value as ColumnTable | undefined;
+  if (!first) throw new SegtensorError('EMPTY_TABLE', `${job.input}: the table has no rows`);
+  run.input(job.input);
+  const labelsMarked = await readLabelColumns(job.input);
+  const exclude = [job.id, job.weight, ...(job.exclude ?? []), ...(job.sensitive ?? [])].filter((c): c is string => !!c);
+  for (const c of [...exclude, ...(job.features ?? [])]) first.column(c); // MISSING_COLUMN naming the file
+  let features = job.features ?? null;
+  if (!features) {
+    features = [];
+    for (const c of first.columns) {
+      if (exclude.includes(c.name) || !(c.type === 'number' || c.type === 'bigint')) continue;
+      if (labelsMarked.includes(c.name) || LABEL_LIKE.test(c.name)) {
+        exclude.push(c.name);
+        log(`warning: column '${c.name}' looks like a label; left out of the features (name it in --features to cluster on it, or --exclude to silence this)`);
+        continue;
+      }
+      features.push(c.name);
+    }
+  }
+  for (const f of features) {
+    const c = first.column(f);
+    if (!(c.type === 'number' || c.type === 'bigint')) throw new SegtensorError('BAD_OPTION', `--memory-limit: feature '${f}' of ${job.input} is ${c.type === 'other' ? c.typeName : c.type}; a table read in blocks takes numeric features only (categories need the whole table): fit in memory`);
+  }
+  if (!features.length) throw new SegtensorError('BAD_INPUT', `${job.input}: no numeric feature columns (columns: ${first.names.join(', ')})`);
+  lap('read');
+
+  const types = features.map((f) => (first.column(f).type === 'bigint' ? 'bigint' : 'number'));
+  const { pre, nRows } = await fitStreaming(batches, { features, types, scale: job.scale ?? PREPROCESS_DEFAULTS.scale, impute: job.impute ?? PREPROCESS_DEFAULTS.impute, path: job.input });
+  const d = features.length;
+  // The cache lives in the staging directory: removed with it on failure, never published.
+  const cacheFile = path.join(run.staging, '.rows.f32');
+  const writer = new MatrixCacheWriter(cacheFile, d);
+  const weights = job.weight ? new Float32Array(nRows) : null;
+  let row = 0;
+  for await (const b of batches()) {
+    writer.append(pre.transform(b).data);
+    if (weights) {
+      for (const { values, nulls } of numericChunks(b.numericColumn(job.weight!))) {
+        for (let i = 0; i < values.length; i++, row++) {
+          const w = nulls && nulls[i] ? NaN : Number(values[i]);
+          if (!(w >= 0) || !Number.isFinite(w)) throw new SegtensorError('BAD_INPUT', `${job.input}: weight column '${job.weight}' data row ${row + 1} is ${w}; weights must be finite and >= 0`);
+          weights[row] = w;
+        }
+      }
+    }
+  }
+  const x = writer.finish(BLOCK_ROWS);
+  try {
+    lap('preprocess');
+    const o = methodOptions(job, 'kmeans');
+    const k = job.k as number;
+    log(`${nRows} rows × ${d} features, k = ${k}, backend ${be.name}, read in blocks of ${BLOCK_ROWS} rows (--memory-limit)`);
+    job.onStart?.({ rows: nRows, features: d, k, method: 'kmeans', nInit: o.nInit, maxIter: o.maxIter, backend: be.name });
+    const checkpoints = await checkpointsFor(x);
+    const r = await new KMeans({ k, seed: o.seed, nInit: o.nInit, maxIter: o.maxIter, tol: o.tol, init: o.init, onIteration: job.onIteration, checkpoints }).fit(be, x, weights);
+    run.count({ checkpoint: { resumedFrom: checkpoints.resumedFrom, written: checkpoints.written } });
+    t.init = Math.round(r.ms.init);
+    t.lloyd = Math.round(r.ms.lloyd);
+    lap('fit');
+
+    const sizes = new Array<number>(k).fill(0);
+    for (const l of r.labels) sizes[l]++;
+    const disp = dispersionChunked(x, r.labels, k);
+    const sampleSize = Math.min(job.silhouetteSample ?? 20000, nRows);
+    const quality = {
+      silhouette: await silhouette(be, x, r.labels, k, sampleRows(nRows, sampleSize, o.seed)),
+      calinskiHarabasz: calinskiHarabasz(x, r.labels, k, disp),
+      daviesBouldin: await daviesBouldinOn(be, x, r.labels, k, disp),
+    };
+    const metrics: FitMetrics = {
+      method: 'kmeans',
+      inertia: r.inertia,
+      nIter: r.nIter,
+      converged: r.converged,
+      k,
+      rows: nRows,
+      features: d,
+      sizes,
+      segmentIds: sizes.map((_, j) => j),
+      silhouette: quality.silhouette,
+      silhouetteSampleSize: sampleSize,
+      calinskiHarabasz: quality.calinskiHarabasz,
+      daviesBouldin: quality.daviesBouldin,
+      runs: r.runs,
+      emptyClustersRepaired: r.history.reduce((s, h) => s + h.emptyClusters, 0),
+      outOfCore: { blockRows: BLOCK_ROWS, cacheBytes: nRows * d * 4 },
+      backend: be.name,
+      timingsMs: t,
+      sweep: null,
+      alignment: null,
+    };
+    lap('metrics');
+
+    // The last pass: assignments batch by batch, and the profile's sums in input units.
+    const sums = new Float64Array(k * d);
+    const cnts = new Float64Array(k * d);
+    const profileOf = (): SegmentProfile => ({
+      columns: features!,
+      rows: sizes.map((n, j) => ({ segment: j, count: n, share: n / nRows, values: features!.map((_, f) => (cnts[j * d + f] ? sums[j * d + f] / cnts[j * d + f] : NaN)) })),
+    });
+    // Names need the profile, and the assignments carry names: the profile's sums come first,
+    // from the same batches the assignments pass reads.
+    let at = 0;
+    for await (const b of batches()) {
+      const n = b.nRows;
+      features.forEach((name, f) => {
+        let i = 0;
+        for (const { values, nulls } of numericChunks(b.numericColumn(name))) {
+          for (let q = 0; q < values.length; q++, i++) {
+            const v = Number(values[q]);
+            if ((nulls && nulls[q]) || Number.isNaN(v)) continue;
+            const l = r.labels[at + i];
+            sums[l * d + f] += v;
+            cnts[l * d + f]++;
+          }
+        }
+      });
+      at += n;
+    }
+    const profile = profileOf();
+    const names = segmentNames(profile, job.names ? readNamesFile(job.names, profile.rows.map((p) => p.segment)) : {});
+    if (job.names) run.input(job.names);
+    const out = new ArrowBatchWriter(run.file('assignments.arrow'));
+    const idCheck = new IdCheck(job.input, job.id ?? null, nRows);
+    try {
+      at = 0;
+      for await (const b of batches()) {
+        const n = b.nRows;
+        idCheck.add(b, at);
+        pseudonymizeIds(b, job.id ?? null, pseudonymKey);
+        const idCol: OutColumn = job.id
+          ? (() => {
+              const c = b.column(job.id!);
+              if (c.type === 'string' || c.type === 'bigint' || c.type === 'number') return { name: job.id!, values: c.values };
+              throw new SegtensorError('BAD_INPUT', `${job.input}: id column '${job.id}' has unsupported type ${c.type === 'other' ? c.typeName : c.type}`);
+            })()
+          : { name: 'row', values: BigInt64Array.from({ length: n }, (_, i) => BigInt(at + i)) };
+        const labels = r.labels.subarray(at, at + n);
+        const dist = new Float32Array(n);
+        for (let i = 0; i < n; i++) dist[i] = Math.sqrt(r.distances[at + i]);
+        out.write([idCol, { name: 'segment', values: labels.slice() }, { name: 'distance', values: dist }, { name: 'segment_name', values: labels.slice(), dictionary: names }]);
+        at += n;
+      }
+      idCheck.finish(log);
+      await out.close();
+    } catch (e) {
+      await out.abort();
+      throw e;
+    }
+
+    const rowsOf = (c: Float32Array) => Array.from({ length: k }, (_, j) => Array.from(c.subarray(j * d, (j + 1) * d)));
+    const model: ModelFile = {
+      format: MODEL_FORMAT,
+      formatVersion: MODEL_FORMAT_VERSION,
+      createdAt: new Date().toISOString(),
+      segtensorVersion: VERSION,
+      input: { path: path.resolve(job.input), rows: nRows },
+      excluded: exclude,
+      ...(job.sensitive?.length ? { sensitive: job.sensitive } : {}),
+      ...(pseudonymKey ? { pseudonymizedIds: true } : {}),
+      idColumn: job.id ?? null,
+      weightColumn: job.weight ?? null,
+      featureNames: pre.featureNames,
+      preprocessing: pre.toJSON(),
+      k,
+      centroidsScaled: rowsOf(r.centroids),
+      centroidsOriginal: pre.inverse(r.centroids, k),
+      params: { nInit: o.nInit, maxIter: o.maxIter, tol: o.tol, seed: o.seed, init: r.init, method: 'kmeans' },
+      backend: be.name,
+      seed: o.seed,
+      nextSegmentId: k,
+      centreCounts: weights ? weightsOf(r.labels, weights, k) : sizes.slice(),
+    };
+    atomicWrite(run.file('segments.csv'), profileCsv(profile, names));
+    atomicWrite(run.file('metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
+    atomicWrite(run.file('model.json'), JSON.stringify(model, null, 2) + '\n');
+    run.backend(be.name, be.fallback);
+    run.count({ rowsRead: nRows, rowsAssigned: nRows, features: d, excluded: exclude, outOfCore: true, missing: Object.fromEntries(pre.state.numeric.filter((s) => s.missing > 0).map((s) => [s.name, s.missing])) });
+    lap('write');
+    return { model, metrics, profile, files: [], coercions: {} };
+  } finally {
+    x.close();
+    fs.rmSync(cacheFile, { force: true });
+  }
+}

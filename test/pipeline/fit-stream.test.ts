@@ -1,0 +1,117 @@
+/**
+ * Issue 17, out-of-core: `fit --memory-limit` on a table it reads in blocks gives the resident
+ * fit's model and outputs: the same preprocessing (exact medians from streaming passes), the same
+ * labels and distances, centroids to float32 rounding, the same profile; for Arrow, Parquet and
+ * CSV inputs, with missing values, weights and ids. And what it does not do yet is refused.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ColumnTable } from '../../src/io/table.js';
+import { readTable } from '../../src/io/read-table.js';
+import { ArrowBatchWriter, writeTable } from '../../src/io/write-table.js';
+import { fitSegmentation, type FitJob } from '../../src/pipeline/fit.js';
+import { Preprocessor } from '../../src/preprocess/preprocessor.js';
+import { fitStreaming } from '../../src/preprocess/streaming.js';
+import { Random } from '../../src/util/random.js';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'segtensor-fit-stream-'));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const N = 150_000;
+
+beforeAll(async () => {
+  const r = new Random(11);
+  const cols = {
+    customer_id: new BigInt64Array(N),
+    spend: new Float64Array(N),
+    visits: new Float64Array(N),
+    tenure: new Float64Array(N),
+    value: new Float64Array(N),
+  };
+  for (let i = 0; i < N; i++) {
+    const g = i % 4;
+    cols.customer_id[i] = BigInt(1_000_000 + 3 * i);
+    cols.spend[i] = i % 17 === 0 ? NaN : 40 + 60 * g + 12 * r.gauss();
+    cols.visits[i] = i % 23 === 0 ? NaN : Math.round(3 + 2 * g + r.gauss()); // integers: many ties at the median
+    cols.tenure[i] = -5 + 3 * ((i >> 2) % 5) + r.gauss();
+    cols.value[i] = 0.5 + 2 * r.next();
+  }
+  const out = Object.entries(cols).map(([name, values]) => ({ name, values }));
+  // Arrow in several record batches of uneven size (the streaming writer of the outputs).
+  const w = new ArrowBatchWriter(path.join(dir, 't.arrow'));
+  for (const [s0, e0] of [[0, 70_000], [70_000, 71_000], [71_000, N]]) w.write(out.map((c) => ({ name: c.name, values: c.values.slice(s0, e0) })));
+  await w.close();
+  await writeTable(path.join(dir, 't.parquet'), out);
+  await writeTable(path.join(dir, 't.csv'), out);
+});
+
+const base = (input: string, out: string): FitJob => ({ input: path.join(dir, input), out: path.join(dir, out), id: 'customer_id', weight: 'value', k: 4, nInit: 2, seed: 7 });
+
+describe('fit --memory-limit: a table read in blocks (issue 17)', () => {
+  for (const format of ['arrow', 'parquet', 'csv']) {
+    it(`${format}: the resident fit's preprocessing, labels, distances, profile; centroids to float32 rounding`, async () => {
+      const notices: string[] = [];
+      const resident = await fitSegmentation(base(`t.${format}`, `res-${format}`));
+      const blocks = await fitSegmentation({ ...base(`t.${format}`, `blk-${format}`), memoryLimit: 2 ** 20, log: (l) => notices.push(l) });
+      expect(notices.some((l) => /reading it in blocks/.test(l))).toBe(true);
+      expect(blocks.metrics.outOfCore).toBeTruthy();
+      expect(blocks.model.preprocessing).toEqual(resident.model.preprocessing);
+      const worst = Math.max(...blocks.model.centroidsScaled.flatMap((row, j) => row.map((v, f) => Math.abs(v - resident.model.centroidsScaled[j][f]))));
+      expect(worst).toBeLessThan(1e-5);
+      expect(blocks.metrics.inertia).toBeCloseTo(resident.metrics.inertia, 3);
+      expect(blocks.metrics.sizes).toEqual(resident.metrics.sizes);
+      expect(blocks.model.centreCounts.map((c) => Number(c.toFixed(6)))).toEqual(resident.model.centreCounts.map((c) => Number(c.toFixed(6))));
+      for (const m of ['silhouette', 'calinskiHarabasz', 'daviesBouldin'] as const) expect(blocks.metrics[m]!).toBeCloseTo(resident.metrics[m]!, 6);
+      const a = await readTable(path.join(dir, `blk-${format}`, 'assignments.arrow'));
+      const b = await readTable(path.join(dir, `res-${format}`, 'assignments.arrow'));
+      expect(a.names).toEqual(b.names);
+      for (const c of ['customer_id', 'segment']) expect(Array.from(a.numeric(c))).toEqual(Array.from(b.numeric(c)));
+      const da = a.numeric('distance');
+      const db = b.numeric('distance');
+      for (let i = 0; i < N; i++) expect(Math.abs(da[i] - db[i])).toBeLessThan(1e-4 * (1 + db[i]));
+      expect(a.column('segment_name')).toEqual(b.column('segment_name'));
+      expect(fs.readFileSync(path.join(dir, `blk-${format}`, 'segments.csv'), 'utf8')).toBe(fs.readFileSync(path.join(dir, `res-${format}`, 'segments.csv'), 'utf8'));
+      // Nothing but the outputs published: the block cache stayed in staging.
+      expect(fs.readdirSync(path.join(dir, `blk-${format}`)).sort()).toEqual(['assignments.arrow', 'manifest.json', 'metrics.json', 'model.json', 'segments.csv']);
+    }, 120_000);
+  }
+
+  it('streaming medians are exact, whatever the data (ties, ±0, negatives, wide ranges), also refined to the last key bit', async () => {
+    const r = new Random(4);
+    const columns: Record<string, number[]> = {
+      ties: Array.from({ length: 1001 }, (_, i) => (i % 3 === 0 ? 5 : i % 3 === 1 ? 5 : 6)),
+      zeros: Array.from({ length: 1000 }, (_, i) => (i % 2 ? -0 : 0)),
+      wide: Array.from({ length: 999 }, () => r.gauss() * 10 ** Math.floor(r.next() * 30 - 15)),
+      negative: Array.from({ length: 1000 }, () => -Math.exp(r.gauss() * 5)),
+      even: Array.from({ length: 1000 }, (_, i) => (i < 500 ? -1.5 : 2.25)),
+    };
+    const cols = Object.entries(columns).map(([name, v]) => ({ name, type: 'number' as const, values: Float64Array.from({ length: 1001 }, (_, i) => (i < v.length ? v[i] : NaN)) }));
+    const table = new ColumnTable('m.arrow', 1001, cols);
+    const names = Object.keys(columns);
+    const resident = Preprocessor.fit(table, { features: names, impute: 'median' }).state.numeric;
+    // Two blocks, and a collect cap of 0 so every median is refined through all four key digits.
+    const batches = async function* () {
+      for (const [s, e] of [[0, 400], [400, 1001]]) yield new ColumnTable('m.arrow', e - s, cols.map((c) => ({ ...c, values: c.values.slice(s, e) })));
+    };
+    for (const collectAtMost of [0, 1 << 20]) {
+      const { pre } = await fitStreaming(batches, { features: names, scale: 'standard', impute: 'median', path: 'm.arrow', collectAtMost });
+      expect(pre.state.numeric.map((s) => s.fill)).toEqual(resident.map((s) => s.fill));
+      expect(pre.state.numeric).toEqual(resident);
+    }
+  });
+
+  it('what needs the whole table is refused in one line, before any work', async () => {
+    for (const [extra, what] of [
+      [{ method: 'gmm' as const, k: 3 }, '--method gmm'],
+      [{ k: 'auto' as const }, '--k auto'],
+      [{ pca: 2 }, '--pca'],
+      [{ report: true }, '--report'],
+      [{ format: 'parquet' as const }, '--format parquet'],
+    ] as const) {
+      await expect(fitSegmentation({ ...base('t.arrow', 'refused'), ...extra, memoryLimit: 2 ** 20 })).rejects.toThrow(new RegExp(`^--memory-limit: ${what.replace(/[-]/g, '\\-')} is not supported on a table read in blocks yet`));
+    }
+    expect(fs.existsSync(path.join(dir, 'refused'))).toBe(false);
+  });
+});
