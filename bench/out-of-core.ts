@@ -1,0 +1,113 @@
+/**
+ * Out-of-core fit (issue 17): the same K-Means fit of a generated table in memory and read in
+ * blocks under a cgroup memory limit the table exceeds at least twice, side by side: wall time,
+ * peak resident memory (`/usr/bin/time -v`), the cgroup's peak usage and failures, and how far
+ * the two fits' centroids are apart.
+ *
+ *   npm run build && node dist/bench/out-of-core.js --rows 25000000 --limit 1.5GB
+ *
+ * The limit is enforced with a cgroup v1 memory controller (/sys/fs/cgroup/memory/<name>,
+ * memory.limit_in_bytes; it counts the page cache the process fills too) that the script creates:
+ * it needs root. Without it the script says so and stops. The table is float32 blobs (16 centres,
+ * 32 features) and an int64 id, written as Arrow IPC in batches of 65,536 rows without ever being
+ * whole in memory; it is kept in bench/data/ (git-ignored) for reruns.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ArrowBatchWriter } from '../src/io/write-table.js';
+import { Random } from '../src/util/random.js';
+
+function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : dflt;
+}
+
+const rows = Number(arg('rows', '25000000'));
+const d = 32;
+const limitText = arg('limit', '1.5GB');
+const limit = Number(/^([\d.]+)/.exec(limitText)![1]) * (/GB/i.test(limitText) ? 2 ** 30 : 2 ** 20);
+const file = path.resolve(arg('table', `bench/data/ooc-${rows}-${d}.arrow`));
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'segtensor-ooc-'));
+const bin = path.resolve('dist/src/cli/main.js');
+const cgroup = '/sys/fs/cgroup/memory/segtensor-bench';
+
+async function generate(): Promise<void> {
+  if (fs.existsSync(file)) return;
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const r = new Random(17);
+  const centres = Array.from({ length: 16 * d }, () => 6 * r.gauss());
+  const w = new ArrowBatchWriter(file);
+  const step = 65536;
+  for (let start = 0; start < rows; start += step) {
+    const n = Math.min(step, rows - start);
+    const cols = Array.from({ length: d }, () => new Float32Array(n));
+    const id = new BigInt64Array(n);
+    for (let i = 0; i < n; i++) {
+      id[i] = BigInt(start + i + 1);
+      const c = r.int(16);
+      for (let f = 0; f < d; f++) cols[f][i] = centres[c * d + f] + r.gauss();
+    }
+    w.write([{ name: 'customer_id', values: id }, ...cols.map((values, f) => ({ name: `f${String(f).padStart(2, '0')}`, values }))]);
+    await new Promise((res) => setImmediate(res)); // let the writer drain
+  }
+  await w.close();
+}
+
+function run(label: string, extra: string[], limited: boolean) {
+  const out = path.join(work, label);
+  const args = [bin, '--log-format', 'text', '-q', 'fit', '--input', file, '--id', 'customer_id', '--k', '16', '--n-init', '1', '--max-iter', '20', '--tol', '0', '--seed', '1', '--out', out, ...extra];
+  const timed = ['/usr/bin/time', '-v', process.execPath, ...args];
+  if (limited) {
+    fs.writeFileSync(path.join(cgroup, 'memory.max_usage_in_bytes'), '0');
+    fs.writeFileSync(path.join(cgroup, 'memory.failcnt'), '0');
+  }
+  const t0 = performance.now();
+  const p = limited
+    ? spawnSync('sh', ['-c', `echo $$ > ${cgroup}/cgroup.procs && exec "$@"`, 'sh', ...timed], { encoding: 'utf8' })
+    : spawnSync(timed[0], timed.slice(1), { encoding: 'utf8' });
+  const wall = (performance.now() - t0) / 1000;
+  const rss = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(p.stderr)?.[1] ?? NaN) * 1024;
+  if (p.status !== 0) throw new Error(`${label} failed (${p.status}): ${p.stderr.split('\n').filter((l) => /segtensor|Killed|Command terminated/.test(l)).join(' | ')}`);
+  const model = JSON.parse(fs.readFileSync(path.join(out, 'model.json'), 'utf8'));
+  const metrics = JSON.parse(fs.readFileSync(path.join(out, 'metrics.json'), 'utf8'));
+  const cg = limited
+    ? { cgroupPeakBytes: Number(fs.readFileSync(path.join(cgroup, 'memory.max_usage_in_bytes'), 'utf8')), cgroupFailures: Number(fs.readFileSync(path.join(cgroup, 'memory.failcnt'), 'utf8')) }
+    : {};
+  return { label, wallSeconds: Number(wall.toFixed(1)), peakRssBytes: rss, ...cg, fitSeconds: metrics.timingsMs.fit / 1000, timingsMs: metrics.timingsMs, inertia: metrics.inertia, nIter: metrics.nIter, centroids: model.centroidsScaled as number[][] };
+}
+
+await generate();
+const tableBytes = fs.statSync(file).size;
+console.log(`table ${file}: ${rows} rows × ${d} float32 features, ${(tableBytes / 2 ** 30).toFixed(2)} GiB; limit ${(limit / 2 ** 30).toFixed(2)} GiB (${(tableBytes / limit).toFixed(2)} × smaller than the table)`);
+if (!fs.existsSync('/sys/fs/cgroup/memory')) {
+  console.log('no cgroup v1 memory controller here: cannot enforce the limit; stopping');
+  process.exit(1);
+}
+fs.mkdirSync(cgroup, { recursive: true });
+fs.writeFileSync(path.join(cgroup, 'memory.limit_in_bytes'), String(Math.floor(limit)));
+try {
+  const skipResident = process.argv.includes('--no-resident');
+  const blocks = run('blocks', ['--memory-limit', limitText], true);
+  const resident = skipResident ? null : run('resident', [], false);
+  let worst = 0;
+  if (resident) for (let j = 0; j < 16; j++) for (let f = 0; f < d; f++) worst = Math.max(worst, Math.abs(blocks.centroids[j][f] - resident.centroids[j][f]));
+  const strip = ({ centroids: _c, ...rest }: ReturnType<typeof run>) => rest;
+  const result = {
+    date: new Date().toISOString(),
+    machine: `${os.cpus().length} × ${os.cpus()[0]?.model}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`,
+    rows,
+    features: d,
+    tableBytes,
+    limitBytes: limit,
+    blocks: strip(blocks),
+    resident: resident ? strip(resident) : null,
+    maxCentroidDifference: resident ? worst : null,
+  };
+  console.log(JSON.stringify(result, null, 2));
+  const outFile = arg('json', '');
+  if (outFile) fs.writeFileSync(outFile, JSON.stringify(result, null, 2) + '\n');
+} finally {
+  fs.rmSync(work, { recursive: true, force: true });
+}
