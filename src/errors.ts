@@ -29,7 +29,9 @@ export type ErrorCode =
   /** More invalid input rows than the run's allowance (`features --max-invalid`). */
   | 'TOO_MANY_INVALID'
   /** A job file (`segtensor run`) that does not parse or validate: names the file, the key and what was expected. */
-  | 'BAD_JOB';
+  | 'BAD_JOB'
+  /** The GPU ran out of memory and no CPU backend could take over: names the op and the sizes. */
+  | 'DEVICE_MEMORY';
 
 export class SegtensorError extends Error {
   constructor(

@@ -3,6 +3,7 @@
 // reports why CUDA cannot run through probe() instead of failing to load.
 #include <napi.h>
 
+#include <cstring>
 #include <string>
 
 #include "api.h"
@@ -16,8 +17,12 @@ T* dataOf(const Napi::Value& v) {
   return reinterpret_cast<T*>(static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset());
 }
 
+/** Throws err, if any; device out-of-memory errors (api.h) carry `code: 'CUDA_OOM'`. */
 void check(Napi::Env env, const char* err) {
-  if (err) throw Napi::Error::New(env, err);
+  if (!err) return;
+  Napi::Error e = Napi::Error::New(env, err);
+  if (std::strncmp(err, SEG_CUDA_OOM_PREFIX, sizeof SEG_CUDA_OOM_PREFIX - 1) == 0) e.Value().Set("code", SEG_CUDA_OOM_CODE);
+  throw e;
 }
 
 /** The handle behind an upload: freed by release(), or when collected if never released. */

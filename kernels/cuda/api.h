@@ -5,6 +5,14 @@
 #include <cstddef>
 #include <cstdint>
 
+/**
+ * Every error caused by the device running out of memory (cudaErrorMemoryAllocation, from
+ * cudaMalloc or any other call) starts with this text; the binding gives those errors the code
+ * SEG_CUDA_OOM_CODE, and the backend retries them in smaller pieces or falls back to the CPU.
+ */
+#define SEG_CUDA_OOM_PREFIX "out of GPU memory"
+#define SEG_CUDA_OOM_CODE "CUDA_OOM"
+
 extern "C" {
 
 struct SegCudaData;

@@ -34,6 +34,13 @@ namespace {
 thread_local char gMsg[256];
 
 const char* fail(const char* what, cudaError_t e) {
+  // Out of memory reads the same wherever it arose (a stream, a copy's staging buffer, a
+  // launch), so the binding can tag it and the backend retry smaller or fall back (api.h).
+  if (e == cudaErrorMemoryAllocation) {
+    cudaGetLastError();  // not sticky: clear it so later calls do not report it again
+    std::snprintf(gMsg, sizeof gMsg, SEG_CUDA_OOM_PREFIX " in %s", what);
+    return gMsg;
+  }
   std::snprintf(gMsg, sizeof gMsg, "%s: %s", what, cudaGetErrorString(e));
   return gMsg;
 }
@@ -56,11 +63,16 @@ struct DevBuf {
     n = count;
     if (count == 0) return nullptr;
     const cudaError_t e = cudaMalloc(&p, count * sizeof(T));
+    if (e != cudaSuccess) {
+      // Leave the buffer empty, so ensure() allocates again on the next call.
+      p = nullptr;
+      n = 0;
+    }
     if (e == cudaErrorMemoryAllocation) {
       cudaGetLastError();
       size_t freeB = 0, totalB = 0;
       cudaMemGetInfo(&freeB, &totalB);
-      std::snprintf(gMsg, sizeof gMsg, "out of GPU memory: need %.1f MiB, %.1f MiB free",
+      std::snprintf(gMsg, sizeof gMsg, SEG_CUDA_OOM_PREFIX ": need %.1f MiB, %.1f MiB free",
                     count * sizeof(T) / 1048576.0, freeB / 1048576.0);
       return gMsg;
     }

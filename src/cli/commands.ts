@@ -314,8 +314,9 @@ export function registerPredict(program: Command): void {
     .addOption(new Option('--backend <name>', 'compute backend').choices(BACKEND_NAMES).default('auto'))
     .option('--dtypes <col:type,...>', `declared column types (${DTYPES.join(', ')}), applied after reading whatever the format`, dtypesOption)
     .option('--coerce-invalid', "read cells that do not convert to their column's type (a stray 'n/a' in a numeric column) as null, counted, instead of failing");
+  cmd.option('--memory-limit <size>', 'memory budget, e.g. 4GB: a table that would not fit in it in memory is read, scored and written in batches (output .arrow)', (v: string) => parseMemoryLimitOption(v));
   addPseudonymFlags(cmd)
-    .action(async (flags: { model: string; input: string; out: string; id?: string; backend: string; pseudonymizeIds?: boolean; pseudonymKeyFile?: string; dtypes?: Record<string, DType>; coerceInvalid?: boolean }) => {
+    .action(async (flags: { model: string; input: string; out: string; id?: string; backend: string; memoryLimit?: number; pseudonymizeIds?: boolean; pseudonymKeyFile?: string; dtypes?: Record<string, DType>; coerceInvalid?: boolean }) => {
       const { predictSegments } = await import('../pipeline/predict.js');
       const p = progress(false);
       const r = await predictSegments({ ...flags, log: (l) => p.message(l, true) });

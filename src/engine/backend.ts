@@ -80,10 +80,28 @@ export interface RadiusNeighbours {
 /** Names of the backends segtensor knows about. `auto` is resolved by the registry. */
 export type BackendName = 'native' | 'cuda' | 'tensorflow' | 'wasm' | 'cpu';
 
+/** A run's move off a GPU that ran out of memory (see engine/fallback.ts). */
+export interface BackendFallback {
+  /** The backend that ran out of device memory. */
+  from: 'cuda';
+  /** The backend every op ran on after it. */
+  to: 'native';
+  /** The upload or op that failed (`upload`, `assign`, `segmentSum`, `distances`, …, `read`). */
+  op: string;
+  /** The sizes involved and the device's message, e.g. `1000000 rows × 64 features (244.1 MiB): out of GPU memory: need 244.1 MiB, 80.0 MiB free`. */
+  reason: string;
+}
+
 export interface Backend {
+  /** The backend that runs the ops now (`native` once a wrapped `cuda` fell back). */
   readonly name: BackendName;
   /** One line on what actually runs (library, device, threads), for logs and `doctor`. */
   readonly description: string;
+  /**
+   * Set on the `cuda` backend that resolveBackend returns, once a device out-of-memory error
+   * moved it to `native` (engine/fallback.ts); absent or null otherwise. For the run manifest.
+   */
+  readonly fallback?: BackendFallback | null;
 
   /**
    * Makes `x` (and its optional weights) resident on this backend.
@@ -173,6 +191,28 @@ export interface Backend {
    * in nRows: the caller bounds a call's output (up to queries × nRows indices) by its range.
    */
   radiusNeighbours(x: DeviceMatrix, queries: RowRange, eps: number, mode: 'count' | 'list'): Promise<RadiusNeighbours>;
+}
+
+/**
+ * The `code` of an error raised because a device ran out of memory: the CUDA addon
+ * (kernels/cuda/addon.cc) gives it to every error from cudaErrorMemoryAllocation, whose text
+ * starts with "out of GPU memory".
+ */
+export const DEVICE_OOM_CODE = 'CUDA_OOM';
+
+/**
+ * Whether `e` is a device out-of-memory error from a GPU backend's addon: its code is
+ * {@link DEVICE_OOM_CODE}, or (an addon built before the code existed) its message is the CUDA
+ * runtime's "out of memory" or the addon's "out of GPU memory". Host allocation failures
+ * (`RangeError: Array buffer allocation failed`) are not.
+ *
+ * @example
+ * try { be.upload(x) } catch (e) { if (isDeviceOutOfMemory(e)) useTheCpu(); else throw e; }
+ */
+export function isDeviceOutOfMemory(e: unknown): boolean {
+  if (!(e instanceof Error)) return false;
+  if ((e as { code?: unknown }).code === DEVICE_OOM_CODE) return true;
+  return /^out of GPU memory\b|: out of memory$/.test(e.message);
 }
 
 /** Raised when a backend cannot be loaded or used; `reason` is shown by `segtensor doctor`. */

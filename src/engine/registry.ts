@@ -7,6 +7,7 @@
  * const be = await resolveBackend('auto'); // fastest usable backend
  */
 import { BackendUnavailableError, type Backend, type BackendName } from './backend.js';
+import { withNativeFallback } from './fallback.js';
 
 type Loader = () => Promise<Backend>;
 
@@ -55,16 +56,20 @@ export async function probeBackends(): Promise<{ name: BackendName; usable: bool
 
 /**
  * Resolves `--backend`: a name, or `auto` for the first usable backend in {@link AUTO_ORDER}.
- * `onFallback` hears one line for each backend that `auto` skipped and why.
+ * `onFallback` hears one line for each backend that `auto` skipped and why, and the warning if
+ * the GPU later runs out of memory: `cuda` (named or chosen by `auto`) comes wrapped so that a
+ * device out-of-memory error that its retries in smaller pieces do not cure moves the run to
+ * `native` instead of failing it (see ./fallback.ts; `backendFallback(be)` says whether it did,
+ * and `be.name` is the backend in use). `getBackend('cuda')` is the bare backend.
  */
 export async function resolveBackend(name: string, onFallback?: (line: string) => void): Promise<Backend> {
   if (!BACKEND_NAMES.includes(name)) {
     throw new TypeError(`--backend must be one of ${BACKEND_NAMES.join(', ')}; got '${name}'`);
   }
-  if (name !== 'auto') return getBackend(name as BackendName);
+  if (name !== 'auto') return withFallback(await getBackend(name as BackendName), onFallback);
   for (const n of AUTO_ORDER) {
     try {
-      return await getBackend(n);
+      return await withFallback(await getBackend(n), onFallback);
     } catch (e) {
       if (!(e instanceof BackendUnavailableError)) throw e;
       // Silence for backends that are expected to be absent on most machines.
@@ -72,4 +77,15 @@ export async function resolveBackend(name: string, onFallback?: (line: string) =
     }
   }
   throw new BackendUnavailableError('auto', 'no backend could be loaded');
+}
+
+/** `be` with the fallback to `native` on device out-of-memory when it is `cuda`; other backends as they are. */
+async function withFallback(be: Backend, log?: (line: string) => void): Promise<Backend> {
+  if (be.name !== 'cuda') return be;
+  try {
+    return withNativeFallback(be, await getBackend('native'), log);
+  } catch (e) {
+    if (!(e instanceof BackendUnavailableError)) throw e;
+    return withNativeFallback(be, null, log, e.reason);
+  }
 }

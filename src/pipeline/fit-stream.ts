@@ -40,11 +40,31 @@ import type { FitJob, FitMetrics, FitResult } from './fit.js';
 import { MODEL_FORMAT, MODEL_FORMAT_VERSION, type ModelFile } from './model-file.js';
 import { LABEL_LIKE } from './prepare.js';
 import { profileCsv, type SegmentProfile } from './profile.js';
-import { pseudonymizeIds, strictlyIncreasing } from './ids.js';
+import { IdCheck, pseudonymizeIds } from './ids.js';
 import { methodOptions } from './methods.js';
 
 /** Rows per block of the cache (and per batch of Parquet/CSV reads): 64 Ki rows, 8 MiB at 32 features. */
 export const BLOCK_ROWS = 1 << 16;
+
+/**
+ * Whether `--memory-limit` sends the table through blocks: when its resident form (estimated
+ * from the file: Arrow and CSV about 1.5 × their size as float64 cells plus the float32 matrix,
+ * Parquet 6 ×, for its compression) would exceed the limit. Says which, and why.
+ */
+export function readsInBlocks(input: string, limit: number, log: (l: string) => void): boolean {
+  let size: number;
+  try {
+    size = fs.statSync(input).size;
+  } catch {
+    return false; // the read names the missing file
+  }
+  const factor = /\.parquet$/i.test(input) ? 6 : 1.5;
+  const estimate = size * factor;
+  const gb = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
+  const blocks = estimate > limit;
+  log(`notice: --memory-limit ${gb(limit)}: the table would take about ${gb(estimate)} in memory; ${blocks ? 'reading it in blocks' : 'fitting in memory'}`);
+  return blocks;
+}
 
 /** Refuses what the streaming fit does not do yet, naming the option. */
 export function checkStreamingJob(job: FitJob): void {
@@ -67,50 +87,6 @@ function weightsOf(labels: Int32Array, weights: Float32Array, k: number): number
   const out = new Array<number>(k).fill(0);
   for (let i = 0; i < labels.length; i++) out[labels[i]] += weights[i];
   return out;
-}
-
-/**
- * The id column's nulls and duplicates, as the resident fit checks them, over batches: numeric
- * ids (8 bytes a row) are gathered and checked once; text ids would need them all in memory, so
- * they are not checked, and a notice says so.
- */
-class IdCheck {
-  private nums: Float64Array | null = null;
-  private bigs: BigInt64Array | null = null;
-  private text = false;
-  constructor(
-    private readonly file: string,
-    private readonly name: string | null,
-    private readonly nRows: number,
-  ) {}
-
-  add(b: ColumnTable, at: number): void {
-    if (!this.name) return;
-    const c = b.column(this.name);
-    if (c.type === 'bigint') {
-      if (c.nulls) {
-        const i = c.nulls.indexOf(1);
-        if (i >= 0) throw new SegtensorError('BAD_INPUT', `${this.file}: id column '${this.name}' is null at data row ${at + i + 1}`);
-      }
-      (this.bigs ??= new BigInt64Array(this.nRows)).set(c.values, at);
-    } else if (c.type === 'number') {
-      for (let i = 0; i < c.values.length; i++) if (Number.isNaN(c.values[i])) throw new SegtensorError('BAD_INPUT', `${this.file}: id column '${this.name}' is null at data row ${at + i + 1}`);
-      (this.nums ??= new Float64Array(this.nRows)).set(c.values, at);
-    } else this.text = true;
-  }
-
-  finish(log: (l: string) => void): void {
-    if (this.text) {
-      log(`notice: id column '${this.name}' holds text: not checked for duplicates on a table read in blocks (it would take every id in memory)`);
-      return;
-    }
-    const v = this.bigs ?? this.nums;
-    if (!v || strictlyIncreasing(v)) return;
-    const sorted = v.slice().sort();
-    for (let i = 1; i < sorted.length; i++) {
-      if (sorted[i] === sorted[i - 1]) throw new SegtensorError('DUPLICATE_ID', `${this.file}: id column '${this.name}' repeats '${String(sorted[i])}'`);
-    }
-  }
 }
 
 /** The fit of ./fit.ts on a table read in batches; the same outputs (see the module comment). */
@@ -248,7 +224,7 @@ export async function fitStreamingInto(
     const names = segmentNames(profile, job.names ? readNamesFile(job.names, profile.rows.map((p) => p.segment)) : {});
     if (job.names) run.input(job.names);
     const out = new ArrowBatchWriter(run.file('assignments.arrow'));
-    const idCheck = new IdCheck(job.input, job.id ?? null, nRows);
+    const idCheck = new IdCheck(job.input, job.id ?? null);
     try {
       at = 0;
       for await (const b of batches()) {

@@ -20,7 +20,7 @@ import { atomicWrite } from '../io/atomic.js';
 import { type DType } from '../io/read-table.js';
 import { beginRun, hashFile } from '../io/run-dir.js';
 import { CHECKPOINT_FILE, checkpointKey, fitCheckpoints } from './checkpoint.js';
-import { checkStreamingJob, fitStreamingInto } from './fit-stream.js';
+import { checkStreamingJob, fitStreamingInto, readsInBlocks } from './fit-stream.js';
 import { jobPseudonymKey } from './ids.js';
 import type { PseudonymKey } from '../util/pseudonym.js';
 import { writeTable } from '../io/write-table.js';
@@ -177,7 +177,7 @@ export async function fitSegmentation(job: FitJob): Promise<FitResult> {
   if (job.k === 'auto' && job.warmStart) throw new SegtensorError('BAD_OPTION', '--warm-start needs a fixed --k (the previous model\'s), not --k auto');
   if (job.names) readNamesFile(job.names, null); // its form, before any work
   const pseudonymKey = jobPseudonymKey(job);
-  const streaming = job.memoryLimit ? readsInBlocks(job, job.memoryLimit, log) : false;
+  const streaming = job.memoryLimit ? readsInBlocks(job.input, job.memoryLimit, log) : false;
   if (streaming) checkStreamingJob(job);
   if ((job.resume || job.checkpointInterval !== undefined) && (method !== 'kmeans' || job.k === 'auto')) {
     const flag = job.resume ? '--resume' : '--checkpoint-interval';
@@ -423,26 +423,6 @@ async function fitInto(
   // Publishing pruned the store, checkpoint included; said here too, should pruning change.
   fs.rmSync(path.join(run.store, CHECKPOINT_FILE), { force: true });
   return { model, metrics, profile, files, coercions: table.coercions };
-}
-
-/**
- * Whether `--memory-limit` sends the table through blocks: when its resident form (estimated
- * from the file: Arrow and CSV about 1.5 × their size as float64 cells plus the float32 matrix,
- * Parquet 6 ×, for its compression) would exceed the limit. Says which, and why.
- */
-function readsInBlocks(job: FitJob, limit: number, log: (l: string) => void): boolean {
-  let size: number;
-  try {
-    size = fs.statSync(job.input).size;
-  } catch {
-    return false; // the read names the missing file
-  }
-  const factor = /\.parquet$/i.test(job.input) ? 6 : 1.5;
-  const estimate = size * factor;
-  const gb = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
-  const blocks = estimate > limit;
-  log(`notice: --memory-limit ${gb(limit)}: the table would take about ${gb(estimate)} in memory; ${blocks ? 'reading it in blocks' : 'fitting in memory'}`);
-  return blocks;
 }
 
 /** Options that shape only the outputs, not the fit's floats: left out of the checkpoint key. */

@@ -110,3 +110,57 @@ export function strictlyIncreasing(values: Exclude<OutColumn['values'], unknown[
   for (let i = 1; i < values.length; i++) if (!(values[i] > values[i - 1])) return false;
   return true;
 }
+
+/**
+ * The id column's nulls and duplicates, as the resident fit checks them, over batches: numeric
+ * ids (8 bytes a row) are gathered and checked once; text ids would need them all in memory, so
+ * they are not checked, and a notice says so.
+ */
+export class IdCheck {
+  private nums: Float64Array[] = [];
+  private bigs: BigInt64Array[] = [];
+  private text = false;
+  constructor(
+    private readonly file: string,
+    private readonly name: string | null,
+  ) {}
+
+  /** The ids of one batch, whose first row is data row `at` + 1. */
+  add(b: ColumnTable, at: number): void {
+    if (!this.name) return;
+    const c = b.column(this.name);
+    if (c.type === 'bigint') {
+      if (c.nulls) {
+        const i = c.nulls.indexOf(1);
+        if (i >= 0) throw new SegtensorError('BAD_INPUT', `${this.file}: id column '${this.name}' is null at data row ${at + i + 1}`);
+      }
+      this.bigs.push(c.values.slice());
+    } else if (c.type === 'number') {
+      for (let i = 0; i < c.values.length; i++) if (Number.isNaN(c.values[i])) throw new SegtensorError('BAD_INPUT', `${this.file}: id column '${this.name}' is null at data row ${at + i + 1}`);
+      this.nums.push(c.values.slice());
+    } else this.text = true;
+  }
+
+  finish(log: (l: string) => void): void {
+    if (this.text) {
+      log(`notice: id column '${this.name}' holds text: not checked for duplicates on a table read in blocks (it would take every id in memory)`);
+      return;
+    }
+    const parts: (Float64Array | BigInt64Array)[] = this.bigs.length ? this.bigs : this.nums;
+    if (!parts.length) return;
+    const total = parts.reduce((s, p) => s + p.length, 0);
+    const v = this.bigs.length ? new BigInt64Array(total) : new Float64Array(total);
+    let at = 0;
+    for (const p of parts) {
+      (v as Float64Array).set(p as Float64Array, at);
+      at += p.length;
+    }
+    this.bigs = [];
+    this.nums = [];
+    if (strictlyIncreasing(v)) return;
+    const sorted = v.slice().sort();
+    for (let i = 1; i < sorted.length; i++) {
+      if (sorted[i] === sorted[i - 1]) throw new SegtensorError('DUPLICATE_ID', `${this.file}: id column '${this.name}' repeats '${String(sorted[i])}'`);
+    }
+  }
+}

@@ -318,7 +318,7 @@ export async function sweepSegmentation(job: SweepJob): Promise<SweepResult> {
       recommendation,
     };
     atomicWrite(run.file('sweep.json'), JSON.stringify(json, null, 2) + '\n');
-    run.backend(be.name);
+    run.backend(be.name, be.fallback);
     run.count({ rowsRead: table.nRows, features: x.nFeatures, ks: o.ks, excluded: exclude });
     const { files } = await run.commit();
     return { rows, recommendation, files };

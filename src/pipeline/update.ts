@@ -203,7 +203,7 @@ export async function updateModel(job: UpdateJob): Promise<UpdateResult> {
     atomicWrite(run.file('segments.csv'), profileCsv(profile));
     atomicWrite(run.file('metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
     atomicWrite(run.file('model.json'), JSON.stringify(model, null, 2) + '\n');
-    run.backend(be.name);
+    run.backend(be.name, be.fallback);
     run.count({ rowsRead: table.nRows, rowsAssigned: labels.length, model: prevRun.manifest.runId, unseenCategories: unseenCounts(x.unseen) });
     const { files } = await run.commit();
     log(`updated ${k} segments with ${table.nRows} rows in ${steps} steps; centroids moved ${shift.map((s) => s.toFixed(3)).join(', ')} (scaled units)`);

@@ -12,6 +12,7 @@ import { ColumnTable } from '../../src/io/table.js';
 import { readTable } from '../../src/io/read-table.js';
 import { ArrowBatchWriter, writeTable } from '../../src/io/write-table.js';
 import { fitSegmentation, type FitJob } from '../../src/pipeline/fit.js';
+import { predictSegments } from '../../src/pipeline/predict.js';
 import { Preprocessor } from '../../src/preprocess/preprocessor.js';
 import { fitStreaming } from '../../src/preprocess/streaming.js';
 import { Random } from '../../src/util/random.js';
@@ -77,6 +78,22 @@ describe('fit --memory-limit: a table read in blocks (issue 17)', () => {
       expect(fs.readdirSync(path.join(dir, `blk-${format}`)).sort()).toEqual(['assignments.arrow', 'manifest.json', 'metrics.json', 'model.json', 'segments.csv']);
     }, 120_000);
   }
+
+  it('predict --memory-limit scores a table in batches exactly as in memory', async () => {
+    const model = path.join(dir, 'res-arrow');
+    for (const format of ['arrow', 'parquet']) {
+      const notices: string[] = [];
+      const inMemory = await predictSegments({ model, input: path.join(dir, `t.${format}`), out: path.join(dir, `p-mem-${format}.arrow`) });
+      const blocks = await predictSegments({ model, input: path.join(dir, `t.${format}`), out: path.join(dir, `p-blk-${format}.arrow`), memoryLimit: 2 ** 20, log: (l) => notices.push(l) });
+      expect(notices.some((l) => /reading it in blocks/.test(l))).toBe(true);
+      expect(blocks.sizes).toEqual(inMemory.sizes);
+      const a = await readTable(path.join(dir, `p-blk-${format}.arrow`));
+      const b = await readTable(path.join(dir, `p-mem-${format}.arrow`));
+      expect(a.names).toEqual(b.names);
+      for (const c of a.names) expect(Array.from(a.numeric(c)), c).toEqual(Array.from(b.numeric(c)));
+    }
+    await expect(predictSegments({ model, input: path.join(dir, 't.arrow'), out: path.join(dir, 'p.csv'), memoryLimit: 2 ** 20 })).rejects.toThrow(/predict writes a table read in blocks as Arrow IPC/);
+  }, 60_000);
 
   it('streaming medians are exact, whatever the data (ties, ±0, negatives, wide ranges), also refined to the last key bit', async () => {
     const r = new Random(4);

@@ -15,6 +15,19 @@
  * this backend's `distances` (host.ts), the float32 distances from the GPU and the float64
  * decisions near eps on the host.
  *
+ * Device memory: an op whose per-call device buffers grow with a dimension the caller chose
+ * retries, when the device runs out of memory ({@link isDeviceOutOfMemory}), in pieces of half
+ * that dimension, then a quarter, down to a floor ({@link retryInPieces}): `distances` over its
+ * centers (down to one; so the host `radiusNeighbours` too) and `potentials` over its candidates
+ * (down to one), both the same bits (each output is one center's or candidate's own sum);
+ * `clusterDistanceSums` and `project` over their rows (down to {@link MIN_RETRY_ROWS}), the same
+ * bits (each output row is computed alone); `softSums` and `scatter` over their rows, the pieces'
+ * float64 sums added in row order (so they agree with the whole call to float64 rounding, not
+ * bit for bit). `upload`, `assign`, `segmentSum` and reading an assignment have no such
+ * dimension (their buffers are per row of the whole matrix, or the sums' partials, already
+ * budgeted on the device) and raise the error at once: resolveBackend's wrapper (../fallback.ts)
+ * then continues on `native`.
+ *
  * Unavailable (with the CUDA runtime's own reason) when the addon is not built, there is no
  * device, or the driver is older than the runtime.
  *
@@ -25,6 +38,7 @@
  */
 import {
   BackendUnavailableError,
+  isDeviceOutOfMemory,
   type Assignment,
   type Backend,
   type DeviceMatrix,
@@ -125,6 +139,43 @@ class CudaAssignment implements Assignment {
   }
 }
 
+/**
+ * The smallest piece of rows a retry on device out-of-memory tries: a multiple of every kernel's
+ * block of rows (128 for x·W and the silhouette sums, 256 for the soft sums' smallest streamed
+ * chunk), and small enough that its buffers are a few MiB even at k in the thousands. @internal
+ */
+export const MIN_RETRY_ROWS = 256;
+
+/**
+ * Runs `run(a, b)` over [0, total) whole; when the device runs out of memory, again from where
+ * it failed in pieces of half the length, then a quarter, and so on (multiples of `align`), no
+ * shorter than `floor`, rethrowing the error once a piece of `floor` fails too. Pieces that
+ * finished are kept: `run` must write only its own piece's output, and only once it succeeded.
+ * Returns the piece length that completed the call (`total` when no retry was needed).
+ * A failed attempt costs little: every op allocates its device buffers before it copies or
+ * launches anything. @internal
+ *
+ * @example
+ * retryInPieces(m, 1, 1, (j0, j1) => addon.potentials(h, closest, cands.subarray(j0 * d, j1 * d), j1 - j0));
+ */
+export function retryInPieces(total: number, floor: number, align: number, run: (a: number, b: number) => void): number {
+  let piece = Math.max(1, total);
+  let at = 0;
+  for (;;) {
+    try {
+      while (at < total) {
+        const b = Math.min(total, at + piece);
+        run(at, b);
+        at = b;
+      }
+      return piece;
+    } catch (e) {
+      if (!isDeviceOutOfMemory(e) || piece <= floor) throw e;
+      piece = Math.max(floor, Math.ceil(Math.ceil(piece / 2) / align) * align);
+    }
+  }
+}
+
 function asCuda(x: DeviceMatrix): CudaMatrix {
   if (!(x instanceof CudaMatrix)) throw new TypeError('cuda backend: the matrix was uploaded to another backend');
   if (x.released) throw new Error('cuda backend: the matrix was released');
@@ -184,17 +235,49 @@ export function cudaBackendFrom(addon: CudaAddon): Backend {
 
     async distances(xd: DeviceMatrix, centers: Float32Array, m: number, out = new Float32Array(xd.nRows * m)): Promise<Float32Array> {
       const x = asCuda(xd);
-      addon.distances(x.handle, centers, m, out);
+      const n = x.nRows;
+      const d = x.nFeatures;
+      // The device holds nRows × (centers of the call) distances: on out-of-memory, fewer
+      // centers a call, each piece's columns copied into place (every entry is its own sum).
+      retryInPieces(m, 1, 1, (j0, j1) => {
+        if (j1 - j0 === m) return addon.distances(x.handle, centers, m, out);
+        const mm = j1 - j0;
+        const part = new Float32Array(n * mm);
+        addon.distances(x.handle, centers.subarray(j0 * d, j1 * d), mm, part);
+        for (let i = 0; i < n; i++) out.set(part.subarray(i * mm, (i + 1) * mm), i * m + j0);
+      });
       return out;
     },
 
     async potentials(xd: DeviceMatrix, closest: Float32Array, candidates: Float32Array, m: number): Promise<Float64Array> {
-      return addon.potentials(asCuda(xd).handle, closest, candidates, m);
+      const x = asCuda(xd);
+      const d = x.nFeatures;
+      // Per-block partials per candidate: fewer candidates a call on out-of-memory (each
+      // candidate's potential is its own sum, in the same block order: the same bits).
+      const out = new Float64Array(m);
+      retryInPieces(m, 1, 1, (j0, j1) => {
+        out.set(j1 - j0 === m ? addon.potentials(x.handle, closest, candidates, m) : addon.potentials(x.handle, closest, candidates.subarray(j0 * d, j1 * d), j1 - j0), j0);
+      });
+      return out;
     },
 
     async clusterDistanceSums(xd: DeviceMatrix, labels: Int32Array, k: number, rows?: RowRange): Promise<Float64Array> {
       const x = asCuda(xd);
-      return addon.clusterDistanceSums(x.handle, x.host, labels, k, rows?.start ?? 0, rows?.end ?? x.nRows);
+      const r0 = rows?.start ?? 0;
+      const r1 = rows?.end ?? x.nRows;
+      // A row's sums do not depend on the range: fewer rows a call on out-of-memory.
+      const pieces: Float64Array[] = [];
+      retryInPieces(r1 - r0, MIN_RETRY_ROWS, MIN_RETRY_ROWS, (a, b) => {
+        pieces.push(addon.clusterDistanceSums(x.handle, x.host, labels, k, r0 + a, r0 + b));
+      });
+      if (pieces.length === 1) return pieces[0];
+      const out = new Float64Array((r1 - r0) * k);
+      let at = 0;
+      for (const p of pieces) {
+        out.set(p, at);
+        at += p.length;
+      }
+      return out;
     },
 
     async project(xd: DeviceMatrix, w: Float32Array, m: number, rows?: RowRange, out?: Float32Array): Promise<Float32Array> {
@@ -202,22 +285,52 @@ export function cudaBackendFrom(addon: CudaAddon): Backend {
       const r0 = rows?.start ?? 0;
       const r1 = rows?.end ?? x.nRows;
       const res = out ?? new Float32Array((r1 - r0) * m);
-      addon.project(x.handle, w, m, r0, r1, res);
+      // Each output row is computed alone: fewer rows a call on out-of-memory, the same bits.
+      retryInPieces(r1 - r0, MIN_RETRY_ROWS, MIN_RETRY_ROWS, (a, b) => {
+        addon.project(x.handle, w, m, r0 + a, r0 + b, b - a === r1 - r0 ? res : res.subarray(a * m, b * m));
+      });
       return res;
     },
 
     async softSums(xd: DeviceMatrix, r: Float32Array, m: number, rows?: RowRange): Promise<SegmentSums> {
       const x = asCuda(xd);
-      const sums = new Float64Array(m * x.nFeatures);
+      const d = x.nFeatures;
+      const r0 = rows?.start ?? 0;
+      const r1 = rows?.end ?? x.nRows;
+      const sums = new Float64Array(m * d);
       const counts = new Float64Array(m);
-      addon.softSums(x.handle, r, m, rows?.start ?? 0, rows?.end ?? x.nRows, sums, counts);
+      // On out-of-memory, the pieces' sums added in row order: float64 rounding apart from the
+      // whole call's (its blocks of rows are cut differently).
+      retryInPieces(r1 - r0, MIN_RETRY_ROWS, MIN_RETRY_ROWS, (a, b) => {
+        if (b - a === r1 - r0) return addon.softSums(x.handle, r, m, r0, r1, sums, counts);
+        if (a === 0) {
+          // Whatever the failed whole call left.
+          sums.fill(0);
+          counts.fill(0);
+        }
+        const s = new Float64Array(m * d);
+        const c = new Float64Array(m);
+        addon.softSums(x.handle, r.subarray(a * m, b * m), m, r0 + a, r0 + b, s, c);
+        for (let e = 0; e < s.length; e++) sums[e] += s[e];
+        for (let j = 0; j < m; j++) counts[j] += c[j];
+      });
       return { sums, counts };
     },
 
     async scatter(xd: DeviceMatrix, r: Float32Array | null, m: number, means: Float64Array, rows?: RowRange): Promise<Float64Array> {
       const x = asCuda(xd);
-      const out = new Float64Array(m * x.nFeatures * x.nFeatures);
-      addon.scatter(x.handle, r, m, means, rows?.start ?? 0, rows?.end ?? x.nRows, out);
+      const d = x.nFeatures;
+      const r0 = rows?.start ?? 0;
+      const r1 = rows?.end ?? x.nRows;
+      const out = new Float64Array(m * d * d);
+      // As softSums: the pieces' matrices added in row order on out-of-memory.
+      retryInPieces(r1 - r0, MIN_RETRY_ROWS, MIN_RETRY_ROWS, (a, b) => {
+        if (b - a === r1 - r0) return addon.scatter(x.handle, r, m, means, r0, r1, out);
+        if (a === 0) out.fill(0);
+        const part = new Float64Array(m * d * d);
+        addon.scatter(x.handle, r ? r.subarray(a * m, b * m) : null, m, means, r0 + a, r0 + b, part);
+        for (let e = 0; e < part.length; e++) out[e] += part[e];
+      });
       return out;
     },
 
