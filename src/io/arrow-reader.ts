@@ -147,40 +147,47 @@ export async function readArrow(file: string): Promise<ColumnTable> {
 
 /**
  * An Arrow IPC file or stream as a stream of tables, one per record batch (out-of-core reads,
- * issue 17): the file is read in 4 MiB pieces, so memory holds one batch (its size is the
- * writer's choice). Columns typed as {@link readArrow} types them.
+ * issue 17): memory holds one batch (its size is the writer's choice). Read through a file
+ * handle, so the file format's batches are read where its footer says they are: read from a
+ * stream, the file format is buffered whole to reach the footer (3.3 GB resident for a 3.2 GB
+ * file, against 0.1 GB this way, and 7 × slower).
  */
 export async function* arrowBatches(file: string): AsyncGenerator<ColumnTable> {
-  let reader;
+  const fh = await fs.promises.open(file, 'r');
   try {
-    reader = await RecordBatchReader.from(fs.createReadStream(file, { highWaterMark: 1 << 22 }));
-    await reader.open();
-  } catch (e) {
-    throw new SegtensorError('CORRUPT_FILE', `${file}: not a readable Arrow IPC file or stream (${firstLine(e)})`);
-  }
-  const schema = reader.schema;
-  if (!schema) throw new SegtensorError('CORRUPT_FILE', `${file}: Arrow data has no schema`);
-  const kinds = schema.fields.map((f) => kindOf(f.type));
-  const it = reader[Symbol.asyncIterator]();
-  for (;;) {
-    let next;
+    let reader;
     try {
-      next = await it.next();
+      reader = await RecordBatchReader.from(fh);
+      await reader.open();
     } catch (e) {
-      throw new SegtensorError('CORRUPT_FILE', `${file}: Arrow data is truncated or corrupt (${firstLine(e)})`);
+      throw new SegtensorError('CORRUPT_FILE', `${file}: not a readable Arrow IPC file or stream (${firstLine(e)})`);
     }
-    if (next.done) break;
-    const batch = next.value;
-    const n = batch.numRows;
-    if (n === 0) continue;
-    const columns = schema.fields.map((f, i): Column => {
-      const k = kinds[i];
-      const sink = k === 'number' || k === 'timestamp' ? numberSink(k) : k === 'bigint' ? bigintSink() : k === 'string' ? stringSink() : null;
-      if (!sink) return { name: f.name, type: 'other', typeName: String(f.type) };
-      sink.push(batch.getChildAt(i)!, n);
-      return sink.finish(f.name);
-    });
-    yield new ColumnTable(file, n, columns);
+    const schema = reader.schema;
+    if (!schema) throw new SegtensorError('CORRUPT_FILE', `${file}: Arrow data has no schema`);
+    const kinds = schema.fields.map((f) => kindOf(f.type));
+    const it = reader[Symbol.asyncIterator]();
+    for (;;) {
+      let next;
+      try {
+        next = await it.next();
+      } catch (e) {
+        throw new SegtensorError('CORRUPT_FILE', `${file}: Arrow data is truncated or corrupt (${firstLine(e)})`);
+      }
+      if (next.done) break;
+      const batch = next.value;
+      const n = batch.numRows;
+      if (n === 0) continue;
+      const columns = schema.fields.map((f, i): Column => {
+        const k = kinds[i];
+        const sink = k === 'number' || k === 'timestamp' ? numberSink(k) : k === 'bigint' ? bigintSink() : k === 'string' ? stringSink() : null;
+        if (!sink) return { name: f.name, type: 'other', typeName: String(f.type) };
+        sink.push(batch.getChildAt(i)!, n);
+        return sink.finish(f.name);
+      });
+      yield new ColumnTable(file, n, columns);
+    }
+  } finally {
+    await fh.close();
   }
 }
 

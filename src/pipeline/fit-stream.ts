@@ -101,7 +101,10 @@ export async function fitStreamingInto(
   checkpointsFor: (x: { nRows: number; nFeatures: number }) => Promise<import('./checkpoint.js').CheckpointStore>,
 ): Promise<FitResult> {
   const batches = () => readTableBatches(job.input, '--input', BLOCK_ROWS);
-  const first = (await batches().next()).value as ColumnTable | undefined;
+  // The first batch for the schema; the stream is closed at once (an open one keeps reading).
+  const peek = batches();
+  const first = (await peek.next()).value as ColumnTable | undefined;
+  await peek.return(undefined);
   if (!first) throw new SegtensorError('EMPTY_TABLE', `${job.input}: the table has no rows`);
   run.input(job.input);
   const labelsMarked = await readLabelColumns(job.input);
