@@ -6,7 +6,7 @@
  * const q = await clusterQuality(be, x, labels, k, { sampleSize: 20000, seed: 0 });
  */
 import type { Backend } from '../engine/backend.js';
-import { hostRows, type ChunkedMatrix, type HostMatrix, type Matrix } from '../core/matrix.js';
+import { chunkedMatrix, hostRows, type ChunkedMatrix, type HostMatrix, type Matrix } from '../core/matrix.js';
 import { clusterDistanceSums } from '../engine/ops/cluster-distance-sums.js';
 import { distances } from '../engine/ops/distances.js';
 import { nativeHelper } from '../util/native-addon.js';
@@ -89,23 +89,8 @@ export function dispersionChunked(x: ChunkedMatrix, labels: Int32Array, k: numbe
 
 /** {@link dispersion} in JavaScript: the fallback without the addon, and its reference in tests. */
 export function dispersionJs(x: Matrix, labels: Int32Array, k: number): Dispersion {
-  const d = x.nFeatures;
-  const { means, sizes } = clusterMeans(x, labels, k);
-  const scatter = new Float64Array(k);
-  let within = 0;
-  const data = x.data;
-  for (let i = 0; i < x.nRows; i++) {
-    const l = labels[i];
-    let s = 0;
-    for (let f = 0; f < d; f++) {
-      const t = data[i * d + f] - means[l * d + f];
-      s += t * t;
-    }
-    within += s;
-    scatter[l] += Math.sqrt(s);
-  }
-  for (let j = 0; j < k; j++) if (sizes[j] > 0) scatter[j] /= sizes[j];
-  return { means, sizes, within, scatter };
+  if (x.nRows === 0) return { means: new Float64Array(k * x.nFeatures), sizes: new Float64Array(k), within: 0, scatter: new Float64Array(k) };
+  return dispersionChunked(chunkedMatrix([x.data], x.nFeatures), labels, k);
 }
 
 /**

@@ -25,8 +25,9 @@ export const FEATURE_DEFAULTS = Object.freeze({
   memoryFraction: 0.6,
   /**
    * Transaction rows per customer partition: larger logs are aggregated in customer-disjoint
-   * partitions, one after the other, so the duplicate and order hash tables hold at most about
-   * this many rows (15 M rows in one pass peaked at 4.2 GB; 152 M rows in 8 partitions at 8.2 GB).
+   * partitions, one after the other, so the partition's temp table, its hash sort and the event
+   * hash table hold at most about this many rows (15 M rows in one pass peaked at 1.8 GB; 152 M
+   * rows in 8 partitions at 7.3 GB; before issue 17's prefilter 4.2 GB and 8.2 GB).
    */
   partitionRows: 20_000_000,
 });

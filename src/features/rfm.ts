@@ -7,18 +7,25 @@
  * 0. a log of more than {@link FEATURE_DEFAULTS}.partitionRows rows is split into customer-disjoint
  *    partitions (ranges of an integer id, else its hash), aggregated one after the other into
  *    one per-customer table: every feature of a customer comes from that customer's rows only,
- *    so the result is the same, while the row-level hash tables of steps 1 and 4 shrink by the
- *    partition count (152 M rows in one pass grew past 16 GB). A log written in customer order
- *    (the generator's) lets DuckDB skip the row groups outside each range;
- * 1. exact duplicate rows are collapsed (`GROUP BY ALL`, counting the copies);
+ *    so the result is the same, while the row-level work of step 1 shrinks by the partition count
+ *    (152 M rows in one pass grew past 16 GB). A log written in customer order (the generator's)
+ *    lets DuckDB skip the row groups outside each range. Each partition is read from the log once,
+ *    into a temp table with a 64-bit hash of every row, which steps 1 to 5 then scan;
+ * 1. exact duplicate rows are collapsed, counting the copies: only rows whose row hash repeats
+ *    (found by sorting the hashes) can be copies of each other, and only those go through the
+ *    exact `GROUP BY ALL` (every column compared, so a hash collision is never taken for a copy);
+ *    the rest pass with one copy each (issue 17: the `GROUP BY ALL` of every row was most of the
+ *    run time);
  * 2. rows with a null customer id, an unparseable or null timestamp, or an unparseable,
  *    null or non-finite amount are counted and skipped;
  * 3. optionally, |amount| is capped at its (1 − q) quantile over valid rows before as-of;
  * 4. rows are classed as purchase (amount > 0), return (amount < 0) or zero, before as-of, or
  *    in the churn window; with an order column, rows of one (customer, order, class) form
  *    one event timed at their earliest row;
- * 5. events aggregate per customer. Every feature reads only rows strictly before as-of; the
- *    `churned` label reads only rows in [as-of, as-of + W days).
+ * 5. rows aggregate per customer: sums and counts straight over the rows, and with an order
+ *    column the events, (customer, order, class) groups with only their earliest time, counted
+ *    per customer and joined. Every feature reads only rows strictly before as-of; the `churned`
+ *    label reads only rows in [as-of, as-of + W days).
  *
  * Guards (issue 12), each a one-line error: as-of must lie inside the log's valid rows and the
  * churn window must end by its last valid timestamp (see `checkRange`); invalid rows beyond
@@ -33,6 +40,7 @@
  * const r = await buildFeatures({ transactions: 'tx.parquet', asOf: '2024-01-01', out: 'features.parquet', churnWindow: 90 });
  * r.meta.rows.duplicatesRemoved;
  */
+import { hmacPads, pseudonymKey, PSEUDONYM_HEX, type PseudonymKey } from '../util/pseudonym.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -90,6 +98,17 @@ export interface FeatureJob {
   spillDir?: string | null;
   /** Transaction rows per customer partition (see step 0). Default 20,000,000. */
   partitionRows?: number;
+  /**
+   * Bits of the 64-bit row hash the duplicate prefilter keeps (step 1), in [1, 64]. Default 64.
+   * Fewer bits make unequal rows collide, so that tests can drive most rows through the exact
+   * comparison; the output must not change.
+   * @internal
+   */
+  rowHashBits?: number;
+  /** `--pseudonymize-ids`: the output's customer ids are keyed hashes (src/util/pseudonym.ts), computed by DuckDB. Default false. */
+  pseudonymizeIds?: boolean;
+  /** `--pseudonym-key-file`; default the environment variable SEGTENSOR_PSEUDONYM_KEY. */
+  pseudonymKeyFile?: string | null;
   /** Progress lines. */
   log?: (line: string) => void;
 }
@@ -154,6 +173,8 @@ export function checkFeatureJob(job: FeatureJob): void {
   if (job.memoryLimit != null && !MEMORY_RE.test(job.memoryLimit)) bad(`--memory-limit must be a size such as '8GB' or '512MiB'; got '${job.memoryLimit}'`);
   const pr = job.partitionRows ?? FEATURE_DEFAULTS.partitionRows;
   if (!Number.isSafeInteger(pr) || pr < 1) bad(`partitionRows must be a positive integer; got '${pr}'`);
+  const hb = job.rowHashBits ?? 64;
+  if (!Number.isSafeInteger(hb) || hb < 1 || hb > 64) bad(`rowHashBits must be an integer in [1, 64]; got '${hb}'`);
   formatOf(job.out, '--out');
 }
 
@@ -188,11 +209,11 @@ function isoOf(us: number): string {
  *   past the log. The log is taken to cover the whole day of its last row, as for as-of: the
  *   generator's log for as-of 2024-01-01 and 90 days ends 2024-03-30 23:59, a second before its
  *   window, and must be accepted; a window reaching one day further is not.
- * Costs one scan of the id, time and amount columns, before the aggregation.
+ * `lo` and `hi` are those timestamps in epoch microseconds (null without a valid row), from the
+ * survey scan that also counts the categories, before the aggregation.
  * @internal
  */
-async function checkRange(job: FeatureJob, tx: Source, run: (sql: string) => Promise<unknown[][]>, rawValid: string): Promise<FeatureMeta['validRange']> {
-  const [[lo, hi]] = await run(`SELECT epoch_us(min(ts)), epoch_us(max(ts)) FROM (${rawValid}) WHERE ts IS NOT NULL AND isfinite(amt)`);
+async function checkRange(job: FeatureJob, tx: Source, run: (sql: string) => Promise<unknown[][]>, lo: unknown, hi: unknown): Promise<FeatureMeta['validRange']> {
   if (lo === null || hi === null) {
     const [[total]] = await run(`SELECT count(*) FROM ${tx.relation}`);
     throw new SegtensorError('EMPTY_TABLE', `${tx.file}: no valid transaction rows among ${Number(total)} (each has a null id, a bad timestamp or a bad amount)`);
@@ -248,12 +269,14 @@ const FEATURE_DOCS: Record<string, string> = {
 /** Builds the feature table. Every output is written atomically; the metadata goes to `<out>.meta.json` (and Parquet key-value metadata). */
 export async function buildFeatures(job: FeatureJob): Promise<FeatureResult> {
   checkFeatureJob(job);
+  const key = job.pseudonymizeIds ? pseudonymKey({ keyFile: job.pseudonymKeyFile ?? null, env: process.env }) : null;
+  if (job.pseudonymKeyFile && !job.pseudonymizeIds) throw new SegtensorError('BAD_OPTION', '--pseudonym-key-file applies with --pseudonymize-ids');
   // Staged and published with the metadata sidecar in one step (src/io/run-dir.ts).
   const run = beginRun({ command: 'features', out: job.out, layout: 'file', sidecars: [metaPathFor(job.out)], options: job });
   try {
     // Spill inside the staging directory: beside --out (the disk chosen for large files), and
     // removed with it when the run is interrupted.
-    const r = await buildInto({ ...job, spillDir: job.spillDir ?? run.staging }, run.primary, run.file(path.basename(metaPathFor(job.out))));
+    const r = await buildInto({ ...job, spillDir: job.spillDir ?? run.staging }, run.primary, run.file(path.basename(metaPathFor(job.out))), key);
     run.input(job.transactions);
     if (job.customers) run.input(job.customers);
     run.count({ rows: r.meta.rows, customers: r.meta.output.rows });
@@ -264,7 +287,7 @@ export async function buildFeatures(job: FeatureJob): Promise<FeatureResult> {
   }
 }
 
-async function buildInto(job: FeatureJob, dest: string, metaDest: string): Promise<FeatureResult> {
+async function buildInto(job: FeatureJob, dest: string, metaDest: string, key: PseudonymKey | null): Promise<FeatureResult> {
   const conn = await duck();
   const memoryLimit = job.memoryLimit ?? `${Math.floor((os.totalmem() * FEATURE_DEFAULTS.memoryFraction) / 2 ** 20)}MiB`;
   // Spill next to the output by default: that disk was chosen for large files, while
@@ -275,7 +298,7 @@ async function buildInto(job: FeatureJob, dest: string, metaDest: string): Promi
     await conn.run(`SET temp_directory = ${sqlString(spill)}`);
     // Every output is ORDER BY'd, so DuckDB need not keep row order between operators (less buffering).
     await conn.run('SET preserve_insertion_order = false');
-    return await featuresWith(job, conn, memoryLimit, dest, metaDest);
+    return await featuresWith(job, conn, memoryLimit, dest, metaDest, key);
   } finally {
     // Nothing else in segtensor sets these, so DuckDB's defaults are what was there before.
     for (const name of ['memory_limit', 'temp_directory', 'preserve_insertion_order']) await conn.run(`RESET ${name}`).catch(() => {});
@@ -336,7 +359,7 @@ export async function customerPartitions(conn: DuckDBConnection, tx: Source, cid
   ];
 }
 
-async function featuresWith(job: FeatureJob, conn: DuckDBConnection, memoryLimit: string, dest: string, metaDest: string): Promise<FeatureResult> {
+async function featuresWith(job: FeatureJob, conn: DuckDBConnection, memoryLimit: string, dest: string, metaDest: string, key: PseudonymKey | null): Promise<FeatureResult> {
   const log = job.log ?? (() => {});
   const customerCol = job.customerCol ?? FEATURE_DEFAULTS.customerCol;
   const timeCol = job.timeCol ?? FEATURE_DEFAULTS.timeCol;
@@ -362,29 +385,63 @@ async function featuresWith(job: FeatureJob, conn: DuckDBConnection, memoryLimit
     const asOf = `TIMESTAMP ${sqlString(`${job.asOf} 00:00:00`)}`;
     const asOfDate = `DATE ${sqlString(job.asOf)}`;
     const T = FEATURE_DEFAULTS.trendDays;
-    // Typed, flagged rows of one customer partition after exact-duplicate removal. `bad`: 1 null id, 2 bad timestamp, 3 bad amount.
-    const typed = (part: string) => `SELECT ${cidSql} AS cid, ${tsSql} AS ts, ${amtSql} AS amt,
+    // Work tables of one partition: its rows with their row hash, and the hashes that repeat.
+    const rawTable = `${tag}_raw`;
+    const dupTable = `${tag}_dup`;
+    const taken = new Set(tx.columns.map((c) => c.name));
+    const fresh = (base: string) => {
+      let name = base;
+      while (taken.has(name)) name += '_';
+      taken.add(name);
+      return name;
+    };
+    const hashCol = ident(fresh('st_row_hash'));
+    const hashBits = job.rowHashBits ?? 64;
+    const copiesCol = ident(fresh('st_copies'));
+    // hash() of every column: rows equal under GROUP BY (NULL = NULL, NaN = NaN, -0.0 = 0.0) hash
+    // alike, so rows whose hash occurs once have no copy. The rows sharing a hash (the copies, and
+    // any collision) are grouped exactly, every column compared, as before the prefilter.
+    const loadRaw = (part: string) => `CREATE TEMP TABLE ${rawTable} AS
+      SELECT *, hash(${tx.columns.map((c) => ident(c.name)).join(', ')})${hashBits < 64 ? ` >> ${64 - hashBits}` : ''} AS ${hashCol} FROM ${tx.relation} WHERE ${part}`;
+    // Sorting 8-byte hashes finds the repeats in about half the time of a hash aggregate with one group per row.
+    const findRepeats = `CREATE TEMP TABLE ${dupTable} AS
+      SELECT DISTINCT h FROM (SELECT ${hashCol} AS h, lag(${hashCol}) OVER (ORDER BY ${hashCol}) AS prev FROM ${rawTable}) WHERE h = prev`;
+    const deduped = `SELECT * EXCLUDE (${hashCol}), 1 AS ${copiesCol} FROM ${rawTable} ANTI JOIN ${dupTable} d ON ${rawTable}.${hashCol} = d.h
+      UNION ALL
+      SELECT *, count(*) AS ${copiesCol} FROM (SELECT * EXCLUDE (${hashCol}) FROM ${rawTable} SEMI JOIN ${dupTable} d ON ${rawTable}.${hashCol} = d.h) GROUP BY ALL`;
+    // Typed, flagged rows of the loaded partition after exact-duplicate removal. `bad`: 1 null id, 2 bad timestamp, 3 bad amount.
+    const typed = (rows: string) => `SELECT ${cidSql} AS cid, ${tsSql} AS ts, ${amtSql} AS amt,
         ${orderCol ? ident(orderCol) : 'NULL'} AS ord, ${categoryCol ? `CAST(${ident(categoryCol)} AS VARCHAR)` : 'NULL::VARCHAR'} AS cat,
-        st_copies - 1 AS dups
-      FROM (SELECT *, count(*) AS st_copies FROM (SELECT * FROM ${tx.relation} WHERE ${part}) GROUP BY ALL)`;
-    const flagged = (part: string) =>
-      `SELECT *, CASE WHEN cid IS NULL THEN 1 WHEN ts IS NULL THEN 2 WHEN amt IS NULL OR NOT isfinite(amt) THEN 3 ELSE 0 END AS bad FROM (${typed(part)})`;
+        ${copiesCol} - 1 AS dups
+      FROM (${rows})`;
+    const flagged = (rows: string) => `SELECT *, CASE WHEN cid IS NULL THEN 1 WHEN ts IS NULL THEN 2 WHEN amt IS NULL OR NOT isfinite(amt) THEN 3 ELSE 0 END AS bad FROM (${typed(rows)})`;
 
     // Categories and the winsorizing cap come from valid rows before as-of only, so rows after
     // as-of cannot change the column set or any value.
     const rawValid = `SELECT ${tsSql} AS ts, ${amtSql} AS amt${categoryCol ? `, CAST(${ident(categoryCol)} AS VARCHAR) AS cat` : ''}
       FROM ${tx.relation} WHERE ${cidSql} IS NOT NULL`;
+    // One scan for both: the valid range (rows with a timestamp and a finite amount) and, per
+    // category, its purchases before as-of (a subset of those rows).
     log('checking as-of and the churn window against the log');
-    const range = await checkRange(job, tx, (sql) => run(sql), rawValid);
+    const withCats = categoryCol != null && maxCategories > 0;
+    const surveyTable = `${tag}_survey`;
+    let range: FeatureMeta['validRange'];
     let categories: string[] = [];
     let hasOther = false;
-    if (categoryCol && maxCategories > 0) {
-      log('finding categories');
-      const rows = await run(
-        `SELECT cat, count(*) AS n FROM (${rawValid}) WHERE ts < ${asOf} AND isfinite(amt) AND amt > 0 AND cat IS NOT NULL GROUP BY cat ORDER BY n DESC, cat LIMIT ${maxCategories + 1}`,
-      );
-      categories = rows.slice(0, maxCategories).map((r) => String(r[0]));
-      hasOther = rows.length > maxCategories;
+    try {
+      await conn.run(`CREATE TEMP TABLE ${surveyTable} AS SELECT ${withCats ? 'cat' : 'NULL::VARCHAR AS cat'},
+          ${withCats ? `count(*) FILTER (ts < ${asOf} AND amt > 0)` : '0'} AS n, min(ts) AS lo, max(ts) AS hi
+        FROM (${rawValid}) WHERE ts IS NOT NULL AND isfinite(amt) ${withCats ? 'GROUP BY cat' : ''}`);
+      const [[lo, hi]] = await run(`SELECT epoch_us(min(lo)), epoch_us(max(hi)) FROM ${surveyTable}`);
+      range = await checkRange(job, tx, (sql) => run(sql), lo, hi);
+      if (withCats) {
+        log('finding categories');
+        const rows = await run(`SELECT cat FROM ${surveyTable} WHERE cat IS NOT NULL AND n > 0 ORDER BY n DESC, cat LIMIT ${maxCategories + 1}`);
+        categories = rows.slice(0, maxCategories).map((r) => String(r[0]));
+        hasOther = rows.length > maxCategories;
+      }
+    } finally {
+      await conn.run(`DROP TABLE IF EXISTS temp.${surveyTable}`);
     }
     let winsor: FeatureMeta['winsorize'] = null;
     if (job.winsorize != null) {
@@ -402,46 +459,54 @@ async function featuresWith(job: FeatureJob, conn: DuckDBConnection, memoryLimit
     const otherExpr = `CASE WHEN cat IS NULL OR cat NOT IN (${categories.map(sqlString).join(', ') || 'NULL'}) THEN a END`;
     const catCols = [...categories.map((c, i) => [`c${i}`, catExpr(c)]), ...(hasOther ? [['c_other', otherExpr]] : [])];
     // Row level: class, cleaned amount `a`, per-row pieces of every aggregate.
-    const rowsSql = (part: string) => `SELECT cid, ord, ts, bad, dups, clip, cls, a,
+    const rowsSql = (rows: string) => `SELECT cid, ord, ts, bad, dups, clip, cls, a,
         CASE WHEN ts >= ${asOf} - INTERVAL ${T} DAY THEN a END AS s_last,
         CASE WHEN ts >= ${asOf} - INTERVAL ${2 * T} DAY AND ts < ${asOf} - INTERVAL ${T} DAY THEN a END AS s_prev
         ${catCols.map(([n, e]) => `, ${e} AS ${n}`).join('')}
-      FROM (SELECT *, ${cls} AS cls, CASE WHEN bad = 0 THEN ${amtClean} END AS a, CASE WHEN bad = 0 THEN ${clipFlag} ELSE 0 END AS clip FROM (${flagged(part)}))`;
-    // Events: one per (customer, order, class) with an order column, else one per row.
-    const catSums = catCols.map(([n]) => `, sum(${n}) AS ${n}`).join('');
-    const eventsSql = (part: string) =>
-      orderCol
-        ? `SELECT cid, cls, min(ts) AS ts, sum(a) AS a, sum(s_last) AS s_last, sum(s_prev) AS s_prev${catSums},
-             count(*) AS n_rows, sum(dups) AS dups, sum(clip) AS clip,
-             count(*) FILTER (bad = 1) AS bad_id, count(*) FILTER (bad = 2) AS bad_ts, count(*) FILTER (bad = 3) AS bad_amt
-           FROM (${rowsSql(part)}) GROUP BY cid, ord, cls`
-        : `SELECT cid, cls, ts, a, s_last, s_prev${catCols.map(([n]) => `, ${n}`).join('')}, 1 AS n_rows, dups, clip,
-             (bad = 1)::INTEGER AS bad_id, (bad = 2)::INTEGER AS bad_ts, (bad = 3)::INTEGER AS bad_amt
-           FROM (${rowsSql(part)})`;
+      FROM (SELECT *, ${cls} AS cls, CASE WHEN bad = 0 THEN ${amtClean} END AS a, CASE WHEN bad = 0 THEN ${clipFlag} ELSE 0 END AS clip FROM (${flagged(rows)}))`;
     const P = `FILTER (cls = 1)`;
     const pre = `FILTER (cls IN (1, 2, 3))`;
     const aggTable = `${tag}_agg`;
     const parts = await customerPartitions(conn, tx, cidCol, job.partitionRows ?? FEATURE_DEFAULTS.partitionRows);
-    const aggSql = (part: string) => `SELECT cid,
-        count(*) ${pre} > 0 AS has_pre,
-        count(*) ${P} AS frequency,
+    // Events: one per row without an order column (counted here), else one per (customer,
+    // order, class) (counted by eventsSql). Every other aggregate sums rows directly: a sum over
+    // an order's rows and then over orders is the same sum, in another order.
+    const perCustomer = `SELECT cid,
+        count(*) ${pre} AS n_pre_rows,
         min(ts) ${P} AS first_ts,
-        max(ts) ${P} AS last_ts,
         coalesce(sum(a) ${pre}, 0) AS monetary_total,
-        count(*) FILTER (cls = 2) AS return_count,
         coalesce(sum(s_last) ${P}, 0) AS spend_last_90d,
         coalesce(sum(s_prev) ${P}, 0) AS spend_prev_90d,
         sum(a) ${P} AS gross${catCols.map(([n]) => `, sum(${n}) ${P} AS ${n}`).join('')},
         count(*) FILTER (cls = 4) > 0 AS bought_in_window,
-        sum(n_rows) AS n_rows, sum(dups) AS dups, sum(clip) AS clip,
-        sum(bad_id) AS bad_id, sum(bad_ts) AS bad_ts, sum(bad_amt) AS bad_amt,
-        sum(n_rows) FILTER (cls IN (1, 2, 3)) AS n_pre_rows,
-        sum(n_rows) FILTER (cls <> 0) AS n_valid
-      FROM (${eventsSql(part)}) GROUP BY cid`;
+        count(*) AS n_rows, sum(dups) AS dups, ${winsor && Number.isFinite(winsor.cap) ? 'sum(clip)' : '0'} AS clip,
+        count(*) FILTER (bad = 1) AS bad_id, count(*) FILTER (bad = 2) AS bad_ts, count(*) FILTER (bad = 3) AS bad_amt
+        ${orderCol ? '' : `, count(*) ${P} AS frequency, max(ts) ${P} AS last_ts, count(*) FILTER (cls = 2) AS return_count`}
+      FROM (${rowsSql(deduped)}) GROUP BY cid`;
+    // With an order column, an event is timed at its earliest row. Copies of a row fall in the
+    // row's event and leave its time as it is, so events read the partition before duplicate
+    // removal. Only purchase and return rows enter this hash table, which has a group for nearly
+    // each of them (15 M rows: 10.4 M events).
+    const eventsSql = `SELECT cid, count(*) ${P} AS frequency, max(t) ${P} AS last_ts, count(*) FILTER (cls = 2) AS return_count
+      FROM (SELECT cid, ord, cls, min(ts) AS t FROM (${rowsSql(`SELECT * EXCLUDE (${hashCol}), 1 AS ${copiesCol} FROM ${rawTable}`)})
+        WHERE cls IN (1, 2) GROUP BY cid, ord, cls)
+      GROUP BY cid`;
+    const withEvents = orderCol
+      ? `SELECT s.*, coalesce(e.frequency, 0) AS frequency, e.last_ts, coalesce(e.return_count, 0) AS return_count
+          FROM (${perCustomer}) s LEFT JOIN (${eventsSql}) e ON s.cid = e.cid`
+      : perCustomer;
+    const aggSql = `SELECT *, n_pre_rows > 0 AS has_pre, n_rows - bad_id - bad_ts - bad_amt AS n_valid FROM (${withEvents})`;
     try {
       for (let i = 0; i < parts.length; i++) {
         log(parts.length > 1 ? `aggregating transactions: customer partition ${i + 1}/${parts.length}` : 'aggregating transactions');
-        await conn.run(i === 0 ? `CREATE TEMP TABLE ${aggTable} AS ${aggSql(parts[i])}` : `INSERT INTO ${aggTable} ${aggSql(parts[i])}`);
+        try {
+          await conn.run(loadRaw(parts[i]));
+          await conn.run(findRepeats);
+          await conn.run(i === 0 ? `CREATE TEMP TABLE ${aggTable} AS ${aggSql}` : `INSERT INTO ${aggTable} BY NAME ${aggSql}`);
+        } finally {
+          await conn.run(`DROP TABLE IF EXISTS temp.${rawTable}`);
+          await conn.run(`DROP TABLE IF EXISTS temp.${dupTable}`);
+        }
       }
       const [stats] = await run(
         `SELECT sum(n_rows + dups), sum(dups), sum(bad_id), sum(bad_ts), sum(bad_amt), coalesce(sum(n_valid), 0), coalesce(sum(n_pre_rows), 0), coalesce(sum(clip), 0),
@@ -520,7 +585,16 @@ async function featuresWith(job: FeatureJob, conn: DuckDBConnection, memoryLimit
         select = `SELECT g.cid AS ${id}, ${featureSql('g').join(', ')} FROM ${aggTable} g WHERE g.cid IS NOT NULL AND g.has_pre ORDER BY 1`;
         outRows = n[8];
       }
-      const outSql = select;
+      // --pseudonymize-ids: HMAC-SHA-256 of the id's text in SQL, its padded keys in a temp table
+      // filled through parameters, so neither the key nor anything derived from it is in a query's
+      // text (which DuckDB repeats in its errors).
+      let outSql = select;
+      if (key) {
+        const pads = hmacPads(key);
+        await conn.run(`CREATE OR REPLACE TEMP TABLE ${tag}_key AS SELECT unhex($1) AS ip, unhex($2) AS op`, [pads.inner, pads.outer]);
+        outSql = `SELECT t.* REPLACE (left(sha256(k.op || unhex(sha256(k.ip || encode(CAST(t.${id} AS VARCHAR))))), ${PSEUDONYM_HEX}) AS ${id})
+          FROM (${select}) t CROSS JOIN ${tag}_key k ORDER BY 1`;
+      }
       const meta: FeatureMeta = {
         tool: 'segtensor features',
         version: VERSION,
@@ -565,6 +639,7 @@ async function featuresWith(job: FeatureJob, conn: DuckDBConnection, memoryLimit
       return { out: job.out, metaFile: metaPathFor(job.out), meta, columns: probe.columnNames() };
     } finally {
       await conn.run(`DROP TABLE IF EXISTS temp.${aggTable}`);
+      await conn.run(`DROP TABLE IF EXISTS temp.${tag}_key`);
     }
   } finally {
     await tx.dispose();

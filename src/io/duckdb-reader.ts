@@ -298,8 +298,8 @@ function csvError(file: string, e: unknown): Error {
   return new SegtensorError('CORRUPT_FILE', `${file}: malformed CSV at line ${physicalLine(file, Number(line))}: ${what}`);
 }
 
-/** Reads a table from a DuckDB table function (`read_parquet(...)`, `read_csv(...)`). */
-async function readSource(file: string, source: string, kind: 'Parquet' | 'CSV'): Promise<ColumnTable> {
+/** A DuckDB table function's columns, their kinds, and the query that reads them typed. */
+async function probeSource(file: string, source: string, kind: 'Parquet' | 'CSV') {
   const conn = await duck();
   let names: string[];
   let types: DuckDBType[];
@@ -314,6 +314,12 @@ async function readSource(file: string, source: string, kind: 'Parquet' | 'CSV')
   const m = await duckModule();
   const kinds = types.map((t) => kindOf(t, m));
   const sql = `SELECT ${names.map((n, i) => select(n, kinds[i])).join(', ')} FROM ${source}`;
+  return { conn, names, types, kinds, sql };
+}
+
+/** Reads a table from a DuckDB table function (`read_parquet(...)`, `read_csv(...)`). */
+async function readSource(file: string, source: string, kind: 'Parquet' | 'CSV'): Promise<ColumnTable> {
+  const { conn, names, types, kinds, sql } = await probeSource(file, source, kind);
   const { nums, bigs, strs } = newBuilders(kinds);
   let nRows = 0;
   try {
@@ -404,20 +410,7 @@ export async function* duckBatches(file: string, format: 'parquet' | 'csv', batc
   const dialect = format === 'csv' ? await csvDialect(file) : null;
   const source = dialect ? csvSource(file, dialect, new Map(dialect.columns)) : `read_parquet(${sqlString(file)})`;
   const kind = format === 'parquet' ? 'Parquet' : 'CSV';
-  const conn = await duck();
-  let names: string[];
-  let types: DuckDBType[];
-  try {
-    const probe = await conn.run(`SELECT * FROM ${source} LIMIT 0`);
-    names = probe.columnNames();
-    types = probe.columnTypes();
-  } catch (e) {
-    if (kind === 'CSV') throw csvError(file, e);
-    throw new SegtensorError('CORRUPT_FILE', `${file}: not a readable Parquet file (${firstLine(e)})`);
-  }
-  const m = await duckModule();
-  const kinds = types.map((t) => kindOf(t, m));
-  const sql = `SELECT ${names.map((n, i) => select(n, kinds[i])).join(', ')} FROM ${source}`;
+  const { conn, names, types, kinds, sql } = await probeSource(file, source, kind);
   let b = newBuilders(kinds);
   let inBatch = 0;
   let nRows = 0;

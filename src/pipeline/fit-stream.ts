@@ -35,9 +35,8 @@ import { fitStreaming } from '../preprocess/streaming.js';
 import { PREPROCESS_DEFAULTS } from '../preprocess/preprocessor.js';
 import { segmentNames, readNamesFile } from '../report/naming.js';
 import type { PseudonymKey } from '../util/pseudonym.js';
-import { VERSION } from '../version.js';
-import type { FitJob, FitMetrics, FitResult } from './fit.js';
-import { MODEL_FORMAT, MODEL_FORMAT_VERSION, type ModelFile } from './model-file.js';
+import { modelHead, type FitJob, type FitMetrics, type FitResult } from './fit.js';
+import type { ModelFile } from './model-file.js';
 import { LABEL_LIKE } from './prepare.js';
 import { profileCsv, type SegmentProfile } from './profile.js';
 import { IdCheck, pseudonymizeIds } from './ids.js';
@@ -256,18 +255,7 @@ export async function fitStreamingInto(
 
     const rowsOf = (c: Float32Array) => Array.from({ length: k }, (_, j) => Array.from(c.subarray(j * d, (j + 1) * d)));
     const model: ModelFile = {
-      format: MODEL_FORMAT,
-      formatVersion: MODEL_FORMAT_VERSION,
-      createdAt: new Date().toISOString(),
-      segtensorVersion: VERSION,
-      input: { path: path.resolve(job.input), rows: nRows },
-      excluded: exclude,
-      ...(job.sensitive?.length ? { sensitive: job.sensitive } : {}),
-      ...(pseudonymKey ? { pseudonymizedIds: true } : {}),
-      idColumn: job.id ?? null,
-      weightColumn: job.weight ?? null,
-      featureNames: pre.featureNames,
-      preprocessing: pre.toJSON(),
+      ...modelHead(job, pre, nRows, exclude, pseudonymKey),
       k,
       centroidsScaled: rowsOf(r.centroids),
       centroidsOriginal: pre.inverse(r.centroids, k),

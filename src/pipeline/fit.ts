@@ -27,7 +27,7 @@ import { writeTable } from '../io/write-table.js';
 import { type InitName, type IterationStats } from '../models/kmeans.js';
 import { MINIBATCH_DEFAULTS } from '../models/minibatch.js';
 import { categoricalBlocks, fitMethod, methodOptions, methodParams, takesK, takesWarmStart, type Method, type MethodParams, type Segmentation } from './methods.js';
-import { type ImputeKind, type ScaleKind } from '../preprocess/preprocessor.js';
+import { type ImputeKind, type Preprocessor, type ScaleKind } from '../preprocess/preprocessor.js';
 import { VERSION } from '../version.js';
 import { parseKRange, AUTO_K_RANGE } from './k-range.js';
 import { MODEL_FORMAT, MODEL_FORMAT_VERSION, type ModelFile } from './model-file.js';
@@ -338,18 +338,7 @@ async function fitInto(
   const scaledCentroids = pca ? pca.back(centroids, k) : centroids;
   const scaled = rowsOf(scaledCentroids, scaledX.nFeatures);
   const model: ModelFile = {
-    format: MODEL_FORMAT,
-    formatVersion: MODEL_FORMAT_VERSION,
-    createdAt: new Date().toISOString(),
-    segtensorVersion: VERSION,
-    input: { path: path.resolve(job.input), rows: table.nRows },
-    excluded: exclude,
-    ...(job.sensitive?.length ? { sensitive: job.sensitive } : {}),
-    ...(pseudonymKey ? { pseudonymizedIds: true } : {}),
-    idColumn: job.id ?? null,
-    weightColumn: job.weight ?? null,
-    featureNames: pre.featureNames,
-    preprocessing: pre.toJSON(),
+    ...modelHead(job, pre, table.nRows, exclude, pseudonymKey),
     k,
     centroidsScaled: scaled,
     centroidsOriginal: pre.inverse(scaledCentroids, k),
@@ -434,6 +423,24 @@ async function checkpointsFor(job: FitJob, run: ReturnType<typeof beginRun>, be:
   const warm = job.warmStart ? await hashFile(path.join(job.warmStart, 'model.json')) : null;
   const key = checkpointKey({ segtensor: VERSION, input: await hashFile(job.input), warmStart: warm, options, backend: be.name, nRows: x.nRows, nFeatures: x.nFeatures });
   return fitCheckpoints({ store: run.store, key, resume: job.resume ?? false, everySeconds: job.checkpointInterval ?? 30, log });
+}
+
+/** The fields of model.json that say what was fitted on what, shared by the resident and block fits. */
+export function modelHead(job: FitJob, pre: Preprocessor, rows: number, exclude: string[], pseudonymKey: PseudonymKey | null) {
+  return {
+    format: MODEL_FORMAT,
+    formatVersion: MODEL_FORMAT_VERSION,
+    createdAt: new Date().toISOString(),
+    segtensorVersion: VERSION,
+    input: { path: path.resolve(job.input), rows },
+    excluded: exclude,
+    ...(job.sensitive?.length ? { sensitive: job.sensitive } : {}),
+    ...(pseudonymKey ? { pseudonymizedIds: true } : {}),
+    idColumn: job.id ?? null,
+    weightColumn: job.weight ?? null,
+    featureNames: pre.featureNames,
+    preprocessing: pre.toJSON(),
+  } satisfies Partial<ModelFile>;
 }
 
 /**

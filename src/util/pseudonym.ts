@@ -77,16 +77,25 @@ export function pseudonym(key: PseudonymKey, id: string | number | bigint): stri
 }
 
 /**
- * Pseudonyms of a column of ids, nulls kept null. HMAC's two padded keys are hashed once and
- * their SHA-256 states copied per id (Hash.copy), which saves two of the four compressions.
+ * HMAC's two padded keys (RFC 2104: the key, hashed first when over 64 bytes, zero-padded to the
+ * block and XORed with 0x36 and 0x5c), as hex, for computing the same pseudonyms in SQL.
  */
-export function pseudonyms(key: PseudonymKey, values: ArrayLike<string | number | bigint | null>): (string | null)[] {
+export function hmacPads(key: PseudonymKey): { inner: string; outer: string } {
   let k = key.bytes();
   if (k.length > 64) k = crypto.createHash('sha256').update(k).digest();
   const block = Buffer.alloc(64);
   k.copy(block);
-  const inner = crypto.createHash('sha256').update(block.map((b) => b ^ 0x36));
-  const outer = crypto.createHash('sha256').update(block.map((b) => b ^ 0x5c));
+  return { inner: Buffer.from(block.map((b) => b ^ 0x36)).toString('hex'), outer: Buffer.from(block.map((b) => b ^ 0x5c)).toString('hex') };
+}
+
+/**
+ * Pseudonyms of a column of ids, nulls kept null. HMAC's two padded keys are hashed once and
+ * their SHA-256 states copied per id (Hash.copy), which saves two of the four compressions.
+ */
+export function pseudonyms(key: PseudonymKey, values: ArrayLike<string | number | bigint | null>): (string | null)[] {
+  const pads = hmacPads(key);
+  const inner = crypto.createHash('sha256').update(Buffer.from(pads.inner, 'hex'));
+  const outer = crypto.createHash('sha256').update(Buffer.from(pads.outer, 'hex'));
   const out = new Array<string | null>(values.length);
   for (let i = 0; i < values.length; i++) {
     const v = values[i];

@@ -104,6 +104,18 @@ describe('--pseudonymize-ids and --sensitive (issue 17)', () => {
     }
   }, 180_000);
 
+  it('features --pseudonymize-ids writes the same pseudonyms (computed by DuckDB), and no raw id', async () => {
+    const lines = ['customer_id,timestamp,amount'];
+    for (let i = 0; i < 40; i++) for (let t = 0; t < 3; t++) lines.push(`${ids[i]},2023-0${1 + t}-1${i % 9}T10:00:00Z,${(10 + i + t).toFixed(2)}`);
+    fs.writeFileSync(path.join(dir, 'log.csv'), lines.join('\n') + '\n');
+    ok(['features', '--transactions', 'log.csv', '--as-of', '2023-03-15', '--out', 'feat.parquet', '--pseudonymize-ids']);
+    const f = await readTable(path.join(dir, 'feat.parquet'));
+    expect(new Set(f.column('customer_id').values as string[])).toEqual(new Set(ids.slice(0, 40).map(expected)));
+    const bytes = fs.readFileSync(fs.realpathSync(path.join(dir, 'feat.parquet'))).toString('latin1') + fs.readFileSync(fs.realpathSync(path.join(dir, 'feat.parquet.meta.json')), 'utf8');
+    expect(/cust-zq\d+-\d{6}/.exec(bytes)?.[0] ?? null).toBeNull();
+    expect(bytes.includes(KEY)).toBe(false);
+  }, 60_000);
+
   it('--sensitive columns are not features, not in the profiles and not in the report', () => {
     const model = JSON.parse(fs.readFileSync(path.join(dir, 'night1', 'model.json'), 'utf8'));
     expect(model.featureNames).toEqual(['spend', 'visits', 'tenure']);
