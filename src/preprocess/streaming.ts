@@ -28,19 +28,12 @@ export const COLLECT_AT_MOST = 1 << 20;
 const f64 = new Float64Array(1);
 const u32 = new Uint32Array(f64.buffer);
 
-/** The order-preserving key of a double as two unsigned 32-bit halves (sign flipped, negatives inverted). */
-function keyOf(x: number): [number, number] {
-  f64[0] = x;
-  const hi = u32[1];
-  const lo = u32[0];
-  return hi & 0x80000000 ? [~hi >>> 0, ~lo >>> 0] : [(hi | 0x80000000) >>> 0, lo];
-}
-
-/** The 16-bit digit `level` (0: most significant) of a key. */
-function digit(k: [number, number], level: number): number {
-  return level === 0 ? k[0] >>> 16 : level === 1 ? k[0] & 0xffff : level === 2 ? k[1] >>> 16 : k[1] & 0xffff;
-}
-
+/**
+ * The order-preserving key of a double: its two 32-bit halves with the sign bit flipped for
+ * positives and every bit inverted for negatives, so unsigned key order is numeric order (−0
+ * just before +0). Computed inline in {@link RankSearch.observeChunk}; digit l (0: most
+ * significant) is one 16-bit quarter of it.
+ */
 /** The rank-th smallest present value of a column, found over passes (see the module comment). @internal */
 export class RankSearch {
   /** Key digits fixed so far. */
@@ -52,18 +45,45 @@ export class RankSearch {
   constructor(
     private rank: number,
     private readonly collectAtMost = COLLECT_AT_MOST,
-  ) {}
+    /** The first digit's histogram when already counted (by the statistics pass). */
+    firstDigits: Float64Array | null = null,
+  ) {
+    if (firstDigits) this.hist = firstDigits.slice();
+  }
 
   get done(): boolean {
     return this.value !== null;
   }
 
-  observe(x: number): void {
+  /**
+   * Counts (or collects) a run of values (nulls and NaN skipped) under the fixed key digits, the
+   * key's halves computed inline: no array per value, which was most of a pass's cost at 100 M
+   * rows × 32.
+   */
+  observeChunk(values: ArrayLike<number>, nulls: Uint8Array | null): void {
     if (this.value !== null) return;
-    const k = keyOf(x);
-    for (let l = 0; l < this.prefix.length; l++) if (digit(k, l) !== this.prefix[l]) return;
-    if (this.collected) this.collected.push(x);
-    else this.hist![digit(k, this.prefix.length)]++;
+    const p = this.prefix;
+    const level = p.length;
+    // The fixed digits as masks over the key's halves.
+    const maskHi = level >= 2 ? 0xffffffff : level === 1 ? 0xffff0000 : 0;
+    const wantHi = level >= 2 ? ((p[0] << 16) | p[1]) >>> 0 : level === 1 ? (p[0] << 16) >>> 0 : 0;
+    const maskLo = level >= 3 ? 0xffff0000 : 0;
+    const wantLo = level >= 3 ? (p[2] << 16) >>> 0 : 0;
+    const hist = this.hist;
+    const collected = this.collected;
+    for (let i = 0; i < values.length; i++) {
+      const x = Number(values[i]);
+      if ((nulls && nulls[i]) || x !== x) continue;
+      f64[0] = x;
+      const hi = u32[1];
+      const lo = u32[0];
+      const neg = hi >>> 31;
+      const khi = neg ? ~hi >>> 0 : (hi | 0x80000000) >>> 0;
+      const klo = neg ? ~lo >>> 0 : lo;
+      if (((khi & maskHi) >>> 0) !== wantHi || ((klo & maskLo) >>> 0) !== wantLo) continue;
+      if (collected) collected.push(x);
+      else hist![level === 0 ? khi >>> 16 : level === 1 ? khi & 0xffff : level === 2 ? klo >>> 16 : klo & 0xffff]++;
+    }
   }
 
   /** Ends a pass: narrows the rank to one bucket, or selects among the collected values. */
@@ -124,19 +144,15 @@ export async function fitStreaming(batches: () => AsyncIterable<ColumnTable>, o:
   let searches: RankSearch[][] | null = null;
   let nRows = 0;
 
-  /** Calls fn(column, value) for each present value of each feature, in row order per column. */
-  const eachValue = async (fn: (c: number, x: number, row: number) => void) => {
+  /** Calls fn(column, values, nulls, first row) for each run of each feature's values, in row order. */
+  const eachChunk = async (fn: (c: number, values: ArrayLike<number>, nulls: Uint8Array | null, row: number) => void) => {
     let base = 0;
     for await (const t of batches()) {
       for (let c = 0; c < d; c++) {
-        const col = t.numericColumn(o.features[c]);
         let row = base;
-        for (const { values, nulls } of numericChunks(col)) {
-          for (let i = 0; i < values.length; i++, row++) {
-            const x = values[i];
-            if ((nulls && nulls[i]) || Number.isNaN(x)) continue;
-            fn(c, x, row);
-          }
+        for (const { values, nulls } of numericChunks(t.numericColumn(o.features[c]))) {
+          fn(c, values, nulls, row);
+          row += values.length;
         }
       }
       base += t.nRows;
@@ -144,14 +160,38 @@ export async function fitStreaming(batches: () => AsyncIterable<ColumnTable>, o:
     return base;
   };
 
-  nRows = await eachValue((c, x, row) => {
-    if (!Number.isFinite(x)) throw new SegtensorError('NON_FINITE', `${o.path}: column '${o.features[c]}' ${dataRow(row)} is ${x}; values must be finite`);
-    present[c]++;
-    const v = log ? slog(x) : x;
-    sum[c] += v;
-    if (log) rawSum[c] += x;
-    if (v < min[c]) min[c] = v;
-    if (v > max[c]) max[c] = v;
+  // Tight loops per run of values (a call per value cost most of a pass at 100 M rows × 32).
+  // The medians' first key digit is counted in this pass too (it needs no mean).
+  const median = o.impute === 'median';
+  const firstDigits = median ? Array.from({ length: d }, () => new Float64Array(65536)) : null;
+  nRows = await eachChunk((c, values, nulls, row0) => {
+    const h0 = firstDigits?.[c] ?? null;
+    let n = 0;
+    let s = sum[c];
+    let raw = rawSum[c];
+    let lo = min[c];
+    let hi = max[c];
+    for (let i = 0; i < values.length; i++) {
+      const x = Number(values[i]);
+      if ((nulls && nulls[i]) || x !== x) continue;
+      if (x === Infinity || x === -Infinity) throw new SegtensorError('NON_FINITE', `${o.path}: column '${o.features[c]}' ${dataRow(row0 + i)} is ${x}; values must be finite`);
+      n++;
+      if (h0) {
+        f64[0] = x;
+        const hi = u32[1];
+        h0[(hi >>> 31 ? ~hi >>> 0 : (hi | 0x80000000) >>> 0) >>> 16]++;
+      }
+      const v = log ? slog(x) : x;
+      s += v;
+      if (log) raw += x;
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+    present[c] += n;
+    sum[c] = s;
+    rawSum[c] = raw;
+    min[c] = lo;
+    max[c] = hi;
   });
   if (nRows === 0) throw new SegtensorError('EMPTY_TABLE', `${o.path}: the table has no rows`);
   for (let c = 0; c < d; c++) {
@@ -163,18 +203,29 @@ export async function fitStreaming(batches: () => AsyncIterable<ColumnTable>, o:
     searches = Array.from({ length: d }, (_, c) => {
       const n = present[c];
       const cap = o.collectAtMost ?? COLLECT_AT_MOST;
-      return n % 2 === 1 ? [new RankSearch((n - 1) / 2, cap)] : [new RankSearch(n / 2 - 1, cap), new RankSearch(n / 2, cap)];
+      const h = firstDigits![c];
+      const found = n % 2 === 1 ? [new RankSearch((n - 1) / 2, cap, h)] : [new RankSearch(n / 2 - 1, cap, h), new RankSearch(n / 2, cap, h)];
+      for (const r of found) r.endPass();
+      return found;
     });
   }
-  // Pass 2 (deviations, the medians' first digit), then as many as the medians need.
+  // Pass 2 (deviations, the medians' second digit or their last values), then as many as the medians need.
   let first = true;
   while (first || searches?.some((s) => s.some((r) => !r.done))) {
-    await eachValue((c, x) => {
-      if (first) {
-        const t = (log ? slog(x) : x) - mean[c];
-        ss[c] += t * t;
+    const deviations = first;
+    await eachChunk((c, values, nulls) => {
+      if (deviations) {
+        const m = mean[c];
+        let acc = ss[c];
+        for (let i = 0; i < values.length; i++) {
+          const x = Number(values[i]);
+          if ((nulls && nulls[i]) || x !== x) continue;
+          const t = (log ? slog(x) : x) - m;
+          acc += t * t;
+        }
+        ss[c] = acc;
       }
-      if (searches) for (const r of searches[c]) r.observe(x);
+      if (searches) for (const r of searches[c]) r.observeChunk(values, nulls);
     });
     if (searches) for (const s of searches) for (const r of s) r.endPass();
     first = false;
