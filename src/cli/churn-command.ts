@@ -4,7 +4,7 @@ import { BACKEND_NAMES } from '../engine/registry.js';
 import type { BinaryMetrics, SegmentRisk } from '../eval/classification.js';
 import { CHURN_NET_DEFAULTS } from '../models/churn/mlp.js';
 import { DTYPES, type DType } from '../io/dtypes.js';
-import { addPseudonymFlags, dtypesOption, floatOption, intOption, listOption } from './options.js';
+import { addPseudonymFlags, dtypesOption, floatOption, intOption, listOption, parseMemoryLimitOption } from './options.js';
 import { progress } from './progress.js';
 
 const notice = (p: ReturnType<typeof progress>) => (l: string) => p.message(l);
@@ -168,8 +168,9 @@ export function registerChurn(program: Command): void {
     .addOption(backendOption())
     .option('--dtypes <col:type,...>', `declared column types (${DTYPES.join(', ')}), applied after reading whatever the format`, dtypesOption)
     .option('--coerce-invalid', "read cells that do not convert to their column's type as null, counted, instead of failing");
+  predict.option('--memory-limit <size>', 'memory budget, e.g. 4GB: a table that would not fit in it in memory is read, scored and written in batches (output .arrow; not with --segments)', (v: string) => parseMemoryLimitOption(v));
   addPseudonymFlags(predict)
-    .action(async (f: { model: string; input: string; out: string; id?: string; segments?: string; backend: string; dtypes?: Record<string, DType>; coerceInvalid?: boolean; pseudonymizeIds?: boolean; pseudonymKeyFile?: string }, c: Command) => {
+    .action(async (f: { model: string; input: string; out: string; id?: string; segments?: string; backend: string; dtypes?: Record<string, DType>; coerceInvalid?: boolean; memoryLimit?: number; pseudonymizeIds?: boolean; pseudonymKeyFile?: string }, c: Command) => {
       const p = progress(Boolean(c.optsWithGlobals().quiet));
       const { predictChurn, RISK_BAND_NAMES, segmentRiskTable } = await import('../pipeline/churn.js');
       const r = await predictChurn({ ...f, log: notice(p) });

@@ -31,9 +31,9 @@ import {
 import { atomicWrite } from '../io/atomic.js';
 import { beginRun, hashFile, openRun, type RunWriter } from '../io/run-dir.js';
 import { formatOf } from '../io/format.js';
-import { coercionNotices, readTable, type DType } from '../io/read-table.js';
+import { coercionNotices, readTable, readTableBatches, type DType } from '../io/read-table.js';
 import type { ColumnTable } from '../io/table.js';
-import { writeTable, type OutColumn } from '../io/write-table.js';
+import { ArrowBatchWriter, writeTable, type OutColumn } from '../io/write-table.js';
 import { parseLabel, stratifiedSplit, takeMatrixRows, takeRows, takeTableRows } from '../models/churn/data.js';
 import { CHURN_NET_DEFAULTS, trainChurnNet, type ChurnNetFit, type ChurnNetOptions, type EpochStats, type LabelledMatrix } from '../models/churn/mlp.js';
 import { CHURN_FORMAT, CHURN_FORMAT_VERSION, loadChurnModel, saveChurnModel, type ChurnModelMeta, type RiskBand } from '../models/churn/model-dir.js';
@@ -41,7 +41,8 @@ import { churnTfjs } from '../models/churn/tfjs.js';
 import { PREPROCESS_DEFAULTS, Preprocessor } from '../preprocess/preprocessor.js';
 import { VERSION } from '../version.js';
 import { checkFinite, missingCounts, unseenCounts, unseenNotices } from './data-notices.js';
-import { idColumn, jobPseudonymKey, pseudonymizeIds, type PseudonymJob } from './ids.js';
+import { IdCheck, idColumn, jobPseudonymKey, pseudonymizeIds, type PseudonymJob } from './ids.js';
+import { BLOCK_ROWS, readsInBlocks } from './fit-stream.js';
 import { modelOf } from './model-file.js';
 
 /** Band names, lowest risk first. */
@@ -506,6 +507,8 @@ export interface ChurnPredictJob extends PseudonymJob {
   id?: string | null;
   /** A `segtensor fit` output directory: adds `segment` and writes the per-segment risk table. */
   segments?: string | null;
+  /** `--memory-limit` in bytes: a table that would not fit is read, scored and written in batches. Default none. */
+  memoryLimit?: number | null;
   backend?: string;
   /** Declared column types (`--dtypes`), for any input format. */
   dtypes?: Record<string, DType> | null;
@@ -557,6 +560,7 @@ async function predictInto(run: RunWriter, job: ChurnPredictJob, log: (line: str
   run.input(modelRun.file('churn.json'));
   run.input(modelRun.file('weights.bin'));
   try {
+    if (job.memoryLimit && readsInBlocks(job.input, job.memoryLimit, log)) return await scoreInBlocks(run, job, log, pseudonymKey, net, meta, backend, modelRun.manifest.runId);
     const table = await readTable(job.input, '--input', { dtypes: job.dtypes ?? undefined, coerceInvalid: job.coerceInvalid });
     for (const l of coercionNotices(table)) log(l);
     run.input(job.input);
@@ -599,6 +603,58 @@ async function predictInto(run: RunWriter, job: ChurnPredictJob, log: (line: str
   } finally {
     net.dispose();
   }
+}
+
+/**
+ * churn predict on a table read in batches (`--memory-limit`, issue 17): each batch scored and
+ * written as it comes (scores are row by row); memory holds one batch and the numeric ids'
+ * duplicate check. `--segments` joins the fit's assignments by id over the whole table, so it
+ * is refused here.
+ */
+async function scoreInBlocks(
+  run: RunWriter,
+  job: ChurnPredictJob,
+  log: (line: string) => void,
+  pseudonymKey: ReturnType<typeof jobPseudonymKey>,
+  net: Awaited<ReturnType<typeof openChurnModel>>['net'],
+  meta: ChurnModelMeta,
+  backend: string,
+  modelRunId: string,
+): Promise<ChurnPredictResult> {
+  if (job.segments) throw new SegtensorError('BAD_OPTION', '--memory-limit: --segments is not supported on a table read in blocks yet; score without --segments, or in memory');
+  if (!/\.arrows?$/i.test(job.out)) throw new SegtensorError('BAD_OPTION', `--memory-limit: churn predict writes a table read in blocks as Arrow IPC (.arrow); got --out ${job.out}`);
+  if (job.dtypes && Object.keys(job.dtypes).length) throw new SegtensorError('BAD_OPTION', '--memory-limit: --dtypes is not supported on a table read in blocks yet');
+  run.input(job.input);
+  const pre = Preprocessor.fromJSON(meta.preprocessing);
+  const bandNames = meta.riskBands.bands.map((b) => b.name);
+  const bands = new Array<number>(bandNames.length).fill(0);
+  const out = new ArrowBatchWriter(run.primary);
+  let ids: IdCheck | null = null;
+  let nRows = 0;
+  try {
+    for await (const b of readTableBatches(job.input, '--input', BLOCK_ROWS)) {
+      const idName = job.id ?? (meta.idColumn && b.has(meta.idColumn) ? meta.idColumn : null);
+      ids ??= new IdCheck(job.input, idName);
+      ids.add(b, nRows);
+      pseudonymizeIds(b, idName, pseudonymKey);
+      const idCol = idName ? idColumn(b, idName, false) : { name: 'row', values: BigInt64Array.from({ length: b.nRows }, (_, i) => BigInt(nRows + i)) };
+      const p = await net.predictProba(pre.transform(b));
+      const band = bandOf(p, meta.riskBands.bands);
+      for (const name of band) bands[bandNames.indexOf(name)]++;
+      out.write([idCol, { name: 'churn_probability', values: p }, { name: 'risk_band', values: band }]);
+      nRows += b.nRows;
+    }
+    if (nRows === 0) throw new SegtensorError('EMPTY_TABLE', `${job.input}: the table has no rows`);
+    ids!.finish(log);
+    await out.close();
+  } catch (e) {
+    await out.abort();
+    throw e;
+  }
+  run.backend(backend);
+  run.count({ rowsRead: nRows, rowsScored: nRows, model: modelRunId, outOfCore: true });
+  const { files } = await run.commit();
+  return { rows: nRows, bands, segments: null, files, unseenCategories: {}, coercions: {} };
 }
 
 /** `scores.parquet` → `scores.segment-risk.csv`, beside it. */

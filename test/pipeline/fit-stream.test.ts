@@ -95,6 +95,27 @@ describe('fit --memory-limit: a table read in blocks (issue 17)', () => {
     await expect(predictSegments({ model, input: path.join(dir, 't.arrow'), out: path.join(dir, 'p.csv'), memoryLimit: 2 ** 20 })).rejects.toThrow(/predict writes a table read in blocks as Arrow IPC/);
   }, 60_000);
 
+  it('churn predict --memory-limit scores a table in batches exactly as in memory', async () => {
+    const { trainChurn, predictChurn } = await import('../../src/pipeline/churn.js');
+    // A label to train on: the blobs' segment 0 against the rest, from the resident fit.
+    const seg = (await readTable(path.join(dir, 'res-arrow', 'assignments.arrow'))).numeric('segment');
+    const t = await readTable(path.join(dir, 't.arrow'));
+    const cols = t.columns.map((c) => ({ name: c.name, values: c.type === 'bigint' ? c.values : t.numeric(c.name) }));
+    await writeTable(path.join(dir, 'labelled.parquet'), [...cols, { name: 'churned', values: Int32Array.from(seg, (v) => (v === 0 ? 1 : 0)) }] as never);
+    await trainChurn({ input: path.join(dir, 'labelled.parquet'), label: 'churned', id: 'customer_id', out: path.join(dir, 'churn'), net: { maxEpochs: 1 } });
+    const model = path.join(dir, 'churn');
+    const mem = await predictChurn({ model, input: path.join(dir, 't.parquet'), out: path.join(dir, 'c-mem.arrow') });
+    const blk = await predictChurn({ model, input: path.join(dir, 't.parquet'), out: path.join(dir, 'c-blk.arrow'), memoryLimit: 2 ** 20 });
+    expect(blk.bands).toEqual(mem.bands);
+    const a = await readTable(path.join(dir, 'c-blk.arrow'));
+    const b = await readTable(path.join(dir, 'c-mem.arrow'));
+    expect(a.names).toEqual(b.names);
+    expect(Array.from(a.numeric('customer_id'))).toEqual(Array.from(b.numeric('customer_id')));
+    expect(Array.from(a.numeric('churn_probability'))).toEqual(Array.from(b.numeric('churn_probability')));
+    expect(a.column('risk_band')).toEqual(b.column('risk_band'));
+    await expect(predictChurn({ model, input: path.join(dir, 't.parquet'), out: path.join(dir, 'c.arrow'), segments: path.join(dir, 'res-arrow'), memoryLimit: 2 ** 20 })).rejects.toThrow(/--segments is not supported on a table read in blocks/);
+  }, 120_000);
+
   it('streaming medians are exact, whatever the data (ties, ±0, negatives, wide ranges), also refined to the last key bit', async () => {
     const r = new Random(4);
     const columns: Record<string, number[]> = {
