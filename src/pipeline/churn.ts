@@ -31,9 +31,9 @@ import {
 import { atomicWrite } from '../io/atomic.js';
 import { beginRun, hashFile, openRun, type RunWriter } from '../io/run-dir.js';
 import { formatOf } from '../io/format.js';
-import { coercionNotices, readTable, readTableBatches, type DType } from '../io/read-table.js';
+import { coercionNotices, readTable, type DType } from '../io/read-table.js';
 import type { ColumnTable } from '../io/table.js';
-import { ArrowBatchWriter, writeTable, type OutColumn } from '../io/write-table.js';
+import { writeTable, type OutColumn } from '../io/write-table.js';
 import { parseLabel, stratifiedSplit, takeMatrixRows, takeRows, takeTableRows } from '../models/churn/data.js';
 import { CHURN_NET_DEFAULTS, trainChurnNet, type ChurnNetFit, type ChurnNetOptions, type EpochStats, type LabelledMatrix } from '../models/churn/mlp.js';
 import { CHURN_FORMAT, CHURN_FORMAT_VERSION, loadChurnModel, saveChurnModel, type ChurnModelMeta, type RiskBand } from '../models/churn/model-dir.js';
@@ -41,8 +41,8 @@ import { churnTfjs } from '../models/churn/tfjs.js';
 import { PREPROCESS_DEFAULTS, Preprocessor } from '../preprocess/preprocessor.js';
 import { VERSION } from '../version.js';
 import { checkFinite, missingCounts, unseenCounts, unseenNotices } from './data-notices.js';
-import { IdCheck, idColumn, jobPseudonymKey, pseudonymizeIds, type PseudonymJob } from './ids.js';
-import { BLOCK_ROWS, readsInBlocks } from './fit-stream.js';
+import { idColumn, jobPseudonymKey, pseudonymizeIds, type PseudonymJob } from './ids.js';
+import { readsInBlocks, scoreBatches } from './fit-stream.js';
 import { modelOf } from './model-file.js';
 
 /** Band names, lowest risk first. */
@@ -628,29 +628,14 @@ async function scoreInBlocks(
   const pre = Preprocessor.fromJSON(meta.preprocessing);
   const bandNames = meta.riskBands.bands.map((b) => b.name);
   const bands = new Array<number>(bandNames.length).fill(0);
-  const out = new ArrowBatchWriter(run.primary);
-  let ids: IdCheck | null = null;
-  let nRows = 0;
-  try {
-    for await (const b of readTableBatches(job.input, '--input', BLOCK_ROWS)) {
-      const idName = job.id ?? (meta.idColumn && b.has(meta.idColumn) ? meta.idColumn : null);
-      ids ??= new IdCheck(job.input, idName);
-      ids.add(b, nRows);
-      pseudonymizeIds(b, idName, pseudonymKey);
-      const idCol = idName ? idColumn(b, idName, false) : { name: 'row', values: BigInt64Array.from({ length: b.nRows }, (_, i) => BigInt(nRows + i)) };
-      const p = await net.predictProba(pre.transform(b));
-      const band = bandOf(p, meta.riskBands.bands);
-      for (const name of band) bands[bandNames.indexOf(name)]++;
-      out.write([idCol, { name: 'churn_probability', values: p }, { name: 'risk_band', values: band }]);
-      nRows += b.nRows;
-    }
-    if (nRows === 0) throw new SegtensorError('EMPTY_TABLE', `${job.input}: the table has no rows`);
-    ids!.finish(log);
-    await out.close();
-  } catch (e) {
-    await out.abort();
-    throw e;
-  }
+  const nRows = await scoreBatches(job.input, run.primary, (b) => job.id ?? (meta.idColumn && b.has(meta.idColumn) ? meta.idColumn : null), log, async (b, at, idName, out) => {
+    pseudonymizeIds(b, idName, pseudonymKey);
+    const idCol = idName ? idColumn(b, idName, false) : { name: 'row', values: BigInt64Array.from({ length: b.nRows }, (_, i) => BigInt(at + i)) };
+    const p = await net.predictProba(pre.transform(b));
+    const band = bandOf(p, meta.riskBands.bands);
+    for (const name of band) bands[bandNames.indexOf(name)]++;
+    out.write([idCol, { name: 'churn_probability', values: p }, { name: 'risk_band', values: band }]);
+  });
   run.backend(backend);
   run.count({ rowsRead: nRows, rowsScored: nRows, model: modelRunId, outOfCore: true });
   const { files } = await run.commit();

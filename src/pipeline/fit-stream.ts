@@ -65,6 +65,39 @@ export function readsInBlocks(input: string, limit: number, log: (l: string) => 
   return blocks;
 }
 
+/**
+ * The scoring loop of predict and churn predict on a table read in batches: each batch's ids
+ * checked (nulls, and duplicates across batches), then `score` writes the batch's rows to `dest`
+ * (an Arrow file published only when every batch went through). Returns the rows read.
+ */
+export async function scoreBatches(
+  input: string,
+  dest: string,
+  idNameOf: (b: ColumnTable) => string | null,
+  log: (l: string) => void,
+  score: (b: ColumnTable, at: number, idName: string | null, out: ArrowBatchWriter) => Promise<void>,
+): Promise<number> {
+  const out = new ArrowBatchWriter(dest);
+  let ids: IdCheck | null = null;
+  let nRows = 0;
+  try {
+    for await (const b of readTableBatches(input, '--input', BLOCK_ROWS)) {
+      const idName = idNameOf(b);
+      ids ??= new IdCheck(input, idName);
+      ids.add(b, nRows);
+      await score(b, nRows, idName, out);
+      nRows += b.nRows;
+    }
+    if (nRows === 0) throw new SegtensorError('EMPTY_TABLE', `${input}: the table has no rows`);
+    ids!.finish(log);
+    await out.close();
+  } catch (e) {
+    await out.abort();
+    throw e;
+  }
+  return nRows;
+}
+
 /** Refuses what the streaming fit does not do yet, naming the option. */
 export function checkStreamingJob(job: FitJob): void {
   const refuse = (what: string) => {

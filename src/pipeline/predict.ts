@@ -10,12 +10,12 @@ import { assign } from '../engine/ops/assign.js';
 import { resolveBackend } from '../engine/registry.js';
 import { beginRun } from '../io/run-dir.js';
 import { formatOf } from '../io/format.js';
-import { coercionNotices, readTable, readTableBatches, type DType } from '../io/read-table.js';
-import { ArrowBatchWriter, writeTable } from '../io/write-table.js';
+import { coercionNotices, readTable, type DType } from '../io/read-table.js';
+import { writeTable } from '../io/write-table.js';
 import { Preprocessor } from '../preprocess/preprocessor.js';
 import { missingCounts, unseenCounts, unseenNotices } from './data-notices.js';
-import { IdCheck, idColumn, jobPseudonymKey, pseudonymizeIds, type PseudonymJob } from './ids.js';
-import { BLOCK_ROWS, readsInBlocks } from './fit-stream.js';
+import { idColumn, jobPseudonymKey, pseudonymizeIds, type PseudonymJob } from './ids.js';
+import { readsInBlocks, scoreBatches } from './fit-stream.js';
 import type { Backend } from '../engine/backend.js';
 import type { ColumnTable } from '../io/table.js';
 import type { ModelFile } from './model-file.js';
@@ -161,38 +161,23 @@ async function predictBlocks(
   if (!/\.arrows?$/i.test(job.out)) throw new SegtensorError('BAD_OPTION', `--memory-limit: predict writes a table read in blocks as Arrow IPC (.arrow); got --out ${job.out}`);
   if (job.dtypes && Object.keys(job.dtypes).length) throw new SegtensorError('BAD_OPTION', '--memory-limit: --dtypes is not supported on a table read in blocks yet');
   run.input(job.input);
-  const out = new ArrowBatchWriter(run.primary);
   const sizes = new Array<number>(scorer.segIds.length).fill(0);
   const unseen: Record<string, UnseenCategories> = {};
-  let nRows = 0;
   let noise = 0;
-  let ids: IdCheck | null = null;
-  try {
-    for await (const b of readTableBatches(job.input, '--input', BLOCK_ROWS)) {
-      const name = idNameOf(job, scorer.idColumn, b);
-      ids ??= new IdCheck(job.input, name);
-      ids.add(b, nRows);
-      pseudonymizeIds(b, name, pseudonymKey);
-      const s = await scorer.score(b);
-      const idCol = name ? idColumn(b, name, false) : { name: 'row', values: BigInt64Array.from({ length: b.nRows }, (_, i) => BigInt(nRows + i)) };
-      out.write([idCol, { name: 'segment', values: s.segments }, { name: 'distance', values: s.distances }, ...s.columns]);
-      s.sizes.forEach((n, j) => (sizes[j] += n));
-      noise += s.noise;
-      for (const [col, u] of Object.entries(s.unseen)) {
-        const acc = (unseen[col] ??= { count: 0, distinct: 0, examples: [] });
-        acc.count += u.count;
-        acc.distinct = Math.max(acc.distinct, u.distinct);
-        for (const e of u.examples) if (acc.examples.length < 5 && !acc.examples.includes(e)) acc.examples.push(e);
-      }
-      nRows += b.nRows;
+  const nRows = await scoreBatches(job.input, run.primary, (b) => idNameOf(job, scorer.idColumn, b), log, async (b, at, name, out) => {
+    pseudonymizeIds(b, name, pseudonymKey);
+    const s = await scorer.score(b);
+    const idCol = name ? idColumn(b, name, false) : { name: 'row', values: BigInt64Array.from({ length: b.nRows }, (_, i) => BigInt(at + i)) };
+    out.write([idCol, { name: 'segment', values: s.segments }, { name: 'distance', values: s.distances }, ...s.columns]);
+    s.sizes.forEach((n, j) => (sizes[j] += n));
+    noise += s.noise;
+    for (const [col, u] of Object.entries(s.unseen)) {
+      const acc = (unseen[col] ??= { count: 0, distinct: 0, examples: [] });
+      acc.count += u.count;
+      acc.distinct = Math.max(acc.distinct, u.distinct);
+      for (const e of u.examples) if (acc.examples.length < 5 && !acc.examples.includes(e)) acc.examples.push(e);
     }
-    if (nRows === 0) throw new SegtensorError('EMPTY_TABLE', `${job.input}: the table has no rows`);
-    ids!.finish(log);
-    await out.close();
-  } catch (e) {
-    await out.abort();
-    throw e;
-  }
+  });
   for (const l of unseenNotices(unseen)) log(l);
   run.backend(be.name, be.fallback);
   run.count({ rowsRead: nRows, rowsAssigned: nRows, ...(noise ? { noise } : {}), model: modelRunId, unseenCategories: unseenCounts(unseen), outOfCore: true });
