@@ -294,10 +294,11 @@ export function registerUpdate(program: Command): void {
     .option('--dtypes <col:type,...>', `declared column types (${DTYPES.join(', ')})`, dtypesOption)
     .option('--coerce-invalid', "read cells that do not convert to their column's type as null, counted, instead of failing");
   addPseudonymFlags(cmd)
-    .action(async (flags: { model: string; input: string; out: string; id?: string; weight?: string; batchSize: number; pseudonymizeIds?: boolean; pseudonymKeyFile?: string; halfLife?: { rows: number } | { days: number }; reassignmentRatio: number; seed: number; backend: string; format: 'arrow' | 'parquet'; dtypes?: Record<string, DType>; coerceInvalid?: boolean }) => {
+    .action(async (flags: { model: string; input: string; out: string; id?: string; weight?: string; batchSize: number; pseudonymizeIds?: boolean; pseudonymKeyFile?: string; halfLife?: { rows: number } | { days: number }; reassignmentRatio: number; seed: number; backend: string; format: 'arrow' | 'parquet'; dtypes?: Record<string, DType>; coerceInvalid?: boolean }, c: Command) => {
       const { updateModel } = await import('../pipeline/update.js');
-      const p = progress(false);
-      const r = await updateModel({ ...flags, log: (l) => p.message(l, true) });
+      // Its lines (what moved, the half-life) are shown off a terminal too, but for --quiet.
+      const p = progress(quiet(c));
+      const r = await updateModel({ ...flags, log: (l) => p.message(l, !quiet(c)) });
       p.event('done', { outputs: r.files, rows: r.sizes.reduce((a, b) => a + b, 0) });
       console.log(`updated ${r.model.k} segments; inertia on the new rows ${r.inertia.toPrecision(7)}; segment sizes ${r.sizes.join(', ')}; wrote ${r.files.join(', ')}`);
     });
@@ -316,10 +317,10 @@ export function registerPredict(program: Command): void {
     .option('--coerce-invalid', "read cells that do not convert to their column's type (a stray 'n/a' in a numeric column) as null, counted, instead of failing");
   cmd.option('--memory-limit <size>', 'memory budget, e.g. 4GB: a table that would not fit in it in memory is read, scored and written in batches (output .arrow)', (v: string) => parseMemoryLimitOption(v));
   addPseudonymFlags(cmd)
-    .action(async (flags: { model: string; input: string; out: string; id?: string; backend: string; memoryLimit?: number; pseudonymizeIds?: boolean; pseudonymKeyFile?: string; dtypes?: Record<string, DType>; coerceInvalid?: boolean }) => {
+    .action(async (flags: { model: string; input: string; out: string; id?: string; backend: string; memoryLimit?: number; pseudonymizeIds?: boolean; pseudonymKeyFile?: string; dtypes?: Record<string, DType>; coerceInvalid?: boolean }, c: Command) => {
       const { predictSegments } = await import('../pipeline/predict.js');
-      const p = progress(false);
-      const r = await predictSegments({ ...flags, log: (l) => p.message(l, true) });
+      const p = progress(quiet(c));
+      const r = await predictSegments({ ...flags, log: (l) => p.message(l, !quiet(c)) });
       p.event('done', { outputs: r.files, rows: r.rows });
       const sizes = r.segmentIds.every((id, j) => id === j) ? r.sizes.join(', ') : r.sizes.map((n, j) => `${r.segmentIds[j]}: ${n}`).join(', ');
       console.log(`assigned ${r.rows} rows; segment sizes ${sizes}; wrote ${r.files.join(', ')}`);

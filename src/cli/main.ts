@@ -18,6 +18,7 @@ const { CommanderError } = await import('commander');
 const { BackendUnavailableError } = await import('../engine/backend.js');
 const { SegtensorError } = await import('../errors.js');
 const { abortAllRuns, setInvocation } = await import('../io/run-dir.js');
+const { interruptDuck } = await import('../io/duckdb-reader.js');
 const { buildProgram } = await import('./program.js');
 const { errorLine, resolveLogFormat, setLogFormat } = await import('./progress.js');
 
@@ -42,6 +43,7 @@ function commandOf(args: string[]): string | null {
 // published, so the previous outputs stay whole) and exit non-zero with one line.
 for (const [sig, code] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
   process.on(sig, () => {
+    interruptDuck();
     abortAllRuns();
     fail(code, 'INTERRUPTED', `${sig} received; stopped before publishing, earlier outputs are intact`);
   });

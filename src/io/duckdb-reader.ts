@@ -70,11 +70,28 @@ export function sqlString(s: string): string {
 }
 
 let shared: Promise<DuckDBConnection> | null = null;
+let opened: DuckDBConnection | null = null;
 
 /** One in-process DuckDB connection for the whole run. @internal */
 export function duck(): Promise<DuckDBConnection> {
-  shared ??= duckModule().then((m) => m.DuckDBInstance.create(':memory:')).then((db) => db.connect());
+  shared ??= duckModule()
+    .then((m) => m.DuckDBInstance.create(':memory:'))
+    .then((db) => db.connect())
+    .then((c) => (opened = c));
   return shared;
+}
+
+/**
+ * Stops the query DuckDB is running, if any (a signal handler, before it removes the staging
+ * directory: DuckDB's threads would otherwise go on writing spill and output files into it).
+ * @internal
+ */
+export function interruptDuck(): void {
+  try {
+    opened?.interrupt();
+  } catch {
+    // Nothing running, or already closed.
+  }
 }
 
 /** What {@link readWithDuckDB} returns: the table, and for CSV a way to find a cell's file line. */

@@ -608,9 +608,17 @@ export class RunWriter {
   dispose(): void {
     if (!this.done) {
       this.done = true;
-      // Retried: a writer thread (DuckDB's COPY, libuv) may still be adding a file when a signal
-      // handler gets here, which makes one pass fail with ENOTEMPTY.
-      fs.rmSync(this.staging, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
+      // Retried: a writer thread (DuckDB's COPY and spill files, libuv) may still be adding a file
+      // when a signal handler gets here, which makes a pass fail with ENOTEMPTY; up to ~1 s.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          fs.rmSync(this.staging, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
+          break;
+        } catch (e) {
+          if (attempt >= 8) throw e;
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+        }
+      }
     }
     live.delete(this);
   }
