@@ -19,17 +19,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { ArrowBatchWriter } from '../src/io/write-table.js';
 import { Random } from '../src/util/random.js';
+import { parseMemoryLimitOption } from '../src/cli/options.js';
+import { arg, checkArgs } from './bench-util.js';
 
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : dflt;
-}
-
-const rows = Number(arg('rows', '25000000'));
+checkArgs({ values: ['rows', 'limit', 'table', 'json'], flags: ['no-cgroup', 'no-resident'] }, 'node dist/bench/out-of-core.js [--rows 25000000] [--limit 1.5GB] [--table file.arrow] [--json out.json] [--no-cgroup] [--no-resident]');
+const rows = Number(arg('rows') ?? '25000000');
 const d = 32;
-const limitText = arg('limit', '1.5GB');
-const limit = Number(/^([\d.]+)/.exec(limitText)![1]) * (/GB/i.test(limitText) ? 2 ** 30 : 2 ** 20);
-const file = path.resolve(arg('table', `bench/data/ooc-${rows}-${d}.arrow`));
+const limitText = arg('limit') ?? '1.5GB';
+// The CLI's own parser, so the bench's limit is the one the fit is given.
+const limit = parseMemoryLimitOption(limitText);
+const file = path.resolve(arg('table') ?? `bench/data/ooc-${rows}-${d}.arrow`);
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'segtensor-ooc-'));
 const bin = path.resolve('dist/src/cli/main.js');
 const cgroup = '/sys/fs/cgroup/memory/segtensor-bench';
@@ -108,7 +107,7 @@ try {
     maxCentroidDifference: resident ? worst : null,
   };
   console.log(JSON.stringify(result, null, 2));
-  const outFile = arg('json', '');
+  const outFile = arg('json') ?? '';
   if (outFile) fs.writeFileSync(outFile, JSON.stringify(result, null, 2) + '\n');
 } finally {
   fs.rmSync(work, { recursive: true, force: true });

@@ -1,7 +1,7 @@
 /** `segtensor features`: parses options, calls {@link buildFeatures}, prints. @internal */
 import { Command } from 'commander';
 import { FEATURE_DEFAULTS } from '../features/defaults.js';
-import { floatOption, intOption } from './options.js';
+import { addPseudonymFlags, floatOption, intOption } from './options.js';
 import { progress } from './progress.js';
 
 interface FeaturesFlags {
@@ -21,7 +21,7 @@ interface FeaturesFlags {
 }
 
 export function registerFeatures(program: Command): void {
-  program
+  const cmd = program
     .command('features')
     .description('per-customer RFM and behaviour features from a transaction log, as of a date (DuckDB)')
     .requiredOption('-t, --transactions <table>', 'transaction log: .parquet, .csv or .arrow/.arrows/.feather')
@@ -46,9 +46,8 @@ export function registerFeatures(program: Command): void {
     )
     .option('--winsorize <q>', 'cap |amount| at its (1 - q) quantile over valid rows before as-of, q in (0, 0.5)', floatOption('--winsorize', 0))
     .option('--max-categories <n>', 'category share columns at most (rarer ones go to share_other)', intOption('--max-categories', 0, 200), FEATURE_DEFAULTS.maxCategories)
-    .option('--memory-limit <size>', "DuckDB's memory limit, e.g. 8GB; beyond it work spills to a temporary folder beside --out (default: 60% of RAM)")
-    .option('--pseudonymize-ids', 'write keyed hashes (HMAC-SHA-256, 32 hex digits) in place of the customer ids, so the feature table and every run after it carry no raw id; key from SEGTENSOR_PSEUDONYM_KEY or --pseudonym-key-file (the same key gives the same pseudonyms as fit --pseudonymize-ids)')
-    .option('--pseudonym-key-file <file>', 'with --pseudonymize-ids: a file holding the key (one trailing newline ignored)')
+    .option('--memory-limit <size>', "DuckDB's memory limit, e.g. 8GB; beyond it work spills to a temporary folder beside --out (default: 60% of RAM)");
+  addPseudonymFlags(cmd)
     .addHelpText(
       'after',
       '\nExample:\n  segtensor features --transactions tx.parquet --as-of 2024-01-01 --churn-window 90 --customers customers.parquet --out features.parquet',

@@ -18,12 +18,16 @@ const { CommanderError } = await import('commander');
 const { BackendUnavailableError } = await import('../engine/backend.js');
 const { SegtensorError } = await import('../errors.js');
 const { abortAllRuns, setInvocation } = await import('../io/run-dir.js');
-const { interruptDuck } = await import('../io/duckdb-reader.js');
 const { buildProgram } = await import('./program.js');
-const { errorLine, resolveLogFormat, setLogFormat } = await import('./progress.js');
+const { badLogFormatEnv, errorLine, resolveLogFormat, setLogFormat } = await import('./progress.js');
 
 // The log format is known before parsing, so that usage errors come out in it too.
 const argv = process.argv.slice(2);
+const badEnv = badLogFormatEnv(process.env);
+if (badEnv) {
+  process.stderr.write(`segtensor: error [BAD_OPTION]: ${badEnv}\n`);
+  process.exit(2);
+}
 setLogFormat(resolveLogFormat(argv, process.env, process.stderr.isTTY === true), commandOf(argv));
 const program = buildProgram();
 
@@ -43,7 +47,6 @@ function commandOf(args: string[]): string | null {
 // published, so the previous outputs stay whole) and exit non-zero with one line.
 for (const [sig, code] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
   process.on(sig, () => {
-    interruptDuck();
     abortAllRuns();
     fail(code, 'INTERRUPTED', `${sig} received; stopped before publishing, earlier outputs are intact`);
   });

@@ -17,6 +17,12 @@ import { onRunBegin } from '../io/run-dir.js';
 export const LOG_FORMATS = ['auto', 'text', 'json'] as const;
 export type LogFormat = 'text' | 'json';
 
+/** A SEGTENSOR_LOG_FORMAT that is set but not a format: the one-line error, or null. */
+export function badLogFormatEnv(env: NodeJS.ProcessEnv): string | null {
+  const v = env.SEGTENSOR_LOG_FORMAT;
+  return v && !(LOG_FORMATS as readonly string[]).includes(v) ? `SEGTENSOR_LOG_FORMAT must be one of ${LOG_FORMATS.join(', ')}; got '${v}'` : null;
+}
+
 /** The format of this process: `--log-format` in `argv` (either form), else the environment's, else auto. */
 export function resolveLogFormat(argv: readonly string[], env: NodeJS.ProcessEnv, tty: boolean): LogFormat {
   let asked: string | undefined = env.SEGTENSOR_LOG_FORMAT || undefined;

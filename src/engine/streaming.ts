@@ -20,14 +20,18 @@
 import { chunkedMatrix, chunkRange, isChunked, type ChunkedMatrix, type HostMatrix } from '../core/matrix.js';
 import { SegtensorError } from '../errors.js';
 import type { Assignment, Backend, DeviceMatrix, SegmentSums } from './backend.js';
+import { totalWeight } from './scoring.js';
 
 /** Chunked data "uploaded" to a {@link streamingBackend}: the source and its weights. */
 export interface StreamMatrix extends DeviceMatrix {
   readonly source: ChunkedMatrix;
 }
 
-/** Labels held on the host, standing in as an assignment (changes are counted against them). */
-function hostAssignment(labels: Int32Array): Assignment {
+/**
+ * Labels held on the host, standing in as an assignment: a backend given it as `previous` counts
+ * changes against the labels and keeps no chain of its own (K-Means' checkpoint points, blocks).
+ */
+export function hostAssignment(labels: Int32Array): Assignment {
   return { inertia: NaN, nChanged: labels.length, read: async () => ({ labels, distances: new Float32Array(0) }) };
 }
 
@@ -59,8 +63,7 @@ export function streamingBackend(inner: Backend): Backend & { upload(x: HostMatr
   /** Runs fn on block c uploaded to the inner backend, and releases it. */
   async function onBlock<T>(x: StreamMatrix, c: number, fn: (dm: DeviceMatrix, start: number, end: number) => Promise<T>): Promise<T> {
     const { start, end } = chunkRange(x.source, c);
-    const data = x.source.chunk(c);
-    const dm = inner.upload({ data: data.length === (end - start) * x.nFeatures ? data : data.subarray(0, (end - start) * x.nFeatures), nRows: end - start, nFeatures: x.nFeatures }, x.weights ? x.weights.subarray(start, end) : null);
+    const dm = inner.upload({ data: x.source.chunk(c), nRows: end - start, nFeatures: x.nFeatures }, x.weights ? x.weights.subarray(start, end) : null);
     try {
       return await fn(dm, start, end);
     } finally {
@@ -75,12 +78,7 @@ export function streamingBackend(inner: Backend): Backend & { upload(x: HostMatr
     /** Chunked data, or a small matrix in one block (k-means‖'s candidates). */
     upload(xm: HostMatrix, weights: Float32Array | null = null): StreamMatrix {
       const x = isChunked(xm) ? xm : chunkedMatrix([xm.data], xm.nFeatures);
-      let totalWeight = x.nRows;
-      if (weights) {
-        totalWeight = 0;
-        for (let i = 0; i < weights.length; i++) totalWeight += weights[i];
-      }
-      return { nRows: x.nRows, nFeatures: x.nFeatures, weights, totalWeight, source: x };
+      return { nRows: x.nRows, nFeatures: x.nFeatures, weights, totalWeight: totalWeight(x.nRows, weights), source: x };
     },
 
     release() {

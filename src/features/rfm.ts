@@ -40,7 +40,7 @@
  * const r = await buildFeatures({ transactions: 'tx.parquet', asOf: '2024-01-01', out: 'features.parquet', churnWindow: 90 });
  * r.meta.rows.duplicatesRemoved;
  */
-import { hmacPads, pseudonymKey, PSEUDONYM_HEX, type PseudonymKey } from '../util/pseudonym.js';
+import { hmacPads, jobPseudonymKey, PSEUDONYM_HEX, type PseudonymKey } from '../util/pseudonym.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -269,8 +269,7 @@ const FEATURE_DOCS: Record<string, string> = {
 /** Builds the feature table. Every output is written atomically; the metadata goes to `<out>.meta.json` (and Parquet key-value metadata). */
 export async function buildFeatures(job: FeatureJob): Promise<FeatureResult> {
   checkFeatureJob(job);
-  const key = job.pseudonymizeIds ? pseudonymKey({ keyFile: job.pseudonymKeyFile ?? null, env: process.env }) : null;
-  if (job.pseudonymKeyFile && !job.pseudonymizeIds) throw new SegtensorError('BAD_OPTION', '--pseudonym-key-file applies with --pseudonymize-ids');
+  const key = jobPseudonymKey(job);
   // Staged and published with the metadata sidecar in one step (src/io/run-dir.ts).
   const run = beginRun({ command: 'features', out: job.out, layout: 'file', sidecars: [metaPathFor(job.out)], options: job });
   try {

@@ -21,6 +21,7 @@ export function duckModule(): Promise<DuckModule> {
 import { SegtensorError } from '../errors.js';
 import { firstLine } from './arrow-reader.js';
 import { ColumnTable, Float64Builder, type Column, type ColumnType } from './table.js';
+import { onAbort } from './run-dir.js';
 
 function kindOf(t: DuckDBType, { DuckDBTypeId: T }: DuckModule): ColumnType {
   switch (t.typeId) {
@@ -70,28 +71,21 @@ export function sqlString(s: string): string {
 }
 
 let shared: Promise<DuckDBConnection> | null = null;
-let opened: DuckDBConnection | null = null;
 
-/** One in-process DuckDB connection for the whole run. @internal */
+/**
+ * One in-process DuckDB connection for the whole run. An aborted run (a signal) interrupts its
+ * query first, so DuckDB's threads stop writing spill and output files into the staging
+ * directory being removed. @internal
+ */
 export function duck(): Promise<DuckDBConnection> {
   shared ??= duckModule()
     .then((m) => m.DuckDBInstance.create(':memory:'))
     .then((db) => db.connect())
-    .then((c) => (opened = c));
+    .then((c) => {
+      onAbort(() => c.interrupt());
+      return c;
+    });
   return shared;
-}
-
-/**
- * Stops the query DuckDB is running, if any (a signal handler, before it removes the staging
- * directory: DuckDB's threads would otherwise go on writing spill and output files into it).
- * @internal
- */
-export function interruptDuck(): void {
-  try {
-    opened?.interrupt();
-  } catch {
-    // Nothing running, or already closed.
-  }
 }
 
 /** What {@link readWithDuckDB} returns: the table, and for CSV a way to find a cell's file line. */
@@ -424,7 +418,12 @@ type DuckChunk = { rowCount: number; getColumnVector(c: number): { getItem(i: nu
  * checked at the end, as a DuckDB stream may stop early on an error without raising it.
  */
 export async function* duckBatches(file: string, format: 'parquet' | 'csv', batchRows: number): AsyncGenerator<ColumnTable> {
-  const dialect = format === 'csv' ? await csvDialect(file) : null;
+  // A streaming fit reads the file several times: its dialect and row count are found once.
+  const st = fs.statSync(file);
+  const identity = `${file}\0${st.ino}\0${st.size}\0${st.mtimeMs}`;
+  let facts = batchFacts.get(identity);
+  if (!facts) batchFacts.set(identity, (facts = { dialect: format === 'csv' ? await csvDialect(file) : null, rows: null }));
+  const dialect = facts.dialect;
   const source = dialect ? csvSource(file, dialect, new Map(dialect.columns)) : `read_parquet(${sqlString(file)})`;
   const kind = format === 'parquet' ? 'Parquet' : 'CSV';
   const { conn, names, types, kinds, sql } = await probeSource(file, source, kind);
@@ -459,6 +458,16 @@ export async function* duckBatches(file: string, format: 'parquet' | 'csv', batc
     }
     if (done) break;
   }
-  const expected = Number((await conn.runAndReadAll(`SELECT count(*) FROM ${source}`)).getRows()[0][0]);
-  if (expected !== nRows) throw new SegtensorError('CORRUPT_FILE', `${file}: the read stopped after ${nRows} of ${expected} rows`);
+  if (facts.rows === null) {
+    try {
+      facts.rows = Number((await conn.runAndReadAll(`SELECT count(*) FROM ${source}`)).getRows()[0][0]);
+    } catch (e) {
+      if (kind === 'CSV') throw csvError(file, e);
+      throw new SegtensorError('CORRUPT_FILE', `${file}: could not be read (${firstLine(e)})`);
+    }
+  }
+  if (facts.rows !== nRows) throw new SegtensorError('CORRUPT_FILE', `${file}: the read stopped after ${nRows} of ${facts.rows} rows`);
 }
+
+/** Per file (path, inode, size, modification time): its CSV dialect and row count, for {@link duckBatches}' later passes. */
+const batchFacts = new Map<string, { dialect: Awaited<ReturnType<typeof csvDialect>> | null; rows: number | null }>();

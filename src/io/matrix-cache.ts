@@ -41,6 +41,15 @@ export class MatrixCacheWriter {
     this.rowsWritten += rows.length / this.nFeatures;
   }
 
+  /** Closes and removes the file (after a failure). */
+  abort(): void {
+    if (!this.closed) {
+      fs.closeSync(this.fd);
+      this.closed = true;
+    }
+    fs.rmSync(this.file, { force: true });
+  }
+
   /** Closes the file for writing and opens it for reading in blocks of `chunkRows` rows. */
   finish(chunkRows: number): ChunkedMatrix & { close(): void } {
     if (!this.closed) {

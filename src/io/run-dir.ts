@@ -341,8 +341,26 @@ export function setInvocation(argv: string[] | null): void {
 /** Processes that may hold staging directories: aborted on SIGTERM/SIGINT by the CLI. */
 const live = new Set<RunWriter>();
 
+/** Called by {@link abortAllRuns} before it removes anything: stop writers that would add files. */
+const abortHooks: (() => void)[] = [];
+
+/**
+ * Registers `fn` to run first when the runs are aborted (a signal): e.g. DuckDB's interrupt, so
+ * its threads stop writing spill and output files into a staging directory being removed.
+ */
+export function onAbort(fn: () => void): void {
+  abortHooks.push(fn);
+}
+
 /** Removes the staging directories of every unfinished run of this process (for signal handlers). */
 export function abortAllRuns(): void {
+  for (const fn of abortHooks) {
+    try {
+      fn();
+    } catch {
+      // Best effort: the removal below retries.
+    }
+  }
   for (const r of [...live]) {
     try {
       r.dispose();
@@ -609,16 +627,9 @@ export class RunWriter {
     if (!this.done) {
       this.done = true;
       // Retried: a writer thread (DuckDB's COPY and spill files, libuv) may still be adding a file
-      // when a signal handler gets here, which makes a pass fail with ENOTEMPTY; up to ~1 s.
-      for (let attempt = 0; ; attempt++) {
-        try {
-          fs.rmSync(this.staging, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
-          break;
-        } catch (e) {
-          if (attempt >= 8) throw e;
-          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
-        }
-      }
+      // when a signal handler gets here, which makes a pass fail with ENOTEMPTY (linear back-off,
+      // ~1 s in all).
+      fs.rmSync(this.staging, { recursive: true, force: true, maxRetries: 10, retryDelay: 20 });
     }
     live.delete(this);
   }

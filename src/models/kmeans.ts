@@ -14,8 +14,8 @@
  * r.labels; r.centroids; r.inertia;
  */
 import type { Assignment, Backend, DeviceMatrix } from '../engine/backend.js';
-import { hostRows, isChunked, type HostMatrix, type Matrix } from '../core/matrix.js';
-import { streamingBackend } from '../engine/streaming.js';
+import { chunkRange, hostRows, isChunked, type HostMatrix, type Matrix } from '../core/matrix.js';
+import { hostAssignment, streamingBackend } from '../engine/streaming.js';
 import { assign } from '../engine/ops/assign.js';
 import { segmentSum } from '../engine/ops/segment-sum.js';
 import { SegtensorError } from '../errors.js';
@@ -280,7 +280,7 @@ export function meanVariance(x: HostMatrix): number {
   const blocks = isChunked(x) ? x.nChunks : 1;
   for (let c = 0; c < blocks; c++) {
     const data = isChunked(x) ? x.chunk(c) : x.data;
-    const rows = isChunked(x) ? Math.min(x.chunkRows, n - c * x.chunkRows) : n;
+    const rows = isChunked(x) ? chunkRange(x, c).end - c * x.chunkRows : n;
     for (let i = 0; i < rows; i++) {
       const base = i * d;
       for (let f = 0; f < d; f++) {
@@ -306,15 +306,6 @@ interface LloydStart {
   history: IterationStats[];
 }
 
-/** Host labels standing in for an assignment: the step after a checkpoint point counts changes against them. */
-function hostLabels(labels: Int32Array): Assignment {
-  return {
-    inertia: NaN,
-    nChanged: labels.length,
-    read: async () => ({ labels, distances: new Float32Array(0) }),
-  };
-}
-
 /**
  * One Lloyd run from `start`. Each iteration (see {@link lloydStep}) assigns rows to the current
  * centroids and moves the centroids to the weighted means. Every {@link CHECKPOINT_EVERY}
@@ -333,7 +324,7 @@ async function lloyd(
   onPoint: ((state: NonNullable<KMeansState['current']>) => Promise<void>) | null,
 ): Promise<{ centroids: Float32Array; a: Assignment; nIter: number; converged: boolean; history: IterationStats[] }> {
   let centroids = start.centroids;
-  let prev: Assignment | undefined = start.labels ? hostLabels(start.labels) : undefined;
+  let prev: Assignment | undefined = start.labels ? hostAssignment(start.labels) : undefined;
   const history = start.history;
   let converged = false;
   let strict = false;
@@ -365,7 +356,7 @@ async function lloyd(
     if (it % CHECKPOINT_EVERY === 0 && it < maxIter) {
       // A copy: the backend may recycle the assignment's buffers for the next step's output.
       const labels = (await step.a.read()).labels.slice();
-      prev = hostLabels(labels);
+      prev = hostAssignment(labels);
       await onPoint?.({ iteration: it, centroids: centroids.slice(), labels, history: history.slice() });
     }
   }

@@ -39,10 +39,11 @@ import { CHURN_NET_DEFAULTS, trainChurnNet, type ChurnNetFit, type ChurnNetOptio
 import { CHURN_FORMAT, CHURN_FORMAT_VERSION, loadChurnModel, saveChurnModel, type ChurnModelMeta, type RiskBand } from '../models/churn/model-dir.js';
 import { churnTfjs } from '../models/churn/tfjs.js';
 import { PREPROCESS_DEFAULTS, Preprocessor } from '../preprocess/preprocessor.js';
+import { quantileSorted } from '../preprocess/stats.js';
 import { VERSION } from '../version.js';
 import { checkFinite, missingCounts, unseenCounts, unseenNotices } from './data-notices.js';
-import { idColumn, jobPseudonymKey, pseudonymizeIds, type PseudonymJob } from './ids.js';
-import { readsInBlocks, scoreBatches } from './fit-stream.js';
+import { idColumn, idKeys, jobPseudonymKey, pseudonymizeIds, type PseudonymJob } from './ids.js';
+import { readsInBlocks, scoreBatches } from './blocks.js';
 import { modelOf } from './model-file.js';
 
 /** Band names, lowest risk first. */
@@ -161,18 +162,10 @@ function report(fit: ChurnNetFit, m: BinaryMetrics, ms: number): ModelReport {
   return { ...m, bestEpoch: fit.bestEpoch, epochs: fit.history.length, stoppedEarly: fit.stoppedEarly, trainMs: Math.round(ms) };
 }
 
-/** Quantile of a sample (linear interpolation, numpy's default). */
-function quantile(sorted: Float64Array, q: number): number {
-  const at = q * (sorted.length - 1);
-  const lo = Math.floor(at);
-  const hi = Math.min(sorted.length - 1, lo + 1);
-  return sorted[lo] + (sorted[hi] - sorted[lo]) * (at - lo);
-}
-
 /** Bands whose lower edges are the validation P(churn) quantiles {@link RISK_QUANTILES}. */
 function riskBands(pVal: Float64Array): RiskBand[] {
   const sorted = Float64Array.from(pVal).sort();
-  const edges = [0, ...RISK_QUANTILES.map((q) => quantile(sorted, q)), 1];
+  const edges = [0, ...RISK_QUANTILES.map((q) => quantileSorted(sorted, q)), 1];
   return RISK_BAND_NAMES.map((name, b) => ({ name, from: edges[b], to: edges[b + 1] }));
 }
 
@@ -359,10 +352,6 @@ function segmentColumnValues(table: ColumnTable, name: string): (string | number
 }
 
 /** Key of an id value, so '42', 42 and 42n join. */
-function idKeys(c: OutColumn['values']): string[] {
-  return Array.from(c as ArrayLike<unknown>, (v) => (v === null || v === undefined ? '' : String(v)));
-}
-
 /**
  * Each row's segment, from the current snapshot: `dir` is a `segtensor fit` run or a `segtensor
  * predict` output. Stored assignments are used only when they were computed from this very table
@@ -628,9 +617,9 @@ async function scoreInBlocks(
   const pre = Preprocessor.fromJSON(meta.preprocessing);
   const bandNames = meta.riskBands.bands.map((b) => b.name);
   const bands = new Array<number>(bandNames.length).fill(0);
-  const nRows = await scoreBatches(job.input, run.primary, (b) => job.id ?? (meta.idColumn && b.has(meta.idColumn) ? meta.idColumn : null), log, async (b, at, idName, out) => {
+  const nRows = await scoreBatches(job.input, run.primary, (b) => job.id ?? (meta.idColumn && b.has(meta.idColumn) ? meta.idColumn : null), pseudonymKey !== null, log, async (b, at, idName, out) => {
     pseudonymizeIds(b, idName, pseudonymKey);
-    const idCol = idName ? idColumn(b, idName, false) : { name: 'row', values: BigInt64Array.from({ length: b.nRows }, (_, i) => BigInt(at + i)) };
+    const idCol = idColumn(b, idName, false, at);
     const p = await net.predictProba(pre.transform(b));
     const band = bandOf(p, meta.riskBands.bands);
     for (const name of band) bands[bandNames.indexOf(name)]++;

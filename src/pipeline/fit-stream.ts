@@ -21,14 +21,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Backend } from '../engine/backend.js';
-import { SegtensorError } from '../errors.js';
+import { dataRow, SegtensorError } from '../errors.js';
 import { dispersionChunked, calinskiHarabasz, daviesBouldinOn, sampleRows, silhouette } from '../eval/metrics.js';
 import { atomicWrite } from '../io/atomic.js';
 import { readTableBatches } from '../io/read-table.js';
 import type { beginRun } from '../io/run-dir.js';
 import { readLabelColumns } from '../io/table-meta.js';
 import { numericChunks, type ColumnTable } from '../io/table.js';
-import { ArrowBatchWriter, type OutColumn } from '../io/write-table.js';
+import { ArrowBatchWriter } from '../io/write-table.js';
 import { MatrixCacheWriter } from '../io/matrix-cache.js';
 import { KMeans } from '../models/kmeans.js';
 import { fitStreaming } from '../preprocess/streaming.js';
@@ -39,64 +39,9 @@ import { modelHead, type FitJob, type FitMetrics, type FitResult } from './fit.j
 import type { ModelFile } from './model-file.js';
 import { LABEL_LIKE } from './prepare.js';
 import { profileCsv, type SegmentProfile } from './profile.js';
-import { IdCheck, pseudonymizeIds } from './ids.js';
+import { IdCheck, idColumn, pseudonymizeIds } from './ids.js';
+import { BLOCK_ROWS } from './blocks.js';
 import { methodOptions } from './methods.js';
-
-/** Rows per block of the cache (and per batch of Parquet/CSV reads): 64 Ki rows, 8 MiB at 32 features. */
-export const BLOCK_ROWS = 1 << 16;
-
-/**
- * Whether `--memory-limit` sends the table through blocks: when its resident form (estimated
- * from the file: Arrow and CSV about 1.5 × their size as float64 cells plus the float32 matrix,
- * Parquet 6 ×, for its compression) would exceed the limit. Says which, and why.
- */
-export function readsInBlocks(input: string, limit: number, log: (l: string) => void): boolean {
-  let size: number;
-  try {
-    size = fs.statSync(input).size;
-  } catch {
-    return false; // the read names the missing file
-  }
-  const factor = /\.parquet$/i.test(input) ? 6 : 1.5;
-  const estimate = size * factor;
-  const gb = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
-  const blocks = estimate > limit;
-  log(`notice: --memory-limit ${gb(limit)}: the table would take about ${gb(estimate)} in memory; ${blocks ? 'reading it in blocks' : 'fitting in memory'}`);
-  return blocks;
-}
-
-/**
- * The scoring loop of predict and churn predict on a table read in batches: each batch's ids
- * checked (nulls, and duplicates across batches), then `score` writes the batch's rows to `dest`
- * (an Arrow file published only when every batch went through). Returns the rows read.
- */
-export async function scoreBatches(
-  input: string,
-  dest: string,
-  idNameOf: (b: ColumnTable) => string | null,
-  log: (l: string) => void,
-  score: (b: ColumnTable, at: number, idName: string | null, out: ArrowBatchWriter) => Promise<void>,
-): Promise<number> {
-  const out = new ArrowBatchWriter(dest);
-  let ids: IdCheck | null = null;
-  let nRows = 0;
-  try {
-    for await (const b of readTableBatches(input, '--input', BLOCK_ROWS)) {
-      const idName = idNameOf(b);
-      ids ??= new IdCheck(input, idName);
-      ids.add(b, nRows);
-      await score(b, nRows, idName, out);
-      nRows += b.nRows;
-    }
-    if (nRows === 0) throw new SegtensorError('EMPTY_TABLE', `${input}: the table has no rows`);
-    ids!.finish(log);
-    await out.close();
-  } catch (e) {
-    await out.abort();
-    throw e;
-  }
-  return nRows;
-}
 
 /** Refuses what the streaming fit does not do yet, naming the option. */
 export function checkStreamingJob(job: FitJob): void {
@@ -169,18 +114,30 @@ export async function fitStreamingInto(
   const cacheFile = path.join(run.staging, '.rows.f32');
   const writer = new MatrixCacheWriter(cacheFile, d);
   const weights = job.weight ? new Float32Array(nRows) : null;
+  // The ids are checked here, before the fit, not after it in the last pass (the values named only
+  // when they will not be pseudonymised).
+  const idCheck = new IdCheck(job.input, job.id ?? null, !pseudonymKey);
   let row = 0;
-  for await (const b of batches()) {
-    writer.append(pre.transform(b).data);
-    if (weights) {
-      for (const { values, nulls } of numericChunks(b.numericColumn(job.weight!))) {
-        for (let i = 0; i < values.length; i++, row++) {
-          const w = nulls && nulls[i] ? NaN : Number(values[i]);
-          if (!(w >= 0) || !Number.isFinite(w)) throw new SegtensorError('BAD_INPUT', `${job.input}: weight column '${job.weight}' data row ${row + 1} is ${w}; weights must be finite and >= 0`);
-          weights[row] = w;
+  try {
+    for await (const b of batches()) {
+      idCheck.add(b, row);
+      writer.append(pre.transform(b).data);
+      if (weights) {
+        let i = row;
+        for (const { values, nulls } of numericChunks(b.numericColumn(job.weight!))) {
+          for (let q = 0; q < values.length; q++, i++) {
+            const w = nulls && nulls[q] ? NaN : Number(values[q]);
+            if (!(w >= 0) || !Number.isFinite(w)) throw new SegtensorError('BAD_INPUT', `${job.input}: weight column '${job.weight}' ${dataRow(i)} is ${w}; weights must be finite and >= 0`);
+            weights[i] = w;
+          }
         }
       }
+      row += b.nRows;
     }
+    idCheck.finish(log);
+  } catch (e) {
+    writer.abort();
+    throw e;
   }
   const x = writer.finish(BLOCK_ROWS);
   try {
@@ -259,27 +216,18 @@ export async function fitStreamingInto(
     const names = segmentNames(profile, job.names ? readNamesFile(job.names, profile.rows.map((p) => p.segment)) : {});
     if (job.names) run.input(job.names);
     const out = new ArrowBatchWriter(run.file('assignments.arrow'));
-    const idCheck = new IdCheck(job.input, job.id ?? null);
     try {
       at = 0;
       for await (const b of batches()) {
         const n = b.nRows;
-        idCheck.add(b, at);
         pseudonymizeIds(b, job.id ?? null, pseudonymKey);
-        const idCol: OutColumn = job.id
-          ? (() => {
-              const c = b.column(job.id!);
-              if (c.type === 'string' || c.type === 'bigint' || c.type === 'number') return { name: job.id!, values: c.values };
-              throw new SegtensorError('BAD_INPUT', `${job.input}: id column '${job.id}' has unsupported type ${c.type === 'other' ? c.typeName : c.type}`);
-            })()
-          : { name: 'row', values: BigInt64Array.from({ length: n }, (_, i) => BigInt(at + i)) };
+        const idCol = idColumn(b, job.id ?? null, false, at);
         const labels = r.labels.subarray(at, at + n);
         const dist = new Float32Array(n);
         for (let i = 0; i < n; i++) dist[i] = Math.sqrt(r.distances[at + i]);
         out.write([idCol, { name: 'segment', values: labels.slice() }, { name: 'distance', values: dist }, { name: 'segment_name', values: labels.slice(), dictionary: names }]);
         at += n;
       }
-      idCheck.finish(log);
       await out.close();
     } catch (e) {
       await out.abort();

@@ -2,20 +2,13 @@
 import { dataRow, SegtensorError } from '../errors.js';
 import type { ColumnTable } from '../io/table.js';
 import type { OutColumn } from '../io/write-table.js';
-import { pseudonymKey, pseudonyms } from '../util/pseudonym.js';
+import { pseudonyms, type jobPseudonymKey } from '../util/pseudonym.js';
 
-/** `--pseudonymize-ids` and where its key is (see src/util/pseudonym.ts). */
-export interface PseudonymJob {
-  /** Replace customer ids by keyed hashes where they are read. Default false. */
-  pseudonymizeIds?: boolean;
-  /** A file holding the key; default the environment variable SEGTENSOR_PSEUDONYM_KEY. */
-  pseudonymKeyFile?: string | null;
-}
+export { jobPseudonymKey, type PseudonymJob } from '../util/pseudonym.js';
 
-/** The job's pseudonym key, loaded before any work (a missing key fails in milliseconds), or null. */
-export function jobPseudonymKey(job: PseudonymJob) {
-  if (job.pseudonymKeyFile && !job.pseudonymizeIds) throw new SegtensorError('BAD_OPTION', '--pseudonym-key-file applies with --pseudonymize-ids');
-  return job.pseudonymizeIds ? pseudonymKey({ keyFile: job.pseudonymKeyFile ?? null, env: process.env }) : null;
+/** Ids as join keys (text; null as ''), whatever their stored type. */
+export function idKeys(c: OutColumn['values']): string[] {
+  return Array.from(c as ArrayLike<unknown>, (v) => (v === null || v === undefined ? '' : String(v)));
 }
 
 /**
@@ -34,9 +27,12 @@ export function pseudonymizeIds(table: ColumnTable, name: string | null, key: Re
   table.replace({ name, type: 'string', values: pseudonyms(key, raw) });
 }
 
-/** The id column's values as an output column; with no id column, the 0-based row number as `row`. */
-export function idColumn(table: ColumnTable, name: string | null, checkUnique: boolean): OutColumn {
-  if (!name) return { name: 'row', values: BigInt64Array.from({ length: table.nRows }, (_, i) => BigInt(i)) };
+/**
+ * The id column's values as an output column; with no id column, the 0-based row number as `row`
+ * (counted from `firstRow`: a batch of a table read in blocks).
+ */
+export function idColumn(table: ColumnTable, name: string | null, checkUnique: boolean, firstRow = 0): OutColumn {
+  if (!name) return { name: 'row', values: BigInt64Array.from({ length: table.nRows }, (_, i) => BigInt(firstRow + i)) };
   const c = table.column(name);
   let values: OutColumn['values'];
   if (c.type === 'string' || c.type === 'bigint' || c.type === 'number') values = c.values;
@@ -53,11 +49,11 @@ export function idColumn(table: ColumnTable, name: string | null, checkUnique: b
  * Nulls and duplicates are errors naming the first offending row. Numeric ids are checked by
  * sorting a typed copy (a Set of a million BigInts takes seconds); the row is looked up only on failure.
  */
-function checkIds(file: string, name: string, values: OutColumn['values']): void {
+function checkIds(file: string, name: string, values: OutColumn['values'], showValue = true): void {
   const fail = (i: number, what: string): never => {
     throw new SegtensorError(what === 'null' ? 'BAD_INPUT' : 'DUPLICATE_ID', what === 'null'
       ? `${file}: id column '${name}' is null at ${dataRow(i)}`
-      : `${file}: id column '${name}' repeats '${String(values[i])}' at ${dataRow(i)}`);
+      : `${file}: id column '${name}' repeats ${showValue ? `'${String(values[i])}' ` : 'a value '}at ${dataRow(i)}`);
   };
   if (Array.isArray(values)) {
     const seen = new Set<string>();
@@ -112,9 +108,10 @@ export function strictlyIncreasing(values: Exclude<OutColumn['values'], unknown[
 }
 
 /**
- * The id column's nulls and duplicates, as the resident fit checks them, over batches: numeric
- * ids (8 bytes a row) are gathered and checked once; text ids would need them all in memory, so
- * they are not checked, and a notice says so.
+ * The id column's nulls and duplicates, as the resident fit checks them ({@link checkIds}), over
+ * batches: nulls in each batch; numeric ids (8 bytes a row) gathered and checked for duplicates
+ * once; text ids would need them all in memory, so their duplicates are not checked, and a notice
+ * says so. With `showValues` false (ids to be pseudonymised) a duplicate is named by its row only.
  */
 export class IdCheck {
   private nums: Float64Array[] = [];
@@ -123,22 +120,28 @@ export class IdCheck {
   constructor(
     private readonly file: string,
     private readonly name: string | null,
+    private readonly showValues = true,
   ) {}
 
   /** The ids of one batch, whose first row is data row `at` + 1. */
   add(b: ColumnTable, at: number): void {
     if (!this.name) return;
     const c = b.column(this.name);
+    const nullAt = (i: number) => {
+      throw new SegtensorError('BAD_INPUT', `${this.file}: id column '${this.name}' is null at ${dataRow(at + i)}`);
+    };
     if (c.type === 'bigint') {
-      if (c.nulls) {
-        const i = c.nulls.indexOf(1);
-        if (i >= 0) throw new SegtensorError('BAD_INPUT', `${this.file}: id column '${this.name}' is null at data row ${at + i + 1}`);
-      }
+      const i = c.nulls ? c.nulls.indexOf(1) : -1;
+      if (i >= 0) nullAt(i);
       this.bigs.push(c.values.slice());
     } else if (c.type === 'number') {
-      for (let i = 0; i < c.values.length; i++) if (Number.isNaN(c.values[i])) throw new SegtensorError('BAD_INPUT', `${this.file}: id column '${this.name}' is null at data row ${at + i + 1}`);
+      for (let i = 0; i < c.values.length; i++) if (Number.isNaN(c.values[i])) nullAt(i);
       this.nums.push(c.values.slice());
-    } else this.text = true;
+    } else if (c.type === 'string') {
+      const i = c.values.indexOf(null);
+      if (i >= 0) nullAt(i);
+      this.text = true;
+    } else throw new SegtensorError('BAD_INPUT', `${this.file}: id column '${this.name}' has unsupported type ${c.type === 'other' ? c.typeName : c.type}`);
   }
 
   finish(log: (l: string) => void): void {
@@ -157,10 +160,6 @@ export class IdCheck {
     }
     this.bigs = [];
     this.nums = [];
-    if (strictlyIncreasing(v)) return;
-    const sorted = v.slice().sort();
-    for (let i = 1; i < sorted.length; i++) {
-      if (sorted[i] === sorted[i - 1]) throw new SegtensorError('DUPLICATE_ID', `${this.file}: id column '${this.name}' repeats '${String(sorted[i])}'`);
-    }
+    checkIds(this.file, this.name!, v, this.showValues);
   }
 }

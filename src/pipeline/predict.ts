@@ -15,7 +15,7 @@ import { writeTable } from '../io/write-table.js';
 import { Preprocessor } from '../preprocess/preprocessor.js';
 import { missingCounts, unseenCounts, unseenNotices } from './data-notices.js';
 import { idColumn, jobPseudonymKey, pseudonymizeIds, type PseudonymJob } from './ids.js';
-import { readsInBlocks, scoreBatches } from './fit-stream.js';
+import { readsInBlocks, scoreBatches } from './blocks.js';
 import type { Backend } from '../engine/backend.js';
 import type { ColumnTable } from '../io/table.js';
 import type { ModelFile } from './model-file.js';
@@ -164,10 +164,10 @@ async function predictBlocks(
   const sizes = new Array<number>(scorer.segIds.length).fill(0);
   const unseen: Record<string, UnseenCategories> = {};
   let noise = 0;
-  const nRows = await scoreBatches(job.input, run.primary, (b) => idNameOf(job, scorer.idColumn, b), log, async (b, at, name, out) => {
+  const nRows = await scoreBatches(job.input, run.primary, (b) => idNameOf(job, scorer.idColumn, b), pseudonymKey !== null, log, async (b, at, name, out) => {
     pseudonymizeIds(b, name, pseudonymKey);
     const s = await scorer.score(b);
-    const idCol = name ? idColumn(b, name, false) : { name: 'row', values: BigInt64Array.from({ length: b.nRows }, (_, i) => BigInt(at + i)) };
+    const idCol = idColumn(b, name, false, at);
     out.write([idCol, { name: 'segment', values: s.segments }, { name: 'distance', values: s.distances }, ...s.columns]);
     s.sizes.forEach((n, j) => (sizes[j] += n));
     noise += s.noise;

@@ -112,3 +112,11 @@ export function momentsDense(v: Float64Array): { mean: number; std: number; min:
   }
   return { mean, std: n ? Math.sqrt(ss / n) : NaN, min, max, count: n };
 }
+
+/** The q-quantile of ascending `sorted` values, linear between the two nearest ranks (numpy's default). */
+export function quantileSorted(sorted: Float64Array, q: number): number {
+  const at = q * (sorted.length - 1);
+  const lo = Math.floor(at);
+  const hi = Math.min(sorted.length - 1, lo + 1);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (at - lo);
+}

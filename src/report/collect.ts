@@ -17,6 +17,7 @@ import { hashFile, openRun, type OpenRun } from '../io/run-dir.js';
 import type { ColumnTable } from '../io/table.js';
 import { parseLabel } from '../models/churn/data.js';
 import type { FitMetrics } from '../pipeline/fit.js';
+import { idColumn, idKeys } from '../pipeline/ids.js';
 import { modelOf, segmentIdsOf, type ModelFile } from '../pipeline/model-file.js';
 import type { Recommendation, SweepRow } from '../pipeline/sweep.js';
 import type { ChurnPart, ReportSource, SweepPart } from './data.js';
@@ -78,15 +79,6 @@ function readJson<T>(file: string, option: string): T {
 function assignmentsOf(run: OpenRun): string | null {
   const f = ['assignments.arrow', 'assignments.parquet'].find((n) => run.has(n));
   return f ? run.file(f) : null;
-}
-
-/** An id value as a join key, so '42', 42 and 42n join. */
-function idKeys(t: ColumnTable, name: string): string[] {
-  const c = t.column(name);
-  if (c.type === 'string') return c.values.map((v) => v ?? '');
-  if (c.type === 'bigint') return Array.from(c.values, (v) => String(v));
-  if (c.type === 'number' || c.type === 'timestamp') return Array.from(c.values, (v) => String(v));
-  return [];
 }
 
 export interface RunsJob {
@@ -211,8 +203,8 @@ async function readChurn(target: string, model: ModelFile, assignments: ColumnTa
   else if (assignments && model.idColumn && scores.has(model.idColumn) && assignments.has(model.idColumn)) {
     const map = new Map<string, number>();
     const a = assignments.numeric('segment');
-    idKeys(assignments, model.idColumn).forEach((k, i) => map.set(k, a[i]));
-    seg = idKeys(scores, model.idColumn).map((k) => map.get(k) ?? NaN);
+    idKeys(idColumn(assignments, model.idColumn, false).values).forEach((k, i) => map.set(k, a[i]));
+    seg = idKeys(idColumn(scores, model.idColumn, false).values).map((k) => map.get(k) ?? NaN);
   }
   if (!seg) throw new SegtensorError('BAD_INPUT', `--churn '${target}': the scores have no segment column (run \`churn predict\` with --segments) and no id column in common with the fit's assignments`);
   const bySeg = new Map<number, { n: number; sum: number; bands: number[] }>();

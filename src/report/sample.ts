@@ -16,6 +16,7 @@ import type { Matrix } from '../core/matrix.js';
 import type { Backend, BackendName } from '../engine/backend.js';
 import { numericChunks, ColumnTable, type Column } from '../io/table.js';
 import type { Preprocessor } from '../preprocess/preprocessor.js';
+import { quantileSorted } from '../preprocess/stats.js';
 import { Random } from '../util/random.js';
 import type { ProfileLike } from './naming.js';
 
@@ -141,14 +142,6 @@ async function hostBackend(): Promise<Backend> {
   throw last;
 }
 
-/** Weighted quantile of sorted values with equal weights: linear interpolation (numpy's default). */
-function quantile(sorted: Float64Array, q: number): number {
-  const at = (sorted.length - 1) * q;
-  const lo = Math.floor(at);
-  const hi = Math.min(sorted.length - 1, lo + 1);
-  return sorted[lo] + (sorted[hi] - sorted[lo]) * (at - lo);
-}
-
 /**
  * Samples `table` (the run's input, rows aligned with `segmentOf`), projects the sample on its
  * first two principal components and computes the per-feature statistics.
@@ -249,15 +242,15 @@ export async function reportSample(
       for (let i = 0; i < n; i++) if (seg[i] === s && Number.isFinite(v[i])) vals.push(v[i]);
       if (!vals.length) continue;
       const sorted = Float64Array.from(vals).sort();
-      const q1 = quantile(sorted, 0.25);
-      const q3 = quantile(sorted, 0.75);
+      const q1 = quantileSorted(sorted, 0.25);
+      const q3 = quantileSorted(sorted, 0.75);
       const iqr = q3 - q1;
       // Whiskers: the most extreme values still within 1.5 IQR of the box (Tukey).
       const lo = sorted.find((x) => x >= q1 - 1.5 * iqr) ?? sorted[0];
       let top = sorted.length - 1;
       while (top > 0 && sorted[top] > q3 + 1.5 * iqr) top--;
       const hi = sorted[top];
-      boxes.push({ feature, segment: s, lo, q1, median: quantile(sorted, 0.5), q3, hi });
+      boxes.push({ feature, segment: s, lo, q1, median: quantileSorted(sorted, 0.5), q3, hi });
     }
   }
   return { size: n, points, explained, pooledSd, totalSd, separation, boxes, boxFeatures };

@@ -108,3 +108,17 @@ export function pseudonyms(key: PseudonymKey, values: ArrayLike<string | number 
   }
   return out;
 }
+
+/** `--pseudonymize-ids` and where its key is (see src/util/pseudonym.ts). */
+export interface PseudonymJob {
+  /** Replace customer ids by keyed hashes where they are read. Default false. */
+  pseudonymizeIds?: boolean;
+  /** A file holding the key; default the environment variable SEGTENSOR_PSEUDONYM_KEY. */
+  pseudonymKeyFile?: string | null;
+}
+
+/** The job's pseudonym key, loaded before any work (a missing key fails in milliseconds), or null. */
+export function jobPseudonymKey(job: PseudonymJob) {
+  if (job.pseudonymKeyFile && !job.pseudonymizeIds) throw new SegtensorError('BAD_OPTION', '--pseudonym-key-file applies with --pseudonymize-ids');
+  return job.pseudonymizeIds ? pseudonymKey({ keyFile: job.pseudonymKeyFile ?? null, env: process.env }) : null;
+}

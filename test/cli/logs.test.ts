@@ -83,6 +83,9 @@ describe('logs (issue 17)', () => {
     const wrong = cli(['--log-format', 'xml', 'doctor']);
     expect(wrong.code).toBe(2);
     expect(wrong.err).toMatch(/--log-format.*xml/);
+    const badEnv = cli(['doctor'], { ...base, SEGTENSOR_LOG_FORMAT: 'jsonl' });
+    expect(badEnv.code).toBe(2);
+    expect(badEnv.err).toBe("segtensor: error [BAD_OPTION]: SEGTENSOR_LOG_FORMAT must be one of auto, text, json; got 'jsonl'\n");
   });
 
   it.skipIf(!hasScript)('on a terminal: a progress bar with counts, rate and ETA (skipped without script(1))', () => {

@@ -140,6 +140,33 @@ describe('fit --memory-limit: a table read in blocks (issue 17)', () => {
     }
   });
 
+  it('bad ids fail before the fit, and a pseudonymised duplicate is named by its row, not its value', async () => {
+    const n = 5000;
+    const id = BigInt64Array.from({ length: n }, (_, i) => BigInt(9_000_000 + i));
+    id[4000] = id[17]; // a duplicate, far into the table
+    const x = Float64Array.from({ length: n }, (_, i) => (i % 3) + 0.01 * (i % 7));
+    await writeTable(path.join(dir, 'dup.parquet'), [{ name: 'customer_id', values: id }, { name: 'x', values: x }]);
+    const lines: string[] = [];
+    // A limit of one byte: read in blocks, however small the table.
+    const job = { input: path.join(dir, 'dup.parquet'), out: path.join(dir, 'dup-out'), id: 'customer_id', k: 2, memoryLimit: 1, log: (l: string) => lines.push(l) };
+    await expect(fitSegmentation(job)).rejects.toThrow(/dup\.parquet: id column 'customer_id' repeats '9000017' at data row 4001/);
+    // Found in the pass that writes the cache, before the fit starts.
+    expect(lines.some((l) => /reading it in blocks/.test(l))).toBe(true);
+    expect(lines.some((l) => /rows × \d+ features, k = 2/.test(l))).toBe(false);
+    process.env.SEGTENSOR_PSEUDONYM_KEY = 'a-key-for-this-test-only-0123456789';
+    try {
+      const e = await fitSegmentation({ ...job, pseudonymizeIds: true }).catch((err: Error) => err);
+      expect(String((e as Error).message)).toMatch(/repeats a value at data row 4001/);
+      expect(String((e as Error).message)).not.toMatch(/9000017/);
+    } finally {
+      delete process.env.SEGTENSOR_PSEUDONYM_KEY;
+    }
+    // Null text ids are refused too (the in-memory check does the same).
+    fs.writeFileSync(path.join(dir, 'nullid.csv'), 'customer_id,x\n' + Array.from({ length: 300 }, (_, i) => `${i === 250 ? '' : `c${i}`},${i % 5}`).join('\n') + '\n');
+    await expect(fitSegmentation({ ...job, input: path.join(dir, 'nullid.csv') })).rejects.toThrow(/nullid\.csv: id column 'customer_id' is null at data row 251/);
+    expect(fs.existsSync(path.join(dir, 'dup-out'))).toBe(false);
+  }, 60_000);
+
   it('what needs the whole table is refused in one line, before any work', async () => {
     for (const [extra, what] of [
       [{ method: 'gmm' as const, k: 3 }, '--method gmm'],
