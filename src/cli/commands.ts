@@ -292,9 +292,10 @@ export function registerUpdate(program: Command): void {
     .addOption(new Option('--backend <name>', 'compute backend').choices(BACKEND_NAMES).default('auto'))
     .addOption(new Option('--format <fmt>', 'assignments file format').choices(['arrow', 'parquet']).default('arrow'))
     .option('--dtypes <col:type,...>', `declared column types (${DTYPES.join(', ')})`, dtypesOption)
-    .option('--coerce-invalid', "read cells that do not convert to their column's type as null, counted, instead of failing");
+    .option('--coerce-invalid', "read cells that do not convert to their column's type as null, counted, instead of failing")
+    .option('--memory-limit <size>', 'memory budget, e.g. 4GB: new rows that would not fit in it in memory are read in batches, stepped through and scored from a float32 cache (assignments .arrow)', (v: string) => parseMemoryLimitOption(v));
   addPseudonymFlags(cmd)
-    .action(async (flags: { model: string; input: string; out: string; id?: string; weight?: string; batchSize: number; pseudonymizeIds?: boolean; pseudonymKeyFile?: string; halfLife?: { rows: number } | { days: number }; reassignmentRatio: number; seed: number; backend: string; format: 'arrow' | 'parquet'; dtypes?: Record<string, DType>; coerceInvalid?: boolean }, c: Command) => {
+    .action(async (flags: { model: string; input: string; out: string; id?: string; weight?: string; batchSize: number; memoryLimit?: number; pseudonymizeIds?: boolean; pseudonymKeyFile?: string; halfLife?: { rows: number } | { days: number }; reassignmentRatio: number; seed: number; backend: string; format: 'arrow' | 'parquet'; dtypes?: Record<string, DType>; coerceInvalid?: boolean }, c: Command) => {
       const { updateModel } = await import('../pipeline/update.js');
       // Its lines (what moved, the half-life) are shown off a terminal too, but for --quiet.
       const p = progress(quiet(c));

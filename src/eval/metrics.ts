@@ -374,8 +374,8 @@ export interface ClusterQuality {
  * @example
  * const q = await clusterQuality(be, x, labels, k, sampleRows(x.nRows, 20000, seed));
  */
-export async function clusterQuality(be: Backend, x: Matrix, labels: Int32Array, k: number, sample: Int32Array): Promise<ClusterQuality> {
-  const disp = dispersion(x, labels, k);
+export async function clusterQuality(be: Backend, x: HostMatrix, labels: Int32Array, k: number, sample: Int32Array): Promise<ClusterQuality> {
+  const disp = dispersionOf(x, labels, k);
   return {
     silhouette: await silhouette(be, x, labels, k, sample),
     calinskiHarabasz: calinskiHarabasz(x, labels, k, disp),

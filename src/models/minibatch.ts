@@ -21,9 +21,10 @@
  * @example
  * const r = await new MiniBatchKMeans({ k: 8, batchSize: 1024 }).fit(be, x);
  */
-import type { Matrix } from '../core/matrix.js';
+import { isChunked, type HostMatrix, type Matrix } from '../core/matrix.js';
 import type { Backend } from '../engine/backend.js';
 import { assign } from '../engine/ops/assign.js';
+import { streamingBackend } from '../engine/streaming.js';
 import { SegtensorError } from '../errors.js';
 import { Random } from '../util/random.js';
 import { kmeansPlusPlus, rowsOf } from './kmeans-init.js';
@@ -83,7 +84,7 @@ export class MiniBatchKMeans {
     this.options = Object.freeze({ ...MINIBATCH_DEFAULTS, ...options });
   }
 
-  private validate(x: Matrix): void {
+  private validate(x: HostMatrix): void {
     const o = this.options;
     if (!Number.isInteger(o.k) || o.k < 1 || o.k > x.nRows) throw new SegtensorError('BAD_OPTION', `MiniBatchKMeans: 'k' must be an integer in [1, nRows = ${x.nRows}]; got ${o.k}`);
     if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw new SegtensorError('BAD_OPTION', `--batch-size must be an integer >= 1; got ${o.batchSize}`);
@@ -95,8 +96,12 @@ export class MiniBatchKMeans {
     }
   }
 
-  /** Fits on a preprocessed matrix, then assigns every row. */
-  async fit(be: Backend, x: Matrix, weights: Float32Array | null = null): Promise<MiniBatchResult> {
+  /**
+   * Fits on a preprocessed matrix, then assigns every row. A chunked matrix (a table read in
+   * blocks) gives the same steps: each batch's rows are gathered from it, and the last
+   * assignment streams its blocks.
+   */
+  async fit(be: Backend, x: HostMatrix, weights: Float32Array | null = null): Promise<MiniBatchResult> {
     this.validate(x);
     const o = this.options;
     const n = x.nRows;
@@ -195,19 +200,21 @@ function drawRows(rng: Random, n: number, size: number): Int32Array {
   return out;
 }
 
-function subMatrix(x: Matrix, weights: Float32Array | null, rows: Int32Array): { x: Matrix; w: Float32Array | null } {
+function subMatrix(x: HostMatrix, weights: Float32Array | null, rows: Int32Array): { x: Matrix; w: Float32Array | null } {
   return { x: { data: rowsOf(x, rows), nRows: rows.length, nFeatures: x.nFeatures }, w: weights ? Float32Array.from(rows, (r) => weights[r]) : null };
 }
 
-/** Labels, squared distances and weighted inertia of `x`'s rows against `centroids`, on the backend. */
-async function assignRows(be: Backend, x: Matrix, w: Float32Array | null, centroids: Float32Array, k: number) {
-  const dx = be.upload(x, w);
+/** Labels, squared distances and weighted inertia of `x`'s rows against `centroids`, on the backend (block by block for chunked rows). */
+async function assignRows(be: Backend, x: HostMatrix, w: Float32Array | null, centroids: Float32Array, k: number) {
+  const sb = isChunked(x) ? streamingBackend(be) : null;
+  const on = sb ?? be;
+  const dx = sb ? sb.upload(x, w) : be.upload(x as Matrix, w);
   try {
-    const a = await assign(be, dx, centroids, k);
+    const a = await assign(on, dx, centroids, k);
     const { labels, distances } = await a.read();
     return { labels, distances, inertia: a.inertia };
   } finally {
-    be.release(dx);
+    on.release(dx);
   }
 }
 
@@ -218,7 +225,7 @@ async function assignRows(be: Backend, x: Matrix, w: Float32Array | null, centro
  */
 export async function miniBatchStep(
   be: Backend,
-  x: Matrix,
+  x: HostMatrix,
   weights: Float32Array | null,
   rows: Int32Array,
   state: MiniBatchState,

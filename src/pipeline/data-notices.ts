@@ -21,6 +21,16 @@ export function unseenNotices(unseen: Record<string, UnseenCategories>): string[
   });
 }
 
+/** Adds a batch's unseen categories to `acc` (a table read in batches): counts summed, a few examples kept. */
+export function mergeUnseen(acc: Record<string, UnseenCategories>, batch: Record<string, UnseenCategories>): void {
+  for (const [col, u] of Object.entries(batch)) {
+    const a = (acc[col] ??= { count: 0, distinct: 0, examples: [] });
+    a.count += u.count;
+    a.distinct = Math.max(a.distinct, u.distinct);
+    for (const e of u.examples) if (a.examples.length < 3 && !a.examples.includes(e)) a.examples.push(e);
+  }
+}
+
 /** Cells per column holding a value unseen when fitting. */
 export function unseenCounts(unseen: Record<string, UnseenCategories>): Record<string, number> {
   return Object.fromEntries(Object.entries(unseen).map(([name, u]) => [name, u.count]));

@@ -7,7 +7,8 @@
  * 2. One more pass writes the scaled rows to a float32 cache file in the run's staging directory,
  *    read back one block at a time (src/io/matrix-cache.ts): every seeding and Lloyd pass reads
  *    the cache, never the table again.
- * 3. K-Means runs on the blocks (src/engine/streaming.ts), its checkpoints as in memory.
+ * 3. K-Means runs on the blocks (src/engine/streaming.ts), its checkpoints as in memory; mini-batch
+ *    K-Means gathers each step's random rows from the cache and streams its last assignment.
  * 4. The metrics come from the cache (dispersion in two passes, the silhouette on a seeded sample
  *    of rows read from it); a last pass over the table writes the assignments batch by batch
  *    (ids, pseudonymised when asked) and sums the profile.
@@ -16,7 +17,7 @@
  * weights and k-means++ distances (about 16 bytes; 24 with k-means++'s running sums), against
  * 8 bytes per cell for a resident table plus 4 for its matrix. Numeric features only; options
  * that need the whole table (categories, --pca, --align-to, the report, Parquet assignments, --k
- * auto, other methods) are refused with a one-line error.
+ * auto, methods other than kmeans and minibatch) are refused with a one-line error.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -30,7 +31,8 @@ import { readLabelColumns } from '../io/table-meta.js';
 import { numericChunks, type ColumnTable } from '../io/table.js';
 import { ArrowBatchWriter } from '../io/write-table.js';
 import { MatrixCacheWriter } from '../io/matrix-cache.js';
-import { KMeans } from '../models/kmeans.js';
+import { KMeans, type KMeansResult } from '../models/kmeans.js';
+import { MiniBatchKMeans, MINIBATCH_DEFAULTS } from '../models/minibatch.js';
 import { fitStreaming } from '../preprocess/streaming.js';
 import { PREPROCESS_DEFAULTS } from '../preprocess/preprocessor.js';
 import { segmentNames, readNamesFile } from '../report/naming.js';
@@ -48,7 +50,7 @@ export function checkStreamingJob(job: FitJob): void {
   const refuse = (what: string) => {
     throw new SegtensorError('BAD_OPTION', `--memory-limit: ${what} is not supported on a table read in blocks yet; fit without --memory-limit (in memory)`);
   };
-  if ((job.method ?? 'kmeans') !== 'kmeans') refuse(`--method ${job.method}`);
+  if (!['kmeans', 'minibatch'].includes(job.method ?? 'kmeans')) refuse(`--method ${job.method}`);
   if (job.k === 'auto') refuse('--k auto');
   if (job.pca != null) refuse('--pca');
   if (job.alignTo) refuse('--align-to');
@@ -142,13 +144,27 @@ export async function fitStreamingInto(
   const x = writer.finish(BLOCK_ROWS);
   try {
     lap('preprocess');
-    const o = methodOptions(job, 'kmeans');
+    const method = job.method === 'minibatch' ? 'minibatch' : 'kmeans';
+    const o = methodOptions(job, method);
     const k = job.k as number;
     log(`${nRows} rows × ${d} features, k = ${k}, backend ${be.name}, read in blocks of ${BLOCK_ROWS} rows (--memory-limit)`);
-    job.onStart?.({ rows: nRows, features: d, k, method: 'kmeans', nInit: o.nInit, maxIter: o.maxIter, backend: be.name });
-    const checkpoints = await checkpointsFor(x);
-    const r = await new KMeans({ k, seed: o.seed, nInit: o.nInit, maxIter: o.maxIter, tol: o.tol, init: o.init, onIteration: job.onIteration, checkpoints }).fit(be, x, weights);
-    run.count({ checkpoint: { resumedFrom: checkpoints.resumedFrom, written: checkpoints.written } });
+    job.onStart?.({ rows: nRows, features: d, k, method, nInit: o.nInit, maxIter: o.maxIter, backend: be.name });
+    let r: KMeansResult;
+    // The method's own parameters and the counts `update` continues from (mini-batch's).
+    let params: Record<string, unknown> = {};
+    let centreCounts: Float64Array | null = null;
+    if (method === 'minibatch') {
+      // Each step gathers its batch's rows from the cache; the last assignment streams it.
+      const batchSize = job.batchSize ?? MINIBATCH_DEFAULTS.batchSize;
+      const mb = await new MiniBatchKMeans({ k, batchSize, maxIter: o.maxIter, tol: o.tol, nInit: o.nInit, seed: o.seed }).fit(be, x, weights);
+      r = mb;
+      params = { batchSize, nSteps: mb.nSteps };
+      centreCounts = mb.counts;
+    } else {
+      const checkpoints = await checkpointsFor(x);
+      r = await new KMeans({ k, seed: o.seed, nInit: o.nInit, maxIter: o.maxIter, tol: o.tol, init: o.init, onIteration: job.onIteration, checkpoints }).fit(be, x, weights);
+      run.count({ checkpoint: { resumedFrom: checkpoints.resumedFrom, written: checkpoints.written } });
+    }
     t.init = Math.round(r.ms.init);
     t.lloyd = Math.round(r.ms.lloyd);
     lap('fit');
@@ -163,7 +179,7 @@ export async function fitStreamingInto(
       daviesBouldin: await daviesBouldinOn(be, x, r.labels, k, disp),
     };
     const metrics: FitMetrics = {
-      method: 'kmeans',
+      method,
       inertia: r.inertia,
       nIter: r.nIter,
       converged: r.converged,
@@ -240,11 +256,11 @@ export async function fitStreamingInto(
       k,
       centroidsScaled: rowsOf(r.centroids),
       centroidsOriginal: pre.inverse(r.centroids, k),
-      params: { nInit: o.nInit, maxIter: o.maxIter, tol: o.tol, seed: o.seed, init: r.init, method: 'kmeans' },
+      params: { nInit: o.nInit, maxIter: o.maxIter, tol: o.tol, seed: o.seed, init: r.init, method, ...params },
       backend: be.name,
       seed: o.seed,
       nextSegmentId: k,
-      centreCounts: weights ? weightsOf(r.labels, weights, k) : sizes.slice(),
+      centreCounts: centreCounts ? Array.from(centreCounts) : weights ? weightsOf(r.labels, weights, k) : sizes.slice(),
     };
     atomicWrite(run.file('segments.csv'), profileCsv(profile, names));
     atomicWrite(run.file('metrics.json'), JSON.stringify(metrics, null, 2) + '\n');

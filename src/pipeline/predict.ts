@@ -13,7 +13,7 @@ import { formatOf } from '../io/format.js';
 import { coercionNotices, readTable, type DType } from '../io/read-table.js';
 import { writeTable } from '../io/write-table.js';
 import { Preprocessor } from '../preprocess/preprocessor.js';
-import { missingCounts, unseenCounts, unseenNotices } from './data-notices.js';
+import { mergeUnseen, missingCounts, unseenCounts, unseenNotices } from './data-notices.js';
 import { idColumn, jobPseudonymKey, pseudonymizeIds, type PseudonymJob } from './ids.js';
 import { readsInBlocks, scoreBatches } from './blocks.js';
 import type { Backend } from '../engine/backend.js';
@@ -171,12 +171,7 @@ async function predictBlocks(
     out.write([idCol, { name: 'segment', values: s.segments }, { name: 'distance', values: s.distances }, ...s.columns]);
     s.sizes.forEach((n, j) => (sizes[j] += n));
     noise += s.noise;
-    for (const [col, u] of Object.entries(s.unseen)) {
-      const acc = (unseen[col] ??= { count: 0, distinct: 0, examples: [] });
-      acc.count += u.count;
-      acc.distinct = Math.max(acc.distinct, u.distinct);
-      for (const e of u.examples) if (acc.examples.length < 5 && !acc.examples.includes(e)) acc.examples.push(e);
-    }
+    mergeUnseen(unseen, s.unseen);
   });
   for (const l of unseenNotices(unseen)) log(l);
   run.backend(be.name, be.fallback);

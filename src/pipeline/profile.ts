@@ -67,6 +67,66 @@ export function profileSegments(table: ColumnTable, pre: Preprocessor, x: Matrix
   return { columns, rows };
 }
 
+/**
+ * {@link profileSegments} over a table read in batches (`--memory-limit`): each batch added with
+ * its preprocessed rows and labels, the same additions in the same row order, so the profile is
+ * the resident one exactly.
+ *
+ * @example
+ * const p = new ProfileSums(pre, k);
+ * for await (const b of batches) p.add(b, pre.transform(b), labelsOf(b));
+ * const profile = p.result();
+ */
+export class ProfileSums {
+  private readonly count: Float64Array;
+  private readonly sums: Float64Array[];
+  private readonly cnts: Float64Array[];
+  private nRows = 0;
+
+  constructor(
+    private readonly pre: Preprocessor,
+    private readonly k: number,
+  ) {
+    const d = pre.state.featureNames.length;
+    this.count = new Float64Array(k);
+    this.sums = Array.from({ length: d }, () => new Float64Array(k));
+    this.cnts = pre.state.numeric.map(() => new Float64Array(k));
+  }
+
+  /** One batch: its input columns, its preprocessed rows, and the segment row of each. */
+  add(b: ColumnTable, x: Matrix, labels: Int32Array): void {
+    const { numeric } = this.pre.state;
+    for (let i = 0; i < labels.length; i++) this.count[labels[i]]++;
+    numeric.forEach((s, c) => {
+      const sum = this.sums[c];
+      const cnt = this.cnts[c];
+      let row = 0;
+      for (const { values, nulls } of numericChunks(b.numericColumn(s.name))) {
+        for (let i = 0; i < values.length; i++, row++) {
+          const v = Number(values[i]);
+          if ((nulls && nulls[i]) || Number.isNaN(v)) continue;
+          sum[labels[row]] += v;
+          cnt[labels[row]]++;
+        }
+      }
+    });
+    const d = x.nFeatures;
+    for (let f = numeric.length; f < d; f++) {
+      const sum = this.sums[f];
+      for (let i = 0; i < labels.length; i++) sum[labels[i]] += x.data[i * d + f];
+    }
+    this.nRows += labels.length;
+  }
+
+  result(): SegmentProfile {
+    const { numeric, featureNames } = this.pre.state;
+    const columns = [...numeric.map((s) => s.name), ...featureNames.slice(numeric.length)];
+    const values = this.sums.map((sum, c) => sum.map((t, j) => (c < numeric.length ? (this.cnts[c][j] ? t / this.cnts[c][j] : NaN) : this.count[j] ? t / this.count[j] : NaN)));
+    const rows = [...this.count.keys()].map((j) => ({ segment: j, count: this.count[j], share: this.count[j] / this.nRows, values: values.map((v) => v[j]) }));
+    return { columns, rows };
+  }
+}
+
 function fmt(v: number): string {
   if (Number.isNaN(v)) return '';
   const a = Math.abs(v);

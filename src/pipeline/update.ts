@@ -19,20 +19,26 @@ import '../engine/backends/index.js';
 import { assign } from '../engine/ops/assign.js';
 import { resolveBackend } from '../engine/registry.js';
 import { dataRow, SegtensorError } from '../errors.js';
-import { clusterQuality, sampleRows } from '../eval/metrics.js';
+import { clusterQuality, sampleRows, type ClusterQuality } from '../eval/metrics.js';
 import { atomicWrite } from '../io/atomic.js';
-import { coercionNotices, readTable, type DType } from '../io/read-table.js';
+import type { Matrix } from '../core/matrix.js';
+import { streamingBackend } from '../engine/streaming.js';
+import { MatrixCacheWriter } from '../io/matrix-cache.js';
+import { coercionNotices, readTable, readTableBatches, type DType } from '../io/read-table.js';
+import type { ColumnTable } from '../io/table.js';
 import { beginRun } from '../io/run-dir.js';
-import { writeTable } from '../io/write-table.js';
+import { ArrowBatchWriter, writeTable } from '../io/write-table.js';
 import { miniBatchStep, MINIBATCH_DEFAULTS, type MiniBatchState } from '../models/minibatch.js';
-import { Preprocessor } from '../preprocess/preprocessor.js';
+import { Preprocessor, type UnseenCategories } from '../preprocess/preprocessor.js';
+import type { PseudonymKey } from '../util/pseudonym.js';
 import { Random } from '../util/random.js';
 import { VERSION } from '../version.js';
-import { unseenCounts, unseenNotices } from './data-notices.js';
-import { idColumn, jobPseudonymKey, pseudonymizeIds, type PseudonymJob } from './ids.js';
+import { BLOCK_ROWS, readsInBlocks } from './blocks.js';
+import { mergeUnseen, unseenCounts, unseenNotices } from './data-notices.js';
+import { IdCheck, idColumn, jobPseudonymKey, pseudonymizeIds, type PseudonymJob } from './ids.js';
 import { MODEL_FORMAT, MODEL_FORMAT_VERSION, openModel, segmentIdsOf, type ModelFile } from './model-file.js';
 import { type HalfLife } from './half-life.js';
-import { profileCsv, profileSegments } from './profile.js';
+import { profileCsv, profileSegments, ProfileSums, type SegmentProfile } from './profile.js';
 
 export { parseHalfLife, type HalfLife } from './half-life.js';
 
@@ -55,6 +61,8 @@ export interface UpdateJob extends PseudonymJob {
   backend?: string;
   format?: 'arrow' | 'parquet';
   silhouetteSample?: number;
+  /** Memory budget in bytes: a table whose resident form would exceed it is read in blocks. */
+  memoryLimit?: number | null;
   /** The time the half-life in days counts to. Default now. */
   now?: Date;
   log?: (line: string) => void;
@@ -89,6 +97,9 @@ export async function updateModel(job: UpdateJob): Promise<UpdateResult> {
   const ratio = job.reassignmentRatio ?? MINIBATCH_DEFAULTS.reassignmentRatio;
   if (!(ratio >= 0 && ratio < 1)) throw new SegtensorError('BAD_OPTION', `--reassignment-ratio must be in [0, 1); got ${ratio}`);
   const pseudonymKey = jobPseudonymKey(job);
+  const inBlocks = job.memoryLimit ? readsInBlocks(job.input, job.memoryLimit, log) : false;
+  if (inBlocks && format !== 'arrow') throw new SegtensorError('BAD_OPTION', '--memory-limit: --format parquet is not supported on a table read in blocks yet; the assignments are written as Arrow IPC');
+  if (inBlocks && job.dtypes && Object.keys(job.dtypes).length) throw new SegtensorError('BAD_OPTION', '--memory-limit: --dtypes is not supported on a table read in blocks yet');
   const run = beginRun({ command: 'update', out: job.out, layout: 'dir', options: job });
   try {
     const { model: prev, run: prevRun } = await openModel(job.model, '--model');
@@ -98,117 +109,301 @@ export async function updateModel(job: UpdateJob): Promise<UpdateResult> {
       throw new SegtensorError('BAD_OPTION', `--model ${job.model}: update moves K-Means centroids (a kmeans or minibatch model without --pca); this model is ${prev.pca ? `${String(method)} with --pca` : String(method)}: refit it`);
     }
     const be: Backend = await resolveBackend(job.backend ?? 'auto', log);
-    const table = await readTable(job.input, '--input', { dtypes: job.dtypes ?? undefined, coerceInvalid: job.coerceInvalid });
-    for (const l of coercionNotices(table)) log(l);
-    if (table.nRows === 0) throw new SegtensorError('EMPTY_TABLE', `${job.input}: the table has no rows`);
-    run.input(job.input);
-    const idName = job.id === undefined ? (prev.idColumn && table.has(prev.idColumn) ? prev.idColumn : null) : job.id;
     if (prev.pseudonymizedIds && !pseudonymKey) log(`warning: ${job.model} was fitted with --pseudonymize-ids; without it this update's outputs carry raw ids`);
-    pseudonymizeIds(table, idName, pseudonymKey);
-    const ids = idColumn(table, idName, true);
-    const pre = Preprocessor.fromJSON(prev.preprocessing);
-    const x = pre.transform(table);
-    for (const l of unseenNotices(x.unseen)) log(l);
-    let weights: Float32Array | null = null;
-    if (job.weight) {
-      const w = table.numeric(job.weight);
-      weights = new Float32Array(w.length);
-      for (let i = 0; i < w.length; i++) {
-        if (!(w[i] >= 0) || !Number.isFinite(w[i])) throw new SegtensorError('BAD_INPUT', `${job.input}: weight column '${job.weight}' ${dataRow(i)} is ${w[i]}; weights must be finite and >= 0`);
-        weights[i] = w[i];
-      }
-    }
-    const k = prev.k;
-    const d = x.nFeatures;
-    const before = Float32Array.from(prev.centroidsScaled.flat());
-    const counts = countsOf(prev, prevRun.dir);
     const now = job.now ?? new Date();
-    if (job.halfLife && 'days' in job.halfLife) {
-      const made = Date.parse(prev.createdAt);
-      if (!Number.isFinite(made)) throw new SegtensorError('BAD_INPUT', `--model '${prevRun.dir}': model.json has no valid createdAt ('${String(prev.createdAt)}'), so a half-life in days cannot apply; give it in rows`);
-      const days = Math.max(0, (now.getTime() - made) / 86_400_000);
-      const f = 0.5 ** (days / job.halfLife.days);
-      for (let j = 0; j < k; j++) counts[j] *= f;
-      log(`model made ${days.toFixed(1)} days ago: its counts weigh ${f.toPrecision(3)} (half-life ${job.halfLife.days} days)`);
-    }
-    const state: MiniBatchState = { centroids: Float32Array.from(before), counts, rowsSinceReassign: 0 };
-    const rng = new Random(job.seed ?? 0);
-    const perRow = job.halfLife && 'rows' in job.halfLife ? 0.5 ** (1 / job.halfLife.rows) : 1;
-    let steps = 0;
-    for (let start = 0; start < x.nRows; start += batchSize) {
-      const end = Math.min(x.nRows, start + batchSize);
-      if (perRow !== 1) {
-        const f = perRow ** (end - start);
-        for (let j = 0; j < k; j++) state.counts[j] *= f;
-      }
-      await miniBatchStep(be, x, weights, Int32Array.from({ length: end - start }, (_, i) => start + i), state, { k, reassignmentRatio: ratio }, rng);
-      steps++;
-    }
+    const ctx: UpdateContext = {
+      prev,
+      prevDir: prevRun.dir,
+      pre: Preprocessor.fromJSON(prev.preprocessing),
+      be,
+      state: startState(prev, prevRun.dir, job, now, log),
+      rng: new Random(job.seed ?? 0),
+      perRow: job.halfLife && 'rows' in job.halfLife ? 0.5 ** (1 / job.halfLife.rows) : 1,
+      step: { k: prev.k, reassignmentRatio: ratio },
+      batchSize,
+    };
+    const before = Float32Array.from(ctx.state.centroids);
+    const u = inBlocks ? await updateInBlocks(run, job, ctx, log, pseudonymKey) : await updateInMemory(run, job, ctx, format, log, pseudonymKey);
+    const k = prev.k;
+    const d = ctx.pre.state.featureNames.length;
+    const { state, pre } = ctx;
     const shift = Array.from({ length: k }, (_, j) => {
       let s = 0;
       for (let f = 0; f < d; f++) s += (state.centroids[j * d + f] - before[j * d + f]) ** 2;
       return Math.sqrt(s);
     });
-    const dx = be.upload(x, weights);
-    let labels: Int32Array;
-    let distances: Float32Array;
-    let inertia: number;
-    try {
-      const a = await assign(be, dx, state.centroids, k);
-      ({ labels, distances } = await a.read());
-      inertia = a.inertia;
-    } finally {
-      be.release(dx);
-    }
-    const sizes = new Array<number>(k).fill(0);
-    for (const l of labels) sizes[l]++;
-    const sample = sampleRows(x.nRows, Math.min(job.silhouetteSample ?? 20000, x.nRows), job.seed ?? 0);
-    const quality = await clusterQuality(be, x, labels, k, sample);
     const segIds = segmentIdsOf(prev);
-    const profile = profileSegments(table, pre, x, labels, k);
-    profile.rows.forEach((p, j) => (p.segment = segIds[j]));
+    u.profile.rows.forEach((p, j) => (p.segment = segIds[j]));
     const model: ModelFile = {
       ...prev,
       format: MODEL_FORMAT,
       formatVersion: MODEL_FORMAT_VERSION,
       createdAt: now.toISOString(),
       segtensorVersion: VERSION,
-      input: { path: path.resolve(job.input), rows: table.nRows },
+      input: { path: path.resolve(job.input), rows: u.rows },
       centroidsScaled: Array.from({ length: k }, (_, j) => Array.from(state.centroids.subarray(j * d, (j + 1) * d))),
       centroidsOriginal: pre.inverse(state.centroids, k),
       centreCounts: Array.from(state.counts),
       ...(pseudonymKey ? { pseudonymizedIds: true } : { pseudonymizedIds: undefined }),
       backend: be.name,
-      updatedFrom: { dir: prevRun.dir, runId: prevRun.manifest.runId, batchSize, steps, halfLife: job.halfLife ?? null, reassignmentRatio: ratio },
+      updatedFrom: { dir: prevRun.dir, runId: prevRun.manifest.runId, batchSize, steps: u.steps, halfLife: job.halfLife ?? null, reassignmentRatio: ratio },
     };
     const metrics = {
       method: 'minibatch-update',
-      inertia,
-      rows: table.nRows,
+      inertia: u.inertia,
+      rows: u.rows,
       features: d,
       k,
-      sizes,
+      sizes: u.sizes,
       segmentIds: segIds,
-      silhouette: quality.silhouette,
-      silhouetteSampleSize: sample.length,
-      calinskiHarabasz: quality.calinskiHarabasz,
-      daviesBouldin: quality.daviesBouldin,
-      steps,
+      silhouette: u.quality.silhouette,
+      silhouetteSampleSize: u.sampleSize,
+      calinskiHarabasz: u.quality.calinskiHarabasz,
+      daviesBouldin: u.quality.daviesBouldin,
+      steps: u.steps,
       shift,
       backend: be.name,
+      ...(inBlocks ? { outOfCore: { blockRows: BLOCK_ROWS, cacheBytes: u.rows * d * 4 } } : {}),
     };
-    const plain = segIds.every((id, j) => id === j);
-    const dist = Float32Array.from(distances, Math.sqrt);
-    await writeTable(run.file(`assignments.${format}`), [ids, { name: 'segment', values: plain ? labels : labels.map((l) => segIds[l]) }, { name: 'distance', values: dist }]);
-    atomicWrite(run.file('segments.csv'), profileCsv(profile));
+    atomicWrite(run.file('segments.csv'), profileCsv(u.profile));
     atomicWrite(run.file('metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
     atomicWrite(run.file('model.json'), JSON.stringify(model, null, 2) + '\n');
     run.backend(be.name, be.fallback);
-    run.count({ rowsRead: table.nRows, rowsAssigned: labels.length, model: prevRun.manifest.runId, unseenCategories: unseenCounts(x.unseen) });
+    run.count({ rowsRead: u.rows, rowsAssigned: u.rows, model: prevRun.manifest.runId, unseenCategories: unseenCounts(u.unseen), ...(inBlocks ? { outOfCore: true } : {}) });
     const { files } = await run.commit();
-    log(`updated ${k} segments with ${table.nRows} rows in ${steps} steps; centroids moved ${shift.map((s) => s.toFixed(3)).join(', ')} (scaled units)`);
-    return { model, shift, inertia, sizes, files };
+    log(`updated ${k} segments with ${u.rows} rows in ${u.steps} steps; centroids moved ${shift.map((s) => s.toFixed(3)).join(', ')} (scaled units)`);
+    return { model, shift, inertia: u.inertia, sizes: u.sizes, files };
   } finally {
     run.dispose();
   }
+}
+
+/** What both ways of reading the new rows share: the model, its preprocessing, the steps' state. */
+interface UpdateContext {
+  prev: ModelFile;
+  prevDir: string;
+  pre: Preprocessor;
+  be: Backend;
+  state: MiniBatchState;
+  rng: Random;
+  /** The factor the counts fade by per row (a half-life in rows); 1 without. */
+  perRow: number;
+  step: { k: number; reassignmentRatio: number };
+  batchSize: number;
+}
+
+/** What each way of reading gives back: the steps taken and the new rows' scoring under the moved centroids. */
+interface Updated {
+  rows: number;
+  steps: number;
+  inertia: number;
+  sizes: number[];
+  quality: ClusterQuality;
+  sampleSize: number;
+  profile: SegmentProfile;
+  unseen: Record<string, UnseenCategories>;
+}
+
+/** The previous model's centroids and counts, the counts faded by a half-life in days. */
+function startState(prev: ModelFile, prevDir: string, job: UpdateJob, now: Date, log: (l: string) => void): MiniBatchState {
+  const counts = countsOf(prev, prevDir);
+  if (job.halfLife && 'days' in job.halfLife) {
+    const made = Date.parse(prev.createdAt);
+    if (!Number.isFinite(made)) throw new SegtensorError('BAD_INPUT', `--model '${prevDir}': model.json has no valid createdAt ('${String(prev.createdAt)}'), so a half-life in days cannot apply; give it in rows`);
+    const days = Math.max(0, (now.getTime() - made) / 86_400_000);
+    const f = 0.5 ** (days / job.halfLife.days);
+    for (let j = 0; j < prev.k; j++) counts[j] *= f;
+    log(`model made ${days.toFixed(1)} days ago: its counts weigh ${f.toPrecision(3)} (half-life ${job.halfLife.days} days)`);
+  }
+  return { centroids: Float32Array.from(prev.centroidsScaled.flat()), counts, rowsSinceReassign: 0 };
+}
+
+/** One partial_fit step on rows [0, x.nRows) of x, the counts faded first by a half-life in rows. */
+async function stepOn(ctx: UpdateContext, x: Matrix, weights: Float32Array | null): Promise<void> {
+  if (ctx.perRow !== 1) {
+    const f = ctx.perRow ** x.nRows;
+    for (let j = 0; j < ctx.step.k; j++) ctx.state.counts[j] *= f;
+  }
+  await miniBatchStep(ctx.be, x, weights, Int32Array.from({ length: x.nRows }, (_, i) => i), ctx.state, ctx.step, ctx.rng);
+}
+
+/** Weights of a batch's rows (data rows from `at` + 1), each finite and >= 0. */
+function weightsOf(t: ColumnTable, name: string, at: number, path: string): Float32Array {
+  const w = t.numeric(name);
+  const out = new Float32Array(w.length);
+  for (let i = 0; i < w.length; i++) {
+    if (!(w[i] >= 0) || !Number.isFinite(w[i])) throw new SegtensorError('BAD_INPUT', `${path}: weight column '${name}' ${dataRow(at + i)} is ${w[i]}; weights must be finite and >= 0`);
+    out[i] = w[i];
+  }
+  return out;
+}
+
+/** The id column to pass through: --id, else the model's when the input has it. */
+function idNameOf(job: UpdateJob, prev: ModelFile, t: ColumnTable): string | null {
+  return job.id === undefined ? (prev.idColumn && t.has(prev.idColumn) ? prev.idColumn : null) : job.id;
+}
+
+async function updateInMemory(run: ReturnType<typeof beginRun>, job: UpdateJob, ctx: UpdateContext, format: 'arrow' | 'parquet', log: (l: string) => void, pseudonymKey: PseudonymKey | null): Promise<Updated> {
+  const { be, pre, state, batchSize } = ctx;
+  const k = ctx.prev.k;
+  const table = await readTable(job.input, '--input', { dtypes: job.dtypes ?? undefined, coerceInvalid: job.coerceInvalid });
+  for (const l of coercionNotices(table)) log(l);
+  if (table.nRows === 0) throw new SegtensorError('EMPTY_TABLE', `${job.input}: the table has no rows`);
+  run.input(job.input);
+  const idName = idNameOf(job, ctx.prev, table);
+  pseudonymizeIds(table, idName, pseudonymKey);
+  const ids = idColumn(table, idName, true);
+  const x = pre.transform(table);
+  for (const l of unseenNotices(x.unseen)) log(l);
+  const weights = job.weight ? weightsOf(table, job.weight, 0, job.input) : null;
+  const d = x.nFeatures;
+  let steps = 0;
+  for (let start = 0; start < x.nRows; start += batchSize) {
+    const end = Math.min(x.nRows, start + batchSize);
+    await stepOn(ctx, { data: x.data.subarray(start * d, end * d), nRows: end - start, nFeatures: d }, weights ? weights.subarray(start, end) : null);
+    steps++;
+  }
+  const dx = be.upload(x, weights);
+  let labels: Int32Array;
+  let distances: Float32Array;
+  let inertia: number;
+  try {
+    const a = await assign(be, dx, state.centroids, k);
+    ({ labels, distances } = await a.read());
+    inertia = a.inertia;
+  } finally {
+    be.release(dx);
+  }
+  const sizes = new Array<number>(k).fill(0);
+  for (const l of labels) sizes[l]++;
+  const sample = sampleRows(x.nRows, Math.min(job.silhouetteSample ?? 20000, x.nRows), job.seed ?? 0);
+  const quality = await clusterQuality(be, x, labels, k, sample);
+  const profile = profileSegments(table, pre, x, labels, k);
+  const segIds = segmentIdsOf(ctx.prev);
+  const plain = segIds.every((id, j) => id === j);
+  const dist = Float32Array.from(distances, Math.sqrt);
+  await writeTable(run.file(`assignments.${format}`), [ids, { name: 'segment', values: plain ? labels : labels.map((l) => segIds[l]) }, { name: 'distance', values: dist }]);
+  return { rows: table.nRows, steps, inertia, sizes, quality, sampleSize: sample.length, profile, unseen: x.unseen };
+}
+
+/**
+ * `update --memory-limit` on a table larger than memory: one pass over its batches takes the
+ * partial_fit steps (the same rows per step as in memory, a step's rows gathered across batch
+ * boundaries) and writes the preprocessed rows to a float32 cache in the staging directory; the
+ * moved centroids then score the cache block by block, the metrics come from it as in the
+ * streaming fit, and a last pass over the table writes the assignments and sums the profile.
+ * Memory: a batch, a block, one step's rows, and 8 bytes per row (labels and distances; 4 more
+ * with --weight).
+ */
+async function updateInBlocks(run: ReturnType<typeof beginRun>, job: UpdateJob, ctx: UpdateContext, log: (l: string) => void, pseudonymKey: PseudonymKey | null): Promise<Updated> {
+  const { be, pre, state, batchSize } = ctx;
+  const k = ctx.prev.k;
+  const d = pre.state.featureNames.length;
+  const batches = () => readTableBatches(job.input, '--input', BLOCK_ROWS);
+  run.input(job.input);
+  const cacheFile = path.join(run.staging, '.rows.f32');
+  const writer = new MatrixCacheWriter(cacheFile, d);
+  const unseen: Record<string, UnseenCategories> = {};
+  const weightBlocks: Float32Array[] = [];
+  // The rows of the step being gathered (a step may span two batches).
+  const pending = new Float32Array(batchSize * d);
+  const pendingW = job.weight ? new Float32Array(batchSize) : null;
+  let filled = 0;
+  let steps = 0;
+  let rows = 0;
+  let idCheck: IdCheck | null = null;
+  let idName: string | null = null;
+  try {
+    for await (const b of batches()) {
+      if (!idCheck) {
+        idName = idNameOf(job, ctx.prev, b);
+        idCheck = new IdCheck(job.input, idName, !pseudonymKey);
+      }
+      idCheck.add(b, rows);
+      const xb = pre.transform(b);
+      mergeUnseen(unseen, xb.unseen);
+      const wb = job.weight ? weightsOf(b, job.weight, rows, job.input) : null;
+      if (wb) weightBlocks.push(wb);
+      writer.append(xb.data);
+      for (let i = 0; i < b.nRows; ) {
+        const take = Math.min(batchSize - filled, b.nRows - i);
+        pending.set(xb.data.subarray(i * d, (i + take) * d), filled * d);
+        if (pendingW && wb) pendingW.set(wb.subarray(i, i + take), filled);
+        filled += take;
+        i += take;
+        if (filled === batchSize) {
+          await stepOn(ctx, { data: pending, nRows: filled, nFeatures: d }, pendingW);
+          steps++;
+          filled = 0;
+        }
+      }
+      rows += b.nRows;
+    }
+    if (rows === 0) throw new SegtensorError('EMPTY_TABLE', `${job.input}: the table has no rows`);
+    if (filled > 0) {
+      await stepOn(ctx, { data: pending.subarray(0, filled * d), nRows: filled, nFeatures: d }, pendingW ? pendingW.subarray(0, filled) : null);
+      steps++;
+    }
+    idCheck!.finish(log);
+  } catch (e) {
+    writer.abort();
+    throw e;
+  }
+  for (const l of unseenNotices(unseen)) log(l);
+  const x = writer.finish(BLOCK_ROWS);
+  try {
+    const weights = weightBlocks.length ? concat(weightBlocks, rows) : null;
+    weightBlocks.length = 0;
+    const sb = streamingBackend(be);
+    const dx = sb.upload(x, weights);
+    let labels: Int32Array;
+    let distances: Float32Array;
+    let inertia: number;
+    try {
+      const a = await assign(sb, dx, state.centroids, k);
+      ({ labels, distances } = await a.read());
+      inertia = a.inertia;
+    } finally {
+      sb.release(dx);
+    }
+    const sizes = new Array<number>(k).fill(0);
+    for (const l of labels) sizes[l]++;
+    const sample = sampleRows(rows, Math.min(job.silhouetteSample ?? 20000, rows), job.seed ?? 0);
+    const quality = await clusterQuality(be, x, labels, k, sample);
+    const segIds = segmentIdsOf(ctx.prev);
+    const plain = segIds.every((id, j) => id === j);
+    const profile = new ProfileSums(pre, k);
+    const out = new ArrowBatchWriter(run.file('assignments.arrow'));
+    try {
+      let at = 0;
+      for await (const b of batches()) {
+        const n = b.nRows;
+        const lb = labels.subarray(at, at + n);
+        profile.add(b, pre.transform(b), lb);
+        pseudonymizeIds(b, idName, pseudonymKey);
+        const dist = new Float32Array(n);
+        for (let i = 0; i < n; i++) dist[i] = Math.sqrt(distances[at + i]);
+        out.write([idColumn(b, idName, false, at), { name: 'segment', values: plain ? lb.slice() : lb.map((l) => segIds[l]) }, { name: 'distance', values: dist }]);
+        at += n;
+      }
+      await out.close();
+    } catch (e) {
+      await out.abort();
+      throw e;
+    }
+    return { rows, steps, inertia, sizes, quality, sampleSize: sample.length, profile: profile.result(), unseen };
+  } finally {
+    x.close();
+    fs.rmSync(cacheFile, { force: true });
+  }
+}
+
+function concat(blocks: Float32Array[], n: number): Float32Array {
+  const out = new Float32Array(n);
+  let at = 0;
+  for (const b of blocks) {
+    out.set(b, at);
+    at += b.length;
+  }
+  return out;
 }

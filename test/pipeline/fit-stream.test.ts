@@ -79,6 +79,71 @@ describe('fit --memory-limit: a table read in blocks (issue 17)', () => {
     }, 120_000);
   }
 
+  it('--method minibatch: the resident fit\'s steps exactly (rows gathered from the cache), its model and outputs', async () => {
+    const job = (out: string): FitJob => ({ ...base('t.arrow', out), method: 'minibatch', batchSize: 512, nInit: 2 });
+    const resident = await fitSegmentation(job('mb-res'));
+    const blocks = await fitSegmentation({ ...job('mb-blk'), memoryLimit: 2 ** 20 });
+    expect(blocks.metrics.outOfCore).toBeTruthy();
+    expect(blocks.metrics.method).toBe('minibatch');
+    // The same random batches in the same order: the same floats, not merely close ones.
+    expect(blocks.model.centroidsScaled).toEqual(resident.model.centroidsScaled);
+    expect(blocks.model.centreCounts).toEqual(resident.model.centreCounts);
+    expect(blocks.model.params).toEqual(resident.model.params);
+    expect((blocks.model.params as { nSteps: number }).nSteps).toBeGreaterThan(10);
+    expect(blocks.metrics.sizes).toEqual(resident.metrics.sizes);
+    expect(blocks.metrics.inertia).toBeCloseTo(resident.metrics.inertia, 3);
+    for (const m of ['silhouette', 'calinskiHarabasz', 'daviesBouldin'] as const) expect(blocks.metrics[m]!).toBeCloseTo(resident.metrics[m]!, 6);
+    const a = await readTable(path.join(dir, 'mb-blk', 'assignments.arrow'));
+    const b = await readTable(path.join(dir, 'mb-res', 'assignments.arrow'));
+    for (const c of ['customer_id', 'segment', 'distance']) expect(Array.from(a.numeric(c)), c).toEqual(Array.from(b.numeric(c)));
+    expect(fs.readFileSync(path.join(dir, 'mb-blk', 'segments.csv'), 'utf8')).toBe(fs.readFileSync(path.join(dir, 'mb-res', 'segments.csv'), 'utf8'));
+  }, 120_000);
+
+  it('update --memory-limit: the in-memory update\'s steps exactly (steps spanning batches), model, metrics and outputs', async () => {
+    const { updateModel } = await import('../../src/pipeline/update.js');
+    // A model with a categorical feature too, so the one-hot columns go through the blocks.
+    const t = await readTable(path.join(dir, 't.arrow'));
+    const regions = ['north', 'south', 'east'];
+    const cols = [...t.columns.map((c) => ({ name: c.name, values: c.type === 'bigint' ? c.values : t.numeric(c.name) })), { name: 'region', values: Array.from({ length: N }, (_, i) => regions[(i * 7) % 3]) }];
+    await writeTable(path.join(dir, 'cat.parquet'), cols as never);
+    // The new rows: shifted, with a region the model never saw.
+    const shifted = cols.map((c) => (c.name === 'spend' ? { name: c.name, values: Float64Array.from(c.values as Float64Array, (v) => v + 25) } : c.name === 'region' ? { name: c.name, values: Array.from({ length: N }, (_, i) => (i % 11 === 0 ? 'west' : regions[i % 3])) } : c));
+    await writeTable(path.join(dir, 'cat-new.parquet'), shifted as never);
+    await fitSegmentation({ ...base('cat.parquet', 'cat-fit'), method: 'minibatch', categoricalColumns: ['region'] });
+    for (const [model, input, extra] of [
+      ['res-arrow', 't.arrow', { batchSize: 777, halfLife: { rows: 40_000 } }],
+      ['cat-fit', 'cat-new.parquet', { batchSize: 1000, reassignmentRatio: 0.2 }],
+    ] as const) {
+      const job = (out: string) => ({ model: path.join(dir, model), input: path.join(dir, input), out: path.join(dir, out), weight: 'value', seed: 3, ...extra });
+      const notices: string[] = [];
+      const mem = await updateModel({ ...job(`u-mem-${model}`), log: (l) => notices.push(`mem ${l}`) });
+      const blk = await updateModel({ ...job(`u-blk-${model}`), memoryLimit: 2 ** 20, log: (l) => notices.push(`blk ${l}`) });
+      expect(notices.some((l) => /^blk .*reading it in blocks/.test(l))).toBe(true);
+      expect(blk.model.centroidsScaled).toEqual(mem.model.centroidsScaled);
+      expect(blk.model.centreCounts).toEqual(mem.model.centreCounts);
+      expect(blk.shift).toEqual(mem.shift);
+      expect(Math.max(...mem.shift)).toBeGreaterThan(model === 'cat-fit' ? 0.05 : 1e-3); // the rows moved something
+      expect(blk.sizes).toEqual(mem.sizes);
+      expect(blk.inertia).toBeCloseTo(mem.inertia, 2);
+      const mm = JSON.parse(fs.readFileSync(path.join(dir, `u-mem-${model}`, 'metrics.json'), 'utf8'));
+      const mb = JSON.parse(fs.readFileSync(path.join(dir, `u-blk-${model}`, 'metrics.json'), 'utf8'));
+      expect(mb.steps).toBe(mm.steps);
+      expect(mb.outOfCore).toBeTruthy();
+      for (const m of ['silhouette', 'calinskiHarabasz', 'daviesBouldin']) expect(mb[m]).toBeCloseTo(mm[m], 6);
+      const a = await readTable(path.join(dir, `u-blk-${model}`, 'assignments.arrow'));
+      const b = await readTable(path.join(dir, `u-mem-${model}`, 'assignments.arrow'));
+      expect(a.names).toEqual(b.names);
+      for (const c of a.names) expect(Array.from(a.numeric(c)), c).toEqual(Array.from(b.numeric(c)));
+      expect(fs.readFileSync(path.join(dir, `u-blk-${model}`, 'segments.csv'), 'utf8')).toBe(fs.readFileSync(path.join(dir, `u-mem-${model}`, 'segments.csv'), 'utf8'));
+      if (model === 'cat-fit') {
+        expect(fs.readFileSync(path.join(dir, `u-blk-${model}`, 'segments.csv'), 'utf8')).toMatch(/region=south/);
+        expect(notices.filter((l) => /unseen/.test(l)).map((l) => l.replace(/^(mem|blk) /, ''))).toEqual([notices.find((l) => /^mem .*unseen/.test(l))!.slice(4), notices.find((l) => /^mem .*unseen/.test(l))!.slice(4)]);
+      }
+    }
+    await expect(updateModel({ model: path.join(dir, 'res-arrow'), input: path.join(dir, 't.arrow'), out: path.join(dir, 'u-refused'), memoryLimit: 2 ** 20, format: 'parquet' })).rejects.toThrow(/^--memory-limit: --format parquet is not supported on a table read in blocks yet/);
+    expect(fs.existsSync(path.join(dir, 'u-refused'))).toBe(false);
+  }, 180_000);
+
   it('predict --memory-limit scores a table in batches exactly as in memory', async () => {
     const model = path.join(dir, 'res-arrow');
     for (const format of ['arrow', 'parquet']) {
