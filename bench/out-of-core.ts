@@ -2,10 +2,12 @@
  * Out-of-core fit (issue 17): the same K-Means fit of a generated table in memory and read in
  * blocks under a cgroup memory limit the table exceeds at least twice, side by side: wall time,
  * peak resident memory (`/usr/bin/time -v`), the cgroup's peak usage and failures, and how far
- * the two fits' centroids are apart.
+ * the two fits' centroids are apart. `--method minibatch` does the same for mini-batch K-Means
+ * (issue 14), then `update`s the fitted model with the same table both ways.
  *
  *   npm run build && node dist/bench/out-of-core.js --rows 25000000 --limit 1.5GB
  *   node dist/bench/out-of-core.js --rows 100000000 --limit 4GB --no-cgroup --no-resident   (timing only)
+ *   node dist/bench/out-of-core.js --rows 10000000 --limit 512MB --method minibatch
  *
  * The limit is enforced with a cgroup v1 memory controller (/sys/fs/cgroup/memory/<name>,
  * memory.limit_in_bytes; it counts the page cache the process fills too) that the script creates:
@@ -22,7 +24,9 @@ import { Random } from '../src/util/random.js';
 import { parseMemoryLimitOption } from '../src/cli/options.js';
 import { arg, checkArgs } from './bench-util.js';
 
-checkArgs({ values: ['rows', 'limit', 'table', 'json'], flags: ['no-cgroup', 'no-resident'] }, 'node dist/bench/out-of-core.js [--rows 25000000] [--limit 1.5GB] [--table file.arrow] [--json out.json] [--no-cgroup] [--no-resident]');
+checkArgs({ values: ['rows', 'limit', 'table', 'json', 'method'], flags: ['no-cgroup', 'no-resident'] }, 'node dist/bench/out-of-core.js [--rows 25000000] [--limit 1.5GB] [--method kmeans|minibatch] [--table file.arrow] [--json out.json] [--no-cgroup] [--no-resident]');
+const method = arg('method') ?? 'kmeans';
+if (method !== 'kmeans' && method !== 'minibatch') throw new Error(`--method must be kmeans or minibatch; got ${method}`);
 const rows = Number(arg('rows') ?? '25000000');
 const d = 32;
 const limitText = arg('limit') ?? '1.5GB';
@@ -55,9 +59,12 @@ async function generate(): Promise<void> {
   await w.close();
 }
 
-function run(label: string, extra: string[], limited: boolean) {
+/** The fit's options: Lloyd's fixed work, or mini-batch K-Means with scikit-learn's defaults. */
+const fitArgs = method === 'kmeans' ? ['fit', '--k', '16', '--n-init', '1', '--max-iter', '20', '--tol', '0'] : ['fit', '--method', 'minibatch', '--k', '16'];
+
+function run(label: string, extra: string[], limited: boolean, command = fitArgs) {
   const out = path.join(work, label);
-  const args = [bin, '--log-format', 'text', '-q', 'fit', '--input', file, '--id', 'customer_id', '--k', '16', '--n-init', '1', '--max-iter', '20', '--tol', '0', '--seed', '1', '--out', out, ...extra];
+  const args = [bin, '--log-format', 'text', '-q', ...command, '--input', file, '--id', 'customer_id', '--seed', '1', '--out', out, ...extra];
   const timed = ['/usr/bin/time', '-v', process.execPath, ...args];
   if (limited) {
     fs.writeFileSync(path.join(cgroup, 'memory.max_usage_in_bytes'), '0');
@@ -75,7 +82,7 @@ function run(label: string, extra: string[], limited: boolean) {
   const cg = limited
     ? { cgroupPeakBytes: Number(fs.readFileSync(path.join(cgroup, 'memory.max_usage_in_bytes'), 'utf8')), cgroupFailures: Number(fs.readFileSync(path.join(cgroup, 'memory.failcnt'), 'utf8')) }
     : {};
-  return { label, wallSeconds: Number(wall.toFixed(1)), peakRssBytes: rss, ...cg, fitSeconds: metrics.timingsMs.fit / 1000, timingsMs: metrics.timingsMs, inertia: metrics.inertia, nIter: metrics.nIter, centroids: model.centroidsScaled as number[][] };
+  return { label, wallSeconds: Number(wall.toFixed(1)), peakRssBytes: rss, ...cg, fitSeconds: metrics.timingsMs ? metrics.timingsMs.fit / 1000 : null, timingsMs: metrics.timingsMs ?? null, inertia: metrics.inertia, nIter: metrics.nIter ?? null, steps: metrics.steps ?? model.params?.nSteps ?? null, centroids: model.centroidsScaled as number[][] };
 }
 
 await generate();
@@ -92,19 +99,30 @@ try {
   // --no-cgroup: the budget only as --memory-limit (the page cache may then keep the block cache).
   const blocks = run('blocks', ['--memory-limit', limitText], !process.argv.includes('--no-cgroup'));
   const resident = skipResident ? null : run('resident', [], false);
-  let worst = 0;
-  if (resident) for (let j = 0; j < 16; j++) for (let f = 0; f < d; f++) worst = Math.max(worst, Math.abs(blocks.centroids[j][f] - resident.centroids[j][f]));
+  const apart = (a: ReturnType<typeof run>, b: ReturnType<typeof run> | null) => {
+    if (!b) return null;
+    let worst = 0;
+    for (let j = 0; j < 16; j++) for (let f = 0; f < d; f++) worst = Math.max(worst, Math.abs(a.centroids[j][f] - b.centroids[j][f]));
+    return worst;
+  };
+  const worst = apart(blocks, resident);
+  // Mini-batch: the fitted model follows the same table through `update`, both ways.
+  const updateArgs = ['update', '--model', path.join(work, 'blocks')];
+  const updateBlocks = method === 'minibatch' ? run('update-blocks', ['--memory-limit', limitText], !process.argv.includes('--no-cgroup'), updateArgs) : null;
+  const updateResident = method === 'minibatch' && !skipResident ? run('update-resident', [], false, updateArgs) : null;
   const strip = ({ centroids: _c, ...rest }: ReturnType<typeof run>) => rest;
   const result = {
     date: new Date().toISOString(),
     machine: `${os.cpus().length} × ${os.cpus()[0]?.model}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`,
     rows,
     features: d,
+    method,
     tableBytes,
     limitBytes: limit,
     blocks: strip(blocks),
     resident: resident ? strip(resident) : null,
-    maxCentroidDifference: resident ? worst : null,
+    maxCentroidDifference: worst,
+    ...(updateBlocks ? { updateBlocks: strip(updateBlocks), updateResident: updateResident ? strip(updateResident) : null, updateMaxCentroidDifference: updateResident ? apart(updateBlocks, updateResident) : null } : {}),
   };
   console.log(JSON.stringify(result, null, 2));
   const outFile = arg('json') ?? '';

@@ -64,8 +64,11 @@ interface FitFlags extends Omit<MethodParams, 'categorical'> {
  * bound: a restart that converges early moves the bar to the next one's start), with the rows
  * per second of each iteration; json events per phase and per iteration.
  */
-function fitProgress(p: Progress): Pick<FitJob, 'onStart' | 'onPhase' | 'onIteration'> {
+function fitProgress(p: Progress): Pick<FitJob, 'onStart' | 'onPhase' | 'onIteration' | 'onBar'> {
   let bar: Bar | null = null;
+  // The other long phases (seeding, mini-batch steps, passes over blocks): one bar at a time,
+  // json events at most once a second each ('progress', with the phase).
+  let other: { phase: string; bar: Bar } | null = null;
   let rows = 0;
   let maxIter = 1;
   let run = -1;
@@ -80,6 +83,17 @@ function fitProgress(p: Progress): Pick<FitJob, 'onStart' | 'onPhase' | 'onItera
     onPhase: (phase, ms) => {
       if (phase === 'fit') bar?.end();
       p.event('phase', { phase, ms });
+    },
+    onBar: (phase, done, total, unit) => {
+      if (other?.phase !== phase) {
+        other?.bar.end();
+        other = { phase, bar: p.bar(phase, total, unit, { everyMs: 1000, event: 'progress' }) };
+      }
+      other.bar.tick(done);
+      if (done >= total) {
+        other.bar.end();
+        other = null;
+      }
     },
     onIteration: (r, s) => {
       if (r !== run) [run, it] = [r, 0];
@@ -109,7 +123,7 @@ function addFitOptions(cmd: Command, withInput: boolean, { format = true }: { fo
       .option('--checkpoint-interval <seconds>', 'kmeans: save the fit\'s state at most this often, after seeding, every 16 Lloyd iterations and after each restart (default 30; 0: at each of those points)', floatOption('--checkpoint-interval', 0));
     cmd.option(
       '--memory-limit <size>',
-      "memory budget, e.g. 4GB: a table that would not fit in it in memory is read in blocks (Arrow IPC batches, Parquet and CSV through DuckDB), its scaled rows cached in a file beside the outputs and every pass of the fit read from there (kmeans, numeric features)",
+      "memory budget, e.g. 4GB: a table that would not fit in it in memory is read in blocks (Arrow IPC batches, Parquet and CSV through DuckDB), its scaled rows cached in a file beside the outputs and every pass of the fit read from there (kmeans and minibatch, numeric features)",
       (v: string) => parseMemoryLimitOption(v),
     );
     addPseudonymFlags(cmd);
@@ -240,6 +254,7 @@ export function registerSweep(program: Command): void {
     .requiredOption('-o, --out <dir>', 'output directory (created if missing)')
     .option('--sample <n>', 'rows sampled (seeded) for the silhouette; exact below it', intOption('--sample', 2), SWEEP_SAMPLE)
     .option('--stability <r>', 'bootstrap refits per k for stability_ari and min_jaccard (0: none)', intOption('--stability', 0, 1000), SWEEP_STABILITY)
+    .option('--memory-limit <size>', 'memory budget, e.g. 4GB: a table that would not fit in it in memory is read in blocks, its scaled rows cached in a file beside the outputs and every fit read from there (kmeans and minibatch, numeric features)', (v: string) => parseMemoryLimitOption(v))
     .addHelpText(
       'after',
       '\nExample:\n  segtensor sweep --input customers.parquet --k 2..12 --id customer_id --out sweep/\n\n' +
@@ -251,7 +266,7 @@ export function registerSweep(program: Command): void {
         '(lowest) prefer; when all three disagree, the most stable of their choices. It is flagged as not clear when\n' +
         'the indices disagree, when it sits at an end of the range, or when the best silhouette is below 0.25.',
     );
-  addFitOptions(cmd, false, { format: false }).action(async (flags: Omit<FitFlags, 'k' | 'format'> & { k: number[]; sample: number; stability: number }, c: Command) => {
+  addFitOptions(cmd, false, { format: false }).action(async (flags: Omit<FitFlags, 'k' | 'format'> & { k: number[]; sample: number; stability: number; memoryLimit?: number }, c: Command) => {
     const p = progress(quiet(c));
     const { sweepSegmentation } = await import('../pipeline/sweep.js');
     const { k: ks, categorical, ...rest } = flags;

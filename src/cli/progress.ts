@@ -83,8 +83,12 @@ export interface Progress {
   message(line: string, always?: boolean): void;
   /** A structured event (json only; text shows nothing). */
   event(name: string, fields?: Record<string, unknown>): void;
-  /** A progress bar for `total` units named `unit` (e.g. 300 iterations). */
-  bar(name: string, total: number, unit: string): Bar;
+  /**
+   * A progress bar for `total` units named `unit` (e.g. 300 iterations). Off a terminal each tick
+   * is an event named `name`, or `event` with the name as its `phase`; with `everyMs`, at most one
+   * per that many milliseconds (and the last).
+   */
+  bar(name: string, total: number, unit: string, opts?: { everyMs?: number; event?: string }): Bar;
   done(): void;
 }
 
@@ -126,15 +130,21 @@ export function progress(quiet: boolean): Progress {
     event(name, fields = {}) {
       if (json && !quiet) emit(name, fields);
     },
-    bar(name, total, unit) {
+    bar(name, total, unit, { everyMs = 0, event } = {}) {
       const t0 = performance.now();
       let lastDraw = 0;
+      let lastEvent = -Infinity;
       return {
         tick(done, extra = {}) {
           const { text, ...fields } = extra;
           const s = (performance.now() - t0) / 1000;
           const rate = done / Math.max(s, 1e-9);
-          if (json) return p.event(name, { done, total, unit, perSecond: Number(rate.toPrecision(4)), etaSeconds: done > 0 ? Number(((total - done) / rate).toFixed(1)) : null, ...fields });
+          if (json) {
+            const now = performance.now();
+            if (everyMs > 0 && done < total && now - lastEvent < everyMs) return;
+            lastEvent = now;
+            return p.event(event ?? name, { ...(event ? { phase: name } : {}), done, total, unit, perSecond: Number(rate.toPrecision(4)), etaSeconds: done > 0 ? Number(((total - done) / rate).toFixed(1)) : null, ...fields });
+          }
           if (!tty) return;
           const now = performance.now();
           if (now - lastDraw < 100 && done < total) return; // ~10 redraws a second at most

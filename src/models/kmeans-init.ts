@@ -106,7 +106,7 @@ function firstRow(dx: DeviceMatrix, rng: Random): number {
  * @example
  * const centers = await kmeansPlusPlus(be, dx, x, 8, new Random(0));
  */
-export async function kmeansPlusPlus(be: Backend, dx: DeviceMatrix, x: HostMatrix, k: number, rng: Random): Promise<Float32Array> {
+export async function kmeansPlusPlus(be: Backend, dx: DeviceMatrix, x: HostMatrix, k: number, rng: Random, onStep?: (done: number, total: number) => void): Promise<Float32Array> {
   const n = x.nRows;
   const d = x.nFeatures;
   const centers = new Float32Array(k * d);
@@ -121,7 +121,7 @@ export async function kmeansPlusPlus(be: Backend, dx: DeviceMatrix, x: HostMatri
     // running sum the draws search); its total is the potential.
     closest.fill(Infinity);
     await updateClosest(be, dx, centers.slice(0, d), closest, cum, toNew ?? undefined);
-    return await greedySteps(be, dx, x, k, rng, centers, 1, scratch);
+    return await greedySteps(be, dx, x, k, rng, centers, 1, scratch, onStep);
   } finally {
     scratch.busy = false;
   }
@@ -140,6 +140,8 @@ async function greedySteps(
   centers: Float32Array,
   from: number,
   scratch: KppScratch,
+  /** Hears each center chosen (progress). */
+  onStep?: (done: number, total: number) => void,
 ): Promise<Float32Array> {
   const d = x.nFeatures;
   const trials = 2 + Math.floor(Math.log(k));
@@ -154,6 +156,7 @@ async function greedySteps(
     const best = rowsOf(x, [ids[bestT]]);
     centers.set(best, c * d);
     pot = pots[bestT];
+    onStep?.(c + 1, k);
     if (c === k - 1) break;
     await updateClosest(be, dx, Float32Array.from(best), closest, cum, toNew ?? undefined);
   }

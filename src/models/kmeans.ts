@@ -44,6 +44,8 @@ export interface KMeansOptions {
   init: InitName | Float32Array;
   /** Called after each Lloyd iteration, for progress reporting. */
   onIteration?: (run: number, stats: IterationStats) => void;
+  /** Hears each center k-means++ chooses in restart `run` (progress of the seeding). */
+  onSeeding?: (run: number, done: number, total: number) => void;
   /** Where a long fit saves its state and finds it again after a kill (see {@link KMeansCheckpoints}). */
   checkpoints?: KMeansCheckpoints | null;
 }
@@ -98,7 +100,7 @@ export interface KMeansCheckpoints {
   save(state: KMeansState): void;
 }
 
-export const KMEANS_DEFAULTS: Readonly<Omit<KMeansOptions, 'k' | 'onIteration' | 'checkpoints'>> = Object.freeze({
+export const KMEANS_DEFAULTS: Readonly<Omit<KMeansOptions, 'k' | 'onIteration' | 'onSeeding' | 'checkpoints'>> = Object.freeze({
   nInit: 3,
   maxIter: 300,
   tol: 1e-4,
@@ -241,7 +243,7 @@ export class KMeans {
                 ? randomInit(x, o.k, weights, new Random(rng.fork()))
                 : method === 'k-means||'
                   ? await kmeansParallel(be, dx, x, o.k, new Random(rng.fork()))
-                  : await kmeansPlusPlus(be, dx, x, o.k, new Random(rng.fork()));
+                  : await kmeansPlusPlus(be, dx, x, o.k, new Random(rng.fork()), o.onSeeding ? (done, total) => o.onSeeding!(run, done, total) : undefined);
           start = { iteration: 0, centroids: init, labels: null, history: [] };
           if (store?.due()) store.save(await stateOf(run, { ...start, centroids: init.slice() }));
         }

@@ -49,9 +49,11 @@ export interface MiniBatchOptions {
   seed: number;
   /** Initial centroids (k × nFeatures) instead of seeding, as `--warm-start` gives. */
   init: 'k-means++' | Float32Array;
+  /** Hears the steps taken, of at most `total` (every 64 steps, and the last). */
+  onStep?: (done: number, total: number) => void;
 }
 
-export const MINIBATCH_DEFAULTS = Object.freeze({
+export const MINIBATCH_DEFAULTS: Readonly<Omit<MiniBatchOptions, 'k' | 'onStep'>> = Object.freeze({
   batchSize: 1024,
   maxIter: 100,
   tol: 0,
@@ -147,6 +149,7 @@ export class MiniBatchKMeans {
       const rows = drawRows(rng, n, batch);
       const before = tolAbs > 0 ? Float32Array.from(state.centroids) : null;
       const batchInertia = await miniBatchStep(be, x, weights, rows, state, o, rng);
+      if ((step & 63) === 63) o.onStep?.(step + 1, nSteps);
       let shift = 0;
       if (before) for (let i = 0; i < before.length; i++) shift += (state.centroids[i] - before[i]) ** 2;
       // scikit-learn's _mini_batch_convergence.
@@ -173,6 +176,7 @@ export class MiniBatchKMeans {
         break;
       }
     }
+    o.onStep?.(nSteps, nSteps); // the bar ends, early stop or not
     const tLoop = performance.now() - t0 - tInit;
     const all = await assignRows(be, x, weights, state.centroids, o.k);
     return {

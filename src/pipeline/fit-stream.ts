@@ -21,6 +21,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import type { ChunkedMatrix } from '../core/matrix.js';
 import type { Backend } from '../engine/backend.js';
 import { dataRow, SegtensorError } from '../errors.js';
 import { dispersionChunked, calinskiHarabasz, daviesBouldinOn, sampleRows, silhouette } from '../eval/metrics.js';
@@ -34,23 +35,23 @@ import { MatrixCacheWriter } from '../io/matrix-cache.js';
 import { KMeans, type KMeansResult } from '../models/kmeans.js';
 import { MiniBatchKMeans, MINIBATCH_DEFAULTS } from '../models/minibatch.js';
 import { fitStreaming } from '../preprocess/streaming.js';
-import { PREPROCESS_DEFAULTS } from '../preprocess/preprocessor.js';
+import { PREPROCESS_DEFAULTS, type Preprocessor } from '../preprocess/preprocessor.js';
 import { segmentNames, readNamesFile } from '../report/naming.js';
 import type { PseudonymKey } from '../util/pseudonym.js';
-import { modelHead, type FitJob, type FitMetrics, type FitResult } from './fit.js';
+import { modelHead, type FitJob, type FitMetrics, type FitResult, type ProgressHook } from './fit.js';
 import type { ModelFile } from './model-file.js';
 import { LABEL_LIKE } from './prepare.js';
 import { profileCsv, type SegmentProfile } from './profile.js';
 import { IdCheck, idColumn, pseudonymizeIds } from './ids.js';
 import { BLOCK_ROWS } from './blocks.js';
-import { methodOptions } from './methods.js';
+import { fitsBlocks, methodOptions, seedingProgress } from './methods.js';
 
-/** Refuses what the streaming fit does not do yet, naming the option. */
-export function checkStreamingJob(job: FitJob): void {
+/** Refuses what the streaming fit (and sweep) does not do yet, naming the option. */
+export function checkStreamingJob(job: Partial<FitJob>): void {
   const refuse = (what: string) => {
     throw new SegtensorError('BAD_OPTION', `--memory-limit: ${what} is not supported on a table read in blocks yet; fit without --memory-limit (in memory)`);
   };
-  if (!['kmeans', 'minibatch'].includes(job.method ?? 'kmeans')) refuse(`--method ${job.method}`);
+  if (!fitsBlocks(job.method ?? 'kmeans')) refuse(`--method ${job.method}`);
   if (job.k === 'auto') refuse('--k auto');
   if (job.pca != null) refuse('--pca');
   if (job.alignTo) refuse('--align-to');
@@ -68,17 +69,36 @@ function weightsOf(labels: Int32Array, weights: Float32Array, k: number): number
   return out;
 }
 
-/** The fit of ./fit.ts on a table read in batches; the same outputs (see the module comment). */
-export async function fitStreamingInto(
+/** What a table read in blocks becomes: its scaled rows in a cache file, and what was fitted on the way. */
+export interface CachedTable {
+  /** The scaled rows, read back block by block; `close()` it, then remove `file`. */
+  x: ChunkedMatrix & { close(): void };
+  file: string;
+  weights: Float32Array | null;
+  pre: Preprocessor;
+  features: string[];
+  exclude: string[];
+  nRows: number;
+  /** A fresh stream of the table's batches. */
+  batches: () => AsyncGenerator<ColumnTable>;
+  /** Set by {@link closeCache}. */
+  closed?: boolean;
+}
+
+/**
+ * Steps 1 and 2 of the module comment, shared by fit and sweep: the feature columns chosen as the
+ * resident fit chooses them (numeric only), the preprocessing fitted over streaming passes, the
+ * ids checked and the scaled rows written to a float32 cache in the run's staging directory.
+ */
+export async function cacheTable(
   run: ReturnType<typeof beginRun>,
-  job: FitJob,
-  be: Backend,
+  job: Pick<FitJob, 'input' | 'id' | 'weight' | 'exclude' | 'sensitive' | 'features' | 'scale' | 'impute'>,
   log: (l: string) => void,
-  lap: (name: string) => void,
-  t: Record<string, number>,
   pseudonymKey: PseudonymKey | null,
-  checkpointsFor: (x: { nRows: number; nFeatures: number }) => Promise<import('./checkpoint.js').CheckpointStore>,
-): Promise<FitResult> {
+  /** Called once the schema is read and the features chosen, before the passes. */
+  onRead: () => void = () => {},
+  onBar?: ProgressHook,
+): Promise<CachedTable> {
   const batches = () => readTableBatches(job.input, '--input', BLOCK_ROWS);
   // The first batch for the schema; the stream is closed at once (an open one keeps reading).
   const peek = batches();
@@ -107,14 +127,14 @@ export async function fitStreamingInto(
     if (!(c.type === 'number' || c.type === 'bigint')) throw new SegtensorError('BAD_OPTION', `--memory-limit: feature '${f}' of ${job.input} is ${c.type === 'other' ? c.typeName : c.type}; a table read in blocks takes numeric features only (categories need the whole table): fit in memory`);
   }
   if (!features.length) throw new SegtensorError('BAD_INPUT', `${job.input}: no numeric feature columns (columns: ${first.names.join(', ')})`);
-  lap('read');
+  onRead();
 
   const types = features.map((f) => (first.column(f).type === 'bigint' ? 'bigint' : 'number'));
-  const { pre, nRows } = await fitStreaming(batches, { features, types, scale: job.scale ?? PREPROCESS_DEFAULTS.scale, impute: job.impute ?? PREPROCESS_DEFAULTS.impute, path: job.input });
+  const { pre, nRows } = await fitStreaming(batches, { features, types, scale: job.scale ?? PREPROCESS_DEFAULTS.scale, impute: job.impute ?? PREPROCESS_DEFAULTS.impute, path: job.input, onRows: onBar ? (pass, rows, total) => onBar(`preprocess pass ${pass}`, rows, total, 'rows') : undefined });
   const d = features.length;
   // The cache lives in the staging directory: removed with it on failure, never published.
-  const cacheFile = path.join(run.staging, '.rows.f32');
-  const writer = new MatrixCacheWriter(cacheFile, d);
+  const file = path.join(run.staging, '.rows.f32');
+  const writer = new MatrixCacheWriter(file, d);
   const weights = job.weight ? new Float32Array(nRows) : null;
   // The ids are checked here, before the fit, not after it in the last pass (the values named only
   // when they will not be pseudonymised).
@@ -135,13 +155,38 @@ export async function fitStreamingInto(
         }
       }
       row += b.nRows;
+      onBar?.('cache', row, nRows, 'rows');
     }
     idCheck.finish(log);
   } catch (e) {
     writer.abort();
     throw e;
   }
-  const x = writer.finish(BLOCK_ROWS);
+  return { x: writer.finish(BLOCK_ROWS), file, weights, pre, features, exclude, nRows, batches };
+}
+
+/** Closes a cached table's file and removes it; twice is harmless. */
+export function closeCache(c: CachedTable): void {
+  if (!c.closed) {
+    c.x.close();
+    c.closed = true;
+  }
+  fs.rmSync(c.file, { force: true });
+}
+
+/** The fit of ./fit.ts on a table read in batches; the same outputs (see the module comment). */
+export async function fitStreamingInto(
+  run: ReturnType<typeof beginRun>,
+  job: FitJob,
+  be: Backend,
+  log: (l: string) => void,
+  lap: (name: string) => void,
+  t: Record<string, number>,
+  pseudonymKey: PseudonymKey | null,
+  checkpointsFor: (x: { nRows: number; nFeatures: number }) => Promise<import('./checkpoint.js').CheckpointStore>,
+): Promise<FitResult> {
+  const { x, file: cacheFile, weights, pre, features, exclude, nRows, batches } = await cacheTable(run, job, log, pseudonymKey, () => lap('read'), job.onBar);
+  const d = features.length;
   try {
     lap('preprocess');
     const method = job.method === 'minibatch' ? 'minibatch' : 'kmeans';
@@ -156,13 +201,14 @@ export async function fitStreamingInto(
     if (method === 'minibatch') {
       // Each step gathers its batch's rows from the cache; the last assignment streams it.
       const batchSize = job.batchSize ?? MINIBATCH_DEFAULTS.batchSize;
-      const mb = await new MiniBatchKMeans({ k, batchSize, maxIter: o.maxIter, tol: o.tol, nInit: o.nInit, seed: o.seed }).fit(be, x, weights);
+      const onStep = job.onBar ? (done: number, total: number) => job.onBar!('steps', done, total, 'steps') : undefined;
+      const mb = await new MiniBatchKMeans({ k, batchSize, maxIter: o.maxIter, tol: o.tol, nInit: o.nInit, seed: o.seed, onStep }).fit(be, x, weights);
       r = mb;
       params = { batchSize, nSteps: mb.nSteps };
       centreCounts = mb.counts;
     } else {
       const checkpoints = await checkpointsFor(x);
-      r = await new KMeans({ k, seed: o.seed, nInit: o.nInit, maxIter: o.maxIter, tol: o.tol, init: o.init, onIteration: job.onIteration, checkpoints }).fit(be, x, weights);
+      r = await new KMeans({ k, seed: o.seed, nInit: o.nInit, maxIter: o.maxIter, tol: o.tol, init: o.init, onIteration: job.onIteration, onSeeding: seedingProgress(job.onBar), checkpoints }).fit(be, x, weights);
       run.count({ checkpoint: { resumedFrom: checkpoints.resumedFrom, written: checkpoints.written } });
     }
     t.init = Math.round(r.ms.init);
@@ -227,6 +273,7 @@ export async function fitStreamingInto(
         }
       });
       at += n;
+      job.onBar?.('profile', at, nRows, 'rows');
     }
     const profile = profileOf();
     const names = segmentNames(profile, job.names ? readNamesFile(job.names, profile.rows.map((p) => p.segment)) : {});
@@ -243,6 +290,7 @@ export async function fitStreamingInto(
         for (let i = 0; i < n; i++) dist[i] = Math.sqrt(r.distances[at + i]);
         out.write([idCol, { name: 'segment', values: labels.slice() }, { name: 'distance', values: dist }, { name: 'segment_name', values: labels.slice(), dictionary: names }]);
         at += n;
+        job.onBar?.('write', at, nRows, 'rows');
       }
       await out.close();
     } catch (e) {

@@ -115,7 +115,12 @@ export interface FitJob extends MethodParams {
   /** Each phase as it ends (backend, read, preprocess, pca, fit, metrics, write) and its wall time. */
   onPhase?: (phase: string, ms: number) => void;
   onIteration?: (run: number, s: IterationStats) => void;
+  /** Progress of a long phase with a known amount of work: k-means++ centres, mini-batch steps, passes over blocks of rows. */
+  onBar?: ProgressHook;
 }
+
+/** `done` of `total` units of `phase` finished (progress bars). */
+export type ProgressHook = (phase: string, done: number, total: number, unit: string) => void;
 
 export interface FitMetrics {
   /** The method (see ./methods.ts); its own figures (gmm's logLikelihood, bic, aic; dbscan's eps, noise) sit beside the common ones. */
@@ -254,7 +259,7 @@ async function fitInto(
       log(`starting from the centroids of ${prev.run.dir} (run ${prev.run.manifest.runId})`);
     }
     const checkpoints = method === 'kmeans' ? await checkpointsFor(job, run, be, x, log) : null;
-    r = await fitMethod(be, x, weights, { ...params, k, ...kmOptions, init, method, batchSize: job.batchSize ?? MINIBATCH_DEFAULTS.batchSize, onIteration: job.onIteration, checkpoints });
+    r = await fitMethod(be, x, weights, { ...params, k, ...kmOptions, init, method, batchSize: job.batchSize ?? MINIBATCH_DEFAULTS.batchSize, onIteration: job.onIteration, onBar: job.onBar, checkpoints });
     k = r.k;
     if (checkpoints) run.count({ checkpoint: { resumedFrom: checkpoints.resumedFrom, written: checkpoints.written } });
   }
@@ -416,7 +421,7 @@ async function fitInto(
 }
 
 /** Options that shape only the outputs, not the fit's floats: left out of the checkpoint key. */
-const NOT_IN_KEY = new Set(['out', 'format', 'report', 'names', 'alignTo', 'resume', 'checkpointInterval', 'log', 'onIteration', 'onStart', 'onPhase', 'silhouetteSample']);
+const NOT_IN_KEY = new Set(['out', 'format', 'report', 'names', 'alignTo', 'resume', 'checkpointInterval', 'log', 'onIteration', 'onStart', 'onPhase', 'onBar', 'silhouetteSample']);
 
 /** The checkpoint store of a kmeans fit (see ./checkpoint.ts), keyed by what decides its floats. */
 async function checkpointsFor(job: FitJob, run: ReturnType<typeof beginRun>, be: Backend, x: { nRows: number; nFeatures: number }, log: (l: string) => void) {

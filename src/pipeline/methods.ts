@@ -7,7 +7,7 @@
  * @example
  * const r = await fitMethod(be, x, null, { k: 5, method: 'minibatch', ...methodOptions({}, 'minibatch'), batchSize: 1024 });
  */
-import type { Matrix } from '../core/matrix.js';
+import { isChunked, type HostMatrix, type Matrix } from '../core/matrix.js';
 import type { Backend } from '../engine/backend.js';
 import { SegtensorError } from '../errors.js';
 import { INIT_NAMES, KMeans, KMEANS_DEFAULTS, type InitName, type IterationStats, type KMeansCheckpoints, type KMeansResult } from '../models/kmeans.js';
@@ -59,6 +59,8 @@ export interface MethodFit extends MethodParams {
   init: InitName | Float32Array;
   batchSize: number;
   onIteration?: (run: number, s: IterationStats) => void;
+  /** Progress of the seeding (kmeans) and of the steps (minibatch). */
+  onBar?: (phase: string, done: number, total: number, unit: string) => void;
   /** kmeans: where a long fit saves its state and resumes from (see ./checkpoint.ts). */
   checkpoints?: KMeansCheckpoints | null;
 }
@@ -119,6 +121,8 @@ interface MethodSpec {
   initNote: string;
   /** Whether `--warm-start` (initial centres) applies. */
   warmStart: boolean;
+  /** Whether it fits rows read in blocks (a {@link ChunkedMatrix}: `--memory-limit`). */
+  blocks?: true;
   fit(be: Backend, x: Matrix, weights: Float32Array | null, o: MethodFit): Promise<Segmentation>;
   /**
    * New rows' labels (in the fit's label order) from a saved `methodState`, with the method's
@@ -128,6 +132,11 @@ interface MethodSpec {
 }
 
 /** A K-Means-family result as a {@link Segmentation}. */
+/** K-Means' seeding progress as a pipeline's progress hook (a bar per restart). */
+export function seedingProgress(hook: MethodFit['onBar']): ((run: number, done: number, total: number) => void) | undefined {
+  return hook ? (run, done, total) => hook(`seeding (restart ${run + 1})`, done, total, 'centres') : undefined;
+}
+
 function fromKMeans(k: number, r: KMeansResult, params: Record<string, unknown>, counts: Float64Array | null = null): Segmentation {
   return segmentation(
     { k, labels: r.labels, centroids: r.centroids, distances: r.distances, inertia: r.inertia, init: r.init, ms: r.ms },
@@ -141,8 +150,9 @@ const METHOD_TABLE: Record<Method, MethodSpec> = {
     inits: INIT_NAMES,
     initNote: '',
     warmStart: true,
-    fit: async (be, x, w, o) => {
-      const r = await new KMeans({ k: o.k, seed: o.seed, nInit: o.nInit, maxIter: o.maxIter, tol: o.tol, init: o.init, onIteration: o.onIteration, checkpoints: o.checkpoints }).fit(be, x, w);
+    blocks: true,
+    fit: async (be, x: HostMatrix, w, o) => {
+      const r = await new KMeans({ k: o.k, seed: o.seed, nInit: o.nInit, maxIter: o.maxIter, tol: o.tol, init: o.init, onIteration: o.onIteration, onSeeding: seedingProgress(o.onBar), checkpoints: o.checkpoints }).fit(be, x, w);
       return fromKMeans(o.k, r, {});
     },
   },
@@ -151,7 +161,8 @@ const METHOD_TABLE: Record<Method, MethodSpec> = {
     inits: ['auto', 'k-means++'],
     initNote: "minibatch seeds with k-means++ on a sample of rows, as scikit-learn's MiniBatchKMeans",
     warmStart: true,
-    fit: async (be, x, w, o) => {
+    blocks: true,
+    fit: async (be, x: HostMatrix, w, o) => {
       const r: MiniBatchResult = await new MiniBatchKMeans({
         k: o.k,
         batchSize: o.batchSize,
@@ -160,6 +171,7 @@ const METHOD_TABLE: Record<Method, MethodSpec> = {
         nInit: o.nInit,
         seed: o.seed,
         init: o.init instanceof Float32Array ? o.init : 'k-means++',
+        onStep: o.onBar ? (done, total) => o.onBar!('steps', done, total, 'steps') : undefined,
       }).fit(be, x, w);
       return fromKMeans(o.k, r, { batchSize: o.batchSize, nSteps: r.nSteps }, r.counts);
     },
@@ -477,7 +489,18 @@ export function takesK(method: Method): boolean {
   return K_METHODS.includes(method);
 }
 
-/** One fit of `o.method` on x. */
-export function fitMethod(be: Backend, x: Matrix, weights: Float32Array | null, o: MethodFit): Promise<Segmentation> {
-  return specOf(o.method).fit(be, x, weights, o);
+/** Whether `method` fits rows read in blocks (`--memory-limit`). */
+export function fitsBlocks(method: Method): boolean {
+  return specOf(method).blocks === true;
+}
+
+/** One fit of `o.method` on x; rows in blocks only for the methods that take them ({@link fitsBlocks}). */
+export function fitMethod(be: Backend, x: HostMatrix, weights: Float32Array | null, o: MethodFit): Promise<Segmentation> {
+  const spec = specOf(o.method);
+  if (isChunked(x)) {
+    if (!spec.blocks) throw new SegtensorError('BAD_OPTION', `--memory-limit: --method ${o.method} is not supported on a table read in blocks yet; run it without --memory-limit (in memory)`);
+    // The block methods' fit takes either form (declared so above).
+    return spec.fit(be, x as unknown as Matrix, weights, o);
+  }
+  return spec.fit(be, x, weights, o);
 }

@@ -11,7 +11,7 @@
  * const r = await sweepSegmentation({ input: 'customers.parquet', ks: [2, 3, 4, 5, 6], out: 'sweep/' });
  * r.recommendation.k;
  */
-import type { Matrix } from '../core/matrix.js';
+import type { HostMatrix } from '../core/matrix.js';
 import type { Backend } from '../engine/backend.js';
 import '../engine/backends/index.js';
 import { resolveBackend } from '../engine/registry.js';
@@ -28,6 +28,10 @@ import { Random } from '../util/random.js';
 import { VERSION } from '../version.js';
 export { parseKRange } from './k-range.js';
 import { fitProjection, prepareFeatures, type FeatureJob, type FitJob } from './fit.js';
+import { BLOCK_ROWS, readsInBlocks } from './blocks.js';
+import { cacheTable, checkStreamingJob, closeCache, type CachedTable } from './fit-stream.js';
+import type { Preprocessor } from '../preprocess/preprocessor.js';
+import path from 'node:path';
 
 /** How each k is fitted and judged. */
 export interface SweepOptions {
@@ -121,7 +125,7 @@ export function matchedJaccard(full: Int32Array, refit: Int32Array, k: number): 
  */
 export async function sweepMatrix(
   be: Backend,
-  x: Matrix,
+  x: HostMatrix,
   weights: Float32Array | null,
   o: SweepOptions,
   onProgress: (line: string, row?: SweepRow) => void = () => {},
@@ -266,7 +270,7 @@ export function sweepCsv(rows: SweepRow[]): string {
 }
 
 /** fit's input, preprocessing and fitting options (less k), the k values and the sweep's own. */
-export interface SweepJob extends FeatureJob, MethodParams, Pick<FitJob, 'out' | 'method' | 'batchSize' | 'seed' | 'nInit' | 'maxIter' | 'tol' | 'init' | 'backend' | 'log' | 'pca'> {
+export interface SweepJob extends FeatureJob, MethodParams, Pick<FitJob, 'out' | 'method' | 'batchSize' | 'seed' | 'nInit' | 'maxIter' | 'tol' | 'init' | 'backend' | 'log' | 'pca' | 'memoryLimit'> {
   ks: number[];
   sample?: number;
   stability?: number;
@@ -286,12 +290,32 @@ export async function sweepSegmentation(job: SweepJob): Promise<SweepResult> {
   if (!takesK(method)) throw new SegtensorError('BAD_OPTION', `sweep tries values of k; --method ${method} finds the number of segments itself`);
   methodOptions(job, method);
   methodParams(job, method);
+  // --memory-limit: a table too large for memory is read in blocks (./fit-stream.ts), each k
+  // fitted on its cached rows.
+  const inBlocks = job.memoryLimit ? readsInBlocks(job.input, job.memoryLimit, log) : false;
+  if (inBlocks) checkStreamingJob(job);
   const run = beginRun({ command: 'sweep', out: job.out, layout: 'dir', options: job });
+  let cached: CachedTable | null = null;
   try {
     const be = await resolveBackend(job.backend ?? 'auto', log);
-    const { table, pre, x: scaledX, weights, exclude } = await prepareFeatures(job, run, log, () => {}, { withText: method === 'kprototypes' });
-    const x = job.pca == null ? scaledX : await (await fitProjection(be, scaledX, weights, job.pca, method, log)).apply(scaledX);
-    log(`${table.nRows} rows × ${x.nFeatures} features, k in ${job.ks.join(', ')}, backend ${be.name}`);
+    let x: HostMatrix;
+    let weights: Float32Array | null;
+    let exclude: string[];
+    let nRows: number;
+    let pre: Preprocessor;
+    let input: string;
+    if (inBlocks) {
+      cached = await cacheTable(run, job, log, null);
+      ({ x, weights, exclude, nRows, pre } = cached);
+      input = path.resolve(job.input);
+    } else {
+      const prepared = await prepareFeatures(job, run, log, () => {}, { withText: method === 'kprototypes' });
+      ({ weights, exclude, pre } = prepared);
+      nRows = prepared.table.nRows;
+      input = prepared.table.path;
+      x = job.pca == null ? prepared.x : await (await fitProjection(be, prepared.x, weights, job.pca, method, log)).apply(prepared.x);
+    }
+    log(`${nRows} rows × ${x.nFeatures} features, k in ${job.ks.join(', ')}, backend ${be.name}${inBlocks ? ', read in blocks (--memory-limit)' : ''}`);
     const o: SweepOptions = {
       ks: job.ks,
       method,
@@ -306,23 +330,26 @@ export async function sweepSegmentation(job: SweepJob): Promise<SweepResult> {
     atomicWrite(run.file('sweep.csv'), sweepCsv(rows));
     const json = {
       segtensorVersion: VERSION,
-      input: table.path,
-      rows: table.nRows,
+      input,
+      rows: nRows,
       features: x.nFeatures,
       excluded: exclude,
       backend: be.name,
       options: o,
-      silhouetteSampleSize: Math.min(o.sample, table.nRows),
+      ...(inBlocks ? { outOfCore: { blockRows: BLOCK_ROWS, cacheBytes: nRows * x.nFeatures * 4 } } : {}),
+      silhouetteSampleSize: Math.min(o.sample, nRows),
       sweep: rows,
       recommendedK: recommendation.k,
       recommendation,
     };
     atomicWrite(run.file('sweep.json'), JSON.stringify(json, null, 2) + '\n');
     run.backend(be.name, be.fallback);
-    run.count({ rowsRead: table.nRows, features: x.nFeatures, ks: o.ks, excluded: exclude });
+    run.count({ rowsRead: nRows, features: x.nFeatures, ks: o.ks, excluded: exclude, ...(inBlocks ? { outOfCore: true } : {}) });
+    if (cached) closeCache(cached);
     const { files } = await run.commit();
     return { rows, recommendation, files };
   } finally {
+    if (cached) closeCache(cached);
     run.dispose();
   }
 }

@@ -127,6 +127,8 @@ export interface StreamingPreprocessOptions {
   path: string;
   /** Values a median bucket may hold to be collected rather than refined further. Default {@link COLLECT_AT_MOST}. */
   collectAtMost?: number;
+  /** Hears the rows of each pass after the first (which counts them) as its batches go by: pass 2, 3, ... */
+  onRows?: (pass: number, rows: number, total: number) => void;
 }
 
 /** Fits the preprocessing of the numeric `features` over the batches `batches()` yields (a fresh stream per call). */
@@ -145,8 +147,10 @@ export async function fitStreaming(batches: () => AsyncIterable<ColumnTable>, o:
   let nRows = 0;
 
   /** Calls fn(column, values, nulls, first row) for each run of each feature's values, in row order. */
+  let pass = 0;
   const eachChunk = async (fn: (c: number, values: ArrayLike<number>, nulls: Uint8Array | null, row: number) => void) => {
     let base = 0;
+    pass++;
     for await (const t of batches()) {
       for (let c = 0; c < d; c++) {
         let row = base;
@@ -156,6 +160,7 @@ export async function fitStreaming(batches: () => AsyncIterable<ColumnTable>, o:
         }
       }
       base += t.nRows;
+      if (pass > 1) o.onRows?.(pass, base, nRows);
     }
     return base;
   };

@@ -59,6 +59,30 @@ describe('logs (issue 17)', () => {
       expect(e.inertia).toBeGreaterThan(0);
       expect(e.rowsPerSecond).toBeGreaterThan(0);
     }
+    // Each restart's seeding as progress, ending at k of k centres.
+    const seeding = events.filter((e) => e.event === 'progress' && /^seeding/.test(String(e.phase)));
+    expect(seeding.filter((e) => e.done === e.total).map((e) => [e.phase, e.total, e.unit])).toEqual([
+      ['seeding (restart 1)', 3, 'centres'],
+      ['seeding (restart 2)', 3, 'centres'],
+    ]);
+    expect(r.err).not.toMatch(/cust-q\d{5}/);
+  });
+
+  it('a table read in blocks reports its passes, mini-batch steps and writing as progress events', () => {
+    const rng = new Random(4);
+    const lines = ['customer_id,spend,visits'];
+    for (let i = 0; i < 40_000; i++) lines.push(`cust-q${String(i).padStart(5, '0')},${(40 + 90 * (i % 3) + 9 * rng.gauss()).toFixed(3)},${(2 + 3 * (i % 3) + rng.gauss()).toFixed(3)}`);
+    fs.writeFileSync(path.join(dir, 'big.csv'), lines.join('\n') + '\n');
+    const r = cli(['fit', '--input', 'big.csv', '--id', 'customer_id', '--k', '3', '--method', 'minibatch', '--memory-limit', '1MB', '--out', 'blocks']);
+    expect(r.code, r.err).toBe(0);
+    const events = r.err.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const progress = events.filter((e) => e.event === 'progress');
+    const last = (phase: string) => progress.filter((e) => e.phase === phase).at(-1);
+    for (const phase of ['preprocess pass 2', 'cache', 'profile', 'write']) expect(last(phase), phase).toMatchObject({ done: 40_000, total: 40_000, unit: 'rows' });
+    const steps = last('steps')!;
+    expect(steps.unit).toBe('steps');
+    expect(steps.done).toBe(steps.total);
+    for (const e of progress) expect(e.done as number).toBeLessThanOrEqual(e.total as number);
     expect(r.err).not.toMatch(/cust-q\d{5}/);
   });
 

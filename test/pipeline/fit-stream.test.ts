@@ -144,6 +144,31 @@ describe('fit --memory-limit: a table read in blocks (issue 17)', () => {
     expect(fs.existsSync(path.join(dir, 'u-refused'))).toBe(false);
   }, 180_000);
 
+  it('sweep --memory-limit: the in-memory sweep\'s rows and recommendation, for kmeans and minibatch', async () => {
+    const { sweepSegmentation } = await import('../../src/pipeline/sweep.js');
+    for (const method of ['kmeans', 'minibatch'] as const) {
+      const job = (out: string) => ({ input: path.join(dir, 't.parquet'), out: path.join(dir, out), id: 'customer_id', weight: 'value', ks: [2, 3, 4, 5, 6], method, nInit: 1, seed: 5, stability: 2, sample: 3000 });
+      const notices: string[] = [];
+      const mem = await sweepSegmentation(job(`sw-mem-${method}`));
+      const blk = await sweepSegmentation({ ...job(`sw-blk-${method}`), memoryLimit: 2 ** 20, log: (l) => notices.push(l) });
+      expect(notices.some((l) => /reading it in blocks/.test(l))).toBe(true);
+      expect(blk.recommendation).toEqual(mem.recommendation);
+      expect(blk.rows.map((r) => r.k)).toEqual(mem.rows.map((r) => r.k));
+      expect(mem.rows.every((r) => r.stability_ari !== null && r.silhouette !== null)).toBe(true);
+      blk.rows.forEach((r, i) => {
+        const m = mem.rows[i];
+        expect(Math.abs(r.inertia - m.inertia) / m.inertia, `k = ${r.k} inertia`).toBeLessThan(1e-6);
+        for (const c of ['silhouette', 'calinski_harabasz', 'davies_bouldin', 'stability_ari', 'min_jaccard'] as const) expect(r[c], `k = ${r.k} ${c}`).toBeCloseTo(m[c]!, 6);
+      });
+      const json = JSON.parse(fs.readFileSync(path.join(dir, `sw-blk-${method}`, 'sweep.json'), 'utf8'));
+      expect(json.outOfCore).toBeTruthy();
+      expect(fs.readdirSync(path.join(dir, `sw-blk-${method}`)).sort()).toEqual(['manifest.json', 'sweep.csv', 'sweep.json']);
+    }
+    await expect(sweepSegmentation({ input: path.join(dir, 't.arrow'), out: path.join(dir, 'sw-refused'), ks: [2, 3], method: 'gmm', memoryLimit: 2 ** 20 })).rejects.toThrow(/^--memory-limit: --method gmm is not supported on a table read in blocks yet/);
+    await expect(sweepSegmentation({ input: path.join(dir, 't.arrow'), out: path.join(dir, 'sw-refused'), ks: [2, 3], pca: 2, memoryLimit: 2 ** 20 })).rejects.toThrow(/^--memory-limit: --pca is not supported on a table read in blocks yet/);
+    expect(fs.existsSync(path.join(dir, 'sw-refused'))).toBe(false);
+  }, 240_000);
+
   it('predict --memory-limit scores a table in batches exactly as in memory', async () => {
     const model = path.join(dir, 'res-arrow');
     for (const format of ['arrow', 'parquet']) {
