@@ -12,7 +12,7 @@
  * const centers = await kmeansParallel(be, dx, x, 1024, new Random(0)); // 1024 × nFeatures
  */
 import type { Backend, DeviceMatrix } from '../engine/backend.js';
-import { hostRows, type HostMatrix } from '../core/matrix.js';
+import { hostRows, isChunked, type HostMatrix } from '../core/matrix.js';
 import { assign } from '../engine/ops/assign.js';
 import { potentials } from '../engine/ops/potentials.js';
 import { updateClosest } from '../engine/ops/update-closest.js';
@@ -123,7 +123,7 @@ export async function kmeansPlusPlus(be: Backend, dx: DeviceMatrix, x: HostMatri
     await updateClosest(be, dx, centers.slice(0, d), closest, cum, toNew ?? undefined);
     return await greedySteps(be, dx, x, k, rng, centers, 1, scratch, onStep);
   } finally {
-    scratch.busy = false;
+    releaseScratch(dx, x, scratch);
   }
 }
 
@@ -164,6 +164,16 @@ async function greedySteps(
 }
 
 type KppScratch = { closest: Float32Array; cum: Float64Array; toNew: Float32Array | null; busy: boolean };
+
+/**
+ * Gives k-means++'s arrays back after a seeding. Rows read in blocks (a table larger than memory)
+ * drop them at once: 16 bytes per row that the Lloyd passes after the seeding do not need
+ * outweigh a restart's cost of allocating them again.
+ */
+function releaseScratch(dx: DeviceMatrix, x: HostMatrix, s: KppScratch): void {
+  s.busy = false;
+  if (isChunked(x) && kppBuffers.get(dx) === s) kppBuffers.delete(dx);
+}
 const kppBuffers = new WeakMap<DeviceMatrix, KppScratch>();
 
 /**
@@ -306,6 +316,6 @@ async function topUp(
     }
     return await greedySteps(be, dx, x, k, rng, centers, ids.length, scratch);
   } finally {
-    scratch.busy = false;
+    releaseScratch(dx, x, scratch);
   }
 }

@@ -145,8 +145,14 @@ export async function sweepMatrix(
     onProgress(`k = ${k}: fitting`);
     const fit = (seed: number, w: Float32Array | null) =>
       fitMethod(be, x, w, { ...o.params, k, method: o.method, batchSize: o.batchSize, seed, nInit: o.nInit, maxIter: o.maxIter, tol: o.tol, init: o.init });
-    const r = await fit(o.seed, weights);
-    const q = await clusterQuality(be, x, r.labels, k, sample);
+    let r: Segmentation | null = await fit(o.seed, weights);
+    // Only the labels outlive this point (the refits compare with them); the distances and the
+    // rest go with `r` unless the caller keeps the fit (rows read in blocks: 4 bytes a row each).
+    const labels = r.labels;
+    const fitted = { inertia: r.inertia, nIter: r.nIter, converged: r.converged };
+    if (keepFits) fits.set(k, r);
+    r = null;
+    const q = await clusterQuality(be, x, labels, k, sample);
     let ari: number | null = null;
     let minJaccard: number | null = null;
     if (o.stability > 0) {
@@ -157,8 +163,8 @@ export async function sweepMatrix(
         onProgress(`k = ${k}: stability refit ${rep + 1}/${o.stability}`);
         const bw = bootstrapWeights(x.nRows, new Random(rng.fork()), weights);
         const refit = await fit(rng.fork() >>> 0, bw);
-        sumAri += adjustedRandIndex(r.labels, refit.labels);
-        const j = matchedJaccard(r.labels, refit.labels, k);
+        sumAri += adjustedRandIndex(labels, refit.labels);
+        const j = matchedJaccard(labels, refit.labels, k);
         for (let s = 0; s < k; s++) jac[s] += j[s] / o.stability;
       }
       ari = sumAri / o.stability;
@@ -166,21 +172,19 @@ export async function sweepMatrix(
     }
     const row: SweepRow = {
       k,
-      inertia: r.inertia,
+      inertia: fitted.inertia,
       silhouette: q.silhouette,
       calinski_harabasz: q.calinskiHarabasz,
       davies_bouldin: q.daviesBouldin,
       stability_ari: ari,
       min_jaccard: minJaccard,
-      n_iter: r.nIter,
-      converged: r.converged,
+      n_iter: fitted.nIter,
+      converged: fitted.converged,
       seconds: Math.round(performance.now() - t0) / 1000,
     };
     rows.push(row);
-    // Each fit holds labels and distances for every row: kept only for a caller that uses one.
-    if (keepFits) fits.set(k, r);
     onProgress(
-      `k = ${k}: inertia ${r.inertia.toPrecision(6)}, silhouette ${fmt(row.silhouette, 3)}, Calinski-Harabasz ${fmt(row.calinski_harabasz, 1)}, ` +
+      `k = ${k}: inertia ${fitted.inertia.toPrecision(6)}, silhouette ${fmt(row.silhouette, 3)}, Calinski-Harabasz ${fmt(row.calinski_harabasz, 1)}, ` +
         `Davies-Bouldin ${fmt(row.davies_bouldin, 3)}${ari === null ? '' : `, stability ARI ${fmt(ari, 3)}, min Jaccard ${fmt(minJaccard, 3)}`} (${row.seconds.toFixed(1)} s)`,
       row,
     );
