@@ -192,7 +192,13 @@ function convertDeclared(table: ColumnTable, c: Column, type: DType): Converted 
     });
     return { column: { name, type: 'bigint', values: out, nulls }, bad };
   }
-  const values = c.type === 'bigint' ? Float64Array.from(c.values, (v, i) => (c.nulls?.[i] ? NaN : Number(v))) : c.values;
+  let values: Float64Array;
+  if (c.type === 'bigint') {
+    // A plain loop: `Float64Array.from` with a mapping function costs ~0.2 s per million values.
+    const src = c.values;
+    values = new Float64Array(src.length);
+    for (let i = 0; i < src.length; i++) values[i] = c.nulls?.[i] ? NaN : Number(src[i]);
+  } else values = c.values;
   return { column: { name, type: type === 'timestamp' ? 'timestamp' : 'number', values }, bad: [] };
 }
 

@@ -186,13 +186,15 @@ const hashes = new Map<string, Promise<{ bytes: number; sha256: string }>>();
 /**
  * SHA-256 and size of a file, streamed; remembered for the same file (path, inode, size and
  * modification time), so an input recorded in a manifest and checked by a reader is read once.
+ * `worker: false` hashes on this thread even a large file: when nothing else runs meanwhile (a
+ * commit hashing its outputs), starting a worker costs more than it saves.
  */
-export async function hashFile(file: string): Promise<{ bytes: number; sha256: string }> {
+export async function hashFile(file: string, { worker = true }: { worker?: boolean } = {}): Promise<{ bytes: number; sha256: string }> {
   const st = await fs.promises.stat(file);
   const key = `${path.resolve(file)}\0${st.ino}\0${st.size}\0${st.mtimeMs}`;
   let p = hashes.get(key);
   if (!p) {
-    p = hashStream(file);
+    p = hashStream(file, worker);
     hashes.set(key, p);
     p.catch(() => hashes.delete(key));
   }
@@ -229,9 +231,9 @@ parentPort.postMessage({ bytes, sha256: h.digest('hex') });
  * it) go to a worker thread, so the hash costs the command a second core's time rather than
  * its own: ~0.1 s per 136 MB on the development VM.
  */
-async function hashStream(file: string): Promise<{ bytes: number; sha256: string }> {
+async function hashStream(file: string, worker: boolean): Promise<{ bytes: number; sha256: string }> {
   const size = (await fs.promises.stat(file)).size;
-  if (size >= HASH_ON_WORKER_FROM) {
+  if (worker && size >= HASH_ON_WORKER_FROM) {
     const { Worker } = await import('node:worker_threads');
     return new Promise((resolve, reject) => {
       const w = new Worker(HASH_WORKER, { eval: true, workerData: file });
@@ -242,17 +244,19 @@ async function hashStream(file: string): Promise<{ bytes: number; sha256: string
   }
   const h = crypto.createHash('sha256');
   let bytes = 0;
-  const fd = await fs.promises.open(file, 'r');
+  // Synchronous reads: a commit's outputs are in the page cache, and each awaited read of
+  // 4 MiB cost a turn of the event loop.
+  const fd = fs.openSync(file, 'r');
   try {
     const buf = Buffer.allocUnsafe(1 << 22);
     for (;;) {
-      const { bytesRead } = await fd.read(buf, 0, buf.length, null);
-      if (bytesRead === 0) break;
-      h.update(buf.subarray(0, bytesRead));
-      bytes += bytesRead;
+      const n = fs.readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      h.update(buf.subarray(0, n));
+      bytes += n;
     }
   } finally {
-    await fd.close();
+    fs.closeSync(fd);
   }
   return { bytes, sha256: h.digest('hex') };
 }
@@ -518,7 +522,7 @@ export class RunWriter {
     for (const name of fs.readdirSync(this.staging).sort()) {
       const f = path.join(this.staging, name);
       if (!fs.statSync(f).isFile()) continue;
-      outputs.push({ path: name, ...(await hashFile(f)) });
+      outputs.push({ path: name, ...(await hashFile(f, { worker: false })) });
     }
     for (const n of this.spec.layout === 'file' ? this.names : []) {
       if (!outputs.some((o) => o.path === n)) throw new Error(`RunWriter.commit: output '${n}' was not written`);

@@ -195,7 +195,11 @@ export class BisectingKMeans {
         throw new SegtensorError('BAD_INPUT', `BisectingKMeans: only ${nLeaves} clusters can be formed (the remaining ones hold one row or equal rows); got k = ${o.k}`);
       }
       const sub = pick.rows === all ? x : subMatrix(x, pick.rows);
-      const subW = weights && pick.rows !== all ? Float32Array.from(pick.rows, (i) => weights[i]) : weights;
+      let subW = weights;
+      if (weights && pick.rows !== all) {
+        subW = new Float32Array(pick.rows.length);
+        for (let i = 0; i < pick.rows.length; i++) subW[i] = weights[pick.rows[i]];
+      }
       const km = await new KMeans({ k: 2, nInit: o.nInit, maxIter: o.maxIter, tol: o.tol, init: o.init, seed: rng.fork() }).fit(be, sub, subW);
       const halves: number[][] = [[], []];
       pick.rows.forEach((r, j) => halves[km.labels[j]].push(r));

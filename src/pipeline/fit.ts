@@ -374,8 +374,13 @@ async function fitInto(
   const soft = r.soft ? softColumns(r.soft, k, idOf) : [];
   // One index per row into the names (a dictionary column: a million strings would cost seconds).
   const nameIds = [...nameOf.keys()];
-  const nameIndex = new Map(nameIds.map((id, i) => [id, i]));
-  const segmentName = { name: 'segment_name', values: Int32Array.from(segmentOf, (s) => nameIndex.get(s) ?? -1), dictionary: nameIds.map((id) => nameOf.get(id)!) };
+  // A table from segment id (+1, for noise's −1) to its name's index, and a plain loop: a
+  // typed array's `from` with a mapping function took 0.17–0.25 s per million rows here.
+  const nameIndex = new Int32Array(Math.max(0, ...nameIds) + 2).fill(-1);
+  nameIds.forEach((id, i) => (nameIndex[id + 1] = i));
+  const nameValues = new Int32Array(segmentOf.length);
+  for (let i = 0; i < segmentOf.length; i++) nameValues[i] = nameIndex[segmentOf[i] + 1];
+  const segmentName = { name: 'segment_name', values: nameValues, dictionary: nameIds.map((id) => nameOf.get(id)!) };
   await writeTable(run.file(`assignments.${format === 'arrow' ? 'arrow' : 'parquet'}`), [ids, { name: 'segment', values: segmentOf }, { name: 'distance', values: dist }, ...r.columns, ...soft, segmentName]);
   for (const [name, content] of Object.entries(r.files)) atomicWrite(run.file(name), content);
   if (alignment && !job.id) log('notice: --align-to without --id: customers cannot be followed between runs, so no transitions.csv');

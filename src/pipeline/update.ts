@@ -281,7 +281,8 @@ async function updateInMemory(run: ReturnType<typeof beginRun>, job: UpdateJob, 
   const profile = profileSegments(table, pre, x, labels, k);
   const segIds = segmentIdsOf(ctx.prev);
   const plain = segIds.every((id, j) => id === j);
-  const dist = Float32Array.from(distances, Math.sqrt);
+  const dist = new Float32Array(distances.length);
+  for (let i = 0; i < dist.length; i++) dist[i] = Math.sqrt(distances[i]);
   await writeTable(run.file(`assignments.${format}`), [ids, { name: 'segment', values: plain ? labels : labels.map((l) => segIds[l]) }, { name: 'distance', values: dist }]);
   return { rows: table.nRows, steps, inertia, sizes, quality, sampleSize: sample.length, profile, unseen: x.unseen };
 }
