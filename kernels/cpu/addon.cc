@@ -350,9 +350,41 @@ Napi::Value UpdateClosest(const Napi::CallbackInfo& info) {
 }
 
 /**
- * potentials(x, nRows, d, closest, candidates, m, weights|null) -> Float64Array(m):
+ * closestFrom(dist, closest, weights|null, cum): updateClosest from distances already
+ * computed (a candidate's column kept by potentials): closest[i] = min(closest[i], dist[i])
+ * in parallel blocks, then cum the running Σ w·closest in float64, row order: the same bits.
+ */
+Napi::Value ClosestFrom(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 4 || !info[0].IsTypedArray()) throw Napi::TypeError::New(env, "closestFrom: dist must be a Float32Array");
+  const size_t nRows = info[0].As<Napi::TypedArray>().ElementLength();
+  const float* dist = dataOf<float>(info, 0, "dist", nRows, false);
+  float* closest = dataOf<float>(info, 1, "closest", nRows, false);
+  const float* w = dataOf<float>(info, 2, "weights", nRows, true);
+  double* cum = dataOf<double>(info, 3, "cum", nRows, false);
+  constexpr size_t blockRows = 65536;
+  const int nBlocks = (int)((nRows + blockRows - 1) / blockRows);
+  pool().run(nBlocks, [&](int b, int) {
+    const size_t r0 = (size_t)b * blockRows;
+    const size_t r1 = r0 + blockRows < nRows ? r0 + blockRows : nRows;
+    for (size_t i = r0; i < r1; ++i) closest[i] = dist[i] < closest[i] ? dist[i] : closest[i];
+  });
+  double acc = 0;
+  if (w)
+    for (size_t i = 0; i < nRows; ++i) cum[i] = acc += (double)w[i] * (double)closest[i];
+  else
+    for (size_t i = 0; i < nRows; ++i) cum[i] = acc += (double)closest[i];
+  return env.Undefined();
+}
+
+/**
+ * potentials(x, nRows, d, closest, candidates, m, weights|null[, keep]) -> Float64Array(m):
  * Σ w·min(closest, ‖x − c_j‖²) per candidate. Partials per block of kPotentialBlockRows rows
- * (independent of the thread count), added in block order: deterministic.
+ * (independent of the thread count), added in block order: deterministic. With `keep` (a
+ * Float32Array of m·nRows), keep[j·nRows + i] gets ‖x_i − c_j‖² with the bits updateClosest
+ * computes for row i (distRows: folded for rows in a group of four, one horizontal sum for
+ * the last nRows mod 4), so k-means++ updates its closest distances from the chosen
+ * candidate's column instead of reading x again (scikit-learn's greedy step does the same).
  */
 Napi::Value Potentials(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -363,6 +395,7 @@ Napi::Value Potentials(const Napi::CallbackInfo& info) {
   const float* closest = dataOf<float>(info, 3, "closest", nRows, false);
   const float* cands = dataOf<float>(info, 4, "candidates", (size_t)m * d, false);
   const float* w = dataOf<float>(info, 6, "weights", nRows, true);
+  float* keep = info.Length() > 7 ? dataOf<float>(info, 7, "keep", nRows * (size_t)m, true) : nullptr;
   const KernelTable& K = *gKernels;
   // 16384 rows: 64 blocks for a million rows (load balance), each 2 MiB at d = 32.
   constexpr size_t kPotentialBlockRows = 16384;
@@ -371,8 +404,13 @@ Napi::Value Potentials(const Napi::CallbackInfo& info) {
   pool().run(nBlocks, [&](int b, int) {
     const size_t r0 = (size_t)b * kPotentialBlockRows;
     const size_t r1 = r0 + kPotentialBlockRows < nRows ? r0 + kPotentialBlockRows : nRows;
-    K.potentialRows(x, d, closest, w, cands, m, r0, r1, partial.data() + (size_t)b * m);
+    K.potentialRows(x, d, closest, w, cands, m, r0, r1, partial.data() + (size_t)b * m, keep, nRows);
   });
+  // updateClosest's distRows groups rows in fours from 0 (its blocks are multiples of 4 rows):
+  // the last nRows mod 4 rows take distRows' single-row arithmetic.
+  if (keep)
+    for (size_t row = nRows / 4 * 4; row < nRows; ++row)
+      for (int j = 0; j < m; ++j) K.distRows(x, d, cands + (size_t)j * d, 1, row, row + 1, keep + (size_t)j * nRows);
   Napi::Float64Array out = Napi::Float64Array::New(env, m);
   for (int j = 0; j < m; ++j) {
     double s = 0;
@@ -976,6 +1014,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("distances", Napi::Function::New(env, Distances));
   exports.Set("potentials", Napi::Function::New(env, Potentials));
   exports.Set("updateClosest", Napi::Function::New(env, UpdateClosest));
+  exports.Set("closestFrom", Napi::Function::New(env, ClosestFrom));
   exports.Set("clusterDistanceSums", Napi::Function::New(env, ClusterDistanceSums));
   exports.Set("project", Napi::Function::New(env, Project));
   exports.Set("softSums", Napi::Function::New(env, SoftSums));

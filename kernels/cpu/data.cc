@@ -428,11 +428,14 @@ bool directStats(const std::vector<ColumnChunk>& chunks, bool wantMedian, double
   });
   if (!finite) return false;
   const double mean = sum / (double)n;
+  // The squared deviations ride along the median's scan when there is one (a pass fewer over
+  // the column; the same additions in row order, so the same bits).
   double ss = 0;
-  forEachValue(chunks, [&](double x) {
+  bool ssDone = false;
+  const auto deviations = [&](double x) {
     const double t = x - mean;
     ss += t * t;
-  });
+  };
   double median = NAN;
   if (wantMedian) {
     // Sample positions rise, so one cursor walks the chunks.
@@ -443,11 +446,18 @@ bool directStats(const std::vector<ColumnChunk>& chunks, bool wantMedian, double
       withElements(chunks[ci].type, chunks[ci].data, [&](auto* x) { v = (double)x[i - base]; });
       return v;
     };
-    auto scan = [&](auto&& f) { forEachValue(chunks, f); };
+    auto scan = [&](auto&& f) {
+      forEachValue(chunks, [&](double x) {
+        deviations(x);
+        f(x);
+      });
+      ssDone = true;
+    };
     uint64_t lowerKey, upperKey;
     if (!bracketMiddleOf(n, at, scan, &lowerKey, &upperKey)) return false;
     median = medianFromKeys(n, lowerKey, upperKey);
   }
+  if (!ssDone) forEachValue(chunks, deviations);
   o[0] = (double)n;
   o[1] = -1;
   o[2] = median;

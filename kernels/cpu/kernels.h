@@ -127,10 +127,14 @@ struct KernelTable {
                    float* out);
   /**
    * k-means++ potentials over rows [r0, r1): out[j] += w·min(closest, Σ(x − c_j)²) for the m
-   * candidates, each distance computed directly (no expansion), added in row order.
+   * candidates, each distance computed directly (no expansion), added in row order. With
+   * `keep`, each row's squared distance to candidate j also goes to keep[j·keepStride + row],
+   * as distRows computes it for a row in a group of four (fold4), so the chosen candidate's
+   * column updates the closest distances without another pass over x.
    */
   void (*potentialRows)(const float* x, int d, const float* closest, const float* weights,
-                        const float* cands, int m, size_t r0, size_t r1, double* out);
+                        const float* cands, int m, size_t r0, size_t r1, double* out, float* keep,
+                        size_t keepStride);
   /**
    * Silhouette sums for rows [r0, r1) (at most kClusterTaskRows): each row's Euclidean
    * distances to every column, in column order, added into out per label. Each row's order

@@ -149,6 +149,14 @@ export interface Backend {
   updateClosest?(x: DeviceMatrix, center: Float32Array, closest: Float32Array, cum: Float64Array): Promise<void>;
 
   /**
+   * Optional: {@link potentials} that also keeps each row's squared distance to candidate j in
+   * keep[j·nRows + i] (m·nRows floats), with the bits {@link updateClosest} would compute, so
+   * k-means++ updates its closest distances from the chosen candidate's column rather than
+   * reading the data again (see kmeansPlusPlus). Resident data only.
+   */
+  potentialsKeeping?(x: DeviceMatrix, closest: Float32Array, candidates: Float32Array, m: number, keep: Float32Array): Promise<Float64Array>;
+
+  /**
    * For the silhouette: out[(i − start)·k + l] = Σ ‖xᵢ − xⱼ‖ (Euclidean, not squared) over the
    * rows j with labels[j] = l, self-distance 0, for the rows i in `rows` ([start, end), default
    * all). Quadratic in nRows: meant for a sample of ≤ ~20,000 rows; the range keeps the output

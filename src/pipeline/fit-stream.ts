@@ -216,7 +216,7 @@ export async function fitStreamingInto(
     lap('fit');
 
     const sizes = new Array<number>(k).fill(0);
-    for (const l of r.labels) sizes[l]++;
+    for (let i = 0; i < r.labels.length; i++) sizes[r.labels[i]]++;
     const disp = dispersionChunked(x, r.labels, k);
     const sampleSize = Math.min(job.silhouetteSample ?? 20000, nRows);
     const quality = {

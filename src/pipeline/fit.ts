@@ -20,7 +20,6 @@ import { atomicWrite } from '../io/atomic.js';
 import { type DType } from '../io/read-table.js';
 import { beginRun, hashFile } from '../io/run-dir.js';
 import { CHECKPOINT_FILE, checkpointKey, fitCheckpoints } from './checkpoint.js';
-import { checkStreamingJob, fitStreamingInto } from './fit-stream.js';
 import { readsInBlocks } from './blocks.js';
 import { jobPseudonymKey } from './ids.js';
 import type { PseudonymKey } from '../util/pseudonym.js';
@@ -32,7 +31,7 @@ import { type ImputeKind, type Preprocessor, type ScaleKind } from '../preproces
 import { VERSION } from '../version.js';
 import { parseKRange, AUTO_K_RANGE } from './k-range.js';
 import { MODEL_FORMAT, MODEL_FORMAT_VERSION, type ModelFile } from './model-file.js';
-import { alignCentroids, previousModel, transitionsCsv, warmStartCentroids, type AlignmentReport } from './align.js';
+import type { AlignmentReport, previousModel as PreviousModel } from './align.js';
 import { prepareFeatures } from './prepare.js';
 import { profileCsv, profileSegments, type SegmentProfile } from './profile.js';
 import { readNamesFile, segmentNames } from '../report/naming.js';
@@ -184,7 +183,9 @@ export async function fitSegmentation(job: FitJob): Promise<FitResult> {
   if (job.names) readNamesFile(job.names, null); // its form, before any work
   const pseudonymKey = jobPseudonymKey(job);
   const streaming = job.memoryLimit ? readsInBlocks(job.input, job.memoryLimit, log) : false;
-  if (streaming) checkStreamingJob(job);
+  // The block path and --align-to/--warm-start load their modules only when used (start-up time).
+  const streamingFit = streaming ? await import('./fit-stream.js') : null;
+  streamingFit?.checkStreamingJob(job);
   if ((job.resume || job.checkpointInterval !== undefined) && (method !== 'kmeans' || job.k === 'auto')) {
     const flag = job.resume ? '--resume' : '--checkpoint-interval';
     throw new SegtensorError('BAD_OPTION', `${flag} applies to --method kmeans with a fixed --k (checkpoints of Lloyd restarts); got --method ${method}${job.k === 'auto' ? ' --k auto' : ''}`);
@@ -197,7 +198,7 @@ export async function fitSegmentation(job: FitJob): Promise<FitResult> {
     if (streaming) {
       const be: Backend = await resolveBackend(job.backend ?? 'auto', log);
       lap('backend');
-      const r = await fitStreamingInto(run, job, be, log, lap, t, pseudonymKey, (x) => checkpointsFor(job, run, be, x, log));
+      const r = await streamingFit!.fitStreamingInto(run, job, be, log, lap, t, pseudonymKey, (x) => checkpointsFor(job, run, be, x, log));
       const { files } = await run.commit();
       fs.rmSync(path.join(run.store, CHECKPOINT_FILE), { force: true });
       return { ...r, files };
@@ -252,6 +253,7 @@ async function fitInto(
     log(`${table.nRows} rows × ${x.nFeatures} features, ${takesK(method) ? `k = ${k}` : `method ${method}`}, backend ${be.name}`);
     let init: InitName | Float32Array = kmOptions.init;
     if (job.warmStart) {
+      const { previousModel, warmStartCentroids } = await import('./align.js');
       const prev = await previousModel(job.warmStart, '--warm-start', pre.featureNames);
       run.input(prev.run.file('model.json'));
       init = warmStartCentroids(prev.model, pre, k);
@@ -272,8 +274,10 @@ async function fitInto(
   let idOf = Array.from({ length: k }, (_, j) => j);
   let nextSegmentId = k;
   let alignment: AlignmentReport | null = null;
-  let prevForTransitions: Awaited<ReturnType<typeof previousModel>> | null = null;
-  if (job.alignTo) {
+  let prevForTransitions: Awaited<ReturnType<typeof PreviousModel>> | null = null;
+  const align = job.alignTo ? await import('./align.js') : null;
+  if (job.alignTo && align) {
+    const { previousModel, alignCentroids } = align;
     const prev = await previousModel(job.alignTo, '--align-to', pre.featureNames);
     run.input(prev.run.file('model.json'));
     const al = alignCentroids(prev.model, prev.run, pre, pca ? pca.back(r.centroids, k) : r.centroids, k);
@@ -293,7 +297,8 @@ async function fitInto(
   const segmentOf = plainIds ? r.labels : r.labels.map((l) => (l < 0 ? l : idOf[l]));
   const sizes = new Array<number>(k).fill(0);
   let noise = 0;
-  for (const l of labels) {
+  for (let i = 0; i < labels.length; i++) {
+    const l = labels[i];
     if (l < 0) noise++;
     else sizes[l]++;
   }
@@ -386,7 +391,7 @@ async function fitInto(
   if (alignment && !job.id) log('notice: --align-to without --id: customers cannot be followed between runs, so no transitions.csv');
   let transitionsText: string | null = null;
   if (prevForTransitions && alignment && job.id) {
-    const tr = await transitionsCsv(prevForTransitions.model, prevForTransitions.run, ids, segmentOf);
+    const tr = await align!.transitionsCsv(prevForTransitions.model, prevForTransitions.run, ids, segmentOf);
     alignment.transitions = tr.counts;
     transitionsText = tr.csv;
     atomicWrite(run.file('transitions.csv'), tr.csv);

@@ -275,7 +275,7 @@ async function updateInMemory(run: ReturnType<typeof beginRun>, job: UpdateJob, 
     be.release(dx);
   }
   const sizes = new Array<number>(k).fill(0);
-  for (const l of labels) sizes[l]++;
+  for (let i = 0; i < labels.length; i++) sizes[labels[i]]++;
   const sample = sampleRows(x.nRows, Math.min(job.silhouetteSample ?? 20000, x.nRows), job.seed ?? 0);
   const quality = await clusterQuality(be, x, labels, k, sample);
   const profile = profileSegments(table, pre, x, labels, k);
@@ -368,7 +368,7 @@ async function updateInBlocks(run: ReturnType<typeof beginRun>, job: UpdateJob, 
       sb.release(dx);
     }
     const sizes = new Array<number>(k).fill(0);
-    for (const l of labels) sizes[l]++;
+    for (let i = 0; i < labels.length; i++) sizes[labels[i]]++;
     const sample = sampleRows(rows, Math.min(job.silhouetteSample ?? 20000, rows), job.seed ?? 0);
     const quality = await clusterQuality(be, x, labels, k, sample);
     const segIds = segmentIdsOf(ctx.prev);

@@ -10,6 +10,7 @@ import { BackendUnavailableError } from '../../src/engine/backend.js';
 import { NATIVE_ADDON_PATH, advanceChain, boundsPay, centroidMoves, createNativeBackend, loadNativeAddon, type NativeAddon } from '../../src/engine/backends/native.js';
 import { KMeans } from '../../src/models/kmeans.js';
 import { blobs, refAssign, refSegmentSum, rng } from '../helpers/reference.js';
+import { bothPaths } from '../helpers/native-paths.js';
 
 const built = existsSync(join(import.meta.dirname, '..', '..', NATIVE_ADDON_PATH));
 const addon: NativeAddon | null = built ? loadNativeAddon() : null;
@@ -19,6 +20,15 @@ const defaultThreads = addon ? addon.info().threads : 1;
 function uniform(n: number, seed: number, scale = 10): Float32Array {
   const r = rng(seed);
   return new Float32Array(n).map(() => (r() - 0.5) * scale);
+}
+
+/** Equal bit for bit (NaN payloads and signed zeros included). */
+function sameBits(a: Float32Array | Float64Array, b: Float32Array | Float64Array): boolean {
+  if (a.length !== b.length || a.constructor !== b.constructor) return false;
+  const u = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  const v = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  for (let i = 0; i < u.length; i++) if (u[i] !== v[i]) return false;
+  return true;
 }
 
 function relErr(a: number, b: number): number {
@@ -235,6 +245,56 @@ describe.skipIf(!built)('native kernels', () => {
               want[j] += (weights ? weights[i] : 1) * Math.min(closest[i], s);
             }
           expectClose(got, want, 1e-6);
+        }
+      }
+    });
+
+    it('potentials keeps each candidate\'s distances with updateClosest\'s bits, and k-means++ updates from them exactly', async () => {
+      a.setIsa(isa as 'baseline');
+      const { closestFrom } = await import('../../src/models/kmeans-init.js');
+      // n mod 4 from 0 to 3 (the last rows take distRows' single-row arithmetic), blocks of
+      // 4096 and 16384 crossed, d with and without a vector tail, m from 1 to 9 (groups of four
+      // and the one- or two-candidate remainder).
+      for (const [n, d] of [
+        [1000, 1],
+        [1001, 5],
+        [4099, 17],
+        [16_387, 32],
+        [20_002, 33],
+        [703, 130],
+      ]) {
+        for (const m of [1, 2, 3, 4, 5, 6, 9]) {
+          const x = uniform(n * d, n * 7 + d + m);
+          const r = rng(n + m);
+          const cands = x.slice(0, m * d).map((v) => v + (r() - 0.5));
+          const closest = new Float32Array(n).map(() => r() * d * 16);
+          const w = new Float32Array(n).map(() => 0.25 + r() * 2);
+          for (const weights of [null, w]) {
+            const keep = new Float32Array(m * n).fill(NaN);
+            const pots = a.potentials(x, n, d, closest, cands, m, weights, keep);
+            // The sums are the ones without keeping, bit for bit.
+            expect(Array.from(pots)).toEqual(Array.from(a.potentials(x, n, d, closest, cands, m, weights)));
+            for (let j = 0; j < m; j++) {
+              const want = a.distances(x, n, d, cands.subarray(j * d, (j + 1) * d), 1);
+              const got = keep.subarray(j * n, (j + 1) * n);
+              for (let i = 0; i < n; i++) if (!Object.is(got[i], want[i])) expect.fail(`n ${n} d ${d} m ${m} candidate ${j} row ${i}: kept ${got[i]}, distances ${want[i]}`);
+            }
+            // The update from a kept column is updateClosest's, closest and running sums alike.
+            const j = m - 1;
+            const c1 = closest.slice();
+            const cum1 = new Float64Array(n);
+            a.updateClosest(x, n, d, cands.slice(j * d, (j + 1) * d), c1, weights, cum1);
+            // Both ways: the addon's closestFrom and the JavaScript loop.
+            for (const [c2, cum2] of bothPaths(() => {
+              const c = closest.slice();
+              const cm = new Float64Array(n);
+              closestFrom(keep.subarray(j * n, (j + 1) * n), c, weights, cm);
+              return [c, cm] as const;
+            })) {
+              expect(sameBits(c2, c1)).toBe(true);
+              expect(sameBits(cum2, cum1)).toBe(true);
+            }
+          }
         }
       }
     });

@@ -139,8 +139,37 @@ void distRows(const float* x, int d, const float* centers, int m, size_t r0, siz
 /** Candidates per pass of potentialRows: four lane-vectors folded into one. */
 constexpr int kPotGroup = 4;
 
+/**
+ * The squared distances of row xr to G candidates, folded (fold4) into one vector whose lane
+ * j·W/G holds candidate j's: the arithmetic of distRows for a row in a group of four.
+ */
+inline vf foldedDistances(const float* xr, const float* const* c, int d, int dv) {
+  constexpr int G = kPotGroup;
+  vf v[G] = {};
+  int f = 0;
+  for (; f < dv; f += W) {
+    const vf xv = loadf(xr + f);
+#pragma GCC unroll 4
+    for (int j = 0; j < G; ++j) {
+      const vf t = xv - loadf(c[j] + f);
+      v[j] += t * t;
+    }
+  }
+  if (f < d) {
+    const vf xv = loadTail(xr + f, d - f);
+#pragma GCC unroll 4
+    for (int j = 0; j < G; ++j) {
+      const vf t = xv - loadTail(c[j] + f, d - f);
+      v[j] += t * t;
+    }
+  }
+  static_assert(G == 4, "fold4 folds four vectors");
+  return fold4(v);
+}
+
 void potentialRows(const float* x, int d, const float* closest, const float* weights,
-                   const float* cands, int m, size_t r0, size_t r1, double* out) {
+                   const float* cands, int m, size_t r0, size_t r1, double* out, float* keep,
+                   size_t keepStride) {
   constexpr int G = kPotGroup;
   // Sums live in registers and reach `out` once per sub-block: blocks of neighbouring threads
   // write neighbouring partials, and a store per row would bounce that cache line between cores.
@@ -154,7 +183,8 @@ void potentialRows(const float* x, int d, const float* closest, const float* wei
       const float* c[G];
       for (int j = 0; j < G; ++j) c[j] = cands + (size_t)(j0 + (j < g ? j : 0)) * d;  // padding: a repeat, unused
       double acc[G] = {0, 0, 0, 0};
-      // One or two candidates left: folding would compute four, so one horizontal sum each.
+      // One or two candidates left: folding would compute four, so one horizontal sum each
+      // (and, to keep distances, the folded ones beside: the sums keep their arithmetic).
       if (g < 3) {
         for (size_t row = s0; row < s1; ++row) {
           const float* xr = x + row * d;
@@ -164,39 +194,25 @@ void potentialRows(const float* x, int d, const float* closest, const float* wei
             const double q = exactSqDist(xr, c[j], d);
             acc[j] += w * (q < cl ? q : cl);
           }
+          if (keep) {
+            const vf u = foldedDistances(xr, c, d, dv);
+            for (int j = 0; j < g; ++j) keep[(size_t)(j0 + j) * keepStride + row] = u[j * (W / G)];
+          }
         }
       } else
       for (size_t row = s0; row < s1; ++row) {
-        const float* xr = x + row * d;
         // Σ(x − c)² directly (no expansion), per lane in float32, for G candidates at once;
         // then the G vectors are folded into one whose lane j·W/G holds candidate j's sum:
         // a few shuffles per row rather than a full horizontal sum per candidate.
-        vf v[G] = {};
-        int f = 0;
-        for (; f < dv; f += W) {
-          const vf xv = loadf(xr + f);
-#pragma GCC unroll 4
-          for (int j = 0; j < G; ++j) {
-            const vf t = xv - loadf(c[j] + f);
-            v[j] += t * t;
-          }
-        }
-        if (f < d) {
-          const vf xv = loadTail(xr + f, d - f);
-#pragma GCC unroll 4
-          for (int j = 0; j < G; ++j) {
-            const vf t = xv - loadTail(c[j] + f, d - f);
-            v[j] += t * t;
-          }
-        }
-        static_assert(G == 4, "fold4 folds four vectors");
-        const vf u = fold4(v);
+        const vf u = foldedDistances(x + row * d, c, d, dv);
         // The min as a vector select: a compare-and-branch on it mispredicts about half the
         // time (measured 3× slower on random data).
         const vf cl = vf{} + closest[row];
         const vf mn = u < cl ? u : cl;
         const double w = weights ? (double)weights[row] : 1.0;
         for (int j = 0; j < g; ++j) acc[j] += w * (double)mn[j * (W / G)];
+        if (keep)
+          for (int j = 0; j < g; ++j) keep[(size_t)(j0 + j) * keepStride + row] = u[j * (W / G)];
       }
       for (int j = 0; j < g; ++j) out[j0 + j] += acc[j];
     }

@@ -78,6 +78,8 @@ export interface NativeAddon {
     candidates: Float32Array,
     m: number,
     weights: Float32Array | null,
+    /** m × nRows floats: each row's squared distance to each candidate, as updateClosest computes it. */
+    keep?: Float32Array | null,
   ): Float64Array;
   /** closest = min(closest, ‖x − center‖²) in place, then cum = Σ w·closest in row order (k-means++). */
   updateClosest(x: Float32Array, nRows: number, d: number, center: Float32Array, closest: Float32Array, weights: Float32Array | null, cum: Float64Array): void;
@@ -486,6 +488,11 @@ export async function createNativeBackend(options: NativeBackendOptions = {}): P
     async potentials(xd: DeviceMatrix, closest: Float32Array, candidates: Float32Array, m: number): Promise<Float64Array> {
       const x = asNative(xd);
       return addon.potentials(x.data, x.nRows, x.nFeatures, closest, candidates, m, x.weights);
+    },
+
+    async potentialsKeeping(xd: DeviceMatrix, closest: Float32Array, candidates: Float32Array, m: number, keep: Float32Array): Promise<Float64Array> {
+      const x = asNative(xd);
+      return addon.potentials(x.data, x.nRows, x.nFeatures, closest, candidates, m, x.weights, keep);
     },
 
     async updateClosest(xd: DeviceMatrix, center: Float32Array, closest: Float32Array, cum: Float64Array): Promise<void> {
