@@ -15,9 +15,11 @@
  *
  * Memory: one batch of the table, one block of the cache, and per row the labels, distances,
  * weights and k-means++ distances (about 16 bytes; 24 with k-means++'s running sums), against
- * 8 bytes per cell for a resident table plus 4 for its matrix. Numeric features only; options
- * that need the whole table (categories, --pca, --align-to, the report, Parquet assignments, --k
- * auto, methods other than kmeans and minibatch) are refused with a one-line error.
+ * 8 bytes per cell for a resident table plus 4 for its matrix. `--k auto` runs the sweep over
+ * the cache and fits the chosen k again; `--warm-start` starts from a previous model's centroids.
+ * Numeric features only; options that need the whole table (categories, --pca, --align-to, the
+ * report, Parquet assignments, methods other than kmeans and minibatch) are refused with a
+ * one-line error.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -32,7 +34,8 @@ import { readLabelColumns } from '../io/table-meta.js';
 import { numericChunks, type ColumnTable } from '../io/table.js';
 import { ArrowBatchWriter } from '../io/write-table.js';
 import { MatrixCacheWriter } from '../io/matrix-cache.js';
-import { KMeans, type KMeansResult } from '../models/kmeans.js';
+import { KMeans, type InitName, type KMeansResult } from '../models/kmeans.js';
+import { AUTO_K_RANGE, parseKRange } from './k-range.js';
 import { MiniBatchKMeans, MINIBATCH_DEFAULTS } from '../models/minibatch.js';
 import { fitStreaming } from '../preprocess/streaming.js';
 import { PREPROCESS_DEFAULTS, type Preprocessor } from '../preprocess/preprocessor.js';
@@ -52,10 +55,8 @@ export function checkStreamingJob(job: Partial<FitJob>): void {
     throw new SegtensorError('BAD_OPTION', `--memory-limit: ${what} is not supported on a table read in blocks yet; fit without --memory-limit (in memory)`);
   };
   if (!fitsBlocks(job.method ?? 'kmeans')) refuse(`--method ${job.method}`);
-  if (job.k === 'auto') refuse('--k auto');
   if (job.pca != null) refuse('--pca');
   if (job.alignTo) refuse('--align-to');
-  if (job.warmStart) refuse('--warm-start');
   if (job.report) refuse('--report');
   if ((job.format ?? 'arrow') !== 'arrow') refuse('--format parquet');
   if (job.categoricalColumns?.length) refuse('--categorical');
@@ -189,10 +190,37 @@ export async function fitStreamingInto(
   const d = features.length;
   try {
     lap('preprocess');
-    const method = job.method === 'minibatch' ? 'minibatch' : 'kmeans';
+    const method: 'kmeans' | 'minibatch' = job.method === 'minibatch' ? 'minibatch' : 'kmeans';
     const o = methodOptions(job, method);
-    const k = job.k as number;
-    log(`${nRows} rows × ${d} features, k = ${k}, backend ${be.name}, read in blocks of ${BLOCK_ROWS} rows (--memory-limit)`);
+    const batchSize = job.batchSize ?? MINIBATCH_DEFAULTS.batchSize;
+    // --k auto: the sweep's rule over the cached rows (./sweep.ts), as in memory; the chosen k is
+    // then fitted again with the same options and seed (the same fit the sweep made: deterministic),
+    // rather than every k's labels being kept through the sweep.
+    let sweep: FitMetrics['sweep'] = null;
+    let k: number;
+    if (job.k === 'auto') {
+      const ks = job.kRange ?? parseKRange(AUTO_K_RANGE);
+      log(`${nRows} rows × ${d} features, k chosen among ${ks.join(', ')}, backend ${be.name}, read in blocks of ${BLOCK_ROWS} rows (--memory-limit)`);
+      const { sweepMatrix, recommendK, SWEEP_DEFAULTS } = await import('./sweep.js');
+      const so = { ...o, ks, method, params: {}, batchSize, sample: job.silhouetteSample ?? SWEEP_DEFAULTS.sample, stability: job.stability ?? SWEEP_DEFAULTS.stability };
+      const swept = await sweepMatrix(be, x, weights, so, (line, row) => row && log(line));
+      const rec = recommendK(swept.rows);
+      k = rec.k;
+      sweep = { rows: swept.rows, recommendation: rec, stability: so.stability };
+      log(`k = ${k}${rec.clear ? '' : ' (not clear: check the sweep in metrics.json)'}: ${rec.reason}`);
+    } else {
+      k = job.k as number;
+      log(`${nRows} rows × ${d} features, k = ${k}, backend ${be.name}, read in blocks of ${BLOCK_ROWS} rows (--memory-limit)`);
+    }
+    // --warm-start: the previous model's centroids, in this fit's scaled units.
+    let init: InitName | Float32Array = o.init;
+    if (job.warmStart) {
+      const { previousModel, warmStartCentroids } = await import('./align.js');
+      const prev = await previousModel(job.warmStart, '--warm-start', pre.featureNames);
+      run.input(prev.run.file('model.json'));
+      init = warmStartCentroids(prev.model, pre, k);
+      log(`starting from the centroids of ${prev.run.dir} (run ${prev.run.manifest.runId})`);
+    }
     job.onStart?.({ rows: nRows, features: d, k, method, nInit: o.nInit, maxIter: o.maxIter, backend: be.name });
     let r: KMeansResult;
     // The method's own parameters and the counts `update` continues from (mini-batch's).
@@ -200,15 +228,14 @@ export async function fitStreamingInto(
     let centreCounts: Float64Array | null = null;
     if (method === 'minibatch') {
       // Each step gathers its batch's rows from the cache; the last assignment streams it.
-      const batchSize = job.batchSize ?? MINIBATCH_DEFAULTS.batchSize;
       const onStep = job.onBar ? (done: number, total: number) => job.onBar!('steps', done, total, 'steps') : undefined;
-      const mb = await new MiniBatchKMeans({ k, batchSize, maxIter: o.maxIter, tol: o.tol, nInit: o.nInit, seed: o.seed, onStep }).fit(be, x, weights);
+      const mb = await new MiniBatchKMeans({ k, batchSize, maxIter: o.maxIter, tol: o.tol, nInit: o.nInit, seed: o.seed, onStep, init: init instanceof Float32Array ? init : 'k-means++' }).fit(be, x, weights);
       r = mb;
       params = { batchSize, nSteps: mb.nSteps };
       centreCounts = mb.counts;
     } else {
       const checkpoints = await checkpointsFor(x);
-      r = await new KMeans({ k, seed: o.seed, nInit: o.nInit, maxIter: o.maxIter, tol: o.tol, init: o.init, onIteration: job.onIteration, onSeeding: seedingProgress(job.onBar), checkpoints }).fit(be, x, weights);
+      r = await new KMeans({ k, seed: o.seed, nInit: o.nInit, maxIter: o.maxIter, tol: o.tol, init, onIteration: job.onIteration, onSeeding: seedingProgress(job.onBar), checkpoints }).fit(be, x, weights);
       run.count({ checkpoint: { resumedFrom: checkpoints.resumedFrom, written: checkpoints.written } });
     }
     t.init = Math.round(r.ms.init);
@@ -217,13 +244,19 @@ export async function fitStreamingInto(
 
     const sizes = new Array<number>(k).fill(0);
     for (let i = 0; i < r.labels.length; i++) sizes[r.labels[i]]++;
-    const disp = dispersionChunked(x, r.labels, k);
     const sampleSize = Math.min(job.silhouetteSample ?? 20000, nRows);
-    const quality = {
-      silhouette: await silhouette(be, x, r.labels, k, sampleRows(nRows, sampleSize, o.seed)),
-      calinskiHarabasz: calinskiHarabasz(x, r.labels, k, disp),
-      daviesBouldin: await daviesBouldinOn(be, x, r.labels, k, disp),
-    };
+    // With --k auto the sweep scored this very fit on the same sample.
+    const swept = sweep?.rows.find((row) => row.k === k);
+    let quality: { silhouette: number | null; calinskiHarabasz: number | null; daviesBouldin: number | null };
+    if (swept) quality = { silhouette: swept.silhouette, calinskiHarabasz: swept.calinski_harabasz, daviesBouldin: swept.davies_bouldin };
+    else {
+      const disp = dispersionChunked(x, r.labels, k);
+      quality = {
+        silhouette: await silhouette(be, x, r.labels, k, sampleRows(nRows, sampleSize, o.seed)),
+        calinskiHarabasz: calinskiHarabasz(x, r.labels, k, disp),
+        daviesBouldin: await daviesBouldinOn(be, x, r.labels, k, disp),
+      };
+    }
     const metrics: FitMetrics = {
       method,
       inertia: r.inertia,
@@ -243,7 +276,7 @@ export async function fitStreamingInto(
       outOfCore: { blockRows: BLOCK_ROWS, cacheBytes: nRows * d * 4 },
       backend: be.name,
       timingsMs: t,
-      sweep: null,
+      sweep,
       alignment: null,
     };
     lap('metrics');
@@ -304,7 +337,7 @@ export async function fitStreamingInto(
       k,
       centroidsScaled: rowsOf(r.centroids),
       centroidsOriginal: pre.inverse(r.centroids, k),
-      params: { nInit: o.nInit, maxIter: o.maxIter, tol: o.tol, seed: o.seed, init: r.init, method, ...params },
+      params: { nInit: o.nInit, maxIter: o.maxIter, tol: o.tol, seed: o.seed, init: r.init, method, ...params, ...(sweep ? { k: 'auto', kRange: sweep.rows.map((row) => row.k) } : {}) },
       backend: be.name,
       seed: o.seed,
       nextSegmentId: k,

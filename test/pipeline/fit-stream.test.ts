@@ -169,6 +169,38 @@ describe('fit --memory-limit: a table read in blocks (issue 17)', () => {
     expect(fs.existsSync(path.join(dir, 'sw-refused'))).toBe(false);
   }, 240_000);
 
+  it('--k auto and --warm-start in blocks: the resident fit\'s choice, sweep and model', async () => {
+    for (const method of ['kmeans', 'minibatch'] as const) {
+      const auto = (out: string): FitJob => ({ ...base('t.parquet', out), method, k: 'auto', kRange: [2, 3, 4, 5], stability: 1, nInit: 1 });
+      const mem = await fitSegmentation(auto(`auto-mem-${method}`));
+      const blk = await fitSegmentation({ ...auto(`auto-blk-${method}`), memoryLimit: 2 ** 20 });
+      expect(blk.metrics.outOfCore).toBeTruthy();
+      expect(blk.metrics.k).toBe(mem.metrics.k);
+      expect(blk.metrics.sweep!.recommendation).toEqual(mem.metrics.sweep!.recommendation);
+      blk.metrics.sweep!.rows.forEach((row, i) => {
+        const m = mem.metrics.sweep!.rows[i];
+        expect(row.k).toBe(m.k);
+        for (const c of ['silhouette', 'calinski_harabasz', 'davies_bouldin', 'stability_ari', 'min_jaccard'] as const) expect(row[c], `k = ${row.k} ${c}`).toBeCloseTo(m[c]!, 6);
+      });
+      expect(blk.model.params).toMatchObject({ k: 'auto', kRange: [2, 3, 4, 5] });
+      // The refit of the chosen k is the sweep's fit: the same figures as its row.
+      const row = blk.metrics.sweep!.rows.find((r) => r.k === blk.metrics.k)!;
+      expect(blk.metrics.inertia).toBe(row.inertia);
+      const worst = Math.max(...blk.model.centroidsScaled.flatMap((c, j) => c.map((v, f) => Math.abs(v - mem.model.centroidsScaled[j][f]))));
+      expect(worst).toBeLessThan(1e-5);
+    }
+    // --warm-start from the resident fit's model: the same start, the same model.
+    const warm = (out: string): FitJob => ({ ...base('t.arrow', out), warmStart: path.join(dir, 'res-arrow'), nInit: 1 });
+    const wm = await fitSegmentation(warm('warm-mem'));
+    const wb = await fitSegmentation({ ...warm('warm-blk'), memoryLimit: 2 ** 20 });
+    expect(wb.model.params.init).toBe('array');
+    const worst = Math.max(...wb.model.centroidsScaled.flatMap((c, j) => c.map((v, f) => Math.abs(v - wm.model.centroidsScaled[j][f]))));
+    expect(worst).toBeLessThan(1e-5);
+    expect(wb.metrics.sizes).toEqual(wm.metrics.sizes);
+    const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'warm-blk', 'manifest.json'), 'utf8'));
+    expect(manifest.inputs.map((i: { path: string }) => path.basename(i.path))).toContain('model.json');
+  }, 240_000);
+
   it('predict --memory-limit scores a table in batches exactly as in memory', async () => {
     const model = path.join(dir, 'res-arrow');
     for (const format of ['arrow', 'parquet']) {
@@ -260,7 +292,7 @@ describe('fit --memory-limit: a table read in blocks (issue 17)', () => {
   it('what needs the whole table is refused in one line, before any work', async () => {
     for (const [extra, what] of [
       [{ method: 'gmm' as const, k: 3 }, '--method gmm'],
-      [{ k: 'auto' as const }, '--k auto'],
+      [{ alignTo: path.join(dir, 'res-arrow') }, '--align-to'],
       [{ pca: 2 }, '--pca'],
       [{ report: true }, '--report'],
       [{ format: 'parquet' as const }, '--format parquet'],
