@@ -97,7 +97,11 @@ export class ArrowBatchWriter {
   private readonly piped: Promise<void>;
   private readonly dictionaries = new Map<string, Vector>();
 
-  constructor(readonly dest: string) {
+  constructor(
+    readonly dest: string,
+    /** `sync: false` for scratch files: not flushed to disk before the rename. */
+    { sync = true }: { sync?: boolean } = {},
+  ) {
     this.tmp = tempPathFor(dest);
     const fd = fs.openSync(this.tmp, 'w');
     // Drained whenever the caller awaits (between batches): the queue holds one batch's bytes.
@@ -106,7 +110,7 @@ export class ArrowBatchWriter {
         for await (const piece of this.writer) {
           for (let at = 0; at < piece.length; ) at += fs.writeSync(fd, piece, at, piece.length - at);
         }
-        fs.fsyncSync(fd);
+        if (sync) fs.fsyncSync(fd);
       } finally {
         fs.closeSync(fd);
       }

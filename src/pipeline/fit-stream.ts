@@ -17,9 +17,10 @@
  * weights and k-means++ distances (about 16 bytes; 24 with k-means++'s running sums), against
  * 8 bytes per cell for a resident table plus 4 for its matrix. `--k auto` runs the sweep over
  * the cache and fits the chosen k again; `--warm-start` starts from a previous model's centroids.
- * Numeric features only; options that need the whole table (categories, --pca, --align-to, the
- * report, Parquet assignments, methods other than kmeans and minibatch) are refused with a
- * one-line error.
+ * `--align-to` numbers the segments after the previous model's and counts transitions by id in
+ * hash buckets (./transitions-blocks.ts). Numeric features only; options that need the whole
+ * table (categories, --pca, the report, Parquet assignments, methods other than kmeans and
+ * minibatch) are refused with a one-line error.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -47,6 +48,7 @@ import { LABEL_LIKE } from './prepare.js';
 import { profileCsv, type SegmentProfile } from './profile.js';
 import { IdCheck, idColumn, pseudonymizeIds } from './ids.js';
 import { BLOCK_ROWS } from './blocks.js';
+import { TransitionBuckets } from './transitions-blocks.js';
 import { fitsBlocks, methodOptions, seedingProgress } from './methods.js';
 
 /** Refuses what the streaming fit (and sweep) does not do yet, naming the option. */
@@ -56,7 +58,6 @@ export function checkStreamingJob(job: Partial<FitJob>): void {
   };
   if (!fitsBlocks(job.method ?? 'kmeans')) refuse(`--method ${job.method}`);
   if (job.pca != null) refuse('--pca');
-  if (job.alignTo) refuse('--align-to');
   if (job.report) refuse('--report');
   if ((job.format ?? 'arrow') !== 'arrow') refuse('--format parquet');
   if (job.categoricalColumns?.length) refuse('--categorical');
@@ -242,6 +243,27 @@ export async function fitStreamingInto(
     t.lloyd = Math.round(r.ms.lloyd);
     lap('fit');
 
+    // --align-to: segment ids after the previous model's (./align.ts), as in memory. Centroid
+    // rows, sizes and profile rows go in ascending id order; `row[j]` is centroid j's row there.
+    let idOf = Array.from({ length: k }, (_, j) => j);
+    let nextSegmentId = k;
+    let alignment: FitMetrics['alignment'] = null;
+    let prevRun: Awaited<ReturnType<typeof import('./align.js').previousModel>> | null = null;
+    if (job.alignTo) {
+      const { previousModel, alignCentroids } = await import('./align.js');
+      prevRun = await previousModel(job.alignTo, '--align-to', pre.featureNames);
+      run.input(prevRun.run.file('model.json'));
+      const al = alignCentroids(prevRun.model, prevRun.run, pre, r.centroids, k);
+      ({ idOf, nextSegmentId } = al);
+      alignment = al.report;
+      log(`aligned to ${prevRun.run.dir}: ${al.report.matches.length} segments keep their ids${al.report.newSegments.length ? `, new: ${al.report.newSegments.join(', ')}` : ''}${al.report.retired.length ? `, retired: ${al.report.retired.join(', ')}` : ''}`);
+    }
+    const order = Array.from({ length: k }, (_, j) => j).sort((a, b) => idOf[a] - idOf[b]);
+    const rowOf = new Int32Array(k);
+    order.forEach((j, p) => (rowOf[j] = p));
+    const segmentIds = order.map((j) => idOf[j]);
+    const plainIds = idOf.every((id, j) => id === j);
+
     const sizes = new Array<number>(k).fill(0);
     for (let i = 0; i < r.labels.length; i++) sizes[r.labels[i]]++;
     const sampleSize = Math.min(job.silhouetteSample ?? 20000, nRows);
@@ -265,8 +287,8 @@ export async function fitStreamingInto(
       k,
       rows: nRows,
       features: d,
-      sizes,
-      segmentIds: sizes.map((_, j) => j),
+      sizes: order.map((j) => sizes[j]),
+      segmentIds,
       silhouette: quality.silhouette,
       silhouetteSampleSize: sampleSize,
       calinskiHarabasz: quality.calinskiHarabasz,
@@ -277,7 +299,7 @@ export async function fitStreamingInto(
       backend: be.name,
       timingsMs: t,
       sweep,
-      alignment: null,
+      alignment,
     };
     lap('metrics');
 
@@ -286,7 +308,7 @@ export async function fitStreamingInto(
     const cnts = new Float64Array(k * d);
     const profileOf = (): SegmentProfile => ({
       columns: features!,
-      rows: sizes.map((n, j) => ({ segment: j, count: n, share: n / nRows, values: features!.map((_, f) => (cnts[j * d + f] ? sums[j * d + f] / cnts[j * d + f] : NaN)) })),
+      rows: order.map((j, p) => ({ segment: segmentIds[p], count: sizes[j], share: sizes[j] / nRows, values: features!.map((_, f) => (cnts[j * d + f] ? sums[j * d + f] / cnts[j * d + f] : NaN)) })),
     });
     // Names need the profile, and the assignments carry names: the profile's sums come first,
     // from the same batches the assignments pass reads.
@@ -311,6 +333,15 @@ export async function fitStreamingInto(
     const profile = profileOf();
     const names = segmentNames(profile, job.names ? readNamesFile(job.names, profile.rows.map((p) => p.segment)) : {});
     if (job.names) run.input(job.names);
+    if (alignment && !job.id) log('notice: --align-to without --id: customers cannot be followed between runs, so no transitions.csv');
+    // transitions.csv: this run's (id, segment) pairs go to hash buckets as they are written, and
+    // each bucket is joined with the previous run's on its own (./transitions-blocks.ts): about
+    // 100 bytes per previous customer in a bucket, a quarter of the budget at most.
+    const prevRows = prevRun?.model.input?.rows ?? nRows;
+    const buckets =
+      prevRun && alignment && job.id
+        ? new TransitionBuckets(path.join(run.staging, '.transitions'), Math.max(1, Math.ceil((prevRows * 100) / ((job.memoryLimit ?? 2 ** 30) / 4))))
+        : null;
     const out = new ArrowBatchWriter(run.file('assignments.arrow'));
     try {
       at = 0;
@@ -319,29 +350,47 @@ export async function fitStreamingInto(
         pseudonymizeIds(b, job.id ?? null, pseudonymKey);
         const idCol = idColumn(b, job.id ?? null, false, at);
         const labels = r.labels.subarray(at, at + n);
+        // Plain loops: a typed array's map with a function costs ~0.2 s per million rows.
+        const segment = new Int32Array(n);
+        const nameRow = new Int32Array(n);
+        for (let i = 0; i < n; i++) {
+          segment[i] = idOf[labels[i]];
+          nameRow[i] = rowOf[labels[i]];
+        }
         const dist = new Float32Array(n);
         for (let i = 0; i < n; i++) dist[i] = Math.sqrt(r.distances[at + i]);
-        out.write([idCol, { name: 'segment', values: labels.slice() }, { name: 'distance', values: dist }, { name: 'segment_name', values: labels.slice(), dictionary: names }]);
+        out.write([idCol, { name: 'segment', values: segment }, { name: 'distance', values: dist }, { name: 'segment_name', values: nameRow, dictionary: names }]);
+        buckets?.add(idCol.values, segment);
         at += n;
         job.onBar?.('write', at, nRows, 'rows');
       }
       await out.close();
     } catch (e) {
       await out.abort();
+      await buckets?.abort();
       throw e;
     }
+    if (buckets && prevRun && alignment) {
+      const tr = await buckets.finish(prevRun.model, prevRun.run);
+      alignment.transitions = tr.counts;
+      atomicWrite(run.file('transitions.csv'), tr.csv);
+      if (tr.counts.customersInBoth === 0) log(`warning: no customer id of this run appears in ${prevRun.run.dir}'s assignments; transitions.csv is empty`);
+    }
 
+    const centroids = plainIds ? r.centroids : Float32Array.from(order.flatMap((j) => Array.from(r.centroids.subarray(j * d, (j + 1) * d))));
     const rowsOf = (c: Float32Array) => Array.from({ length: k }, (_, j) => Array.from(c.subarray(j * d, (j + 1) * d)));
+    const counts = centreCounts ? Array.from(centreCounts) : weights ? weightsOf(r.labels, weights, k) : sizes.slice();
     const model: ModelFile = {
       ...modelHead(job, pre, nRows, exclude, pseudonymKey),
       k,
-      centroidsScaled: rowsOf(r.centroids),
-      centroidsOriginal: pre.inverse(r.centroids, k),
+      centroidsScaled: rowsOf(centroids),
+      centroidsOriginal: pre.inverse(centroids, k),
       params: { nInit: o.nInit, maxIter: o.maxIter, tol: o.tol, seed: o.seed, init: r.init, method, ...params, ...(sweep ? { k: 'auto', kRange: sweep.rows.map((row) => row.k) } : {}) },
       backend: be.name,
       seed: o.seed,
-      nextSegmentId: k,
-      centreCounts: centreCounts ? Array.from(centreCounts) : weights ? weightsOf(r.labels, weights, k) : sizes.slice(),
+      ...(plainIds && !alignment ? {} : { segmentIds }),
+      nextSegmentId,
+      centreCounts: order.map((j) => counts[j]),
     };
     atomicWrite(run.file('segments.csv'), profileCsv(profile, names));
     atomicWrite(run.file('metrics.json'), JSON.stringify(metrics, null, 2) + '\n');

@@ -201,6 +201,43 @@ describe('fit --memory-limit: a table read in blocks (issue 17)', () => {
     expect(manifest.inputs.map((i: { path: string }) => path.basename(i.path))).toContain('model.json');
   }, 240_000);
 
+  it('--align-to in blocks: the resident fit\'s ids, new and retired segments, and transitions counted in hash buckets', async () => {
+    // Today: rows 30,000.. of yesterday's table, and 20,000 new customers; one more segment.
+    const t = await readTable(path.join(dir, 't.arrow'));
+    const keep = (c: { type: string; values: unknown }, name: string) => (c.type === 'bigint' ? (c.values as BigInt64Array) : t.numeric(name));
+    const cols = t.columns.map((c) => {
+      const v = keep(c, c.name) as Float64Array | BigInt64Array;
+      const today = v.slice(30_000);
+      const fresh = v.slice(0, 20_000);
+      if (v instanceof BigInt64Array) return { name: c.name, values: BigInt64Array.from([...today, ...fresh.map((id) => id + 10n ** 9n)]) };
+      return { name: c.name, values: Float64Array.from([...today, ...fresh]) };
+    });
+    const w = new ArrowBatchWriter(path.join(dir, 'today.arrow'));
+    for (let s0 = 0; s0 < cols[0].values.length; s0 += 50_000) w.write(cols.map((c) => ({ name: c.name, values: c.values.slice(s0, s0 + 50_000) })) as never);
+    await w.close();
+    const job = (out: string): FitJob => ({ ...base('today.arrow', out), k: 5, alignTo: path.join(dir, 'res-arrow') });
+    const mem = await fitSegmentation(job('al-mem'));
+    const notices: string[] = [];
+    const blk = await fitSegmentation({ ...job('al-blk'), memoryLimit: 2 ** 20, log: (l) => notices.push(l) });
+    expect(notices.some((l) => /reading it in blocks/.test(l))).toBe(true);
+    expect(blk.metrics.segmentIds).toEqual(mem.metrics.segmentIds);
+    expect(mem.metrics.alignment!.newSegments.length).toBe(1); // k 4 → 5
+    expect(blk.metrics.alignment).toEqual(mem.metrics.alignment);
+    expect(mem.metrics.alignment!.transitions).toMatchObject({ customersInBoth: 120_000, onlyPrevious: 30_000, onlyCurrent: 20_000 });
+    expect(blk.model.segmentIds).toEqual(mem.model.segmentIds);
+    expect(blk.model.nextSegmentId).toBe(mem.model.nextSegmentId);
+    expect(blk.metrics.sizes).toEqual(mem.metrics.sizes);
+    const worst = Math.max(...blk.model.centroidsScaled.flatMap((c, j) => c.map((v, f) => Math.abs(v - mem.model.centroidsScaled[j][f]))));
+    expect(worst).toBeLessThan(1e-5);
+    for (const f of ['transitions.csv', 'segments.csv']) expect(fs.readFileSync(path.join(dir, 'al-blk', f), 'utf8'), f).toBe(fs.readFileSync(path.join(dir, 'al-mem', f), 'utf8'));
+    const a = await readTable(path.join(dir, 'al-blk', 'assignments.arrow'));
+    const b = await readTable(path.join(dir, 'al-mem', 'assignments.arrow'));
+    for (const c of ['customer_id', 'segment']) expect(Array.from(a.numeric(c)), c).toEqual(Array.from(b.numeric(c)));
+    expect(a.column('segment_name')).toEqual(b.column('segment_name'));
+    // The bucket files stayed in staging and went with it.
+    expect(fs.readdirSync(path.join(dir, 'al-blk')).sort()).toEqual(['assignments.arrow', 'manifest.json', 'metrics.json', 'model.json', 'segments.csv', 'transitions.csv']);
+  }, 180_000);
+
   it('predict --memory-limit scores a table in batches exactly as in memory', async () => {
     const model = path.join(dir, 'res-arrow');
     for (const format of ['arrow', 'parquet']) {
@@ -292,7 +329,7 @@ describe('fit --memory-limit: a table read in blocks (issue 17)', () => {
   it('what needs the whole table is refused in one line, before any work', async () => {
     for (const [extra, what] of [
       [{ method: 'gmm' as const, k: 3 }, '--method gmm'],
-      [{ alignTo: path.join(dir, 'res-arrow') }, '--align-to'],
+      [{ categoricalColumns: ['visits'] }, '--categorical'],
       [{ pca: 2 }, '--pca'],
       [{ report: true }, '--report'],
       [{ format: 'parquet' as const }, '--format parquet'],
