@@ -97,7 +97,8 @@ export interface KMeansCheckpoints {
   restore(): KMeansState | null;
   /** Whether to build and save a state now. */
   due(): boolean;
-  save(state: KMeansState): void;
+  /** Writes a state (may wait for what the key needs, e.g. the input's hash). */
+  save(state: KMeansState): void | Promise<void>;
 }
 
 export const KMEANS_DEFAULTS: Readonly<Omit<KMeansOptions, 'k' | 'onIteration' | 'onSeeding' | 'checkpoints'>> = Object.freeze({
@@ -245,7 +246,7 @@ export class KMeans {
                   ? await kmeansParallel(be, dx, x, o.k, new Random(rng.fork()))
                   : await kmeansPlusPlus(be, dx, x, o.k, new Random(rng.fork()), o.onSeeding ? (done, total) => o.onSeeding!(run, done, total) : undefined);
           start = { iteration: 0, centroids: init, labels: null, history: [] };
-          if (store?.due()) store.save(await stateOf(run, { ...start, centroids: init.slice() }));
+          if (store?.due()) await store.save(await stateOf(run, { ...start, centroids: init.slice() }));
         }
         const t1 = performance.now();
         const onPoint = store ? async (c: NonNullable<KMeansState['current']>) => (store.due() ? store.save(await stateOf(run, c)) : undefined) : null;
@@ -257,7 +258,7 @@ export class KMeans {
         if (!best || r.a.inertia < best.inertia) {
           best = { centroids: r.centroids, inertia: r.a.inertia, nIter: r.nIter, converged: r.converged, history: r.history, read: () => r.a.read() };
         }
-        if (store?.due() && run + 1 < nRuns) store.save(await stateOf(run + 1, null));
+        if (store?.due() && run + 1 < nRuns) await store.save(await stateOf(run + 1, null));
       }
       const { labels, distances } = await best!.read();
       const { read: _read, ...rest } = best!;

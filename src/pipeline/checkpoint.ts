@@ -109,7 +109,12 @@ export interface CheckpointStore extends KMeansCheckpoints {
 export interface CheckpointOptions {
   /** The output's run store (RunWriter.store). */
   store: string;
-  key: string;
+  /**
+   * What the checkpoint is keyed by: a string, or a function computing it when it is first
+   * needed (the input's SHA-256 is then hashed beside the fit, not waited for before it).
+   * `resume` needs a string: restoring compares keys at the start.
+   */
+  key: string | (() => Promise<string>);
   /** Continue from a checkpoint with the same key, when there is one. */
   resume: boolean;
   /** Write a state at most this often (seconds); 0: at every point the model offers. */
@@ -147,6 +152,7 @@ export function fitCheckpoints(o: CheckpointOptions): CheckpointStore {
         o.log(`warning: --resume: ${file} is unreadable (${(e as Error).message}); fitting from the start`);
         return null;
       }
+      if (typeof o.key !== 'string') throw new Error('fitCheckpoints: resume needs the key up front');
       if (got.key !== o.key) {
         o.log(`warning: --resume: the checkpoint in ${o.store} is of another input, options, backend or version; fitting from the start`);
         return null;
@@ -159,7 +165,8 @@ export function fitCheckpoints(o: CheckpointOptions): CheckpointStore {
     due(): boolean {
       return o.everySeconds === 0 || performance.now() - last >= o.everySeconds * 1000;
     },
-    save(state: KMeansState): void {
+    async save(state: KMeansState): Promise<void> {
+      if (typeof o.key !== 'string') o.key = await o.key();
       atomicWrite(file, encodeCheckpoint(o.key, state));
       written++;
       last = performance.now();

@@ -436,9 +436,13 @@ const NOT_IN_KEY = new Set(['out', 'format', 'report', 'names', 'alignTo', 'resu
 /** The checkpoint store of a kmeans fit (see ./checkpoint.ts), keyed by what decides its floats. */
 async function checkpointsFor(job: FitJob, run: ReturnType<typeof beginRun>, be: Backend, x: { nRows: number; nFeatures: number }, log: (l: string) => void) {
   const options = Object.fromEntries(Object.entries(job).filter(([key, v]) => !NOT_IN_KEY.has(key) && v !== undefined && typeof v !== 'function'));
-  const warm = job.warmStart ? await hashFile(path.join(job.warmStart, 'model.json')) : null;
-  const key = checkpointKey({ segtensor: VERSION, input: await hashFile(job.input), warmStart: warm, options, backend: be.name, nRows: x.nRows, nFeatures: x.nFeatures });
-  return fitCheckpoints({ store: run.store, key, resume: job.resume ?? false, everySeconds: job.checkpointInterval ?? 30, log });
+  const key = async () => {
+    const warm = job.warmStart ? await hashFile(path.join(job.warmStart, 'model.json')) : null;
+    return checkpointKey({ segtensor: VERSION, input: await hashFile(job.input), warmStart: warm, options, backend: be.name, nRows: x.nRows, nFeatures: x.nFeatures });
+  };
+  // Without --resume the key waits for the first save (the input's hash runs beside the fit,
+  // and a fit shorter than the checkpoint interval never needs it).
+  return fitCheckpoints({ store: run.store, key: job.resume ? await key() : key, resume: job.resume ?? false, everySeconds: job.checkpointInterval ?? 30, log });
 }
 
 /** The fields of model.json that say what was fitted on what, shared by the resident and block fits. */
