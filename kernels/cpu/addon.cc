@@ -312,6 +312,15 @@ Napi::Value Distances(const Napi::CallbackInfo& info) {
   return result;
 }
 
+/** cum[i] = Σ_{r ≤ i} w_r · closest[r] in float64, one running sum in row order (the host loop's bits). */
+void runningSums(const float* closest, const float* w, double* cum, size_t nRows) {
+  double acc = 0;
+  if (w)
+    for (size_t i = 0; i < nRows; ++i) cum[i] = acc += (double)w[i] * (double)closest[i];
+  else
+    for (size_t i = 0; i < nRows; ++i) cum[i] = acc += (double)closest[i];
+}
+
 /**
  * updateClosest(x, nRows, d, center, closest, weights|null, cum): the k-means++ step after a
  * center is chosen. closest[i] = min(closest[i], ‖x_i − center‖²) in place, the distance
@@ -341,11 +350,7 @@ Napi::Value UpdateClosest(const Napi::CallbackInfo& info) {
     K.distRows(x + r0 * d, d, center, 1, 0, n, t);
     for (size_t i = 0; i < n; ++i) closest[r0 + i] = t[i] < closest[r0 + i] ? t[i] : closest[r0 + i];
   });
-  double acc = 0;
-  if (w)
-    for (size_t i = 0; i < nRows; ++i) cum[i] = acc += (double)w[i] * (double)closest[i];
-  else
-    for (size_t i = 0; i < nRows; ++i) cum[i] = acc += (double)closest[i];
+  runningSums(closest, w, cum, nRows);
   return env.Undefined();
 }
 
@@ -369,11 +374,7 @@ Napi::Value ClosestFrom(const Napi::CallbackInfo& info) {
     const size_t r1 = r0 + blockRows < nRows ? r0 + blockRows : nRows;
     for (size_t i = r0; i < r1; ++i) closest[i] = dist[i] < closest[i] ? dist[i] : closest[i];
   });
-  double acc = 0;
-  if (w)
-    for (size_t i = 0; i < nRows; ++i) cum[i] = acc += (double)w[i] * (double)closest[i];
-  else
-    for (size_t i = 0; i < nRows; ++i) cum[i] = acc += (double)closest[i];
+  runningSums(closest, w, cum, nRows);
   return env.Undefined();
 }
 

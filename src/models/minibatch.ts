@@ -209,7 +209,7 @@ function subMatrix(x: HostMatrix, weights: Float32Array | null, rows: Int32Array
 }
 
 /** Labels, squared distances and weighted inertia of `x`'s rows against `centroids`, on the backend (block by block for chunked rows). */
-async function assignRows(be: Backend, x: HostMatrix, w: Float32Array | null, centroids: Float32Array, k: number) {
+export async function assignRows(be: Backend, x: HostMatrix, w: Float32Array | null, centroids: Float32Array, k: number) {
   const sb = isChunked(x) ? streamingBackend(be) : null;
   const on = sb ?? be;
   const dx = sb ? sb.upload(x, w) : be.upload(x as Matrix, w);

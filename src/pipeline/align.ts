@@ -106,6 +106,23 @@ export function alignCentroids(
 }
 
 /** A join key for ids read from different formats: integers as bigints, text as text. */
+/**
+ * `--warm-start <dir>`: the previous model's centroids in this fit's scaled units, its model.json
+ * recorded as an input of `run`, and a line saying where the fit starts from.
+ */
+export async function warmStartFrom(dir: string, pre: Preprocessor, k: number, run: { input(file: string): void }, log: (l: string) => void): Promise<Float32Array> {
+  const prev = await previousModel(dir, '--warm-start', pre.featureNames);
+  run.input(prev.run.file('model.json'));
+  const init = warmStartCentroids(prev.model, pre, k);
+  log(`starting from the centroids of ${prev.run.dir} (run ${prev.run.manifest.runId})`);
+  return init;
+}
+
+/** The log line of an alignment: how many segments kept their ids, which are new and which retired. */
+export function alignedLine(dir: string, report: AlignmentReport): string {
+  return `aligned to ${dir}: ${report.matches.length} segments keep their ids${report.newSegments.length ? `, new: ${report.newSegments.join(', ')}` : ''}${report.retired.length ? `, retired: ${report.retired.join(', ')}` : ''}`;
+}
+
 function idKey(v: unknown): unknown {
   if (typeof v === 'number' && Number.isInteger(v)) return BigInt(v);
   return v;

@@ -43,7 +43,7 @@ import { PREPROCESS_DEFAULTS, type Preprocessor } from '../preprocess/preprocess
 import { segmentNames, readNamesFile } from '../report/naming.js';
 import type { PseudonymKey } from '../util/pseudonym.js';
 import { modelHead, type FitJob, type FitMetrics, type FitResult, type ProgressHook } from './fit.js';
-import type { ModelFile } from './model-file.js';
+import { idOrder, type ModelFile } from './model-file.js';
 import { LABEL_LIKE } from './prepare.js';
 import { profileCsv, type SegmentProfile } from './profile.js';
 import { IdCheck, idColumn, pseudonymizeIds } from './ids.js';
@@ -215,13 +215,7 @@ export async function fitStreamingInto(
     }
     // --warm-start: the previous model's centroids, in this fit's scaled units.
     let init: InitName | Float32Array = o.init;
-    if (job.warmStart) {
-      const { previousModel, warmStartCentroids } = await import('./align.js');
-      const prev = await previousModel(job.warmStart, '--warm-start', pre.featureNames);
-      run.input(prev.run.file('model.json'));
-      init = warmStartCentroids(prev.model, pre, k);
-      log(`starting from the centroids of ${prev.run.dir} (run ${prev.run.manifest.runId})`);
-    }
+    if (job.warmStart) init = await (await import('./align.js')).warmStartFrom(job.warmStart, pre, k, run, log);
     job.onStart?.({ rows: nRows, features: d, k, method, nInit: o.nInit, maxIter: o.maxIter, backend: be.name });
     let r: KMeansResult;
     // The method's own parameters and the counts `update` continues from (mini-batch's).
@@ -250,19 +244,15 @@ export async function fitStreamingInto(
     let alignment: FitMetrics['alignment'] = null;
     let prevRun: Awaited<ReturnType<typeof import('./align.js').previousModel>> | null = null;
     if (job.alignTo) {
-      const { previousModel, alignCentroids } = await import('./align.js');
+      const { previousModel, alignCentroids, alignedLine } = await import('./align.js');
       prevRun = await previousModel(job.alignTo, '--align-to', pre.featureNames);
       run.input(prevRun.run.file('model.json'));
       const al = alignCentroids(prevRun.model, prevRun.run, pre, r.centroids, k);
       ({ idOf, nextSegmentId } = al);
       alignment = al.report;
-      log(`aligned to ${prevRun.run.dir}: ${al.report.matches.length} segments keep their ids${al.report.newSegments.length ? `, new: ${al.report.newSegments.join(', ')}` : ''}${al.report.retired.length ? `, retired: ${al.report.retired.join(', ')}` : ''}`);
+      log(alignedLine(prevRun.run.dir, al.report));
     }
-    const order = Array.from({ length: k }, (_, j) => j).sort((a, b) => idOf[a] - idOf[b]);
-    const rowOf = new Int32Array(k);
-    order.forEach((j, p) => (rowOf[j] = p));
-    const segmentIds = order.map((j) => idOf[j]);
-    const plainIds = idOf.every((id, j) => id === j);
+    const { order, rowOf, segmentIds, plainIds } = idOrder(idOf);
 
     const sizes = new Array<number>(k).fill(0);
     for (let i = 0; i < r.labels.length; i++) sizes[r.labels[i]]++;

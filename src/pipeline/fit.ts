@@ -30,7 +30,7 @@ import { categoricalBlocks, fitMethod, methodOptions, methodParams, takesK, take
 import { type ImputeKind, type Preprocessor, type ScaleKind } from '../preprocess/preprocessor.js';
 import { VERSION } from '../version.js';
 import { parseKRange, AUTO_K_RANGE } from './k-range.js';
-import { MODEL_FORMAT, MODEL_FORMAT_VERSION, type ModelFile } from './model-file.js';
+import { idOrder, MODEL_FORMAT, MODEL_FORMAT_VERSION, type ModelFile } from './model-file.js';
 import type { AlignmentReport, previousModel as PreviousModel } from './align.js';
 import { prepareFeatures } from './prepare.js';
 import { profileCsv, profileSegments, type SegmentProfile } from './profile.js';
@@ -253,12 +253,8 @@ async function fitInto(
     log(`${table.nRows} rows × ${x.nFeatures} features, ${takesK(method) ? `k = ${k}` : `method ${method}`}, backend ${be.name}`);
     let init: InitName | Float32Array = kmOptions.init;
     if (job.warmStart) {
-      const { previousModel, warmStartCentroids } = await import('./align.js');
-      const prev = await previousModel(job.warmStart, '--warm-start', pre.featureNames);
-      run.input(prev.run.file('model.json'));
-      init = warmStartCentroids(prev.model, pre, k);
+      init = await (await import('./align.js')).warmStartFrom(job.warmStart, pre, k, run, log);
       if (pca) init = (await pca.apply({ data: init, nRows: k, nFeatures: scaledX.nFeatures })).data;
-      log(`starting from the centroids of ${prev.run.dir} (run ${prev.run.manifest.runId})`);
     }
     const checkpoints = method === 'kmeans' ? await checkpointsFor(job, run, be, x, log) : null;
     r = await fitMethod(be, x, weights, { ...params, k, ...kmOptions, init, method, batchSize: job.batchSize ?? MINIBATCH_DEFAULTS.batchSize, onIteration: job.onIteration, onBar: job.onBar, checkpoints });
@@ -284,14 +280,10 @@ async function fitInto(
     ({ idOf, nextSegmentId } = al);
     alignment = al.report;
     prevForTransitions = prev;
-    log(`aligned to ${prev.run.dir}: ${al.report.matches.length} segments keep their ids${al.report.newSegments.length ? `, new: ${al.report.newSegments.join(', ')}` : ''}${al.report.retired.length ? `, retired: ${al.report.retired.join(', ')}` : ''}`);
+    log(align.alignedLine(prev.run.dir, al.report));
   }
-  const order = Array.from({ length: k }, (_, j) => j).sort((a, b) => idOf[a] - idOf[b]);
-  const row = new Int32Array(k);
-  order.forEach((j, p) => (row[j] = p));
-  const segmentIds = order.map((j) => idOf[j]);
+  const { order, rowOf: row, segmentIds, plainIds } = idOrder(idOf);
   const sameOrder = order.every((j, p) => j === p);
-  const plainIds = idOf.every((id, j) => id === j);
   const labels = sameOrder ? r.labels : r.labels.map((l) => (l < 0 ? l : row[l]));
   const centroids = sameOrder ? r.centroids : Float32Array.from(order.flatMap((j) => Array.from(r.centroids.subarray(j * x.nFeatures, (j + 1) * x.nFeatures))));
   const segmentOf = plainIds ? r.labels : r.labels.map((l) => (l < 0 ? l : idOf[l]));

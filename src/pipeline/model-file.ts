@@ -79,6 +79,17 @@ export function segmentIdsOf(m: Pick<ModelFile, 'k' | 'segmentIds'>): number[] {
 }
 
 /**
+ * Centroid rows in ascending segment id, given each fitted centroid's id (`idOf[j]`, from
+ * `--align-to`, else j): `order[p]` is the centroid at row p, `rowOf[j]` centroid j's row.
+ */
+export function idOrder(idOf: readonly number[]): { order: number[]; rowOf: Int32Array; segmentIds: number[]; plainIds: boolean } {
+  const order = idOf.map((_, j) => j).sort((a, b) => idOf[a] - idOf[b]);
+  const rowOf = new Int32Array(idOf.length);
+  order.forEach((j, p) => (rowOf[j] = p));
+  return { order, rowOf, segmentIds: order.map((j) => idOf[j]), plainIds: idOf.every((id, j) => id === j) };
+}
+
+/**
  * Opens a `segtensor fit` run (its directory, or its model.json), checks the run against its
  * manifest and reads model.json, checking its format version.
  */

@@ -16,19 +16,17 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Backend } from '../engine/backend.js';
 import '../engine/backends/index.js';
-import { assign } from '../engine/ops/assign.js';
 import { resolveBackend } from '../engine/registry.js';
 import { dataRow, SegtensorError } from '../errors.js';
 import { clusterQuality, sampleRows, type ClusterQuality } from '../eval/metrics.js';
 import { atomicWrite } from '../io/atomic.js';
-import type { Matrix } from '../core/matrix.js';
-import { streamingBackend } from '../engine/streaming.js';
+import type { HostMatrix, Matrix } from '../core/matrix.js';
 import { MatrixCacheWriter } from '../io/matrix-cache.js';
 import { coercionNotices, readTable, readTableBatches, type DType } from '../io/read-table.js';
 import type { ColumnTable } from '../io/table.js';
 import { beginRun } from '../io/run-dir.js';
 import { ArrowBatchWriter, writeTable } from '../io/write-table.js';
-import { miniBatchStep, MINIBATCH_DEFAULTS, type MiniBatchState } from '../models/minibatch.js';
+import { assignRows, miniBatchStep, MINIBATCH_DEFAULTS, type MiniBatchState } from '../models/minibatch.js';
 import { Preprocessor, type UnseenCategories } from '../preprocess/preprocessor.js';
 import type { PseudonymKey } from '../util/pseudonym.js';
 import { Random } from '../util/random.js';
@@ -227,6 +225,17 @@ async function stepOn(ctx: UpdateContext, x: Matrix, weights: Float32Array | nul
   await miniBatchStep(ctx.be, x, weights, Int32Array.from({ length: x.nRows }, (_, i) => i), ctx.state, ctx.step, ctx.rng);
 }
 
+/** The new rows under the moved centroids: labels, distances, inertia, sizes and the cluster indices (rows in blocks streamed). */
+async function scoreRows(ctx: UpdateContext, x: HostMatrix, weights: Float32Array | null, job: UpdateJob) {
+  const k = ctx.prev.k;
+  const { labels, distances, inertia } = await assignRows(ctx.be, x, weights, ctx.state.centroids, k);
+  const sizes = new Array<number>(k).fill(0);
+  for (let i = 0; i < labels.length; i++) sizes[labels[i]]++;
+  const sample = sampleRows(x.nRows, Math.min(job.silhouetteSample ?? 20000, x.nRows), job.seed ?? 0);
+  const quality = await clusterQuality(ctx.be, x, labels, k, sample);
+  return { labels, distances, inertia, sizes, quality, sampleSize: sample.length };
+}
+
 /** Weights of a batch's rows (data rows from `at` + 1), each finite and >= 0. */
 function weightsOf(t: ColumnTable, name: string, at: number, path: string): Float32Array {
   const w = t.numeric(name);
@@ -244,7 +253,7 @@ function idNameOf(job: UpdateJob, prev: ModelFile, t: ColumnTable): string | nul
 }
 
 async function updateInMemory(run: ReturnType<typeof beginRun>, job: UpdateJob, ctx: UpdateContext, format: 'arrow' | 'parquet', log: (l: string) => void, pseudonymKey: PseudonymKey | null): Promise<Updated> {
-  const { be, pre, state, batchSize } = ctx;
+  const { pre, batchSize } = ctx;
   const k = ctx.prev.k;
   const table = await readTable(job.input, '--input', { dtypes: job.dtypes ?? undefined, coerceInvalid: job.coerceInvalid });
   for (const l of coercionNotices(table)) log(l);
@@ -263,28 +272,14 @@ async function updateInMemory(run: ReturnType<typeof beginRun>, job: UpdateJob, 
     await stepOn(ctx, { data: x.data.subarray(start * d, end * d), nRows: end - start, nFeatures: d }, weights ? weights.subarray(start, end) : null);
     steps++;
   }
-  const dx = be.upload(x, weights);
-  let labels: Int32Array;
-  let distances: Float32Array;
-  let inertia: number;
-  try {
-    const a = await assign(be, dx, state.centroids, k);
-    ({ labels, distances } = await a.read());
-    inertia = a.inertia;
-  } finally {
-    be.release(dx);
-  }
-  const sizes = new Array<number>(k).fill(0);
-  for (let i = 0; i < labels.length; i++) sizes[labels[i]]++;
-  const sample = sampleRows(x.nRows, Math.min(job.silhouetteSample ?? 20000, x.nRows), job.seed ?? 0);
-  const quality = await clusterQuality(be, x, labels, k, sample);
+  const { labels, distances, inertia, sizes, quality, sampleSize } = await scoreRows(ctx, x, weights, job);
   const profile = profileSegments(table, pre, x, labels, k);
   const segIds = segmentIdsOf(ctx.prev);
   const plain = segIds.every((id, j) => id === j);
   const dist = new Float32Array(distances.length);
   for (let i = 0; i < dist.length; i++) dist[i] = Math.sqrt(distances[i]);
   await writeTable(run.file(`assignments.${format}`), [ids, { name: 'segment', values: plain ? labels : labels.map((l) => segIds[l]) }, { name: 'distance', values: dist }]);
-  return { rows: table.nRows, steps, inertia, sizes, quality, sampleSize: sample.length, profile, unseen: x.unseen };
+  return { rows: table.nRows, steps, inertia, sizes, quality, sampleSize, profile, unseen: x.unseen };
 }
 
 /**
@@ -297,7 +292,7 @@ async function updateInMemory(run: ReturnType<typeof beginRun>, job: UpdateJob, 
  * with --weight).
  */
 async function updateInBlocks(run: ReturnType<typeof beginRun>, job: UpdateJob, ctx: UpdateContext, log: (l: string) => void, pseudonymKey: PseudonymKey | null): Promise<Updated> {
-  const { be, pre, state, batchSize } = ctx;
+  const { pre, batchSize } = ctx;
   const k = ctx.prev.k;
   const d = pre.state.featureNames.length;
   const batches = () => readTableBatches(job.input, '--input', BLOCK_ROWS);
@@ -355,22 +350,7 @@ async function updateInBlocks(run: ReturnType<typeof beginRun>, job: UpdateJob, 
   try {
     const weights = weightBlocks.length ? concat(weightBlocks, rows) : null;
     weightBlocks.length = 0;
-    const sb = streamingBackend(be);
-    const dx = sb.upload(x, weights);
-    let labels: Int32Array;
-    let distances: Float32Array;
-    let inertia: number;
-    try {
-      const a = await assign(sb, dx, state.centroids, k);
-      ({ labels, distances } = await a.read());
-      inertia = a.inertia;
-    } finally {
-      sb.release(dx);
-    }
-    const sizes = new Array<number>(k).fill(0);
-    for (let i = 0; i < labels.length; i++) sizes[labels[i]]++;
-    const sample = sampleRows(rows, Math.min(job.silhouetteSample ?? 20000, rows), job.seed ?? 0);
-    const quality = await clusterQuality(be, x, labels, k, sample);
+    const { labels, distances, inertia, sizes, quality, sampleSize } = await scoreRows(ctx, x, weights, job);
     const segIds = segmentIdsOf(ctx.prev);
     const plain = segIds.every((id, j) => id === j);
     const profile = new ProfileSums(pre, k);
@@ -392,7 +372,7 @@ async function updateInBlocks(run: ReturnType<typeof beginRun>, job: UpdateJob, 
       await out.abort();
       throw e;
     }
-    return { rows, steps, inertia, sizes, quality, sampleSize: sample.length, profile: profile.result(), unseen };
+    return { rows, steps, inertia, sizes, quality, sampleSize, profile: profile.result(), unseen };
   } finally {
     x.close();
     fs.rmSync(cacheFile, { force: true });
