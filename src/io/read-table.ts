@@ -127,24 +127,45 @@ function numbersFrom(name: string, values: (string | null)[], asInteger: boolean
   return { column: { name, type: 'number', values: out }, bad };
 }
 
+/**
+ * The counts behind the text-by-content rule of {@link readTable} for one text column, over
+ * one array of cells or a column read in batches (`add` each): whether the column would be
+ * read as numbers (`numeric`), and as integers.
+ */
+export class TextNumbers {
+  private present = 0;
+  private numbers = 0;
+  private integers = true;
+  private leadingZero = false;
+
+  add(values: readonly (string | null)[]): void {
+    for (const v of values) {
+      const t = v?.trim() ?? '';
+      if (t === '') continue;
+      this.present++;
+      if (parseNumber(t) === null) continue;
+      this.numbers++;
+      if (this.integers && parseInteger(t) === null) this.integers = false;
+      else if (!this.leadingZero && /^[+-]?0\d/.test(t)) this.leadingZero = true;
+    }
+  }
+
+  /** Whether {@link readTable} reads the column as numbers (or fails on its cells that are not). */
+  get numeric(): boolean {
+    if (this.numbers === 0 || this.numbers < MIXED_THRESHOLD * this.present) return false;
+    return !(this.numbers === this.present && this.leadingZero);
+  }
+
+  get asIntegers(): boolean {
+    return this.integers && this.numbers > 0;
+  }
+}
+
 /** The text-by-content rule of {@link readTable} for one text column: null when it stays text. */
 function inferText(name: string, values: (string | null)[]): Converted | null {
-  let present = 0;
-  let numbers = 0;
-  let integers = true;
-  let leadingZero = false;
-  for (const v of values) {
-    const t = v?.trim() ?? '';
-    if (t === '') continue;
-    present++;
-    if (parseNumber(t) === null) continue;
-    numbers++;
-    if (integers && parseInteger(t) === null) integers = false;
-    else if (!leadingZero && /^[+-]?0\d/.test(t)) leadingZero = true;
-  }
-  if (numbers === 0 || numbers < MIXED_THRESHOLD * present) return null;
-  if (numbers === present && leadingZero) return null;
-  return numbersFrom(name, values, integers && numbers > 0);
+  const counts = new TextNumbers();
+  counts.add(values);
+  return counts.numeric ? numbersFrom(name, values, counts.asIntegers) : null;
 }
 
 function convertDeclared(table: ColumnTable, c: Column, type: DType): Converted {

@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import { SegtensorError } from '../errors.js';
-import { readTableBatches } from '../io/read-table.js';
+import { readTableBatches, TextNumbers } from '../io/read-table.js';
 import type { ColumnTable } from '../io/table.js';
 import { ArrowBatchWriter } from '../io/write-table.js';
 import { IdCheck } from './ids.js';
@@ -34,6 +34,42 @@ export function readsInBlocks(input: string, limit: number, log: (l: string) => 
 }
 
 /**
+ * The text-by-content rule on a table read in batches. In memory, a text column whose cells are
+ * mostly numbers is read as numbers (./io/read-table.ts); batches keep text as text, so a table
+ * read in blocks would silently cluster, weigh or name rows differently. Counting every text
+ * column's cells over the batches (`add` each) finds such a column; `finish` refuses it in one
+ * line. Only the columns `watch` names (those the work reads) are counted.
+ */
+export class TextColumnsCheck {
+  private readonly counts = new Map<string, TextNumbers>();
+
+  constructor(
+    private readonly file: string,
+    private readonly watch: (name: string) => boolean,
+  ) {}
+
+  add(b: ColumnTable): void {
+    for (const c of b.columns) {
+      if (c.type !== 'string' || !this.watch(c.name)) continue;
+      let t = this.counts.get(c.name);
+      if (!t) this.counts.set(c.name, (t = new TextNumbers()));
+      t.add(c.values);
+    }
+  }
+
+  finish(): void {
+    for (const [name, t] of this.counts) {
+      if (t.numeric) {
+        throw new SegtensorError(
+          'BAD_INPUT',
+          `--memory-limit: column '${name}' of ${this.file} holds numbers stored as text, which a table read in memory reads as numbers and one read in blocks does not (yet); store it as numbers, leave it out (--exclude ${name}), or run without --memory-limit`,
+        );
+      }
+    }
+  }
+}
+
+/**
  * The scoring loop of predict and churn predict on a table read in batches: each batch's ids
  * checked (nulls, and duplicates across batches) before `score` sees it, then `score` writes the batch's rows to `dest`
  * (an Arrow file published only when every batch went through). Returns the rows read.
@@ -49,17 +85,22 @@ export async function scoreBatches(
 ): Promise<number> {
   const out = new ArrowBatchWriter(dest);
   let ids: IdCheck | null = null;
+  let text: TextColumnsCheck | null = null;
   let nRows = 0;
   try {
     for await (const b of readTableBatches(input, '--input', BLOCK_ROWS)) {
       const idName = idNameOf(b);
       ids ??= new IdCheck(input, idName, !pseudonymized);
       ids.add(b, nRows);
+      // The id column: in memory, ids stored as text holding numbers are read as numbers.
+      text ??= new TextColumnsCheck(input, (name) => name === idName);
+      text.add(b);
       await score(b, nRows, idName, out);
       nRows += b.nRows;
     }
     if (nRows === 0) throw new SegtensorError('EMPTY_TABLE', `${input}: the table has no rows`);
     ids!.finish(log);
+    text!.finish();
     await out.close();
   } catch (e) {
     await out.abort();

@@ -47,7 +47,7 @@ import { idOrder, type ModelFile } from './model-file.js';
 import { LABEL_LIKE } from './prepare.js';
 import { profileCsv, type SegmentProfile } from './profile.js';
 import { IdCheck, idColumn, pseudonymizeIds } from './ids.js';
-import { BLOCK_ROWS } from './blocks.js';
+import { BLOCK_ROWS, TextColumnsCheck } from './blocks.js';
 import { TransitionBuckets } from './transitions-blocks.js';
 import { fitsBlocks, methodOptions, seedingProgress } from './methods.js';
 
@@ -141,10 +141,16 @@ export async function cacheTable(
   // The ids are checked here, before the fit, not after it in the last pass (the values named only
   // when they will not be pseudonymised).
   const idCheck = new IdCheck(job.input, job.id ?? null, !pseudonymKey);
+  // Text holding numbers: the id, the weight and the features as named, or any column but the
+  // excluded ones when the features are the default (in memory it would become one).
+  const read = new Set([job.id, job.weight, ...(job.features ?? [])].filter((c): c is string => !!c));
+  const left = new Set([...(job.exclude ?? []), ...(job.sensitive ?? [])]);
+  const text = new TextColumnsCheck(job.input, (name) => (job.features ? read.has(name) : read.has(name) || !left.has(name)));
   let row = 0;
   try {
     for await (const b of batches()) {
       idCheck.add(b, row);
+      text.add(b);
       writer.append(pre.transform(b).data);
       if (weights) {
         let i = row;
@@ -160,6 +166,7 @@ export async function cacheTable(
       onBar?.('cache', row, nRows, 'rows');
     }
     idCheck.finish(log);
+    text.finish();
   } catch (e) {
     writer.abort();
     throw e;

@@ -31,7 +31,7 @@ import { Preprocessor, type UnseenCategories } from '../preprocess/preprocessor.
 import type { PseudonymKey } from '../util/pseudonym.js';
 import { Random } from '../util/random.js';
 import { VERSION } from '../version.js';
-import { BLOCK_ROWS, readsInBlocks } from './blocks.js';
+import { BLOCK_ROWS, readsInBlocks, TextColumnsCheck } from './blocks.js';
 import { mergeUnseen, unseenCounts, unseenNotices } from './data-notices.js';
 import { IdCheck, idColumn, jobPseudonymKey, pseudonymizeIds, type PseudonymJob } from './ids.js';
 import { MODEL_FORMAT, MODEL_FORMAT_VERSION, openModel, segmentIdsOf, type ModelFile } from './model-file.js';
@@ -308,14 +308,18 @@ async function updateInBlocks(run: ReturnType<typeof beginRun>, job: UpdateJob, 
   let steps = 0;
   let rows = 0;
   let idCheck: IdCheck | null = null;
+  let text: TextColumnsCheck | null = null;
   let idName: string | null = null;
   try {
     for await (const b of batches()) {
       if (!idCheck) {
         idName = idNameOf(job, ctx.prev, b);
         idCheck = new IdCheck(job.input, idName, !pseudonymKey);
+        const read = new Set([idName, job.weight, ...pre.state.inputs?.map((c) => c.name) ?? pre.featureNames].filter((c): c is string => !!c));
+        text = new TextColumnsCheck(job.input, (name) => read.has(name));
       }
       idCheck.add(b, rows);
+      text!.add(b);
       const xb = pre.transform(b);
       mergeUnseen(unseen, xb.unseen);
       const wb = job.weight ? weightsOf(b, job.weight, rows, job.input) : null;
@@ -341,6 +345,7 @@ async function updateInBlocks(run: ReturnType<typeof beginRun>, job: UpdateJob, 
       steps++;
     }
     idCheck!.finish(log);
+    text!.finish();
   } catch (e) {
     writer.abort();
     throw e;

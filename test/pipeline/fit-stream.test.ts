@@ -326,6 +326,32 @@ describe('fit --memory-limit: a table read in blocks (issue 17)', () => {
     expect(fs.existsSync(path.join(dir, 'dup-out'))).toBe(false);
   }, 60_000);
 
+  it('a text column holding numbers (read as numbers in memory) is refused in blocks, not clustered differently', async () => {
+    const n = 40_000;
+    const r = new Random(5);
+    const cols = [
+      { name: 'customer_id', values: BigInt64Array.from({ length: n }, (_, i) => BigInt(i + 1)) },
+      { name: 'spend', values: Float64Array.from({ length: n }, () => 50 + 10 * r.gauss()) },
+      // Numbers stored as text: in memory a feature, in blocks it would silently not be.
+      { name: 'visits', values: Array.from({ length: n }, (_, i) => String(i % 9)) },
+      // Text with leading zeros stays text either way, and is not a feature.
+      { name: 'zip', values: Array.from({ length: n }, (_, i) => String(i % 90).padStart(5, '0')) },
+    ];
+    await writeTable(path.join(dir, 'text-numbers.parquet'), cols as never);
+    const job = (out: string): FitJob => ({ input: path.join(dir, 'text-numbers.parquet'), out: path.join(dir, out), id: 'customer_id', k: 3, nInit: 1 });
+    const mem = await fitSegmentation(job('tn-mem'));
+    expect(mem.model.preprocessing.featureNames).toEqual(['spend', 'visits']);
+    await expect(fitSegmentation({ ...job('tn-blk'), memoryLimit: 2 ** 20 })).rejects.toThrow(/^--memory-limit: column 'visits' of .*text-numbers\.parquet holds numbers stored as text/);
+    expect(fs.existsSync(path.join(dir, 'tn-blk'))).toBe(false);
+    // Left out, the rest fits in blocks; the zip codes stay text (not a feature) both ways.
+    const blk = await fitSegmentation({ ...job('tn-blk2'), exclude: ['visits'], memoryLimit: 2 ** 20 });
+    expect(blk.model.preprocessing.featureNames).toEqual(['spend']);
+    // predict in blocks checks its id column the same way.
+    const ids = [{ name: 'customer_id', values: Array.from({ length: n }, (_, i) => String(i + 1)) }, cols[1], { name: 'visits', values: BigInt64Array.from({ length: n }, (_, i) => BigInt(i % 9)) }];
+    await writeTable(path.join(dir, 'text-ids.parquet'), ids as never);
+    await expect(predictSegments({ model: path.join(dir, 'tn-mem'), input: path.join(dir, 'text-ids.parquet'), out: path.join(dir, 'tn-p.arrow'), memoryLimit: 2 ** 20 })).rejects.toThrow(/column 'customer_id' of .* holds numbers stored as text/);
+  }, 60_000);
+
   it('what needs the whole table is refused in one line, before any work', async () => {
     for (const [extra, what] of [
       [{ method: 'gmm' as const, k: 3 }, '--method gmm'],
