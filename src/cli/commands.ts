@@ -123,7 +123,7 @@ function addFitOptions(cmd: Command, withInput: boolean, { format = true }: { fo
       .option('--checkpoint-interval <seconds>', 'kmeans: save the fit\'s state at most this often, after seeding, every 16 Lloyd iterations and after each restart (default 30; 0: at each of those points)', floatOption('--checkpoint-interval', 0));
     cmd.option(
       '--memory-limit <size>',
-      "memory budget, e.g. 4GB: a table that would not fit in it in memory is read in blocks (Arrow IPC batches, Parquet and CSV through DuckDB), its scaled rows cached in a file beside the outputs and every pass of the fit read from there (kmeans and minibatch, numeric features)",
+      "memory budget, e.g. 4GB: a table that would not fit in it in memory is read in blocks (Arrow IPC batches, Parquet and CSV through DuckDB), its scaled rows cached in a file beside the outputs and every pass of the fit read from there (kmeans and minibatch)",
       (v: string) => parseMemoryLimitOption(v),
     );
     addPseudonymFlags(cmd);
@@ -254,7 +254,7 @@ export function registerSweep(program: Command): void {
     .requiredOption('-o, --out <dir>', 'output directory (created if missing)')
     .option('--sample <n>', 'rows sampled (seeded) for the silhouette; exact below it', intOption('--sample', 2), SWEEP_SAMPLE)
     .option('--stability <r>', 'bootstrap refits per k for stability_ari and min_jaccard (0: none)', intOption('--stability', 0, 1000), SWEEP_STABILITY)
-    .option('--memory-limit <size>', 'memory budget, e.g. 4GB: a table that would not fit in it in memory is read in blocks, its scaled rows cached in a file beside the outputs and every fit read from there (kmeans and minibatch, numeric features)', (v: string) => parseMemoryLimitOption(v))
+    .option('--memory-limit <size>', 'memory budget, e.g. 4GB: a table that would not fit in it in memory is read in blocks, its scaled rows cached in a file beside the outputs and every fit read from there (kmeans and minibatch)', (v: string) => parseMemoryLimitOption(v))
     .addHelpText(
       'after',
       '\nExample:\n  segtensor sweep --input customers.parquet --k 2..12 --id customer_id --out sweep/\n\n' +

@@ -168,6 +168,17 @@ function inferText(name: string, values: (string | null)[]): Converted | null {
   return counts.numeric ? numbersFrom(name, values, counts.asIntegers) : null;
 }
 
+/**
+ * `t` with the columns `names` read as text, as `--dtypes name:string` (and `--categorical`)
+ * read them in memory: numbers as JavaScript prints them, timestamps in ISO form, nulls null.
+ * For a table read in batches, one batch at a time.
+ */
+export function asTextColumns(t: ColumnTable, names: readonly string[]): ColumnTable {
+  if (!names.length) return t;
+  const columns = t.columns.map((c) => (names.includes(c.name) ? convertDeclared(t, c, 'string').column : c));
+  return new ColumnTable(t.path, t.nRows, columns);
+}
+
 function convertDeclared(table: ColumnTable, c: Column, type: DType): Converted {
   const name = c.name;
   if (c.type === 'other') {

@@ -18,8 +18,9 @@
  * 8 bytes per cell for a resident table plus 4 for its matrix. `--k auto` runs the sweep over
  * the cache and fits the chosen k again; `--warm-start` starts from a previous model's centroids.
  * `--align-to` numbers the segments after the previous model's and counts transitions by id in
- * hash buckets (./transitions-blocks.ts). Numeric features only; options that need the whole
- * table (categories, --pca, the report, Parquet assignments, methods other than kmeans and
+ * hash buckets (./transitions-blocks.ts). Text features are one-hot encoded as in memory, their
+ * categories counted in the first pass (src/preprocess/streaming.ts). Options that need the whole
+ * table (--pca, the report, --dtypes, Parquet assignments, methods other than kmeans and
  * minibatch) are refused with a one-line error.
  */
 import fs from 'node:fs';
@@ -29,7 +30,7 @@ import type { Backend } from '../engine/backend.js';
 import { dataRow, SegtensorError } from '../errors.js';
 import { dispersionChunked, calinskiHarabasz, daviesBouldinOn, sampleRows, silhouette } from '../eval/metrics.js';
 import { atomicWrite } from '../io/atomic.js';
-import { readTableBatches } from '../io/read-table.js';
+import { asTextColumns, readTableBatches } from '../io/read-table.js';
 import type { beginRun } from '../io/run-dir.js';
 import { readLabelColumns } from '../io/table-meta.js';
 import { numericChunks, type ColumnTable } from '../io/table.js';
@@ -45,7 +46,7 @@ import type { PseudonymKey } from '../util/pseudonym.js';
 import { modelHead, type FitJob, type FitMetrics, type FitResult, type ProgressHook } from './fit.js';
 import { idOrder, type ModelFile } from './model-file.js';
 import { LABEL_LIKE } from './prepare.js';
-import { profileCsv, type SegmentProfile } from './profile.js';
+import { profileCsv, ProfileSums, type SegmentProfile } from './profile.js';
 import { IdCheck, idColumn, pseudonymizeIds } from './ids.js';
 import { BLOCK_ROWS, TextColumnsCheck } from './blocks.js';
 import { TransitionBuckets } from './transitions-blocks.js';
@@ -60,7 +61,6 @@ export function checkStreamingJob(job: Partial<FitJob>): void {
   if (job.pca != null) refuse('--pca');
   if (job.report) refuse('--report');
   if ((job.format ?? 'arrow') !== 'arrow') refuse('--format parquet');
-  if (job.categoricalColumns?.length) refuse('--categorical');
   if (job.dtypes && Object.keys(job.dtypes).length) refuse('--dtypes');
 }
 
@@ -78,11 +78,14 @@ export interface CachedTable {
   file: string;
   weights: Float32Array | null;
   pre: Preprocessor;
+  /** The input columns used as features, in the order given. */
   features: string[];
   exclude: string[];
   nRows: number;
-  /** A fresh stream of the table's batches. */
+  /** A fresh stream of the table's batches (--categorical's columns as text). */
   batches: () => AsyncGenerator<ColumnTable>;
+  /** Per text feature with values beyond --max-categories: distinct values, kept, rows in __other__. */
+  otherCategories: Record<string, { distinct: number; kept: number; rows: number }>;
   /** Set by {@link closeCache}. */
   closed?: boolean;
 }
@@ -94,28 +97,39 @@ export interface CachedTable {
  */
 export async function cacheTable(
   run: ReturnType<typeof beginRun>,
-  job: Pick<FitJob, 'input' | 'id' | 'weight' | 'exclude' | 'sensitive' | 'features' | 'scale' | 'impute'>,
+  job: Pick<FitJob, 'input' | 'id' | 'weight' | 'exclude' | 'sensitive' | 'features' | 'scale' | 'impute' | 'categoricalColumns' | 'maxCategories'>,
   log: (l: string) => void,
   pseudonymKey: PseudonymKey | null,
   /** Called once the schema is read and the features chosen, before the passes. */
   onRead: () => void = () => {},
   onBar?: ProgressHook,
 ): Promise<CachedTable> {
-  const batches = () => readTableBatches(job.input, '--input', BLOCK_ROWS);
+  const raw = () => readTableBatches(job.input, '--input', BLOCK_ROWS);
   // The first batch for the schema; the stream is closed at once (an open one keeps reading).
-  const peek = batches();
-  const first = (await peek.next()).value as ColumnTable | undefined;
+  const peek = raw();
+  const firstRaw = (await peek.next()).value as ColumnTable | undefined;
   await peek.return(undefined);
-  if (!first) throw new SegtensorError('EMPTY_TABLE', `${job.input}: the table has no rows`);
+  if (!firstRaw) throw new SegtensorError('EMPTY_TABLE', `${job.input}: the table has no rows`);
+  // --categorical reads its columns as text whatever their storage, as in memory: each batch's.
+  const named = job.categoricalColumns ?? [];
+  for (const c of named) firstRaw.column(c); // MISSING_COLUMN naming the file
+  const asText = named.filter((c) => firstRaw.column(c).type !== 'string');
+  const batches = asText.length
+    ? async function* () {
+        for await (const b of raw()) yield asTextColumns(b, asText);
+      }
+    : raw;
+  const first = asTextColumns(firstRaw, asText);
   run.input(job.input);
   const labelsMarked = await readLabelColumns(job.input);
   const exclude = [job.id, job.weight, ...(job.exclude ?? []), ...(job.sensitive ?? [])].filter((c): c is string => !!c);
   for (const c of [...exclude, ...(job.features ?? [])]) first.column(c); // MISSING_COLUMN naming the file
   let features = job.features ?? null;
   if (!features) {
+    // The numeric columns, then --categorical's (the resident fit's default features).
     features = [];
     for (const c of first.columns) {
-      if (exclude.includes(c.name) || !(c.type === 'number' || c.type === 'bigint')) continue;
+      if (exclude.includes(c.name) || named.includes(c.name) || !(c.type === 'number' || c.type === 'bigint')) continue;
       if (labelsMarked.includes(c.name) || LABEL_LIKE.test(c.name)) {
         exclude.push(c.name);
         log(`warning: column '${c.name}' looks like a label; left out of the features (name it in --features to cluster on it, or --exclude to silence this)`);
@@ -123,17 +137,41 @@ export async function cacheTable(
       }
       features.push(c.name);
     }
-  }
-  for (const f of features) {
-    const c = first.column(f);
-    if (!(c.type === 'number' || c.type === 'bigint')) throw new SegtensorError('BAD_OPTION', `--memory-limit: feature '${f}' of ${job.input} is ${c.type === 'other' ? c.typeName : c.type}; a table read in blocks takes numeric features only (categories need the whole table): fit in memory`);
+    features.push(...named.filter((c) => !features!.includes(c)));
   }
   if (!features.length) throw new SegtensorError('BAD_INPUT', `${job.input}: no numeric feature columns (columns: ${first.names.join(', ')})`);
+  // Numbers are scaled, text is one-hot encoded (its categories counted in the first pass).
+  const numericFeatures: string[] = [];
+  const textFeatures: string[] = [];
+  for (const f of features) {
+    const c = first.column(f);
+    if (c.type === 'number' || c.type === 'bigint') numericFeatures.push(f);
+    else if (c.type === 'string') textFeatures.push(f);
+    else throw new SegtensorError('NON_NUMERIC_COLUMN', `${job.input}: column '${f}' is ${c.type === 'other' ? c.typeName : c.type}, neither numeric nor categorical`);
+  }
   onRead();
 
-  const types = features.map((f) => (first.column(f).type === 'bigint' ? 'bigint' : 'number'));
-  const { pre, nRows } = await fitStreaming(batches, { features, types, scale: job.scale ?? PREPROCESS_DEFAULTS.scale, impute: job.impute ?? PREPROCESS_DEFAULTS.impute, path: job.input, onRows: onBar ? (pass, rows, total) => onBar(`preprocess pass ${pass}`, rows, total, 'rows') : undefined });
-  const d = features.length;
+  const types = numericFeatures.map((f) => (first.column(f).type === 'bigint' ? 'bigint' : 'number'));
+  const { pre, nRows, beyond } = await fitStreaming(batches, {
+    features: numericFeatures,
+    types,
+    categorical: textFeatures,
+    maxCategories: job.maxCategories ?? PREPROCESS_DEFAULTS.maxCategories,
+    order: features,
+    scale: job.scale ?? PREPROCESS_DEFAULTS.scale,
+    impute: job.impute ?? PREPROCESS_DEFAULTS.impute,
+    path: job.input,
+    onRows: onBar ? (pass, rows, total) => onBar(`preprocess pass ${pass}`, rows, total, 'rows') : undefined,
+  });
+  // Values beyond --max-categories share one column: say how many, as in memory.
+  const otherCategories: Record<string, { distinct: number; kept: number; rows: number }> = {};
+  for (const s of pre.state.categorical) {
+    if (!s.rare?.length) continue;
+    const { distinct, rows } = beyond(s.name, s.categories);
+    otherCategories[s.name] = { distinct, kept: s.categories.length, rows };
+    log(`notice: column '${s.name}': ${distinct} distinct values; the ${s.categories.length} most frequent are one-hot columns, the other ${distinct - s.categories.length} (${rows} rows) go to ${s.name}=__other__ (--max-categories ${s.categories.length})`);
+  }
+  const d = pre.featureNames.length;
   // The cache lives in the staging directory: removed with it on failure, never published.
   const file = path.join(run.staging, '.rows.f32');
   const writer = new MatrixCacheWriter(file, d);
@@ -144,8 +182,9 @@ export async function cacheTable(
   // Text holding numbers: the id, the weight and the features as named, or any column but the
   // excluded ones when the features are the default (in memory it would become one).
   const read = new Set([job.id, job.weight, ...(job.features ?? [])].filter((c): c is string => !!c));
-  const left = new Set([...(job.exclude ?? []), ...(job.sensitive ?? [])]);
-  const text = new TextColumnsCheck(job.input, (name) => (job.features ? read.has(name) : read.has(name) || !left.has(name)));
+  // --categorical's columns are text as declared (in memory too): not counted.
+  const left = new Set([...(job.exclude ?? []), ...(job.sensitive ?? []), ...named]);
+  const text = new TextColumnsCheck(job.input, (name) => !named.includes(name) && (job.features ? read.has(name) : read.has(name) || !left.has(name)));
   let row = 0;
   try {
     for await (const b of batches()) {
@@ -171,7 +210,7 @@ export async function cacheTable(
     writer.abort();
     throw e;
   }
-  return { x: writer.finish(BLOCK_ROWS), file, weights, pre, features, exclude, nRows, batches };
+  return { x: writer.finish(BLOCK_ROWS), file, weights, pre, features, exclude, nRows, batches, otherCategories };
 }
 
 /** Closes a cached table's file and removes it; twice is harmless. */
@@ -194,8 +233,8 @@ export async function fitStreamingInto(
   pseudonymKey: PseudonymKey | null,
   checkpointsFor: (x: { nRows: number; nFeatures: number }) => Promise<import('./checkpoint.js').CheckpointStore>,
 ): Promise<FitResult> {
-  const { x, file: cacheFile, weights, pre, features, exclude, nRows, batches } = await cacheTable(run, job, log, pseudonymKey, () => lap('read'), job.onBar);
-  const d = features.length;
+  const { x, file: cacheFile, weights, pre, exclude, nRows, batches, otherCategories } = await cacheTable(run, job, log, pseudonymKey, () => lap('read'), job.onBar);
+  const d = pre.featureNames.length;
   try {
     lap('preprocess');
     const method: 'kmeans' | 'minibatch' = job.method === 'minibatch' ? 'minibatch' : 'kmeans';
@@ -300,34 +339,19 @@ export async function fitStreamingInto(
     };
     lap('metrics');
 
-    // The last pass: assignments batch by batch, and the profile's sums in input units.
-    const sums = new Float64Array(k * d);
-    const cnts = new Float64Array(k * d);
-    const profileOf = (): SegmentProfile => ({
-      columns: features!,
-      rows: order.map((j, p) => ({ segment: segmentIds[p], count: sizes[j], share: sizes[j] / nRows, values: features!.map((_, f) => (cnts[j * d + f] ? sums[j * d + f] / cnts[j * d + f] : NaN)) })),
-    });
-    // Names need the profile, and the assignments carry names: the profile's sums come first,
-    // from the same batches the assignments pass reads.
+    // The last passes: the profile's sums (numbers in input units, categories as shares: the
+    // resident profile's additions, ./profile.ts ProfileSums), then the assignments batch by
+    // batch. Names need the profile, and the assignments carry names, so the sums come first.
+    const sums = new ProfileSums(pre, k);
     let at = 0;
     for await (const b of batches()) {
       const n = b.nRows;
-      features.forEach((name, f) => {
-        let i = 0;
-        for (const { values, nulls } of numericChunks(b.numericColumn(name))) {
-          for (let q = 0; q < values.length; q++, i++) {
-            const v = Number(values[q]);
-            if ((nulls && nulls[q]) || Number.isNaN(v)) continue;
-            const l = r.labels[at + i];
-            sums[l * d + f] += v;
-            cnts[l * d + f]++;
-          }
-        }
-      });
+      sums.add(b, pre.transform(b), r.labels.subarray(at, at + n));
       at += n;
       job.onBar?.('profile', at, nRows, 'rows');
     }
-    const profile = profileOf();
+    const byLabel = sums.result();
+    const profile: SegmentProfile = { columns: byLabel.columns, rows: order.map((j, p) => ({ ...byLabel.rows[j], segment: segmentIds[p] })) };
     const names = segmentNames(profile, job.names ? readNamesFile(job.names, profile.rows.map((p) => p.segment)) : {});
     if (job.names) run.input(job.names);
     if (alignment && !job.id) log('notice: --align-to without --id: customers cannot be followed between runs, so no transitions.csv');
@@ -393,7 +417,7 @@ export async function fitStreamingInto(
     atomicWrite(run.file('metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
     atomicWrite(run.file('model.json'), JSON.stringify(model, null, 2) + '\n');
     run.backend(be.name, be.fallback);
-    run.count({ rowsRead: nRows, rowsAssigned: nRows, features: d, excluded: exclude, outOfCore: true, missing: Object.fromEntries(pre.state.numeric.filter((s) => s.missing > 0).map((s) => [s.name, s.missing])) });
+    run.count({ rowsRead: nRows, rowsAssigned: nRows, features: d, excluded: exclude, outOfCore: true, otherCategories, missing: Object.fromEntries(pre.state.numeric.filter((s) => s.missing > 0).map((s) => [s.name, s.missing])) });
     lap('write');
     return { model, metrics, profile, files: [], coercions: {} };
   } finally {

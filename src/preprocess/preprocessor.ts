@@ -122,6 +122,8 @@ export interface PreprocessState {
 }
 
 const OTHER = '__other__';
+/** The one-hot column of a categorical feature's values outside its categories. */
+export const OTHER_CATEGORY = OTHER;
 
 export class Preprocessor {
   private constructor(readonly state: PreprocessState) {}
@@ -190,8 +192,9 @@ export class Preprocessor {
         throw new SegtensorError('BAD_OPTION', `--features: '${name}' is the id or weight column and cannot be a feature`);
       }
       if (col.type === 'string') {
-        checkCategorical(table.path, name, col.values, o.maxCategories);
-        categorical.push({ name, ...topCategories(col.values, o.maxCategories) });
+        const counts = new CategoryCounts(table.path, name, o.maxCategories);
+        counts.add(col.values);
+        categorical.push({ name, ...counts.step() });
       } else if (col.type === 'other') {
         throw new SegtensorError('NON_NUMERIC_COLUMN', `${table.path}: column '${name}' is ${col.typeName}, neither numeric nor categorical`);
       } else numericNames.push(name);
@@ -482,44 +485,81 @@ export function numericStep(
 /**
  * A string column is one-hot encoded only if it looks categorical. Numbers stored as text with
  * a few bad cells ('n/a', '12%') and near-unique strings (emails, ids) are errors that say so,
- * rather than hundreds of silent one-hot columns.
+ * rather than hundreds of silent one-hot columns. Then the `cap` most frequent values (ties by
+ * value) are its categories, and up to {@link MAX_RARE} of the rest are kept as rare.
+ *
+ * The counts come from one array of cells or from a column read in batches (`add` each, with
+ * its first row); `maxDistinct` bounds the values counted (a table read in blocks), beyond which
+ * the column is refused as an identifier.
+ *
+ * @example
+ * const c = new CategoryCounts('t.csv', 'region', 20);
+ * c.add(values);
+ * const { categories, rare } = c.step();
  */
-function checkCategorical(path: string, name: string, values: (string | null)[], cap: number): void {
-  let numeric = 0;
-  let present = 0;
-  let firstBad = -1;
-  const limit = Math.max(1000, cap, values.length / 2);
-  const distinct = new Set<string>();
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i];
-    if (v === null) continue;
-    present++;
-    if (distinct.size <= limit) distinct.add(v);
-    if (v.trim() !== '' && Number.isFinite(Number(v))) numeric++;
-    else if (firstBad < 0) firstBad = i;
-  }
-  if (present === 0) {
-    throw new SegtensorError('ALL_NULL_COLUMN', `${path}: column '${name}' has no values (all ${values.length} are null)`);
-  }
-  if (numeric >= 0.9 * present && firstBad >= 0) {
-    throw new SegtensorError(
-      'NON_NUMERIC_COLUMN',
-      `${path}: column '${name}' is not numeric: ${dataRow(firstBad)} is '${values[firstBad]}' (${present - numeric} of ${present} values are not numbers)`,
-    );
-  }
-  if (distinct.size > limit) {
-    throw new SegtensorError(
-      'NON_NUMERIC_COLUMN',
-      `${path}: column '${name}' is text with over ${Math.floor(limit)} distinct values in ${values.length} rows: an identifier, not a category; leave it out of --features or pass it as --id`,
-    );
-  }
-}
+export class CategoryCounts {
+  private readonly counts = new Map<string, number>();
+  private rows = 0;
+  private present = 0;
+  private numeric = 0;
+  private firstBad = -1;
+  private firstBadValue = '';
+  private overflow = false;
 
-/** The `cap` most frequent values (ties by value), and up to {@link MAX_RARE} of the rest. */
-function topCategories(values: (string | null)[], cap: number): { categories: string[]; rare?: string[] } {
-  const counts = new Map<string, number>();
-  for (const v of values) if (v !== null) counts.set(v, (counts.get(v) ?? 0) + 1);
-  const sorted = [...counts.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([c]) => c);
-  const categories = sorted.slice(0, cap);
-  return sorted.length > cap ? { categories, rare: sorted.slice(cap, cap + MAX_RARE) } : { categories };
+  constructor(
+    private readonly path: string,
+    private readonly name: string,
+    private readonly cap: number,
+    private readonly maxDistinct = Infinity,
+  ) {}
+
+  add(values: readonly (string | null)[]): void {
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      if (v === null) continue;
+      this.present++;
+      const c = this.counts.get(v);
+      if (c !== undefined) this.counts.set(v, c + 1);
+      else if (this.counts.size < this.maxDistinct) this.counts.set(v, 1);
+      else this.overflow = true;
+      if (v.trim() !== '' && Number.isFinite(Number(v))) this.numeric++;
+      else if (this.firstBad < 0) {
+        this.firstBad = this.rows + i;
+        this.firstBadValue = v;
+      }
+    }
+    this.rows += values.length;
+  }
+
+  /** The checks (errors naming the file and column), then the categories. */
+  step(): { categories: string[]; rare?: string[] } {
+    const { path, name } = this;
+    if (this.present === 0) throw new SegtensorError('ALL_NULL_COLUMN', `${path}: column '${name}' has no values (all ${this.rows} are null)`);
+    if (this.numeric >= 0.9 * this.present && this.firstBad >= 0) {
+      throw new SegtensorError(
+        'NON_NUMERIC_COLUMN',
+        `${path}: column '${name}' is not numeric: ${dataRow(this.firstBad)} is '${this.firstBadValue}' (${this.present - this.numeric} of ${this.present} values are not numbers)`,
+      );
+    }
+    const limit = Math.max(1000, this.cap, this.rows / 2);
+    if (this.overflow || this.counts.size > limit) {
+      throw new SegtensorError(
+        'NON_NUMERIC_COLUMN',
+        this.overflow
+          ? `${path}: column '${name}' is text with over ${this.maxDistinct} distinct values: an identifier, not a category, or too many categories to count in blocks; leave it out of --features or pass it as --id`
+          : `${path}: column '${name}' is text with over ${Math.floor(limit)} distinct values in ${this.rows} rows: an identifier, not a category; leave it out of --features or pass it as --id`,
+      );
+    }
+    const sorted = [...this.counts.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([c]) => c);
+    const categories = sorted.slice(0, this.cap);
+    return sorted.length > this.cap ? { categories, rare: sorted.slice(this.cap, this.cap + MAX_RARE) } : { categories };
+  }
+
+  /** For the notice on values beyond the cap: distinct values, and rows outside the `kept` ones. */
+  beyond(kept: readonly string[]): { distinct: number; rows: number } {
+    const k = new Set(kept);
+    let rows = 0;
+    for (const [v, c] of this.counts) if (!k.has(v)) rows += c;
+    return { distinct: this.counts.size, rows };
+  }
 }

@@ -19,7 +19,7 @@
 import { dataRow, SegtensorError } from '../errors.js';
 import { numericChunks, type ColumnTable } from '../io/table.js';
 import type { ImputeKind, ScaleKind } from './kinds.js';
-import { numericStep, Preprocessor, type NumericStep } from './preprocessor.js';
+import { CategoryCounts, numericStep, OTHER_CATEGORY, Preprocessor, type CategoricalStep, type NumericStep } from './preprocessor.js';
 import { quickselectMedian } from './stats.js';
 
 /** A bucket with at most this many values is collected and selected in memory (8 MB). */
@@ -129,10 +129,24 @@ export interface StreamingPreprocessOptions {
   collectAtMost?: number;
   /** Hears the rows of each pass after the first (which counts them) as its batches go by: pass 2, 3, ... */
   onRows?: (pass: number, rows: number, total: number) => void;
+  /**
+   * Text features, one-hot encoded as in memory (the `maxCategories` most frequent values of
+   * each, counted in the first pass). `order` lists every feature in the order given, for the
+   * model's inputs; default the numeric ones, then these.
+   */
+  categorical?: string[];
+  maxCategories?: number;
+  order?: string[];
 }
 
+/** Distinct values a text feature may have in a table read in blocks (the counts are held in memory). */
+export const MAX_STREAMED_DISTINCT = 1_000_000;
+
 /** Fits the preprocessing of the numeric `features` over the batches `batches()` yields (a fresh stream per call). */
-export async function fitStreaming(batches: () => AsyncIterable<ColumnTable>, o: StreamingPreprocessOptions): Promise<{ pre: Preprocessor; nRows: number }> {
+export async function fitStreaming(
+  batches: () => AsyncIterable<ColumnTable>,
+  o: StreamingPreprocessOptions,
+): Promise<{ pre: Preprocessor; nRows: number; beyond: (name: string, kept: readonly string[]) => { distinct: number; rows: number } }> {
   const d = o.features.length;
   const log = o.scale === 'log1p';
   const slog = (x: number) => Math.sign(x) * Math.log1p(Math.abs(x));
@@ -148,10 +162,17 @@ export async function fitStreaming(batches: () => AsyncIterable<ColumnTable>, o:
 
   /** Calls fn(column, values, nulls, first row) for each run of each feature's values, in row order. */
   let pass = 0;
+  const cats = (o.categorical ?? []).map((name) => new CategoryCounts(o.path, name, o.maxCategories ?? 20, MAX_STREAMED_DISTINCT));
   const eachChunk = async (fn: (c: number, values: ArrayLike<number>, nulls: Uint8Array | null, row: number) => void) => {
     let base = 0;
     pass++;
     for await (const t of batches()) {
+      if (pass === 1)
+        cats.forEach((counts, j) => {
+          const col = t.column(o.categorical![j]);
+          if (col.type !== 'string') throw new SegtensorError('BAD_OPTION', `${o.path}: column '${o.categorical![j]}' is ${col.type === 'other' ? col.typeName : col.type} in a batch; a categorical feature must be text throughout`);
+          counts.add(col.values);
+        });
       for (let c = 0; c < d; c++) {
         let row = base;
         for (const { values, nulls } of numericChunks(t.numericColumn(o.features[c]))) {
@@ -248,8 +269,20 @@ export async function fitStreaming(batches: () => AsyncIterable<ColumnTable>, o:
     }
     return numericStep(name, fill, log ? slog(fill) : fill, log, m, present[c], nRows - present[c], o.scale);
   });
+  const categorical: CategoricalStep[] = cats.map((counts, j) => ({ name: o.categorical![j], ...counts.step() }));
+  const typeOf = new Map(o.features.map((name, c) => [name, o.types?.[c] ?? 'number']));
+  const order = o.order ?? [...o.features, ...(o.categorical ?? [])];
   return {
-    pre: Preprocessor.fromJSON({ scaleKind: o.scale, imputeKind: o.impute, numeric, categorical: [], featureNames: numeric.map((s) => s.name), inputs: o.features.map((name, c) => ({ name, kind: 'numeric', type: o.types?.[c] ?? 'number' })) }),
+    pre: Preprocessor.fromJSON({
+      scaleKind: o.scale,
+      imputeKind: o.impute,
+      numeric,
+      categorical,
+      featureNames: [...numeric.map((s) => s.name), ...categorical.flatMap((s) => [...s.categories, OTHER_CATEGORY].map((c) => `${s.name}=${c}`))],
+      inputs: order.map((name) => (typeOf.has(name) ? { name, kind: 'numeric', type: typeOf.get(name)! } : { name, kind: 'categorical', type: 'string' })),
+    }),
     nRows,
+    /** For the notice on values beyond --max-categories, per text feature with rare values. */
+    beyond: (name: string, kept: readonly string[]) => cats[o.categorical!.indexOf(name)].beyond(kept),
   };
 }

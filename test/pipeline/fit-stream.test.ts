@@ -352,10 +352,54 @@ describe('fit --memory-limit: a table read in blocks (issue 17)', () => {
     await expect(predictSegments({ model: path.join(dir, 'tn-mem'), input: path.join(dir, 'text-ids.parquet'), out: path.join(dir, 'tn-p.arrow'), memoryLimit: 2 ** 20 })).rejects.toThrow(/column 'customer_id' of .* holds numbers stored as text/);
   }, 60_000);
 
+  it('categories in blocks: one-hot columns, rare values, profile shares and assignments as in memory', async () => {
+    const n = 90_000;
+    const r = new Random(21);
+    const regions = ['north', 'south', 'east', 'west'];
+    const cols = [
+      { name: 'customer_id', values: BigInt64Array.from({ length: n }, (_, i) => BigInt(i + 1)) },
+      { name: 'spend', values: Float64Array.from({ length: n }, (_, i) => 40 + 60 * (i % 3) + 8 * r.gauss()) },
+      { name: 'tenure', values: Float64Array.from({ length: n }, (_, i) => (i % 29 === 0 ? NaN : 3 * (i % 5) + r.gauss())) },
+      // Text with nulls, and a long tail beyond --max-categories 3 (rare values).
+      { name: 'region', values: Array.from({ length: n }, (_, i) => (i % 31 === 0 ? null : i % 97 === 0 ? `outpost-${i % 13}` : regions[(i * 7 + (i % 3)) % 4])) },
+      // Plan codes stored as integers, named by --categorical (read as text, as in memory).
+      { name: 'plan', values: Int32Array.from({ length: n }, (_, i) => 100 + (i % 3) * 10 + (i % 7 === 0 ? 1 : 0)) },
+    ];
+    const w = new ArrowBatchWriter(path.join(dir, 'cats.arrow'));
+    for (let s0 = 0; s0 < n; s0 += 30_000) w.write(cols.map((c) => ({ name: c.name, values: c.values.slice(s0, s0 + 30_000) })) as never);
+    await w.close();
+    await writeTable(path.join(dir, 'cats.parquet'), cols as never);
+    for (const file of ['cats.arrow', 'cats.parquet']) {
+      for (const extra of [{ categoricalColumns: ['region', 'plan'] }, { features: ['plan', 'spend', 'region', 'tenure'], categoricalColumns: ['plan'] }] as const) {
+        const job = (out: string): FitJob => ({ input: path.join(dir, file), out: path.join(dir, out), id: 'customer_id', k: 4, nInit: 2, seed: 3, maxCategories: 3, ...extra });
+        const notes: [string[], string[]] = [[], []];
+        const mem = await fitSegmentation({ ...job('cat-mem'), log: (l) => notes[0].push(l) });
+        const blk = await fitSegmentation({ ...job('cat-blk'), memoryLimit: 2 ** 20, log: (l) => notes[1].push(l) });
+        expect(blk.metrics.outOfCore).toBeTruthy();
+        expect(blk.model.preprocessing).toEqual(mem.model.preprocessing);
+        expect(mem.model.preprocessing.categorical.map((c) => c.name).sort()).toEqual(['plan', 'region']);
+        expect(mem.model.preprocessing.categorical.find((c) => c.name === 'region')!.rare?.length).toBeGreaterThan(0);
+        const other = (ls: string[]) => ls.filter((l) => /most frequent are one-hot columns/.test(l));
+        expect(other(notes[1])).toEqual(other(notes[0]));
+        expect(other(notes[0]).length).toBeGreaterThan(0);
+        const worst = Math.max(...blk.model.centroidsScaled.flatMap((c, j) => c.map((v, f) => Math.abs(v - mem.model.centroidsScaled[j][f]))));
+        expect(worst).toBeLessThan(1e-5);
+        expect(blk.metrics.sizes).toEqual(mem.metrics.sizes);
+        expect(fs.readFileSync(path.join(dir, 'cat-blk', 'segments.csv'), 'utf8')).toBe(fs.readFileSync(path.join(dir, 'cat-mem', 'segments.csv'), 'utf8'));
+        const a = await readTable(path.join(dir, 'cat-blk', 'assignments.arrow'));
+        const b = await readTable(path.join(dir, 'cat-mem', 'assignments.arrow'));
+        for (const c of ['customer_id', 'segment']) expect(Array.from(a.numeric(c)), `${file} ${c}`).toEqual(Array.from(b.numeric(c)));
+        const mm = JSON.parse(fs.readFileSync(path.join(dir, 'cat-mem', 'manifest.json'), 'utf8'));
+        const mb = JSON.parse(fs.readFileSync(path.join(dir, 'cat-blk', 'manifest.json'), 'utf8'));
+        expect(mb.counts.otherCategories).toEqual(mm.counts.otherCategories);
+      }
+    }
+  }, 240_000);
+
   it('what needs the whole table is refused in one line, before any work', async () => {
     for (const [extra, what] of [
       [{ method: 'gmm' as const, k: 3 }, '--method gmm'],
-      [{ categoricalColumns: ['visits'] }, '--categorical'],
+      [{ dtypes: { spend: 'number' as const } }, '--dtypes'],
       [{ pca: 2 }, '--pca'],
       [{ report: true }, '--report'],
       [{ format: 'parquet' as const }, '--format parquet'],
