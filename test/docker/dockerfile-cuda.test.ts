@@ -58,4 +58,53 @@ describe('Dockerfile.cuda', () => {
     expect(users.length, 'DL3002: the last USER is not root').toBeGreaterThan(0);
     expect(users[users.length - 1].getTextContent()).not.toMatch(/root/);
   });
+
+  it('keeps @tensorflow/tfjs-node-gpu in the image: nothing prunes it after it is installed, and the build checks it is there', () => {
+    expect(tfjsGpuProblems(text)).toEqual([]);
+    // The runtime stage takes the build stage's node_modules, where it was installed.
+    const copies = instructions.filter((i) => i.getKeyword() === 'COPY' && (i as Copy).getFromFlag()?.getValue() === 'build').map((i) => i.getArguments().map((a) => a.getValue()).join(' '));
+    expect(copies).toContain('/app/node_modules ./node_modules');
+  });
+
+  it('the check above catches the image that lost tfjs-node-gpu (installed --no-save, then npm prune)', () => {
+    const lost = text.replace(
+      /RUN npm prune --omit=dev\n(?:#[^\n]*\n)*RUN npm install --no-save --omit=dev --no-audit --no-fund @tensorflow\/tfjs-node-gpu@4\.22\.0\nRUN node -e [^\n]*\n/,
+      'RUN npm install --no-save --no-audit --no-fund @tensorflow/tfjs-node-gpu@4.22.0 \\\n && npm prune --omit=dev\n',
+    );
+    expect(lost).not.toBe(text);
+    expect(tfjsGpuProblems(lost)).toEqual([
+      'npm prune --omit=dev after the tfjs-node-gpu install removes it (it is not in package.json)',
+      'no step after the install checks that @tensorflow/tfjs-node-gpu is present',
+    ]);
+  });
 });
+
+/**
+ * What would ship an image without @tensorflow/tfjs-node-gpu: in the stage that installs it, a
+ * later npm command that removes packages package.json does not list (prune, ci, uninstall,
+ * dedupe, or an install that saves), or no later step that resolves the package.
+ */
+function tfjsGpuProblems(dockerfile: string): string[] {
+  const d = DockerfileParser.parse(dockerfile);
+  const stages: string[][] = [];
+  for (const ins of d.getInstructions()) {
+    if (ins.getKeyword() === 'FROM') stages.push([]);
+    else if (ins.getKeyword() === 'RUN' && stages.length) {
+      // One RUN's commands, split on && and ;, line continuations joined.
+      const body = ins.getTextContent().replace(/^RUN\s+/, '').replace(/\\\n/g, ' ');
+      stages[stages.length - 1].push(...body.split(/&&|;/).map((c) => c.trim()).filter(Boolean));
+    }
+  }
+  const stage = stages.find((cmds) => cmds.some((c) => /\bnpm (install|i)\b.*@tensorflow\/tfjs-node-gpu/.test(c)));
+  if (!stage) return ['no stage installs @tensorflow/tfjs-node-gpu'];
+  const at = stage.findIndex((c) => /\bnpm (install|i)\b.*@tensorflow\/tfjs-node-gpu/.test(c));
+  const problems: string[] = [];
+  if (!/--no-save/.test(stage[at])) problems.push('the tfjs-node-gpu install must not change package.json (--no-save)');
+  for (const c of stage.slice(at + 1)) {
+    if (/\bnpm (prune|ci|uninstall|un|rm|remove|dedupe)\b/.test(c) || (/\bnpm (install|i)\b/.test(c) && !/--no-save/.test(c))) {
+      problems.push(`${c} after the tfjs-node-gpu install removes it (it is not in package.json)`);
+    }
+  }
+  if (!stage.slice(at + 1).some((c) => /require\.resolve\(['"]@tensorflow\/tfjs-node-gpu/.test(c))) problems.push('no step after the install checks that @tensorflow/tfjs-node-gpu is present');
+  return problems;
+}
