@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Packs what a lent GPU machine needs to run segtensor's GPU checks (it has nvcc, PyTorch and
 # scikit-learn but no Node) into .gpu/, which .git/info/exclude keeps out of git: an
-# xz-compressed copy of this machine's Node (and its headers), vitest and the packages it loads, and the CUDA addon
-# built here (cudart linked statically: it needs only the driver there). Then, with the device
+# xz-compressed copy of this machine's Node (and its headers), vitest and the packages it loads,
+# the runtime packages the shared backend, K-Means and metrics suites import (not DuckDB, tfjs,
+# vega or parquet-wasm: those suites do not load them, and they would not fit the device tool's
+# 64 MiB), the CUDA addon built here (cudart linked statically: it needs only the driver there)
+# and the native CPU addon (the suites compare every backend with it). Then, with the device
 # tool, one call runs the GPU tests and the GPU benchmark and returns their logs:
 #
 #   bash scripts/gpu-pack.sh
@@ -33,8 +36,10 @@ node -e '
   };
   visit("vitest");
   visit("node-addon-api");
+  const skip = /^(@duckdb\/|@tensorflow\/|vega|parquet-wasm$|node-gyp$)/;
+  for (const d of Object.keys(require("./package.json").dependencies)) if (!skip.test(d)) visit(d);
   console.log([...seen].map((n) => "node_modules/" + n).join("\n"));
 ' >.gpu/modules.txt
 tar -cJf .gpu/modules.tar.xz -T .gpu/modules.txt
-cp kernels/build/Release/segtensor_cuda.node .gpu/
+cp kernels/build/Release/segtensor_cuda.node kernels/build/Release/segtensor_native.node .gpu/
 du -sh .gpu dist

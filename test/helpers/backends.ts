@@ -22,6 +22,13 @@ export async function usableBackends(): Promise<Backend[]> {
 export const ALWAYS: BackendName[] = ['cpu', 'wasm'];
 
 /**
+ * Set by scripts/gpu-run.sh: the lent GPU machine runs the shared suites from a pack that
+ * carries no tfjs and no DuckDB (scripts/gpu-pack.sh says why), so the checks that every machine
+ * has `cpu` and `wasm` are skipped there, visibly.
+ */
+export const GPU_PACK = process.env.SEGTENSOR_GPU_PACK === '1';
+
+/**
  * Runs fn once per instruction set the native addon has when `be` is the native backend
  * (setIsa is process-wide, restored to auto after), once otherwise; fn gets a label for messages.
  */
