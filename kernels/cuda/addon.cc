@@ -1,21 +1,23 @@
 // N-API binding of the CUDA kernels (api.h). Built by kernels/cuda/build.mjs with g++ and
 // linked against kernels.o and cudart_static, so it loads on machines without libcuda and
 // reports why CUDA cannot run through probe() instead of failing to load.
+//
+// Every argument is checked before any device call, as the CPU binding checks its own (the
+// shared ../common/napi-args.h): a typed array of the wrong type or too short for the uploaded
+// matrix's rows and features (remembered by its handle), k or m, is a one-line TypeError or
+// RangeError, never a read past the end of a host array or a device fault.
 #include <napi.h>
 
 #include <cstring>
 #include <string>
 
+#include "../common/napi-args.h"
 #include "api.h"
 
 namespace {
 
-template <class T>
-T* dataOf(const Napi::Value& v) {
-  if (v.IsNull() || v.IsUndefined()) return nullptr;
-  const Napi::TypedArray ta = v.As<Napi::TypedArray>();
-  return reinterpret_cast<T*>(static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset());
-}
+using seg::dataOf;
+using seg::sizeArg;
 
 /** Throws err, if any; device out-of-memory errors (api.h) carry `code: 'CUDA_OOM'`. */
 void check(Napi::Env env, const char* err) {
@@ -28,12 +30,24 @@ void check(Napi::Env env, const char* err) {
 /** The handle behind an upload: freed by release(), or when collected if never released. */
 struct Handle {
   SegCudaData* data;
+  /** The uploaded matrix's rows and features, for the argument checks. */
+  size_t n;
+  size_t d;
 };
 
-SegCudaData* handleOf(const Napi::Value& v) {
-  SegCudaData* h = v.As<Napi::External<Handle>>().Data()->data;
-  if (!h) throw Napi::Error::New(v.Env(), "cuda: the matrix was released");
-  return h;
+Handle* boxOf(const Napi::CallbackInfo& info, size_t i) {
+  if (!info[i].IsExternal()) throw Napi::TypeError::New(info.Env(), "cuda: the first argument must be a handle from upload()");
+  Handle* box = info[i].As<Napi::External<Handle>>().Data();
+  if (!box->data) throw Napi::Error::New(info.Env(), "cuda: the matrix was released");
+  return box;
+}
+
+/** Rows [r0, r1) from arguments i and i + 1, checked against the matrix's n. */
+void rowRange(const Napi::CallbackInfo& info, size_t i, size_t n, const char* op, int64_t* r0, int64_t* r1) {
+  const size_t a = sizeArg(info, i, "r0", 0), b = sizeArg(info, i + 1, "r1", 0);
+  if (a > b || b > n) throw Napi::RangeError::New(info.Env(), std::string(op) + ": need 0 <= r0 <= r1 <= nRows = " + std::to_string(n));
+  *r0 = (int64_t)a;
+  *r1 = (int64_t)b;
 }
 
 /** probe() -> { ok: true, name, freeBytes, totalBytes } | { ok: false, reason } */
@@ -57,11 +71,14 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
 /** upload(x, nRows, d, weights|null, shift) -> handle (freed by release or GC) */
 Napi::Value Upload(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const int64_t n = info[1].As<Napi::Number>().Int64Value();
-  const int d = info[2].As<Napi::Number>().Int32Value();
+  const size_t n = sizeArg(info, 1, "nRows", 0);
+  const size_t d = sizeArg(info, 2, "d", 1);
+  const float* x = dataOf<float>(info, 0, "x", n * d, false);
+  const float* w = dataOf<float>(info, 3, "weights", n, true);
+  const float* shift = dataOf<float>(info, 4, "shift", d, false);
   SegCudaData* h = nullptr;
-  check(env, seg_cuda_upload(dataOf<float>(info[0]), n, d, dataOf<float>(info[3]), dataOf<float>(info[4]), &h));
-  return Napi::External<Handle>::New(env, new Handle{h}, [](Napi::Env, Handle* box) {
+  check(env, seg_cuda_upload(x, (int64_t)n, (int)d, w, shift, &h));
+  return Napi::External<Handle>::New(env, new Handle{h, n, d}, [](Napi::Env, Handle* box) {
     if (box->data) seg_cuda_release(box->data);
     delete box;
   });
@@ -69,6 +86,7 @@ Napi::Value Upload(const Napi::CallbackInfo& info) {
 
 /** release(h): frees the device memory now; later calls with h throw. Idempotent. */
 Napi::Value Release(const Napi::CallbackInfo& info) {
+  if (!info[0].IsExternal()) throw Napi::TypeError::New(info.Env(), "cuda: release() takes a handle from upload()");
   Handle* box = info[0].As<Napi::External<Handle>>().Data();
   if (box->data) seg_cuda_release(box->data);
   box->data = nullptr;
@@ -81,11 +99,17 @@ Napi::Value Release(const Napi::CallbackInfo& info) {
  */
 Napi::Value Assign(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  Handle* b = boxOf(info, 0);
+  const size_t k = sizeArg(info, 2, "k", 1);
+  const float* c = dataOf<float>(info, 1, "centroids", k * b->d, false);
+  const int32_t* prev = dataOf<int32_t>(info, 3, "prevLabels", b->n, true);
+  if (!info[4].IsNumber()) throw Napi::TypeError::New(env, "prevGen must be a number");
+  int32_t* labels = dataOf<int32_t>(info, 5, "outLabels", b->n, true);
+  float* dist = dataOf<float>(info, 6, "outDist", b->n, true);
   double inertia = 0;
   int64_t changed = 0, gen = -1;
-  check(env, seg_cuda_assign(handleOf(info[0]), dataOf<float>(info[1]), info[2].As<Napi::Number>().Int32Value(),
-                             dataOf<int32_t>(info[3]), info[4].As<Napi::Number>().Int64Value(),
-                             dataOf<int32_t>(info[5]), dataOf<float>(info[6]), &inertia, &changed, &gen));
+  check(env, seg_cuda_assign(b->data, c, (int)k, prev, info[4].As<Napi::Number>().Int64Value(), labels, dist, &inertia,
+                             &changed, &gen));
   Napi::Object o = Napi::Object::New(env);
   o.Set("inertia", inertia);
   o.Set("nChanged", (double)changed);
@@ -95,49 +119,67 @@ Napi::Value Assign(const Napi::CallbackInfo& info) {
 
 /** resident(h, gen) -> whether generation gen is still in a device slot */
 Napi::Value Resident(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), seg_cuda_resident(handleOf(info[0]), info[1].As<Napi::Number>().Int64Value()) != 0);
+  Handle* b = boxOf(info, 0);
+  if (!info[1].IsNumber()) throw Napi::TypeError::New(info.Env(), "gen must be a number");
+  return Napi::Boolean::New(info.Env(), seg_cuda_resident(b->data, info[1].As<Napi::Number>().Int64Value()) != 0);
 }
 
 /** read(h, gen, outLabels, outDist): host copies of a resident generation. */
 Napi::Value Read(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  check(env, seg_cuda_read(handleOf(info[0]), info[1].As<Napi::Number>().Int64Value(), dataOf<int32_t>(info[2]),
-                           dataOf<float>(info[3])));
+  Handle* b = boxOf(info, 0);
+  if (!info[1].IsNumber()) throw Napi::TypeError::New(env, "gen must be a number");
+  int32_t* labels = dataOf<int32_t>(info, 2, "outLabels", b->n, true);
+  float* dist = dataOf<float>(info, 3, "outDist", b->n, true);
+  check(env, seg_cuda_read(b->data, info[1].As<Napi::Number>().Int64Value(), labels, dist));
   return env.Undefined();
 }
 
 /** segmentSum(h, labels|null, gen, k, outSums, outCounts) */
 Napi::Value SegmentSum(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  check(env, seg_cuda_segment_sum(handleOf(info[0]), dataOf<int32_t>(info[1]), info[2].As<Napi::Number>().Int64Value(),
-                                  info[3].As<Napi::Number>().Int32Value(), dataOf<double>(info[4]),
-                                  dataOf<double>(info[5])));
+  Handle* b = boxOf(info, 0);
+  const int32_t* labels = dataOf<int32_t>(info, 1, "labels", b->n, true);
+  if (!info[2].IsNumber()) throw Napi::TypeError::New(env, "gen must be a number");
+  const size_t k = sizeArg(info, 3, "k", 1);
+  double* sums = dataOf<double>(info, 4, "outSums", k * b->d, false);
+  double* counts = dataOf<double>(info, 5, "outCounts", k, false);
+  check(env, seg_cuda_segment_sum(b->data, labels, info[2].As<Napi::Number>().Int64Value(), (int)k, sums, counts));
   return env.Undefined();
 }
 
 /** distances(h, centers, m, out) */
 Napi::Value Distances(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  check(env, seg_cuda_distances(handleOf(info[0]), dataOf<float>(info[1]), info[2].As<Napi::Number>().Int32Value(),
-                                dataOf<float>(info[3])));
+  Handle* b = boxOf(info, 0);
+  const size_t m = sizeArg(info, 2, "m", 1);
+  const float* centers = dataOf<float>(info, 1, "centers", m * b->d, false);
+  float* out = dataOf<float>(info, 3, "out", b->n * m, false);
+  check(env, seg_cuda_distances(b->data, centers, (int)m, out));
   return env.Undefined();
 }
 
 /** potentials(h, closest, candidates, m) -> Float64Array(m) */
 Napi::Value Potentials(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const int m = info[3].As<Napi::Number>().Int32Value();
+  Handle* b = boxOf(info, 0);
+  const size_t m = sizeArg(info, 3, "m", 1);
+  const float* closest = dataOf<float>(info, 1, "closest", b->n, false);
+  const float* cands = dataOf<float>(info, 2, "candidates", m * b->d, false);
   Napi::Float64Array out = Napi::Float64Array::New(env, m);
-  check(env, seg_cuda_potentials(handleOf(info[0]), dataOf<float>(info[1]), dataOf<float>(info[2]), m, out.Data()));
+  check(env, seg_cuda_potentials(b->data, closest, cands, (int)m, out.Data()));
   return out;
 }
 
 /** clusterDistanceSums(h, xHost, labels, k[, r0, r1]) -> Float64Array((r1 − r0)·k); labels must lie in [0, k). */
 Napi::Value ClusterDistanceSums(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  Handle* b = boxOf(info, 0);
+  const size_t n = b->n;
+  const float* xHost = dataOf<float>(info, 1, "xHost", n * b->d, false);
+  const int32_t* labelData = dataOf<int32_t>(info, 2, "labels", n, false);
   const Napi::Int32Array labels = info[2].As<Napi::Int32Array>();
-  const int k = info[3].As<Napi::Number>().Int32Value();
-  const size_t n = labels.ElementLength();
+  const int k = (int)sizeArg(info, 3, "k", 1);
   for (size_t i = 0; i < n; ++i)
     if (labels[i] < 0 || labels[i] >= k)
       throw Napi::RangeError::New(env, "clusterDistanceSums: labels must be in [0, " + std::to_string(k) + "); got " +
@@ -146,34 +188,49 @@ Napi::Value ClusterDistanceSums(const Napi::CallbackInfo& info) {
   const int64_t r1 = info.Length() > 5 && info[5].IsNumber() ? info[5].As<Napi::Number>().Int64Value() : (int64_t)n;
   if (r0 < 0 || r0 > r1 || r1 > (int64_t)n) throw Napi::RangeError::New(env, "clusterDistanceSums: need 0 <= r0 <= r1 <= nRows");
   Napi::Float64Array out = Napi::Float64Array::New(env, (size_t)(r1 - r0) * (size_t)k);
-  check(env, seg_cuda_cluster_sums(handleOf(info[0]), dataOf<float>(info[1]), labels.Data(), k, r0, r1, out.Data()));
+  check(env, seg_cuda_cluster_sums(b->data, xHost, labelData, k, r0, r1, out.Data()));
   return out;
 }
 
 /** project(h, w, m, r0, r1, out): out ((r1 − r0) × m) = x[r0:r1]·w. */
 Napi::Value Project(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  check(env, seg_cuda_project(handleOf(info[0]), dataOf<float>(info[1]), info[2].As<Napi::Number>().Int32Value(),
-                              info[3].As<Napi::Number>().Int64Value(), info[4].As<Napi::Number>().Int64Value(),
-                              dataOf<float>(info[5])));
+  Handle* b = boxOf(info, 0);
+  const size_t m = sizeArg(info, 2, "m", 1);
+  const float* w = dataOf<float>(info, 1, "w", b->d * m, false);
+  int64_t r0, r1;
+  rowRange(info, 3, b->n, "project", &r0, &r1);
+  float* out = dataOf<float>(info, 5, "out", (size_t)(r1 - r0) * m, false);
+  check(env, seg_cuda_project(b->data, w, (int)m, r0, r1, out));
   return env.Undefined();
 }
 
 /** softSums(h, r, m, r0, r1, outSums, outCounts) */
 Napi::Value SoftSums(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  check(env, seg_cuda_soft_sums(handleOf(info[0]), dataOf<float>(info[1]), info[2].As<Napi::Number>().Int32Value(),
-                                info[3].As<Napi::Number>().Int64Value(), info[4].As<Napi::Number>().Int64Value(),
-                                dataOf<double>(info[5]), dataOf<double>(info[6])));
+  Handle* b = boxOf(info, 0);
+  const size_t m = sizeArg(info, 2, "m", 1);
+  int64_t r0, r1;
+  rowRange(info, 3, b->n, "softSums", &r0, &r1);
+  const float* r = dataOf<float>(info, 1, "r", (size_t)(r1 - r0) * m, false);
+  double* sums = dataOf<double>(info, 5, "outSums", m * b->d, false);
+  double* counts = dataOf<double>(info, 6, "outCounts", m, false);
+  check(env, seg_cuda_soft_sums(b->data, r, (int)m, r0, r1, sums, counts));
   return env.Undefined();
 }
 
 /** scatter(h, r|null, m, means, r0, r1, out) */
 Napi::Value Scatter(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  check(env, seg_cuda_scatter(handleOf(info[0]), dataOf<float>(info[1]), info[2].As<Napi::Number>().Int32Value(),
-                              dataOf<double>(info[3]), info[4].As<Napi::Number>().Int64Value(),
-                              info[5].As<Napi::Number>().Int64Value(), dataOf<double>(info[6])));
+  Handle* b = boxOf(info, 0);
+  const size_t m = sizeArg(info, 2, "m", 1);
+  int64_t r0, r1;
+  rowRange(info, 4, b->n, "scatter", &r0, &r1);
+  const float* r = dataOf<float>(info, 1, "r", (size_t)(r1 - r0) * m, true);
+  if (!r && m != 1) throw Napi::RangeError::New(env, "scatter: without responsibilities r, m must be 1");
+  const double* means = dataOf<double>(info, 3, "means", m * b->d, false);
+  double* out = dataOf<double>(info, 6, "out", m * b->d * b->d, false);
+  check(env, seg_cuda_scatter(b->data, r, (int)m, means, r0, r1, out));
   return env.Undefined();
 }
 

@@ -44,6 +44,28 @@ describe('cuda backend, unavailable', () => {
   });
 });
 
+describe.skipIf(!built)('cuda binding: arguments checked before any device call (as the CPU binding checks its own)', () => {
+  // These run without a device: the checks come before the upload reaches CUDA.
+  it('upload refuses arrays of the wrong type or too short for nRows × d, in one line', () => {
+    const a = loadCudaAddon() as unknown as Record<string, (...args: unknown[]) => unknown>;
+    const x = new Float32Array(12);
+    const shift = new Float32Array(3);
+    expect(() => a.upload(x, 5, 3, null, shift)).toThrow(/^x is too short: need 15 elements, got 12$/);
+    expect(() => a.upload(new Float64Array(12), 4, 3, null, shift)).toThrow(/^x must be a Float32Array$/);
+    expect(() => a.upload(x, 4, 3, new Float32Array(3), shift)).toThrow(/^weights is too short: need 4 elements, got 3$/);
+    expect(() => a.upload(x, 4, 3, null, new Float32Array(2))).toThrow(/^shift is too short: need 3 elements, got 2$/);
+    expect(() => a.upload(x, 4, 0, null, shift)).toThrow(/^d must be an integer >= 1$/);
+    expect(() => a.upload(x, -1, 3, null, shift)).toThrow(/^nRows must be an integer >= 0$/);
+  });
+
+  it('every op refuses a first argument that is not an upload handle', () => {
+    const a = loadCudaAddon() as unknown as Record<string, (...args: unknown[]) => unknown>;
+    for (const op of ['assign', 'resident', 'read', 'segmentSum', 'distances', 'potentials', 'clusterDistanceSums', 'project', 'softSums', 'scatter', 'release']) {
+      expect(() => a[op]({}, new Float32Array(4), 1), op).toThrow(/handle from upload\(\)/);
+    }
+  });
+});
+
 describe.skipIf(!has('g++'))('cuda kernels, emulated on the CPU', () => {
   const dir = mkdtempSync(join(tmpdir(), 'segtensor-emulate-'));
   const exe = join(dir, 'emulate');
@@ -185,6 +207,23 @@ describe.skipIf(!hasGpu)('cuda backend on a GPU', () => {
       expect(streamed).toEqual(resident);
     } finally {
       delete process.env.SEGTENSOR_CUDA_STREAM_ROWS;
+    }
+  });
+
+  it('refuses host arrays too short for the uploaded matrix, k or m, before the device runs', () => {
+    const a = loadCudaAddon() as unknown as Record<string, (...args: unknown[]) => unknown>;
+    const n = 100;
+    const d = 4;
+    const h = a.upload(new Float32Array(n * d), n, d, null, new Float32Array(d));
+    try {
+      expect(() => a.assign(h, new Float32Array(3 * d - 1), 3, null, -1, null, null)).toThrow(/^centroids is too short/);
+      expect(() => a.assign(h, new Float32Array(3 * d), 3, new Int32Array(n - 1), -1, null, null)).toThrow(/^prevLabels is too short/);
+      expect(() => a.distances(h, new Float32Array(2 * d), 2, new Float32Array(2 * n - 1))).toThrow(/^out is too short/);
+      expect(() => a.potentials(h, new Float32Array(n - 1), new Float32Array(d), 1)).toThrow(/^closest is too short/);
+      expect(() => a.segmentSum(h, new Int32Array(n), -1, 2, new Float64Array(2 * d - 1), new Float64Array(2))).toThrow(/^outSums is too short/);
+      expect(() => a.project(h, new Float32Array(d * 2), 2, 0, n + 1, new Float32Array(2 * (n + 1)))).toThrow(/need 0 <= r0 <= r1 <= nRows/);
+    } finally {
+      a.release(h);
     }
   });
 
