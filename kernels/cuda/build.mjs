@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 /**
- * Builds the CUDA addon: nvcc compiles kernels.cu for sm_80 and sm_90, g++ compiles the N-API
+ * Builds the CUDA addon: nvcc compiles kernels.cu for sm_80 and sm_90 (with compute_90 PTX for
+ * newer GPUs), g++ compiles the N-API
  * binding, and both are linked against cudart_static (no link-time libcuda or cuBLAS), so the
  * addon loads anywhere and reports at run time why CUDA cannot be used.
  *
  *   node kernels/cuda/build.mjs [--nvcc=/path/to/nvcc] [--out=DIR]   (default DIR: kernels/build/Release)
+ *   node kernels/cuda/build.mjs --images   (prints the GPU images nvcc would embed, builds nothing)
  *
  * Exits non-zero with the failing step's first error line; scripts/build-native.mjs turns that
  * into a one-line notice.
@@ -57,12 +59,23 @@ const objDir = join(out, 'obj.cuda');
 mkdirSync(objDir, { recursive: true });
 const obj = join(objDir, 'kernels.o');
 
-run(nvcc, [
+const nvccArgs = [
   '-std=c++17', '-O3', '-Xcompiler', '-fPIC',
   '-gencode', 'arch=compute_80,code=sm_80',
   '-gencode', 'arch=compute_90,code=sm_90',
+  // PTX too, so a GPU newer than sm_90 compiles the kernels at load (the driver's JIT) instead
+  // of having no image for them; the probe launches one to be sure (kernels.cu).
+  '-gencode', 'arch=compute_90,code=compute_90',
   '-c', join(here, 'kernels.cu'), '-o', obj,
-]);
+];
+if (process.argv.includes('--images')) {
+  // nvcc's plan, not a build: the fatbinary step lists each embedded image (kind and sm).
+  const r = spawnSync(nvcc, ['--dryrun', ...nvccArgs], { encoding: 'utf8' });
+  const images = [...`${r.stderr}${r.stdout}`.matchAll(/--image3=kind=(\w+),sm=(\d+)/g)].map((m) => `${m[1]} sm_${m[2]}`);
+  console.log(images.join('\n'));
+  process.exit(images.length ? 0 : 1);
+}
+run(nvcc, nvccArgs);
 run(process.env.CXX ?? 'g++', [
   '-std=c++17', '-O2', '-fPIC', '-shared', '-fexceptions',
   '-DNAPI_VERSION=8', '-DNAPI_CPP_EXCEPTIONS',

@@ -399,6 +399,9 @@ const char* softPass(SegCudaData* h, const float* r, int m, const double* dMeans
 
 extern "C" {
 
+/** The probe's test launch: a kernel from this module's images runs and writes its answer. */
+__global__ void probeKernel(int* out) { *out = 42; }
+
 const char* seg_cuda_probe(char* name, int nameLen, size_t* freeBytes, size_t* totalBytes) {
   int count = 0;
   cudaError_t e = cudaGetDeviceCount(&count);
@@ -412,6 +415,23 @@ const char* seg_cuda_probe(char* name, int nameLen, size_t* freeBytes, size_t* t
   if (prop.major < 8) {
     std::snprintf(gMsg, sizeof gMsg, "%s has compute capability %d.%d; segtensor's kernels need 8.0 or newer",
                   prop.name, prop.major, prop.minor);
+    return gMsg;
+  }
+  // A compute capability is not enough: the module must hold an image this GPU runs (SASS for
+  // its architecture, or PTX the driver can compile). One launch says so for every kernel here.
+  int* answer = nullptr;
+  SEG_TRY("cudaMalloc", cudaMalloc(&answer, sizeof(int)));
+  probeKernel<<<1, 1>>>(answer);
+  cudaError_t le = cudaGetLastError();
+  if (le == cudaSuccess) le = cudaDeviceSynchronize();
+  int got = 0;
+  if (le == cudaSuccess) le = cudaMemcpy(&got, answer, sizeof got, cudaMemcpyDeviceToHost);
+  cudaFree(answer);
+  if (le != cudaSuccess || got != 42) {
+    cudaGetLastError();
+    std::snprintf(gMsg, sizeof gMsg,
+                  "%s (compute capability %d.%d) cannot run segtensor's kernels (built for sm_80 and sm_90, with compute_90 PTX): %s",
+                  prop.name, prop.major, prop.minor, le != cudaSuccess ? cudaGetErrorString(le) : "a test kernel returned a wrong value");
     return gMsg;
   }
   std::snprintf(name, nameLen, "%s", prop.name);

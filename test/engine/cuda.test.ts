@@ -112,6 +112,12 @@ describe.skipIf(!has('nvcc'))('cuda sources', () => {
       rmSync(out, { recursive: true, force: true });
     }
   }, 180_000);
+
+  it('embed SASS for sm_80 and sm_90 and compute_90 PTX, so a newer GPU compiles them at load rather than finding no image', () => {
+    const r = spawnSync(process.execPath, [join(root, 'kernels/cuda/build.mjs'), '--images'], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.trim().split('\n').sort()).toEqual(['elf sm_80', 'elf sm_90', 'ptx sm_90']);
+  }, 60_000);
 });
 
 describe.skipIf(!hasGpu)('cuda backend on a GPU', () => {
