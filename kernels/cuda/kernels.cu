@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "api.h"
@@ -441,7 +442,9 @@ const char* seg_cuda_probe(char* name, int nameLen, size_t* freeBytes, size_t* t
 
 const char* seg_cuda_upload(const float* x, int64_t n, int d, const float* weights, const float* shift,
                             SegCudaData** out) {
-  auto h = new SegCudaData();
+  // Owned here until it is handed out, so no early return (a failed cudaMemGetInfo included)
+  // leaks it or its device buffers.
+  std::unique_ptr<SegCudaData> h(new SegCudaData());
   h->n = n;
   h->d = d;
   // Resident when x, the per-row buffers and a reserve (1/8 of the device, for the sums'
@@ -471,20 +474,14 @@ const char* seg_cuda_upload(const float* x, int64_t n, int d, const float* weigh
   if (!err) err = h->dist[1].alloc(n);
   if (!err) err = h->labels[0].alloc(n);
   if (!err) err = h->labels[1].alloc(n);
-  if (err) {
-    delete h;
-    return err;
-  }
+  if (err) return err;
   cudaError_t e = stream ? cudaSuccess : cudaMemcpy(h->x.p, x, sizeof(float) * n * d, cudaMemcpyHostToDevice);
   if (e == cudaSuccess && weights) e = cudaMemcpy(h->w.p, weights, sizeof(float) * n, cudaMemcpyHostToDevice);
   if (e == cudaSuccess) e = cudaMemcpy(h->shift.p, shift, sizeof(float) * d, cudaMemcpyHostToDevice);
-  if (e != cudaSuccess) {
-    delete h;
-    return fail("upload", e);
-  }
+  if (e != cudaSuccess) return fail("upload", e);
   h->hostShift.assign(shift, shift + d);
   h->deviceBytes = totalB;
-  *out = h;
+  *out = h.release();
   return nullptr;
 }
 
@@ -533,6 +530,9 @@ const char* seg_cuda_assign(SegCudaData* h, const float* centroids, int k, const
   // Write into the slot not holding prev, so prev stays readable during the kernel.
   int slot = (h->slotGen[0] <= h->slotGen[1]) ? 0 : 1;
   if (dPrev == h->labels[slot].p) slot ^= 1;
+  // The slot's old generation is gone from here on: if this call fails half-way, its slot must
+  // not claim to hold it (seg_cuda_resident would answer for overwritten labels).
+  h->slotGen[slot] = -1;
   err = forEachChunk(h, [&](const float* dX, int64_t r0, int64_t rows, cudaStream_t st) -> const char* {
     const int64_t nb = (rows + kRows - 1) / kRows;  // r0 is a multiple of kRows
     AssignParams p{dX, h->w.p ? h->w.p + r0 : nullptr, dPrev ? dPrev + r0 : nullptr, h->c.p, h->panel.p, h->cc.p,
