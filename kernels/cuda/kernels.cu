@@ -277,6 +277,9 @@ struct SegCudaData {
   DevBuf<float> c, panel, cc;
   DevBuf<double> blockInertia, partial, sumOut;
   DevBuf<int64_t> blockChanged;
+  /** k-means++'s buffers (distances and potentials run once per seeding step), kept the same way. */
+  DevBuf<float> seedCenters, seedOut[2], seedClosest;
+  DevBuf<double> seedBlocks;
   std::vector<float> hostShift;
   /** The device's total memory (sizes the streamed chunks of the mixture steps). */
   size_t deviceBytes = 0;
@@ -621,12 +624,15 @@ const char* seg_cuda_segment_sum(SegCudaData* h, const int32_t* labels, int64_t 
 }
 
 const char* seg_cuda_distances(SegCudaData* h, const float* centers, int m, float* out) {
-  DevBuf<float> dC, dOut[2];
+  // The handle's buffers, grown when needed: no cudaMalloc/cudaFree (each a device-wide
+  // synchronisation) per k-means++ step.
+  DevBuf<float>& dC = h->seedCenters;
+  DevBuf<float>* dOut = h->seedOut;
   const char* err = nullptr;
   const int64_t chunk = h->streamRows ? h->streamRows : h->n;
-  if ((err = dC.alloc((size_t)m * h->d))) return err;
+  if ((err = dC.ensure((size_t)m * h->d))) return err;
   for (int b = 0; b < (h->streamRows ? 2 : 1); ++b)
-    if ((err = dOut[b].alloc((size_t)chunk * m))) return err;
+    if ((err = dOut[b].ensure((size_t)chunk * m))) return err;
   SEG_TRY("distances", cudaMemcpy(dC.p, centers, sizeof(float) * m * h->d, cudaMemcpyHostToDevice));
   return forEachChunk(h, [&](const float* dX, int64_t r0, int64_t rows, cudaStream_t st) -> const char* {
     float* o = dOut[h->streamRows ? (r0 / chunk) & 1 : 0].p;
@@ -643,12 +649,14 @@ const char* seg_cuda_potentials(SegCudaData* h, const float* closest, const floa
   const int64_t nBlocks = (n + kPotRows - 1) / kPotRows;
   for (int j = 0; j < m; ++j) out[j] = 0;
   if (nBlocks == 0) return nullptr;
-  DevBuf<float> dClosest, dCands;
-  DevBuf<double> dBlock;
+  // The handle's buffers, grown when needed (see seg_cuda_distances).
+  DevBuf<float>& dClosest = h->seedClosest;
+  DevBuf<float>& dCands = h->seedCenters;
+  DevBuf<double>& dBlock = h->seedBlocks;
   const char* err = nullptr;
-  if ((err = dClosest.alloc(n))) return err;
-  if ((err = dCands.alloc((size_t)m * d))) return err;
-  if ((err = dBlock.alloc((size_t)nBlocks * m))) return err;
+  if ((err = dClosest.ensure(n))) return err;
+  if ((err = dCands.ensure((size_t)m * d))) return err;
+  if ((err = dBlock.ensure((size_t)nBlocks * m))) return err;
   SEG_TRY("potentials", cudaMemcpy(dClosest.p, closest, sizeof(float) * n, cudaMemcpyHostToDevice));
   SEG_TRY("potentials", cudaMemcpy(dCands.p, cands, sizeof(float) * m * d, cudaMemcpyHostToDevice));
   err = forEachChunk(h, [&](const float* dX, int64_t r0, int64_t rows, cudaStream_t st) -> const char* {
