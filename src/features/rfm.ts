@@ -271,7 +271,7 @@ export async function buildFeatures(job: FeatureJob): Promise<FeatureResult> {
   checkFeatureJob(job);
   const key = jobPseudonymKey(job);
   // Staged and published with the metadata sidecar in one step (src/io/run-dir.ts).
-  const run = beginRun({ command: 'features', out: job.out, layout: 'file', sidecars: [metaPathFor(job.out)], options: job });
+  const run = beginRun({ command: 'features', out: job.out, layout: 'file', sidecars: [metaPathFor(job.out)], options: job, pseudonymKey: key });
   try {
     // Spill inside the staging directory: beside --out (the disk chosen for large files), and
     // removed with it when the run is interrupted.

@@ -38,6 +38,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { SegtensorError } from '../errors.js';
+import { keyFingerprint, type PseudonymKey } from '../util/pseudonym.js';
 import { VERSION } from '../version.js';
 
 export const RUN_MANIFEST = 'manifest.json';
@@ -70,6 +71,11 @@ export interface RunManifest {
    * same one and unchanged inputs, so it is compared verbatim (paths as the step gave them).
    */
   argv?: string[];
+  /**
+   * With `--pseudonymize-ids`: which key made the pseudonyms (util/pseudonym.ts keyFingerprint,
+   * which does not reveal it), so a job reruns a step after the key changes.
+   */
+  pseudonymKey?: string;
   inputs: (ManifestFile & { resolved: string })[];
   outputs: ManifestFile[];
   /** Rows read and written, and the counts of anything coerced, dropped or unseen. */
@@ -97,6 +103,8 @@ export interface RunSpec {
   options: object;
   /** Option name for messages. Default `--out`. */
   option?: string;
+  /** The key of `--pseudonymize-ids`, when the run pseudonymises ids: its fingerprint goes into the manifest. */
+  pseudonymKey?: PseudonymKey | null;
 }
 
 /** Linux filesystems that look writable but hold no files (a recursive mkdir there never ends). */
@@ -541,6 +549,7 @@ export class RunWriter {
       command: this.spec.command,
       options: Object.fromEntries(Object.entries(this.spec.options).filter(([, v]) => typeof v !== 'function' && v !== undefined)),
       ...(this.argv ? { argv: this.argv } : {}),
+      ...(this.spec.pseudonymKey ? { pseudonymKey: keyFingerprint(this.spec.pseudonymKey) } : {}),
       inputs,
       outputs,
       counts: this.counts,

@@ -10,6 +10,7 @@
 import path from 'node:path';
 import { SegtensorError } from '../errors.js';
 import { hashFile, openRun, storeOf } from '../io/run-dir.js';
+import { keyFingerprint, pseudonymKey } from '../util/pseudonym.js';
 import type { JobStep } from './job-file.js';
 
 export type Freshness = { upToDate: true; runId: string } | { upToDate: false; reason: string };
@@ -33,6 +34,19 @@ export async function freshness(step: JobStep, rewrittenBy?: (file: string) => J
   }
   if (!Array.isArray(manifest.argv)) return { upToDate: false, reason: 'the previous run recorded no command line' };
   if (manifest.argv.length !== step.argv.length || manifest.argv.some((a, i) => a !== step.argv[i])) return { upToDate: false, reason: 'options changed' };
+  // Pseudonyms depend on the key, which the command line does not show: compare fingerprints.
+  if (step.argv.includes('--pseudonymize-ids')) {
+    if (!manifest.pseudonymKey) return { upToDate: false, reason: 'the previous run recorded no pseudonym key fingerprint' };
+    const at = step.argv.indexOf('--pseudonym-key-file');
+    const keyFile = at >= 0 ? step.argv[at + 1] : (step.argv.find((a) => a.startsWith('--pseudonym-key-file='))?.slice('--pseudonym-key-file='.length) ?? null);
+    let now: string;
+    try {
+      now = keyFingerprint(pseudonymKey({ keyFile, env: process.env }));
+    } catch {
+      return { upToDate: false, reason: 'the pseudonym key is not available' };
+    }
+    if (now !== manifest.pseudonymKey) return { upToDate: false, reason: 'the pseudonym key changed' };
+  }
   for (const input of manifest.inputs) {
     const by = rewrittenBy?.(input.resolved);
     if (by) return { upToDate: false, reason: `input ${input.resolved} is written by step ${by.index + 1} (${by.label})` };

@@ -535,7 +535,7 @@ export async function predictChurn(job: ChurnPredictJob): Promise<ChurnPredictRe
   formatOf(job.out, '--out');
   const sidecars = job.segments ? [segmentRiskCsvPath(job.out)] : [];
   const pseudonymKey = jobPseudonymKey(job);
-  const run = beginRun({ command: 'churn predict', out: job.out, layout: 'file', sidecars, options: job });
+  const run = beginRun({ command: 'churn predict', out: job.out, layout: 'file', sidecars, options: job, pseudonymKey });
   try {
     return await predictInto(run, job, log, pseudonymKey);
   } finally {

@@ -193,7 +193,7 @@ export async function fitSegmentation(job: FitJob): Promise<FitResult> {
   if (job.checkpointInterval !== undefined && !(job.checkpointInterval >= 0 && Number.isFinite(job.checkpointInterval))) {
     throw new SegtensorError('BAD_OPTION', `--checkpoint-interval must be a number of seconds >= 0; got ${job.checkpointInterval}`);
   }
-  const run = beginRun({ command: 'fit', out: job.out, layout: 'dir', options: job });
+  const run = beginRun({ command: 'fit', out: job.out, layout: 'dir', options: job, pseudonymKey });
   try {
     if (streaming) {
       const be: Backend = await resolveBackend(job.backend ?? 'auto', log);

@@ -57,7 +57,7 @@ export async function predictSegments(job: PredictJob): Promise<PredictResult> {
   const log = job.log ?? (() => {});
   formatOf(job.out, '--out');
   const pseudonymKey = jobPseudonymKey(job);
-  const run = beginRun({ command: 'predict', out: job.out, layout: 'file', options: job });
+  const run = beginRun({ command: 'predict', out: job.out, layout: 'file', options: job, pseudonymKey });
   try {
     return await predictInto(run, job, log, pseudonymKey);
   } finally {

@@ -98,7 +98,7 @@ export async function updateModel(job: UpdateJob): Promise<UpdateResult> {
   const inBlocks = job.memoryLimit ? readsInBlocks(job.input, job.memoryLimit, log) : false;
   if (inBlocks && format !== 'arrow') throw new SegtensorError('BAD_OPTION', '--memory-limit: --format parquet is not supported on a table read in blocks yet; the assignments are written as Arrow IPC');
   if (inBlocks && job.dtypes && Object.keys(job.dtypes).length) throw new SegtensorError('BAD_OPTION', '--memory-limit: --dtypes is not supported on a table read in blocks yet');
-  const run = beginRun({ command: 'update', out: job.out, layout: 'dir', options: job });
+  const run = beginRun({ command: 'update', out: job.out, layout: 'dir', options: job, pseudonymKey });
   try {
     const { model: prev, run: prevRun } = await openModel(job.model, '--model');
     run.input(prevRun.file('model.json'));

@@ -71,6 +71,15 @@ export function pseudonymKey(o: { keyFile?: string | null; env?: NodeJS.ProcessE
   return new PseudonymKey(Buffer.from(bytes));
 }
 
+/**
+ * Which key pseudonymised a run, without revealing it: an HMAC of a fixed text under the key,
+ * 64 bits in hex. Recorded in manifests, so `segtensor run` reruns a step after the key changes
+ * (its pseudonyms would differ) rather than taking the old outputs as up to date.
+ */
+export function keyFingerprint(key: PseudonymKey): string {
+  return crypto.createHmac('sha256', key.bytes()).update('segtensor pseudonym key fingerprint v1', 'utf8').digest('hex').slice(0, 16);
+}
+
 /** The pseudonym of one id (its text form: numbers and 64-bit integers as decimal). */
 export function pseudonym(key: PseudonymKey, id: string | number | bigint): string {
   return crypto.createHmac('sha256', key.bytes()).update(String(id), 'utf8').digest('hex').slice(0, PSEUDONYM_HEX);

@@ -241,6 +241,35 @@ describe('segtensor run: a nightly job', () => {
   });
 });
 
+describe('segtensor run: pseudonymised steps and their key', () => {
+  it('skips a pseudonymised step while the key is the same, reruns it when the key changes, and never records the key', () => {
+    const job = path.join(jobDir, 'pseudo.yaml');
+    fs.writeFileSync(job, `version: 1\nsteps:\n  - features: { transactions: "${logs}/log-\${DATE}.parquet", as-of: "\${DATE}", out: "out/pseudo-\${DATE}.parquet", pseudonymize-ids: true }\n`);
+    const keyA = { SEGTENSOR_PSEUDONYM_KEY: 'night-key-aaaaaaaaaaaaaaaa' };
+    const keyB = { SEGTENSOR_PSEUDONYM_KEY: 'night-key-bbbbbbbbbbbbbbbb' };
+    const first = cli(['run', job, '--date', D1], keyA);
+    expect(first.code, first.err).toBe(0);
+    const published = path.join(out, `pseudo-${D1}.parquet`);
+    const m = manifest(published);
+    expect(m.pseudonymKey).toMatch(/^[0-9a-f]{16}$/);
+    expect(JSON.stringify(m)).not.toContain(keyA.SEGTENSOR_PSEUDONYM_KEY);
+    const id = runId(published);
+    expect(cli(['run', job, '--date', D1], keyA).out).toMatch(/^step 1\/1 features: skipped: up to date$/m);
+    expect(runId(published)).toBe(id);
+    const plan = cli(['run', job, '--date', D1, '--plan'], keyB);
+    expect(plan.out).toMatch(/would run \(the pseudonym key changed\)/);
+    const rotated = cli(['run', job, '--date', D1], keyB);
+    expect(rotated.code, rotated.err).toBe(0);
+    expect(rotated.out).toMatch(/^step 1\/1 features: ran in \d+\.\d s/m);
+    expect(runId(published)).not.toBe(id);
+    expect(manifest(published).pseudonymKey).not.toBe(m.pseudonymKey);
+    // Without the key, the plan says so instead of calling the old run current.
+    const { SEGTENSOR_PSEUDONYM_KEY: _k, ...noKey } = process.env;
+    const r = spawnSync(process.execPath, [BIN, 'run', job, '--date', D1, '--plan'], { encoding: 'utf8', cwd: elsewhere, env: { ...noKey, SEGTENSOR_DEBUG: '' } });
+    expect(r.stdout).toMatch(/would run \(the pseudonym key is not available\)/);
+  });
+});
+
 describe('segtensor run: a failing step', () => {
   it('stops the job naming the step, keeps its exit code, and leaves the earlier steps published', () => {
     const work = path.join(dir, 'failing');
