@@ -47,7 +47,10 @@ function commandOf(args: string[]): string | null {
 // published, so the previous outputs stay whole) and exit non-zero with one line.
 for (const [sig, code] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
   process.on(sig, () => {
-    abortAllRuns();
+    const { stopped, published } = abortAllRuns();
+    // Late: the command had published its outputs and was finishing; say so rather than claim
+    // that nothing was published.
+    if (stopped === 0 && published > 0) fail(code, 'INTERRUPTED', `${sig} received after the outputs were published; they are complete`);
     fail(code, 'INTERRUPTED', `${sig} received; stopped before publishing, earlier outputs are intact`);
   });
 }

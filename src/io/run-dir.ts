@@ -352,6 +352,8 @@ export function setInvocation(argv: string[] | null): void {
 
 /** Processes that may hold staging directories: aborted on SIGTERM/SIGINT by the CLI. */
 const live = new Set<RunWriter>();
+/** Runs this process has published. */
+let published = 0;
 
 /** Called by {@link abortAllRuns} before it removes anything: stop writers that would add files. */
 const abortHooks: (() => void)[] = [];
@@ -364,8 +366,13 @@ export function onAbort(fn: () => void): void {
   abortHooks.push(fn);
 }
 
-/** Removes the staging directories of every unfinished run of this process (for signal handlers). */
-export function abortAllRuns(): void {
+/**
+ * Removes the staging directories of every unfinished run of this process (for signal handlers).
+ * Returns how many runs were stopped before their publish, and how many this process published:
+ * a signal that stops none after a publish came while the process was finishing.
+ */
+export function abortAllRuns(): { stopped: number; published: number } {
+  const stopped = live.size;
   for (const fn of abortHooks) {
     try {
       fn();
@@ -380,6 +387,7 @@ export function abortAllRuns(): void {
       // The next run sweeps what is left (this pid will be dead by then).
     }
   }
+  return { stopped, published };
 }
 
 function readManifestAt(dir: string): RunManifest | null {
@@ -571,13 +579,15 @@ export class RunWriter {
     const final = path.join(this.store, this.runId);
     fs.renameSync(this.staging, final);
     this.done = true;
-    live.delete(this);
     fsyncDir(this.store);
     const parent = path.dirname(this.outAbs);
     const current = path.join(this.store, 'current');
     this.placeLinks(parent); // may make the outputs of an older segtensor the current run
     const previous = fs.existsSync(current) ? fs.realpathSync(current) : null;
     swapLink(current, this.runId); // ← the publish
+    // Live (for a signal handler: stopped before publishing) until here.
+    live.delete(this);
+    published++;
     fsyncDir(this.store);
     this.prune(final, previous);
     const files = this.spec.layout === 'dir' ? outputs.map((o) => path.join(this.spec.out, o.path)) : this.names.map((n) => path.join(parent, n));

@@ -27,13 +27,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { ChunkedMatrix } from '../core/matrix.js';
 import type { Backend } from '../engine/backend.js';
-import { dataRow, SegtensorError } from '../errors.js';
+import { SegtensorError } from '../errors.js';
 import { dispersionChunked, calinskiHarabasz, daviesBouldinOn, sampleRows, silhouette } from '../eval/metrics.js';
 import { atomicWrite } from '../io/atomic.js';
 import { asTextColumns, readTableBatches } from '../io/read-table.js';
 import type { beginRun } from '../io/run-dir.js';
 import { readLabelColumns } from '../io/table-meta.js';
-import { numericChunks, type ColumnTable } from '../io/table.js';
+import type { ColumnTable } from '../io/table.js';
 import { ArrowBatchWriter } from '../io/write-table.js';
 import { MatrixCacheWriter } from '../io/matrix-cache.js';
 import { KMeans, type InitName, type KMeansResult } from '../models/kmeans.js';
@@ -45,7 +45,7 @@ import { segmentNames, readNamesFile } from '../report/naming.js';
 import type { PseudonymKey } from '../util/pseudonym.js';
 import { modelHead, type FitJob, type FitMetrics, type FitResult, type ProgressHook } from './fit.js';
 import { idOrder, type ModelFile } from './model-file.js';
-import { LABEL_LIKE } from './prepare.js';
+import { LABEL_LIKE, weightColumn } from './prepare.js';
 import { profileCsv, ProfileSums, type SegmentProfile } from './profile.js';
 import { IdCheck, idColumn, pseudonymizeIds } from './ids.js';
 import { BLOCK_ROWS, TextColumnsCheck } from './blocks.js';
@@ -151,6 +151,15 @@ export async function cacheTable(
   }
   onRead();
 
+  // The ids are checked in the first pass, before the fit and the other passes (the values named
+  // only when they will not be pseudonymised).
+  const idCheck = new IdCheck(job.input, job.id ?? null, !pseudonymKey);
+  // Text holding numbers: the id, the weight and the features as named, or any column but the
+  // excluded ones when the features are the default (in memory it would become one).
+  const read = new Set([job.id, job.weight, ...(job.features ?? [])].filter((c): c is string => !!c));
+  // --categorical's columns are text as declared (in memory too): not counted.
+  const left = new Set([...(job.exclude ?? []), ...(job.sensitive ?? []), ...named]);
+  const text = new TextColumnsCheck(job.input, (name) => !named.includes(name) && (job.features ? read.has(name) : read.has(name) || !left.has(name)));
   const types = numericFeatures.map((f) => (first.column(f).type === 'bigint' ? 'bigint' : 'number'));
   const { pre, nRows, beyond } = await fitStreaming(batches, {
     features: numericFeatures,
@@ -162,6 +171,16 @@ export async function cacheTable(
     impute: job.impute ?? PREPROCESS_DEFAULTS.impute,
     path: job.input,
     onRows: onBar ? (pass, rows, total) => onBar(`preprocess pass ${pass}`, rows, total, 'rows') : undefined,
+    firstPass: {
+      batch: (b, row0) => {
+        idCheck.add(b, row0);
+        text.add(b);
+      },
+      end: () => {
+        idCheck.finish(log);
+        text.finish();
+      },
+    },
   });
   // Values beyond --max-categories share one column: say how many, as in memory.
   const otherCategories: Record<string, { distinct: number; kept: number; rows: number }> = {};
@@ -176,36 +195,14 @@ export async function cacheTable(
   const file = path.join(run.staging, '.rows.f32');
   const writer = new MatrixCacheWriter(file, d);
   const weights = job.weight ? new Float32Array(nRows) : null;
-  // The ids are checked here, before the fit, not after it in the last pass (the values named only
-  // when they will not be pseudonymised).
-  const idCheck = new IdCheck(job.input, job.id ?? null, !pseudonymKey);
-  // Text holding numbers: the id, the weight and the features as named, or any column but the
-  // excluded ones when the features are the default (in memory it would become one).
-  const read = new Set([job.id, job.weight, ...(job.features ?? [])].filter((c): c is string => !!c));
-  // --categorical's columns are text as declared (in memory too): not counted.
-  const left = new Set([...(job.exclude ?? []), ...(job.sensitive ?? []), ...named]);
-  const text = new TextColumnsCheck(job.input, (name) => !named.includes(name) && (job.features ? read.has(name) : read.has(name) || !left.has(name)));
   let row = 0;
   try {
     for await (const b of batches()) {
-      idCheck.add(b, row);
-      text.add(b);
       writer.append(pre.transform(b).data);
-      if (weights) {
-        let i = row;
-        for (const { values, nulls } of numericChunks(b.numericColumn(job.weight!))) {
-          for (let q = 0; q < values.length; q++, i++) {
-            const w = nulls && nulls[q] ? NaN : Number(values[q]);
-            if (!(w >= 0) || !Number.isFinite(w)) throw new SegtensorError('BAD_INPUT', `${job.input}: weight column '${job.weight}' ${dataRow(i)} is ${w}; weights must be finite and >= 0`);
-            weights[i] = w;
-          }
-        }
-      }
+      if (weights) weights.set(weightColumn(b, job.weight!, row, job.input), row);
       row += b.nRows;
       onBar?.('cache', row, nRows, 'rows');
     }
-    idCheck.finish(log);
-    text.finish();
   } catch (e) {
     writer.abort();
     throw e;

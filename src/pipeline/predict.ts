@@ -20,7 +20,7 @@ import type { Backend } from '../engine/backend.js';
 import type { ColumnTable } from '../io/table.js';
 import type { ModelFile } from './model-file.js';
 import type { UnseenCategories } from '../preprocess/preprocessor.js';
-import { openModel, segmentIdsOf } from './model-file.js';
+import { openModel, segmentIdsOf, segmentsOf } from './model-file.js';
 import { categoricalBlocks, centreDistances, methodPredictor } from './methods.js';
 import { applyPca } from '../models/pca.js';
 import { SegtensorError } from '../errors.js';
@@ -130,7 +130,7 @@ function modelScorer(be: Backend, model: ModelFile, modelFile: string) {
         } finally {
           be.release(dz);
         }
-        segments = segIds.every((id, j) => id === j) ? rows : rows.map((l) => segIds[l]);
+        segments = segmentsOf(rows, segIds);
       }
       const distances = centreDistances(z, rows, centroids, null).distances.map(Math.sqrt);
       const sizes = new Array<number>(model.k).fill(0);

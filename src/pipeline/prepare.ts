@@ -148,17 +148,21 @@ export async function prepareFeatures(
       }
     }
   }
-  let weights: Float32Array | null = null;
-  if (job.weight) {
-    const w = table.numeric(job.weight);
-    weights = new Float32Array(w.length);
-    for (let i = 0; i < w.length; i++) {
-      if (!(w[i] >= 0) || !Number.isFinite(w[i])) {
-        throw new SegtensorError('BAD_INPUT', `${job.input}: weight column '${job.weight}' ${dataRow(i)} is ${w[i]}; weights must be finite and >= 0`);
-      }
-      weights[i] = w[i];
-    }
-  }
+  const weights = job.weight ? weightColumn(table, job.weight, 0, job.input) : null;
   return { table, pre, x, ids, exclude, weights, otherCategories };
 }
 
+/**
+ * The weight column `name` of `t` (a whole table, or a batch whose first row is data row
+ * `firstRow` + 1) as float32: every weight finite and >= 0, else a BAD_INPUT naming the file,
+ * column and row. Nulls are NaN, so refused too.
+ */
+export function weightColumn(t: ColumnTable, name: string, firstRow: number, file: string): Float32Array {
+  const w = t.numeric(name);
+  const out = new Float32Array(w.length);
+  for (let i = 0; i < w.length; i++) {
+    if (!(w[i] >= 0) || !Number.isFinite(w[i])) throw new SegtensorError('BAD_INPUT', `${file}: weight column '${name}' ${dataRow(firstRow + i)} is ${w[i]}; weights must be finite and >= 0`);
+    out[i] = w[i];
+  }
+  return out;
+}

@@ -15,62 +15,15 @@ export interface SegmentProfile {
 }
 
 export function profileSegments(table: ColumnTable, pre: Preprocessor, x: Matrix, labels: Int32Array, k: number): SegmentProfile {
-  const { numeric, featureNames } = pre.state;
-  const n = table.nRows;
-  const count = new Float64Array(k);
-  for (let i = 0; i < n; i++) count[labels[i]]++;
-  const columns: string[] = numeric.map((s) => s.name);
-  const values: Float64Array[] = []; // per column: k means
-  const chunks = numeric.map((s) => numericChunks(table.numericColumn(s.name)));
-  // All columns at once in the addon when it is built (the same additions, row order per label).
-  const native = chunks.length ? nativeHelper<LabelSums>('labelSums') : null;
-  const all = native?.(
-    chunks.map((cs) => cs.map((c) => c.values)),
-    chunks.map((cs) => cs.map((c) => c.nulls)),
-    labels,
-    k,
-  );
-  chunks.forEach((cs, c) => {
-    let sum: Float64Array;
-    let cnt: Float64Array;
-    if (all) {
-      sum = all.subarray(2 * k * c, 2 * k * c + k);
-      cnt = all.subarray(2 * k * c + k, 2 * k * (c + 1));
-    } else {
-      sum = new Float64Array(k);
-      cnt = new Float64Array(k);
-      let row = 0;
-      for (const { values, nulls } of cs) {
-        for (let i = 0; i < values.length; i++, row++) {
-          const x = values[i];
-          if ((nulls && nulls[i]) || Number.isNaN(x)) continue;
-          sum[labels[row]] += x;
-          cnt[labels[row]]++;
-        }
-      }
-    }
-    values.push(sum.map((t, j) => (cnt[j] ? t / cnt[j] : NaN)));
-  });
-  const d = x.nFeatures;
-  for (let f = numeric.length; f < d; f++) {
-    const sum = new Float64Array(k);
-    for (let i = 0; i < n; i++) sum[labels[i]] += x.data[i * d + f];
-    columns.push(featureNames[f]);
-    values.push(sum.map((t, j) => (count[j] ? t / count[j] : NaN)));
-  }
-  const rows = [...count.keys()].map((j) => ({
-    segment: j,
-    count: count[j],
-    share: count[j] / n,
-    values: values.map((v) => v[j]),
-  }));
-  return { columns, rows };
+  const p = new ProfileSums(pre, k);
+  p.add(table, x, labels);
+  return p.result();
 }
 
 /**
- * {@link profileSegments} over a table read in batches (`--memory-limit`): each batch added with
- * its preprocessed rows and labels, the same additions in the same row order, so the profile is
- * the resident one exactly.
+ * Segment profiles added up batch by batch: {@link profileSegments} is one batch of it (a whole
+ * table), a table read in blocks (`--memory-limit`) adds each batch with its preprocessed rows and
+ * labels; the same additions in the same row order, so both give the same profile.
  *
  * @example
  * const p = new ProfileSums(pre, k);
@@ -97,11 +50,26 @@ export class ProfileSums {
   add(b: ColumnTable, x: Matrix, labels: Int32Array): void {
     const { numeric } = this.pre.state;
     for (let i = 0; i < labels.length; i++) this.count[labels[i]]++;
-    numeric.forEach((s, c) => {
+    const chunks = numeric.map((s) => numericChunks(b.numericColumn(s.name)));
+    // The first batch (a whole table in memory) in the addon when it is built: its sums start
+    // from zero and add in row order per label, so they are the loop's bits.
+    const native = this.nRows === 0 && chunks.length ? nativeHelper<LabelSums>('labelSums') : null;
+    const all = native?.(
+      chunks.map((cs) => cs.map((c) => c.values)),
+      chunks.map((cs) => cs.map((c) => c.nulls)),
+      labels,
+      this.k,
+    );
+    chunks.forEach((cs, c) => {
       const sum = this.sums[c];
       const cnt = this.cnts[c];
+      if (all) {
+        sum.set(all.subarray(2 * this.k * c, 2 * this.k * c + this.k));
+        cnt.set(all.subarray(2 * this.k * c + this.k, 2 * this.k * (c + 1)));
+        return;
+      }
       let row = 0;
-      for (const { values, nulls } of numericChunks(b.numericColumn(s.name))) {
+      for (const { values, nulls } of cs) {
         for (let i = 0; i < values.length; i++, row++) {
           const v = Number(values[i]);
           if ((nulls && nulls[i]) || Number.isNaN(v)) continue;

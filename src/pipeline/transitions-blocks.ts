@@ -43,8 +43,15 @@ type Ids = OutColumn['values'];
 /** Rows `rows` of an id column, in a column of its own kind. */
 function pick(ids: Ids, rows: number[]): Ids {
   if (Array.isArray(ids)) return rows.map((i) => ids[i]);
-  if (ids instanceof BigInt64Array) return BigInt64Array.from(rows, (i) => ids[i]);
-  return Float64Array.from(rows, (i) => Number(ids[i]));
+  // Plain loops: a typed array's `from` with a function costs ~0.2 s per million values.
+  if (ids instanceof BigInt64Array) {
+    const out = new BigInt64Array(rows.length);
+    for (let j = 0; j < rows.length; j++) out[j] = ids[rows[j]];
+    return out;
+  }
+  const out = new Float64Array(rows.length);
+  for (let j = 0; j < rows.length; j++) out[j] = Number(ids[rows[j]]);
+  return out;
 }
 
 /** One side's buckets: an Arrow file per bucket, made at its first row. */
@@ -75,7 +82,9 @@ class BucketFiles {
       // Scratch files, removed after the join: not synced to disk.
       if (!w) this.writers.set(b, (w = new ArrowBatchWriter(this.file(b), { sync: false })));
       // Numbers as float64 (integers match BigInt ones through idKey), so a bucket's type stays one.
-      w.write([{ name: 'id', values: pick(ids, r) }, { name: 'segment', values: Int32Array.from(r, (i) => segments[i]) }]);
+      const seg = new Int32Array(r.length);
+      for (let j = 0; j < r.length; j++) seg[j] = segments[r[j]];
+      w.write([{ name: 'id', values: pick(ids, r) }, { name: 'segment', values: seg }]);
     });
     this.rows += segments.length;
   }

@@ -17,7 +17,7 @@ import path from 'node:path';
 import type { Backend } from '../engine/backend.js';
 import '../engine/backends/index.js';
 import { resolveBackend } from '../engine/registry.js';
-import { dataRow, SegtensorError } from '../errors.js';
+import { SegtensorError } from '../errors.js';
 import { clusterQuality, sampleRows, type ClusterQuality } from '../eval/metrics.js';
 import { atomicWrite } from '../io/atomic.js';
 import type { HostMatrix, Matrix } from '../core/matrix.js';
@@ -34,8 +34,9 @@ import { VERSION } from '../version.js';
 import { BLOCK_ROWS, readsInBlocks, TextColumnsCheck } from './blocks.js';
 import { mergeUnseen, unseenCounts, unseenNotices } from './data-notices.js';
 import { IdCheck, idColumn, jobPseudonymKey, pseudonymizeIds, type PseudonymJob } from './ids.js';
-import { MODEL_FORMAT, MODEL_FORMAT_VERSION, openModel, segmentIdsOf, type ModelFile } from './model-file.js';
+import { MODEL_FORMAT, MODEL_FORMAT_VERSION, openModel, segmentIdsOf, segmentsOf, type ModelFile } from './model-file.js';
 import { type HalfLife } from './half-life.js';
+import { weightColumn } from './prepare.js';
 import { profileCsv, profileSegments, ProfileSums, type SegmentProfile } from './profile.js';
 
 export { parseHalfLife, type HalfLife } from './half-life.js';
@@ -236,16 +237,6 @@ async function scoreRows(ctx: UpdateContext, x: HostMatrix, weights: Float32Arra
   return { labels, distances, inertia, sizes, quality, sampleSize: sample.length };
 }
 
-/** Weights of a batch's rows (data rows from `at` + 1), each finite and >= 0. */
-function weightsOf(t: ColumnTable, name: string, at: number, path: string): Float32Array {
-  const w = t.numeric(name);
-  const out = new Float32Array(w.length);
-  for (let i = 0; i < w.length; i++) {
-    if (!(w[i] >= 0) || !Number.isFinite(w[i])) throw new SegtensorError('BAD_INPUT', `${path}: weight column '${name}' ${dataRow(at + i)} is ${w[i]}; weights must be finite and >= 0`);
-    out[i] = w[i];
-  }
-  return out;
-}
 
 /** The id column to pass through: --id, else the model's when the input has it. */
 function idNameOf(job: UpdateJob, prev: ModelFile, t: ColumnTable): string | null {
@@ -264,7 +255,7 @@ async function updateInMemory(run: ReturnType<typeof beginRun>, job: UpdateJob, 
   const ids = idColumn(table, idName, true);
   const x = pre.transform(table);
   for (const l of unseenNotices(x.unseen)) log(l);
-  const weights = job.weight ? weightsOf(table, job.weight, 0, job.input) : null;
+  const weights = job.weight ? weightColumn(table, job.weight, 0, job.input) : null;
   const d = x.nFeatures;
   let steps = 0;
   for (let start = 0; start < x.nRows; start += batchSize) {
@@ -275,10 +266,9 @@ async function updateInMemory(run: ReturnType<typeof beginRun>, job: UpdateJob, 
   const { labels, distances, inertia, sizes, quality, sampleSize } = await scoreRows(ctx, x, weights, job);
   const profile = profileSegments(table, pre, x, labels, k);
   const segIds = segmentIdsOf(ctx.prev);
-  const plain = segIds.every((id, j) => id === j);
   const dist = new Float32Array(distances.length);
   for (let i = 0; i < dist.length; i++) dist[i] = Math.sqrt(distances[i]);
-  await writeTable(run.file(`assignments.${format}`), [ids, { name: 'segment', values: plain ? labels : labels.map((l) => segIds[l]) }, { name: 'distance', values: dist }]);
+  await writeTable(run.file(`assignments.${format}`), [ids, { name: 'segment', values: segmentsOf(labels, segIds) }, { name: 'distance', values: dist }]);
   return { rows: table.nRows, steps, inertia, sizes, quality, sampleSize, profile, unseen: x.unseen };
 }
 
@@ -322,7 +312,7 @@ async function updateInBlocks(run: ReturnType<typeof beginRun>, job: UpdateJob, 
       text!.add(b);
       const xb = pre.transform(b);
       mergeUnseen(unseen, xb.unseen);
-      const wb = job.weight ? weightsOf(b, job.weight, rows, job.input) : null;
+      const wb = job.weight ? weightColumn(b, job.weight, rows, job.input) : null;
       if (wb) weightBlocks.push(wb);
       writer.append(xb.data);
       for (let i = 0; i < b.nRows; ) {
@@ -357,7 +347,6 @@ async function updateInBlocks(run: ReturnType<typeof beginRun>, job: UpdateJob, 
     weightBlocks.length = 0;
     const { labels, distances, inertia, sizes, quality, sampleSize } = await scoreRows(ctx, x, weights, job);
     const segIds = segmentIdsOf(ctx.prev);
-    const plain = segIds.every((id, j) => id === j);
     const profile = new ProfileSums(pre, k);
     const out = new ArrowBatchWriter(run.file('assignments.arrow'));
     try {
@@ -369,7 +358,7 @@ async function updateInBlocks(run: ReturnType<typeof beginRun>, job: UpdateJob, 
         pseudonymizeIds(b, idName, pseudonymKey);
         const dist = new Float32Array(n);
         for (let i = 0; i < n; i++) dist[i] = Math.sqrt(distances[at + i]);
-        out.write([idColumn(b, idName, false, at), { name: 'segment', values: plain ? lb.slice() : lb.map((l) => segIds[l]) }, { name: 'distance', values: dist }]);
+        out.write([idColumn(b, idName, false, at), { name: 'segment', values: segmentsOf(lb.slice(), segIds) }, { name: 'distance', values: dist }]);
         at += n;
       }
       await out.close();

@@ -137,6 +137,11 @@ export interface StreamingPreprocessOptions {
   categorical?: string[];
   maxCategories?: number;
   order?: string[];
+  /**
+   * Checks that should fail early (ids, text): `batch` sees every batch of the first pass with its
+   * first row, `end` runs when that pass is over, before any other.
+   */
+  firstPass?: { batch(t: ColumnTable, row0: number): void; end(): void };
 }
 
 /** Distinct values a text feature may have in a table read in blocks (the counts are held in memory). */
@@ -167,6 +172,7 @@ export async function fitStreaming(
     let base = 0;
     pass++;
     for await (const t of batches()) {
+      if (pass === 1) o.firstPass?.batch(t, base);
       if (pass === 1)
         cats.forEach((counts, j) => {
           const col = t.column(o.categorical![j]);
@@ -219,6 +225,7 @@ export async function fitStreaming(
     min[c] = lo;
     max[c] = hi;
   });
+  o.firstPass?.end();
   if (nRows === 0) throw new SegtensorError('EMPTY_TABLE', `${o.path}: the table has no rows`);
   for (let c = 0; c < d; c++) {
     if (present[c] === 0) throw new SegtensorError('ALL_NULL_COLUMN', `${o.path}: column '${o.features[c]}' has no values (all ${nRows} are null)`);

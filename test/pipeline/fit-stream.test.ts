@@ -306,12 +306,14 @@ describe('fit --memory-limit: a table read in blocks (issue 17)', () => {
     const x = Float64Array.from({ length: n }, (_, i) => (i % 3) + 0.01 * (i % 7));
     await writeTable(path.join(dir, 'dup.parquet'), [{ name: 'customer_id', values: id }, { name: 'x', values: x }]);
     const lines: string[] = [];
+    const phases = new Set<string>();
     // A limit of one byte: read in blocks, however small the table.
-    const job = { input: path.join(dir, 'dup.parquet'), out: path.join(dir, 'dup-out'), id: 'customer_id', k: 2, memoryLimit: 1, log: (l: string) => lines.push(l) };
+    const job = { input: path.join(dir, 'dup.parquet'), out: path.join(dir, 'dup-out'), id: 'customer_id', k: 2, memoryLimit: 1, log: (l: string) => lines.push(l), onBar: (phase: string) => phases.add(phase) };
     await expect(fitSegmentation(job)).rejects.toThrow(/dup\.parquet: id column 'customer_id' repeats '9000017' at data row 4001/);
-    // Found in the pass that writes the cache, before the fit starts.
+    // Found in the first pass over the table, before the other preprocessing passes, the cache and the fit.
     expect(lines.some((l) => /reading it in blocks/.test(l))).toBe(true);
     expect(lines.some((l) => /rows × \d+ features, k = 2/.test(l))).toBe(false);
+    expect([...phases]).toEqual([]);
     process.env.SEGTENSOR_PSEUDONYM_KEY = 'a-key-for-this-test-only-0123456789';
     try {
       const e = await fitSegmentation({ ...job, pseudonymizeIds: true }).catch((err: Error) => err);
