@@ -94,8 +94,9 @@ Napi::Value Release(const Napi::CallbackInfo& info) {
 }
 
 /**
- * assign(h, centroids, k, prevLabels|null, prevGen, outLabels|null, outDist|null)
+ * assign(h, centroids, k, prevLabels|null, prevGen, outLabels|null, outDist|null[, outSums, outCounts])
  *   -> { inertia, nChanged, gen }; null outputs leave the result on the device (see read).
+ *   outSums (k × d) and outCounts (k) get the fused segment sums of the new labels.
  */
 Napi::Value Assign(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -106,10 +107,13 @@ Napi::Value Assign(const Napi::CallbackInfo& info) {
   if (!info[4].IsNumber()) throw Napi::TypeError::New(env, "prevGen must be a number");
   int32_t* labels = dataOf<int32_t>(info, 5, "outLabels", b->n, true);
   float* dist = dataOf<float>(info, 6, "outDist", b->n, true);
+  double* sums = dataOf<double>(info, 7, "outSums", k * b->d, true);
+  double* counts = dataOf<double>(info, 8, "outCounts", k, true);
+  if (!sums != !counts) throw Napi::TypeError::New(env, "assign: outSums and outCounts go together");
   double inertia = 0;
   int64_t changed = 0, gen = -1;
   check(env, seg_cuda_assign(b->data, c, (int)k, prev, info[4].As<Napi::Number>().Int64Value(), labels, dist, &inertia,
-                             &changed, &gen));
+                             &changed, &gen, sums, counts));
   Napi::Object o = Napi::Object::New(env);
   o.Set("inertia", inertia);
   o.Set("nChanged", (double)changed);

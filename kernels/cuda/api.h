@@ -28,14 +28,20 @@ void seg_cuda_release(SegCudaData* h);
  * *gen. prev: host labels to count changes against (or null); prevGen: the generation that
  * produced them, used instead of prev while still on the device. labels and dist: host copies
  * of the result, or null to leave it on the device only (seg_cuda_read fetches it later).
+ * sums (k × d) and counts (k), when both given: Σw·x and Σw per new label, added by the same
+ * kernel as each row is labelled (fused: the data is read once), in fixed point (fixed.cuh).
  */
 const char* seg_cuda_assign(SegCudaData* h, const float* centroids, int k, const int32_t* prev, int64_t prevGen,
-                            int32_t* labels, float* dist, double* inertia, int64_t* changed, int64_t* gen);
+                            int32_t* labels, float* dist, double* inertia, int64_t* changed, int64_t* gen, double* sums,
+                            double* counts);
 /** 1 while generation gen's labels and distances are still in a device slot. */
 int seg_cuda_resident(SegCudaData* h, int64_t gen);
 /** Host copies of generation gen's labels and distances; an error once its slot was reused. */
 const char* seg_cuda_read(SegCudaData* h, int64_t gen, int32_t* labels, float* dist);
-/** Σw·x and Σw per label: the device labels of generation gen if still resident, else `labels`. */
+/**
+ * Σw·x and Σw per label: the device labels of generation gen if still resident, else `labels`.
+ * Fixed point (fixed.cuh): the fused assignment's bits for the same labels, whatever the order.
+ */
 const char* seg_cuda_segment_sum(SegCudaData* h, const int32_t* labels, int64_t gen, int k, double* sums,
                                  double* counts);
 const char* seg_cuda_distances(SegCudaData* h, const float* centers, int m, float* out);

@@ -1,4 +1,5 @@
-// CPU emulation of the CUDA kernels in kernels.cu (assign, segment sums, k-means++ potentials,
+// CPU emulation of the CUDA kernels in kernels.cu (assign with its fused fixed-point segment
+// sums, the unfused sums, k-means++ potentials,
 // silhouette cluster sums, and the mixture steps x·W, soft sums and scatter): the same phase
 // functions from lloyd.cuh and soft.cuh, each run for every thread of a block in turn where the
 // GPU would __syncthreads between them. Used on machines without a GPU:
@@ -6,6 +7,7 @@
 //   g++ -O2 -std=c++17 emulate.cc -o emulate
 //   ./emulate nRows d k seed   # Lloyd kernels against a float64 brute force: one line of JSON
 //                              # (test/engine/cuda.test.ts)
+//   ./emulate fixed n          # fixed-point sums (fixed.cuh) where the low word matters
 //   ./emulate soft < problem   # one mixture step, binary in and out (see softMain): the device
 //                              # behind the cuda backend in test/engine/soft-ops.test.ts
 #include <cmath>
@@ -14,6 +16,7 @@
 #include <cstring>
 #include <vector>
 
+#include "fixed.cuh"
 #include "lloyd.cuh"
 #include "soft.cuh"
 
@@ -138,10 +141,47 @@ int softMain() {
   return 0;
 }
 
+/**
+ * fixed.cuh's split on values where the low word matters: n values, pairs of ±1e6 that cancel
+ * and small ones in [0, 1e-3), whose sum the high word alone gets wrong by ~uHi·√n (uHi ≈ 1e6·n
+ * ·2⁻⁶²). Prints the error of the two-word sum and of the high word alone against a long double
+ * sum, and whether adding in reverse order gives the same words.
+ */
+int fixedMain(int64_t n) {
+  uint32_t s = 12345u;
+  auto rnd = [&] { s = s * 1664525u + 1013904223u; return (s >> 8) / 16777216.0; };
+  std::vector<double> v((size_t)n);
+  for (int64_t i = 0; i < n; ++i) v[i] = i % 4 == 0 ? 1e6 * (1 + rnd()) : i % 4 == 1 ? -v[i - 1] : 1e-3 * rnd();
+  double maxAbs = 0;
+  for (double t : v) maxAbs = std::fmax(maxAbs, std::fabs(t));
+  const FixedScale sc = fixedScaleFor(n, maxAbs);
+  uint64_t hi = 0, lo = 0, hiR = 0, loR = 0;
+  long double ref = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    uint64_t h, l;
+    fixedSplit(v[i], sc, &h, &l);
+    addWord(&hi, h);
+    addWord(&lo, l);
+    if (i % 4 >= 2) ref += (long double)v[i];  // the ±1e6 pairs cancel exactly: the sum is the small values'
+  }
+  for (int64_t i = n - 1; i >= 0; --i) {
+    uint64_t h, l;
+    fixedSplit(v[i], sc, &h, &l);
+    addWord(&hiR, h);
+    addWord(&loR, l);
+  }
+  const double got = fixedValue(hi, lo, sc);
+  const double hiOnly = fixedValue(hi, 0, sc);
+  std::printf("{\"err\":%.3e,\"hiOnlyErr\":%.3e,\"sum\":%.17g,\"orderEqual\":%s}\n", (double)std::fabs((long double)got - ref),
+              (double)std::fabs((long double)hiOnly - ref), got, hi == hiR && lo == loR ? "true" : "false");
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc >= 2 && std::strcmp(argv[1], "soft") == 0) return softMain();
+  if (argc >= 3 && std::strcmp(argv[1], "fixed") == 0) return fixedMain(std::atoll(argv[2]));
   if (argc < 5) return 2;
   const int64_t n = std::atoll(argv[1]);
   const int d = std::atoi(argv[2]), k = std::atoi(argv[3]);
@@ -171,8 +211,15 @@ int main(int argc, char** argv) {
   std::vector<int32_t> bestJ(kRows);
   std::vector<double> inertiaSlot(kRows);
   std::vector<int64_t> changedSlot(kRows);
-  // assignKernel over nb blocks of p (p.n rows).
-  auto runAssign = [&](const AssignParams& p, int64_t nb) {
+  // Fixed-point units (fixed.cuh), as seg_cuda_upload computes them, and the accumulator words.
+  std::vector<FixedScale> scale((size_t)d + 1);
+  fixedScales(x.data(), w.data(), shift.data(), n, d, scale.data());
+  const int64_t nWords = (int64_t)k * (d + 1) * 2;
+  std::vector<uint64_t> words(nWords, 0);
+  std::vector<int32_t> rowLabel(kRows);
+  // assignKernel over nb blocks of p (p.n rows); fused (sumsInto non-null): after each tile's
+  // labels, fixedSumTile per thread into sumsInto, as the kernel's kGlobalSums mode.
+  auto runAssign = [&](const AssignParams& p, int64_t nb, uint64_t* sumsInto = nullptr) {
   for (int64_t b = 0; b < nb; ++b) {
     for (int t = 0; t < kRows; ++t) best[t] = INFINITY, bestJ[t] = 0;
     for (int j0 = 0; j0 < k; j0 += kTileC) {
@@ -188,29 +235,40 @@ int main(int argc, char** argv) {
       for (int t = 0; t < kRows; ++t) reduceStep(t, stride, inertiaSlot.data(), changedSlot.data());
     p.blockInertia[b] = inertiaSlot[0];
     p.blockChanged[b] = changedSlot[0];
+    if (sumsInto) {
+      FixedSumParams fs{p.x, p.weights, shift.data(), nullptr, scale.data(), sumsInto, p.n, d, k};
+      for (int t = 0; t < kRows; ++t) rowLabel[t] = bestJ[t];
+      for (int t = 0; t < kRows; ++t) fixedSumTile(fs, b, t, rowLabel.data(), sumsInto);
+    }
   }
   };
-  runAssign(p, nBlocks);
+  runAssign(p, nBlocks, words.data());
   double inertia = 0;
   for (double v : blockInertia) inertia += v;
 
-  // Segment sums: pass 1 per (chunk, feature), pass 2 per element in chunk order.
-  const int64_t rows = chunkRows(n, k, d, 1 << 16);
-  const int64_t nChunks = (n + rows - 1) / rows, per = (int64_t)k * d + k;
-  std::vector<double> partial(nChunks * per, 0.0), sums(per);
-  for (int64_t ch = 0; ch < nChunks; ++ch)
-    for (int f = 0; f <= d; ++f) sumChunkFeature(x.data(), labels.data(), w.data(), n, d, k, rows, ch, f, partial.data());
-  for (int64_t e = 0; e < per; ++e) sums[e] = reduceChunks(partial.data(), nChunks, per, e);
-  // The shared-memory variant (sumChunksSharedKernel): each chunk into its own zeroed copy,
-  // written out; it must give the global variant's bits.
-  bool sharedSumsEqual = true;
+  // The fused sums as float64 (fixedFinishKernel).
+  const int64_t per = (int64_t)k * d + k;
+  std::vector<double> sums(per);
+  for (int64_t e = 0; e < per; ++e) sums[e] = fixedResult(words.data(), scale.data(), shift.data(), d, k, e);
+  // The same integers in other orders must give the same words: the unfused kernel's blocks
+  // (fixedSumsKernel, kSharedSums: G blocks each walking tiles b, b + G, … into its own words,
+  // flushed at the end) with tiles in reverse and threads backwards. On the GPU atomics add in
+  // an order nobody controls; here the orders are chosen to differ from the fused pass.
+  bool sumsOrderEqual = true;
   {
-    std::vector<double> part(per);
-    for (int64_t ch = 0; ch < nChunks; ++ch) {
-      for (auto& v : part) v = 0;
-      for (int f = 0; f <= d; ++f) sumChunkFeatureInto(x.data(), labels.data(), w.data(), n, d, k, rows, ch, f, part.data());
-      for (int64_t e = 0; e < per; ++e) sharedSumsEqual = sharedSumsEqual && part[e] == partial[ch * per + e];
+    std::vector<uint64_t> global(nWords, 0), local(nWords);
+    const int G = 3;
+    for (int g = G - 1; g >= 0; --g) {
+      for (auto& v : local) v = 0;
+      FixedSumParams fs{x.data(), w.data(), shift.data(), labels.data(), scale.data(), global.data(), n, d, k};
+      for (int64_t b = nBlocks - 1 - ((nBlocks - 1 - g) % G + G) % G; b >= 0; b -= G) {
+        if (b % G != g) continue;
+        for (int t = 0; t < kRows; ++t) rowLabel[t] = b * kRows + t < n ? labels[b * kRows + t] : 0;
+        for (int t = kRows - 1; t >= 0; --t) fixedSumTile(fs, b, t, rowLabel.data(), local.data());
+      }
+      for (int t = kRows - 1; t >= 0; --t) fixedFlush(local.data(), global.data(), nWords, t, kRows);
     }
+    sumsOrderEqual = global == words;
   }
 
   // Potentials: per-thread partials over each block's rows, the block's fixed tree, then blocks
@@ -248,30 +306,22 @@ int main(int argc, char** argv) {
     const int64_t streamRows = kPotRows;  // the smallest chunk kernels.cu uses
     std::vector<int32_t> sLabels(n);
     std::vector<float> sDist(n), chunkX((size_t)streamRows * d);
-    std::vector<double> sInertia(nBlocks), sPartial(nChunks * per, 0.0), sPot(nPotBlocks * m);
+    std::vector<double> sInertia(nBlocks), sPot(nPotBlocks * m);
     std::vector<int64_t> sChanged(nBlocks);
-    const int64_t sumRows = rows < streamRows ? rows : streamRows;
-    const int64_t sChunks = (n + sumRows - 1) / sumRows;
-    std::vector<double> sPart2(sChunks * per, 0.0);
+    std::vector<uint64_t> sWords(nWords, 0);
     for (int64_t r0 = 0; r0 < n; r0 += streamRows) {
       const int64_t nr = n - r0 < streamRows ? n - r0 : streamRows;
       for (int64_t e = 0; e < nr * d; ++e) chunkX[e] = x[r0 * d + e];
       AssignParams q{chunkX.data(), w.data() + r0, nullptr, c.data(), panel.data(), cc.data(), shift.data(),
                      sLabels.data() + r0, sDist.data() + r0, sInertia.data() + r0 / kRows, sChanged.data() + r0 / kRows, nr, d, k};
-      runAssign(q, (nr + kRows - 1) / kRows);
-      for (int64_t ch = 0; ch < (nr + sumRows - 1) / sumRows; ++ch)
-        for (int f = 0; f <= d; ++f)
-          sumChunkFeature(chunkX.data(), labels.data() + r0, w.data() + r0, nr, d, k, sumRows, ch, f,
-                          sPart2.data() + (r0 / sumRows) * per);
+      runAssign(q, (nr + kRows - 1) / kRows, sWords.data());
       PotentialParams qp{chunkX.data(), w.data() + r0, closest.data() + r0, c.data(), sPot.data() + (r0 / kPotRows) * m, nr, d, m};
       runPotentials(qp, (nr + kPotRows - 1) / kPotRows);
     }
     for (int64_t i = 0; i < n; ++i) streamedEqual = streamedEqual && sLabels[i] == labels[i] && sDist[i] == dist[i];
     for (int64_t b = 0; b < nBlocks; ++b) streamedEqual = streamedEqual && sInertia[b] == blockInertia[b] && sChanged[b] == blockChanged[b];
     for (size_t e = 0; e < sPot.size(); ++e) streamedEqual = streamedEqual && sPot[e] == potBlocks[e];
-    // Sums: the same chunks as resident when the resident chunk fits a streamed one.
-    if (sumRows == rows)
-      for (size_t e = 0; e < sPart2.size(); ++e) streamedEqual = streamedEqual && sPart2[e] == partial[e];
+    streamedEqual = streamedEqual && sWords == words;  // integer sums: any chunking, the same words
   }
 
   // Silhouette sums on the first ns rows, with the assignment's labels: columns sorted by label
@@ -354,11 +404,11 @@ int main(int argc, char** argv) {
   }
   int64_t changed = 0;
   for (auto v : blockChanged) changed += v;
-  std::printf("{\"mismatches\":%lld,\"ties\":%lld,\"inertiaRelErr\":%.3e,\"distRelErr\":%.3e,\"sumsRelErr\":%.3e,\"changed\":%lld,\"chunks\":%lld,"
-              "\"potentialsRelErr\":%.3e,\"potentialBlocks\":%lld,\"clusterSumsRelErr\":%.3e,\"selfZero\":%s,\"sharedSumsEqual\":%s,"
+  std::printf("{\"mismatches\":%lld,\"ties\":%lld,\"inertiaRelErr\":%.3e,\"distRelErr\":%.3e,\"sumsRelErr\":%.3e,\"changed\":%lld,"
+              "\"potentialsRelErr\":%.3e,\"potentialBlocks\":%lld,\"clusterSumsRelErr\":%.3e,\"selfZero\":%s,\"sumsOrderEqual\":%s,"
               "\"streamedEqual\":%s}\n",
               (long long)mismatches, (long long)ties, std::fabs(inertia - refInertia) / refInertia, maxDistErr, maxSumErr,
-              (long long)changed, (long long)nChunks, maxPotErr, (long long)nPotBlocks, maxCdsErr, selfZero ? "true" : "false",
-              sharedSumsEqual ? "true" : "false", streamedEqual ? "true" : "false");
+              (long long)changed, maxPotErr, (long long)nPotBlocks, maxCdsErr, selfZero ? "true" : "false",
+              sumsOrderEqual ? "true" : "false", streamedEqual ? "true" : "false");
   return 0;
 }

@@ -1,6 +1,7 @@
 // CUDA kernels for the `cuda` backend: fused assignment (shared-memory tiles over rows ×
-// centroids, argmin fused, exact distance recomputed), segment sums with per-chunk partials
-// reduced in chunk order (no float atomics: results are deterministic), distances, k-means++
+// centroids, argmin fused, exact distance recomputed, and each row added into its label's segment
+// sums in the same kernel: fixed-point integer atomics, fixed.cuh, so the sums are the same bits
+// in any order and a Lloyd step reads the data once), distances, k-means++
 // potentials (per-block float64 partials, added in block order), the silhouette's
 // per-cluster distance sums (one thread per row, columns sorted by label, fixed order), and the
 // mixture and PCA steps: x·W (the assignment's tiles, float64 across feature tiles), soft sums
@@ -25,6 +26,7 @@
 #include <vector>
 
 #include "api.h"
+#include "fixed.cuh"
 #include "lloyd.cuh"
 #include "soft.cuh"
 
@@ -85,13 +87,10 @@ struct DevBuf {
 };
 
 /**
- * Budget for the segment-sum chunk partials, in float64: 1/16 of the device's memory, between
- * 256 MiB and 4 GiB. The budget sets the chunk length (chunkRows), and each chunk's rows are
- * walked by one thread per feature, so at large k·d a small budget means few, long chunks: at
- * 1M × 256, k = 20,000 a 256 MiB budget gives 4 chunks of 262,144 rows each (most of the
- * 0.3 s goal spent on dependent read-modify-writes), 4 GiB gives 62 of 16,384. It depends on
- * the device's total memory, not on what is free, so a device always cuts the same chunks and
- * the sums keep their bits from run to run.
+ * Budget for the mixture steps' per-block partials (soft sums, scatter), in float64: 1/16 of the
+ * device's memory, between 256 MiB and 4 GiB. It sets their blocks of rows (softBlockRows) and
+ * depends on the device's total memory, not on what is free, so a device always cuts the same
+ * blocks and the sums keep their bits from run to run.
  */
 int64_t partialBudget() {
   static int64_t budget = 0;
@@ -105,13 +104,12 @@ int64_t partialBudget() {
   return budget;
 }
 
-__global__ void assignKernel(AssignParams p) {
-  __shared__ float xs[kXsFloats];
-  __shared__ __align__(16) float cs[kCsFloats];  // read as float4 (accumulateTile)
-  __shared__ double inertiaSlot[kRows];
-  __shared__ int64_t changedSlot[kRows];
-  const int64_t block = blockIdx.x;
-  const int tid = threadIdx.x;
+/**
+ * One tile of kRows rows (each thread its row): labels and exact distances written, the tile's
+ * inertia and changes to blockInertia/blockChanged[tile]; *label gets the thread's label.
+ */
+__device__ void assignTile(const AssignParams& p, int64_t tile, int tid, float* xs, float* cs, double* inertiaSlot,
+                           int64_t* changedSlot, int32_t* label) {
   float best = __int_as_float(0x7f800000);  // +inf
   int32_t bestJ = 0;
   for (int j0 = 0; j0 < p.k; j0 += kTileC) {
@@ -119,47 +117,90 @@ __global__ void assignKernel(AssignParams p) {
 #pragma unroll
     for (int jj = 0; jj < kTileC; ++jj) acc[jj] = 0.0f;
     for (int f0 = 0; f0 < p.d; f0 += kTileD) {
-      loadTiles(p, block, tid, j0, f0, xs, cs);
+      loadTiles(p, tile, tid, j0, f0, xs, cs);
       __syncthreads();
       accumulateTile(tid, xs, cs, acc);
       __syncthreads();
     }
     updateBest(p, j0, acc, &best, &bestJ);
   }
-  finishRow(p, block, tid, bestJ, inertiaSlot, changedSlot);
+  finishRow(p, tile, tid, bestJ, inertiaSlot, changedSlot);
   __syncthreads();
   for (int stride = kRows / 2; stride >= 1; stride /= 2) {
     reduceStep(tid, stride, inertiaSlot, changedSlot);
     __syncthreads();
   }
   if (tid == 0) {
-    p.blockInertia[block] = inertiaSlot[0];
-    p.blockChanged[block] = changedSlot[0];
+    p.blockInertia[tile] = inertiaSlot[0];
+    p.blockChanged[tile] = changedSlot[0];
   }
+  *label = bestJ;
 }
 
-__global__ void sumChunksKernel(const float* x, const int32_t* labels, const float* w, int64_t n, int d, int k,
-                                int64_t rowsPerChunk, double* partial) {
-  for (int f = threadIdx.x; f <= d; f += blockDim.x)
-    sumChunkFeature(x, labels, w, n, d, k, rowsPerChunk, blockIdx.x, f, partial);
-}
+/** How the assignment kernel treats the segment sums. */
+enum SumMode { kNoSums = 0, kSharedSums = 1, kGlobalSums = 2 };
 
 /**
- * sumChunksKernel for partials that fit in shared memory (k·d + k ≤ kSharedPartialDoubles):
- * the read-modify-writes of each row hit shared memory instead of going through L2. Same
- * additions in the same order, so the same bits.
+ * The Lloyd step. kNoSums: one block per tile of rows. Fused (kSharedSums, kGlobalSums): blocks
+ * walk tiles blockIdx.x, + gridDim.x, …, and right after a tile's labels, add its rows into
+ * their labels' fixed-point sums (fixed.cuh) while the rows are still in L2: the step reads the
+ * data from memory once. kSharedSums keeps a block's own words in shared memory (k·(d + 1)·16
+ * bytes ≤ kSharedFixedBytes) and adds them to the global ones at the end; kGlobalSums adds each
+ * entry to the global words directly (large k·d, where labels rarely collide).
  */
-__global__ void sumChunksSharedKernel(const float* x, const int32_t* labels, const float* w, int64_t n, int d, int k,
-                                      int64_t rowsPerChunk, double* partial) {
-  extern __shared__ double part[];
-  const int64_t per = (int64_t)k * d + k;
-  for (int64_t e = threadIdx.x; e < per; e += blockDim.x) part[e] = 0;
-  __syncthreads();
-  for (int f = threadIdx.x; f <= d; f += blockDim.x)
-    sumChunkFeatureInto(x, labels, w, n, d, k, rowsPerChunk, blockIdx.x, f, part);
-  __syncthreads();
-  double* out = partial + (int64_t)blockIdx.x * per;
-  for (int64_t e = threadIdx.x; e < per; e += blockDim.x) out[e] = part[e];
+template <int kMode>
+__global__ void assignKernel(AssignParams p, FixedSumParams s, int64_t nTiles) {
+  __shared__ float xs[kXsFloats];
+  __shared__ __align__(16) float cs[kCsFloats];  // read as float4 (accumulateTile)
+  __shared__ double inertiaSlot[kRows];
+  __shared__ int64_t changedSlot[kRows];
+  __shared__ int32_t rowLabel[kRows];
+  extern __shared__ uint64_t words[];
+  const int tid = threadIdx.x;
+  const int64_t nWords = (int64_t)s.k * (s.d + 1) * 2;
+  if (kMode == kSharedSums) {
+    for (int64_t e = tid; e < nWords; e += kRows) words[e] = 0;
+    __syncthreads();
+  }
+  for (int64_t tile = blockIdx.x; tile < nTiles; tile += gridDim.x) {
+    int32_t label;
+    assignTile(p, tile, tid, xs, cs, inertiaSlot, changedSlot, &label);
+    if (kMode != kNoSums) {
+      rowLabel[tid] = label;
+      __syncthreads();
+      fixedSumTile(s, tile, tid, rowLabel, kMode == kSharedSums ? words : s.acc);
+      __syncthreads();
+    }
+  }
+  if (kMode == kSharedSums) fixedFlush(words, s.acc, nWords, tid, kRows);
+}
+
+/** Fixed-point sums for given labels (s.labels), as the fused kernel adds them. */
+template <int kMode>
+__global__ void fixedSumsKernel(FixedSumParams s, int64_t nTiles) {
+  __shared__ int32_t rowLabel[kRows];
+  extern __shared__ uint64_t words[];
+  const int tid = threadIdx.x;
+  const int64_t nWords = (int64_t)s.k * (s.d + 1) * 2;
+  if (kMode == kSharedSums) {
+    for (int64_t e = tid; e < nWords; e += kRows) words[e] = 0;
+    __syncthreads();
+  }
+  for (int64_t tile = blockIdx.x; tile < nTiles; tile += gridDim.x) {
+    const int64_t row = tile * kRows + tid;
+    rowLabel[tid] = row < s.n ? s.labels[row] : 0;
+    __syncthreads();
+    fixedSumTile(s, tile, tid, rowLabel, kMode == kSharedSums ? words : s.acc);
+    __syncthreads();
+  }
+  if (kMode == kSharedSums) fixedFlush(words, s.acc, nWords, tid, kRows);
+}
+
+/** out[e] (k·d sums then k counts) from the accumulated words. */
+__global__ void fixedFinishKernel(const uint64_t* acc, const FixedScale* scale, const float* shift, int d, int k,
+                                  double* out) {
+  const int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (e < (int64_t)k * d + k) out[e] = fixedResult(acc, scale, shift, d, k, e);
 }
 
 __global__ void reduceChunksKernel(const double* partial, int64_t nChunks, int64_t per, double* out) {
@@ -276,6 +317,9 @@ struct SegCudaData {
   /** Per-call buffers, kept between calls (cudaMalloc and cudaFree each synchronise the device). */
   DevBuf<float> c, panel, cc;
   DevBuf<double> blockInertia, partial, sumOut;
+  /** The segment sums' fixed-point units per column (d + 1, fixed.cuh) and accumulator words. */
+  DevBuf<FixedScale> scale;
+  DevBuf<uint64_t> words;
   DevBuf<int64_t> blockChanged;
   /** k-means++'s buffers (distances and potentials run once per seeding step), kept the same way. */
   DevBuf<float> seedCenters, seedOut[2], seedClosest;
@@ -399,6 +443,57 @@ const char* softPass(SegCudaData* h, const float* r, int m, const double* dMeans
   return nullptr;
 }
 
+
+/** Bytes of a block's own accumulator words for k labels and d features. */
+size_t sharedWordBytes(int k, int d) { return (size_t)k * (d + 1) * 2 * sizeof(uint64_t); }
+
+/**
+ * Zeroes the sums' accumulator words for k labels and picks how blocks add into them: their own
+ * copy in shared memory where it fits (the dynamic shared limit raised once), else straight into
+ * the global words. *mode is left alone when the caller fixed it to kNoSums.
+ */
+const char* startSums(SegCudaData* h, int k, int* mode) {
+  const size_t nWords = (size_t)k * (h->d + 1) * 2;
+  const char* err = h->words.ensure(nWords);
+  if (err) return err;
+  if ((err = h->sumOut.ensure((size_t)k * h->d + k))) return err;
+  SEG_TRY("segment sums", cudaMemset(h->words.p, 0, sizeof(uint64_t) * nWords));
+  static bool raised = false;
+  if (!raised) {
+    SEG_TRY("shared memory limit", cudaFuncSetAttribute(assignKernel<kSharedSums>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kSharedFixedBytes));
+    SEG_TRY("shared memory limit", cudaFuncSetAttribute(fixedSumsKernel<kSharedSums>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kSharedFixedBytes));
+    raised = true;
+  }
+  *mode = sharedWordBytes(k, h->d) <= (size_t)kSharedFixedBytes ? kSharedSums : kGlobalSums;
+  return nullptr;
+}
+
+/**
+ * Blocks for a fused or sums kernel over nTiles tiles: as many as the device runs at once (each
+ * walks tiles), so a block's shared words are added to the global ones once per block, not once
+ * per tile. The count does not change the result (integer sums).
+ */
+template <class K>
+unsigned sumGrid(K kernel, size_t sharedBytes, int64_t nTiles) {
+  int dev = 0, sms = 1, perSm = 0;
+  cudaGetDevice(&dev);
+  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+  cudaOccupancyMaxActiveBlocksPerMultiprocessor(&perSm, kernel, kRows, sharedBytes);
+  const int64_t blocks = (int64_t)sms * (perSm < 1 ? 1 : perSm);
+  return (unsigned)(nTiles < blocks ? nTiles : blocks);
+}
+
+/** The accumulated words as float64 sums (k·d) and counts (k), through sumOut. */
+const char* finishSums(SegCudaData* h, int k, double* sums, double* counts) {
+  const int d = h->d;
+  const int64_t per = (int64_t)k * d + k;
+  fixedFinishKernel<<<(unsigned)((per + 255) / 256), 256>>>(h->words.p, h->scale.p, h->shift.p, d, k, h->sumOut.p);
+  SEG_TRY("segment sums kernel", cudaGetLastError());
+  SEG_TRY("segment sums", cudaMemcpy(sums, h->sumOut.p, sizeof(double) * k * d, cudaMemcpyDeviceToHost));
+  SEG_TRY("segment sums", cudaMemcpy(counts, h->sumOut.p + (int64_t)k * d, sizeof(double) * k, cudaMemcpyDeviceToHost));
+  return nullptr;
+}
+
 }  // namespace
 
 extern "C" {
@@ -473,6 +568,7 @@ const char* seg_cuda_upload(const float* x, int64_t n, int d, const float* weigh
   }
   if (!err && weights) err = h->w.alloc(n);
   if (!err) err = h->shift.alloc(d);
+  if (!err) err = h->scale.alloc((size_t)d + 1);
   if (!err) err = h->dist[0].alloc(n);
   if (!err) err = h->dist[1].alloc(n);
   if (!err) err = h->labels[0].alloc(n);
@@ -481,6 +577,11 @@ const char* seg_cuda_upload(const float* x, int64_t n, int d, const float* weigh
   cudaError_t e = stream ? cudaSuccess : cudaMemcpy(h->x.p, x, sizeof(float) * n * d, cudaMemcpyHostToDevice);
   if (e == cudaSuccess && weights) e = cudaMemcpy(h->w.p, weights, sizeof(float) * n, cudaMemcpyHostToDevice);
   if (e == cudaSuccess) e = cudaMemcpy(h->shift.p, shift, sizeof(float) * d, cudaMemcpyHostToDevice);
+  // The sums' units depend only on the data (its largest values and row count): every call,
+  // resident or streamed, adds the same integers.
+  std::vector<FixedScale> scale((size_t)d + 1);
+  fixedScales(x, weights, shift, n, d, scale.data());
+  if (e == cudaSuccess) e = cudaMemcpy(h->scale.p, scale.data(), sizeof(FixedScale) * (d + 1), cudaMemcpyHostToDevice);
   if (e != cudaSuccess) return fail("upload", e);
   h->hostShift.assign(shift, shift + d);
   h->deviceBytes = totalB;
@@ -509,7 +610,8 @@ static const char* labelsOnDevice(SegCudaData* h, const int32_t* host, int64_t g
 }
 
 const char* seg_cuda_assign(SegCudaData* h, const float* centroids, int k, const int32_t* prev, int64_t prevGen,
-                            int32_t* labels, float* dist, double* inertia, int64_t* changed, int64_t* gen) {
+                            int32_t* labels, float* dist, double* inertia, int64_t* changed, int64_t* gen, double* sums,
+                            double* counts) {
   const int d = h->d;
   const int64_t n = h->n;
   const int64_t nBlocks = (n + kRows - 1) / kRows;
@@ -536,16 +638,30 @@ const char* seg_cuda_assign(SegCudaData* h, const float* centroids, int k, const
   // The slot's old generation is gone from here on: if this call fails half-way, its slot must
   // not claim to hold it (seg_cuda_resident would answer for overwritten labels).
   h->slotGen[slot] = -1;
+  const bool fused = sums && counts;
+  int mode = kNoSums;
+  if (fused && (err = startSums(h, k, &mode))) return err;
   err = forEachChunk(h, [&](const float* dX, int64_t r0, int64_t rows, cudaStream_t st) -> const char* {
     const int64_t nb = (rows + kRows - 1) / kRows;  // r0 is a multiple of kRows
     AssignParams p{dX, h->w.p ? h->w.p + r0 : nullptr, dPrev ? dPrev + r0 : nullptr, h->c.p, h->panel.p, h->cc.p,
                    h->shift.p, h->labels[slot].p + r0, h->dist[slot].p + r0, h->blockInertia.p + r0 / kRows,
                    h->blockChanged.p + r0 / kRows, rows, d, k};
-    if (nb > 0) assignKernel<<<(unsigned)nb, kRows, 0, st>>>(p);
+    FixedSumParams fs{dX, h->w.p ? h->w.p + r0 : nullptr, h->shift.p, nullptr, h->scale.p, h->words.p, rows, d, k};
+    if (nb == 0) return nullptr;
+    if (mode == kSharedSums)
+      {
+      const size_t bytes = sharedWordBytes(k, d);
+      assignKernel<kSharedSums><<<sumGrid(assignKernel<kSharedSums>, bytes, nb), kRows, bytes, st>>>(p, fs, nb);
+    }
+    else if (mode == kGlobalSums)
+      assignKernel<kGlobalSums><<<sumGrid(assignKernel<kGlobalSums>, 0, nb), kRows, 0, st>>>(p, fs, nb);
+    else
+      assignKernel<kNoSums><<<(unsigned)nb, kRows, 0, st>>>(p, fs, nb);
     SEG_TRY("assign kernel", cudaGetLastError());
     return nullptr;
   });
   if (err) return err;
+  if (fused && (err = finishSums(h, k, sums, counts))) return err;
   std::vector<double> bi(nBlocks);
   std::vector<int64_t> bc(nBlocks);
   SEG_TRY("assign", cudaMemcpy(bi.data(), h->blockInertia.p, sizeof(double) * nBlocks, cudaMemcpyDeviceToHost));
@@ -584,43 +700,28 @@ const char* seg_cuda_read(SegCudaData* h, int64_t gen, int32_t* labels, float* d
 const char* seg_cuda_segment_sum(SegCudaData* h, const int32_t* labels, int64_t gen, int k, double* sums,
                                  double* counts) {
   const int d = h->d;
-  const int64_t n = h->n;
   const int32_t* dLabels = nullptr;
   const char* err = labelsOnDevice(h, labels, gen, &dLabels);
   if (err) return err;
   if (!dLabels) return "segmentSum: no labels";
-  // Streamed: chunks of the sums no longer than a streamed chunk (both powers of two, so each
-  // streamed chunk holds whole chunks of the sums).
-  int64_t rows = chunkRows(n, k, d, partialBudget());
-  if (h->streamRows && rows > h->streamRows) rows = h->streamRows;
-  const int64_t nChunks = (n + rows - 1) / rows;
-  const int64_t per = (int64_t)k * d + k;
-  DevBuf<double>& partial = h->partial;
-  DevBuf<double>& out = h->sumOut;
-  const size_t partialLen = (size_t)(nChunks > 0 ? nChunks : 1) * per;
-  if ((err = partial.ensure(partialLen))) return err;
-  if ((err = out.ensure(per))) return err;
-  SEG_TRY("segmentSum", cudaMemset(partial.p, 0, sizeof(double) * partialLen));
-  const int threads = d + 1 < kSumThreads ? ((d + 1 + 31) / 32) * 32 : kSumThreads;
-  err = forEachChunk(h, [&](const float* dX, int64_t r0, int64_t n0, cudaStream_t st) -> const char* {
-    const int64_t nc = (n0 + rows - 1) / rows;  // r0 is a multiple of rows
-    const int32_t* lab = dLabels + r0;
-    const float* w = h->w.p ? h->w.p + r0 : nullptr;
-    double* part = partial.p + (r0 / rows) * per;
-    if (nc == 0) return nullptr;
-    if (per <= kSharedPartialDoubles)
-      sumChunksSharedKernel<<<(unsigned)nc, threads, sizeof(double) * per, st>>>(dX, lab, w, n0, d, k, rows, part);
+  int mode = kGlobalSums;
+  if ((err = startSums(h, k, &mode))) return err;
+  err = forEachChunk(h, [&](const float* dX, int64_t r0, int64_t rows, cudaStream_t st) -> const char* {
+    const int64_t nb = (rows + kRows - 1) / kRows;  // r0 is a multiple of kRows
+    FixedSumParams fs{dX, h->w.p ? h->w.p + r0 : nullptr, h->shift.p, dLabels + r0, h->scale.p, h->words.p, rows, d, k};
+    if (nb == 0) return nullptr;
+    if (mode == kSharedSums)
+      {
+      const size_t bytes = sharedWordBytes(k, d);
+      fixedSumsKernel<kSharedSums><<<sumGrid(fixedSumsKernel<kSharedSums>, bytes, nb), kRows, bytes, st>>>(fs, nb);
+    }
     else
-      sumChunksKernel<<<(unsigned)nc, threads, 0, st>>>(dX, lab, w, n0, d, k, rows, part);
+      fixedSumsKernel<kGlobalSums><<<sumGrid(fixedSumsKernel<kGlobalSums>, 0, nb), kRows, 0, st>>>(fs, nb);
     SEG_TRY("segmentSum kernel", cudaGetLastError());
     return nullptr;
   });
   if (err) return err;
-  reduceChunksKernel<<<(unsigned)((per + 255) / 256), 256>>>(partial.p, nChunks, per, out.p);
-  SEG_TRY("segmentSum reduce kernel", cudaGetLastError());
-  SEG_TRY("segmentSum", cudaMemcpy(sums, out.p, sizeof(double) * k * d, cudaMemcpyDeviceToHost));
-  SEG_TRY("segmentSum", cudaMemcpy(counts, out.p + (int64_t)k * d, sizeof(double) * k, cudaMemcpyDeviceToHost));
-  return nullptr;
+  return finishSums(h, k, sums, counts);
 }
 
 const char* seg_cuda_distances(SegCudaData* h, const float* centers, int m, float* out) {

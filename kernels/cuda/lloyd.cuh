@@ -27,8 +27,6 @@ constexpr int kTileD = 32;
 /** Shared floats: the row tile (transposed, padded against bank conflicts) and the centroid tile. */
 constexpr int kXsFloats = kTileD * (kRows + 1);
 constexpr int kCsFloats = kTileC * kTileD;
-/** Threads per segment-sum block; rows per segment-sum chunk are chosen by chunkRows(). */
-constexpr int kSumThreads = 128;
 
 struct AssignParams {
   const float* x;        // n × d
@@ -146,43 +144,7 @@ SEG_HD void reduceStep(int tid, int stride, double* inertiaSlot, int64_t* change
   }
 }
 
-/**
- * Rows per segment-sum chunk: enough chunks for parallelism, few enough that the chunk
- * partials (nChunks × (k·d + k) float64) fit `budgetDoubles`. Depends only on n, k, d.
- */
-SEG_HD int64_t chunkRows(int64_t n, int k, int d, int64_t budgetDoubles) {
-  int64_t rows = 1024;
-  const int64_t per = (int64_t)k * d + k;
-  while (((n + rows - 1) / rows) * per > budgetDoubles) rows *= 2;
-  return rows;
-}
-
-/**
- * Segment sums, pass 1: chunk `chunk`, feature f (one thread per feature): rows of the chunk in
- * order, added into `part`, that chunk's own partial (k·d sums then k counts; in global memory,
- * or a shared-memory copy the kernel writes out). No two threads write one address: no atomics.
- */
-SEG_HD void sumChunkFeatureInto(const float* x, const int32_t* labels, const float* weights, int64_t n, int d, int k,
-                                int64_t rowsPerChunk, int64_t chunk, int f, double* part) {
-  const int64_t r0 = chunk * rowsPerChunk;
-  const int64_t r1 = r0 + rowsPerChunk < n ? r0 + rowsPerChunk : n;
-  for (int64_t row = r0; row < r1; ++row) {
-    const int32_t j = labels[row];
-    const double w = weights ? (double)weights[row] : 1.0;
-    if (f < d) part[(int64_t)j * d + f] += w * (double)x[row * d + f];
-    else part[(int64_t)k * d + j] += w;  // the thread past the last feature keeps the counts
-  }
-}
-
-SEG_HD void sumChunkFeature(const float* x, const int32_t* labels, const float* weights, int64_t n, int d, int k,
-                            int64_t rowsPerChunk, int64_t chunk, int f, double* partial) {
-  sumChunkFeatureInto(x, labels, weights, n, d, k, rowsPerChunk, chunk, f, partial + chunk * ((int64_t)k * d + k));
-}
-
-/** Partials up to this many float64 are accumulated in shared memory (48 KiB, the default limit). */
-constexpr int64_t kSharedPartialDoubles = 6144;
-
-/** Segment sums, pass 2: element e of (sums ‖ counts) = Σ over chunks in chunk order. */
+/** Element e of per-block float64 partials (nChunks × per), added in block order (the mixture steps). */
 SEG_HD double reduceChunks(const double* partial, int64_t nChunks, int64_t per, int64_t e) {
   double s = 0;
   for (int64_t c = 0; c < nChunks; ++c) s += partial[c * per + e];

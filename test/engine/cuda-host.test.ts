@@ -32,10 +32,12 @@ interface Traffic {
   reads: number;
   deviceSums: number;
   hostSums: number;
+  /** assign calls that asked for the fused segment sums. */
+  fusedSums: number;
 }
 
 function fakeAddon(): CudaAddon & { traffic: Traffic } {
-  const traffic: Traffic = { assigns: 0, labelDownloads: 0, prevUploads: 0, reads: 0, deviceSums: 0, hostSums: 0 };
+  const traffic: Traffic = { assigns: 0, labelDownloads: 0, prevUploads: 0, reads: 0, deviceSums: 0, hostSums: 0, fusedSums: 0 };
   const live = (h: unknown): FakeHandle => {
     const f = h as FakeHandle;
     if (f.released) throw new Error('cuda: the matrix was released');
@@ -57,7 +59,7 @@ function fakeAddon(): CudaAddon & { traffic: Traffic } {
     release: (h) => {
       (h as FakeHandle).released = true;
     },
-    assign(h, centroids, k, prev, prevGen, outLabels, outDist) {
+    assign(h, centroids, k, prev, prevGen, outLabels, outDist, outSums, outCounts) {
       const f = live(h);
       traffic.assigns++;
       const onDevice = slotOf(f, prevGen);
@@ -74,6 +76,12 @@ function fakeAddon(): CudaAddon & { traffic: Traffic } {
         if (against && against[i] !== ref.labels[i]) changed++;
       }
       f.slots[s] = { gen: f.nextGen, labels: ref.labels, dist: Float32Array.from(ref.dist) };
+      if (outSums && outCounts) {
+        traffic.fusedSums++;
+        const rs = refSegmentSum(f.x, f.n, f.d, ref.labels, k, f.w);
+        outSums.set(rs.sums);
+        outCounts.set(rs.counts);
+      }
       if (outLabels) {
         traffic.labelDownloads++;
         outLabels.set(ref.labels);
@@ -151,8 +159,10 @@ describe('cuda backend host protocol (stand-in addon)', () => {
     // the Lloyd loop.
     expect(t.reads + t.labelDownloads).toBe(1);
     expect(t.prevUploads).toBe(0);
+    // The Lloyd loop's sums all came fused with their assignments: no separate pass.
     expect(t.hostSums).toBe(0);
-    expect(t.deviceSums).toBeGreaterThan(0);
+    expect(t.deviceSums).toBe(0);
+    expect(t.fusedSums).toBe(t.assigns - 1); // all but the best run's labels computed again on read
     expect(t.assigns).toBeGreaterThan(3);
     // And the answer is the float64 reference's for the fitted centroids.
     const ref = refAssign(x, n, 3, r.centroids, 4);
@@ -189,13 +199,22 @@ describe('cuda backend host protocol (stand-in addon)', () => {
     const rd = refAssign(x, n, 3, cs[1], 4).labels;
     for (let i = 0; i < n; i++) if (rd[i] !== ra.labels[i]) changed++;
     expect(d.nChanged).toBe(changed);
-    // Segment sums: from the host copy for a, from the device for d.
-    const host = addon.traffic.hostSums;
+    // Segment sums come fused with each assignment, even one whose slot was reused: no addon
+    // call. An assignment from elsewhere (a host one) is summed from its labels; one with
+    // another k goes through the device labels while they are there.
+    const calls = () => addon.traffic.hostSums + addon.traffic.deviceSums;
+    const before = calls();
     const s = await be.segmentSum(dx, a, 4);
-    expect(addon.traffic.hostSums).toBe(host + 1);
+    expect(calls()).toBe(before);
     expect(Array.from(s.sums)).toEqual(Array.from(refSegmentSum(x, n, 3, ra.labels, 4).sums));
+    s.sums[0] = NaN; // a copy: the next call is not changed by it
+    expect((await be.segmentSum(dx, a, 4)).sums[0]).toBe(refSegmentSum(x, n, 3, ra.labels, 4).sums[0]);
+    const foreign: Assignment = { inertia: 0, nChanged: 0, read: async () => ({ labels: ra.labels, distances: ra.distances }) };
+    const host = addon.traffic.hostSums;
+    expect(Array.from((await be.segmentSum(dx, foreign, 4)).sums)).toEqual(Array.from(refSegmentSum(x, n, 3, ra.labels, 4).sums));
+    expect(addon.traffic.hostSums).toBe(host + 1);
     const dev = addon.traffic.deviceSums;
-    await be.segmentSum(dx, d, 4);
+    await be.segmentSum(dx, d, 5);
     expect(addon.traffic.deviceSums).toBe(dev + 1);
     // Reads are cached: a second read moves nothing.
     const reads = addon.traffic.reads;

@@ -25,16 +25,6 @@ const MiB = 1024 * 1024;
 /** kernels.cu's blocks: rows per assign block, per potentials block. */
 const K_ROWS = 128;
 const K_POT_ROWS = 2048;
-/** The emulated partials budget, in float64 (emulate.cc's kEmulatedBudget). */
-const PARTIAL_BUDGET = 1 << 16;
-
-function chunkRows(n, k, d) {
-  let rows = 1024;
-  const per = k * d + k;
-  while (Math.ceil(n / rows) * per > PARTIAL_BUDGET) rows *= 2;
-  return rows;
-}
-
 function oomError(needBytes, freeBytes) {
   const e = new Error(`out of GPU memory: need ${(needBytes / MiB).toFixed(1)} MiB, ${(Math.max(0, freeBytes) / MiB).toFixed(1)} MiB free`);
   e.code = 'CUDA_OOM';
@@ -48,6 +38,18 @@ function sqDist(x, i, d, c, j) {
     s += t * t;
   }
   return s;
+}
+
+/** Σw·x and Σw per label, float64 in row order (the device's fixed-point sums agree to ~1e-16). */
+function sumRows(h, lab, k, sums, counts) {
+  sums.fill(0);
+  counts.fill(0);
+  for (let i = 0; i < h.n; i++) {
+    const wi = h.w ? h.w[i] : 1;
+    const l = lab[i];
+    counts[l] += wi;
+    for (let f = 0; f < h.d; f++) sums[l * h.d + f] += wi * h.x[i * h.d + f];
+  }
 }
 
 function create(settings) {
@@ -151,7 +153,7 @@ function create(settings) {
       for (const b of Object.values(h.kept)) stats.used -= b;
       h.kept = {};
     },
-    assign(h, centroids, k, prev, prevGen, outLabels, outDist) {
+    assign(h, centroids, k, prev, prevGen, outLabels, outDist, outSums, outCounts) {
       live(h);
       note('assign');
       const nb = Math.ceil(h.n / K_ROWS);
@@ -160,6 +162,9 @@ function create(settings) {
       ensure('assign', h, 'panel', 4 * k * h.d);
       ensure('assign', h, 'cc', 4 * k);
       ensure('assign', h, 'blocks', 16 * nb);
+      // The fused sums' accumulator words and their float64 result (kernels.cu: startSums).
+      if (outSums) ensure('assign', h, 'words', 16 * k * (h.d + 1));
+      if (outSums) ensure('assign', h, 'sumOut', 8 * (k * h.d + k));
       const onDevice = slotOf(h, prevGen);
       if (!onDevice && prev) ensure('assign', h, 'scratchLabels', 4 * h.n);
       const against = onDevice ? onDevice.labels : prev;
@@ -169,6 +174,7 @@ function create(settings) {
       let changed = 0;
       if (against) for (let i = 0; i < h.n; i++) if (against[i] !== r.labels[i]) changed++;
       h.slots[s] = { gen: h.nextGen, labels: r.labels, dist: r.dist };
+      if (outSums && outCounts) sumRows(h, r.labels, k, outSums, outCounts);
       if (outLabels) outLabels.set(r.labels);
       if (outDist) outDist.set(r.dist);
       return { inertia: r.inertia, nChanged: against ? changed : h.n, gen: h.nextGen++ };
@@ -189,17 +195,9 @@ function create(settings) {
       gate('segmentSum', h.n, 8 * per);
       if (!slot && labels) ensure('segmentSum', h, 'scratchLabels', 4 * h.n);
       if (!slot && !labels) throw new Error('segmentSum: no labels');
-      ensure('segmentSum', h, 'partial', 8 * per * Math.ceil(h.n / chunkRows(h.n, k, h.d)));
+      ensure('segmentSum', h, 'words', 16 * k * (h.d + 1));
       ensure('segmentSum', h, 'sumOut', 8 * per);
-      const lab = slot ? slot.labels : labels;
-      sums.fill(0);
-      counts.fill(0);
-      for (let i = 0; i < h.n; i++) {
-        const wi = h.w ? h.w[i] : 1;
-        const l = lab[i];
-        counts[l] += wi;
-        for (let f = 0; f < h.d; f++) sums[l * h.d + f] += wi * h.x[i * h.d + f];
-      }
+      sumRows(h, slot ? slot.labels : labels, k, sums, counts);
     },
     distances(h, centers, m, out) {
       live(h);

@@ -88,8 +88,10 @@ describe.skipIf(!has('g++'))('cuda kernels, emulated on the CPU', () => {
     expect(r.ties).toBeLessThan(n / 20);
     expect(r.inertiaRelErr).toBeLessThanOrEqual(1e-5);
     expect(r.distRelErr).toBeLessThanOrEqual(1e-6);
-    expect(r.sumsRelErr).toBeLessThanOrEqual(1e-9);
-    expect(r.sharedSumsEqual).toBe(true); // the shared-memory segment-sum kernel: same bits
+    expect(r.sumsRelErr).toBeLessThanOrEqual(1e-12);
+    // Fixed-point sums (fixed.cuh): the unfused kernel, blocks with their own words and rows in other
+    // orders give the fused kernel's words, bit for bit.
+    expect(r.sumsOrderEqual).toBe(true);
     expect(r.streamedEqual).toBe(true); // chunks with offset pointers, as for data streamed from the host
     expect(r.changed).toBe(n);
     // k-means++ potentials (float64 throughout) and the silhouette sums (float32 squares, float64 sums).
@@ -98,6 +100,16 @@ describe.skipIf(!has('g++'))('cuda kernels, emulated on the CPU', () => {
     expect(r.clusterSumsRelErr).toBeLessThanOrEqual(1e-5);
     expect(r.selfZero).toBe(true);
   }, 30_000);
+
+  it('sums in fixed point to float64 rounding where the high word alone is off (cancelling ±1e6 pairs and values below 1e-3)', () => {
+    if (!existsSync(exe)) execFileSync('g++', ['-O2', '-std=c++17', join(root, 'kernels/cuda/emulate.cc'), '-o', exe]);
+    for (const n of [100_000, 1_000_000]) {
+      const r = JSON.parse(execFileSync(exe, ['fixed', String(n)], { encoding: 'utf8' }));
+      expect(r.err).toBeLessThanOrEqual(4 * 2 ** -53 * Math.abs(r.sum));
+      expect(r.hiOnlyErr).toBeGreaterThan(1e-8); // what dropping the low word would cost
+      expect(r.orderEqual).toBe(true);
+    }
+  });
 });
 
 describe.skipIf(!has('nvcc'))('cuda sources', () => {
@@ -227,9 +239,35 @@ describe.skipIf(!hasGpu)('cuda backend on a GPU', () => {
       expect(() => a.distances(h, new Float32Array(2 * d), 2, new Float32Array(2 * n - 1))).toThrow(/^out is too short/);
       expect(() => a.potentials(h, new Float32Array(n - 1), new Float32Array(d), 1)).toThrow(/^closest is too short/);
       expect(() => a.segmentSum(h, new Int32Array(n), -1, 2, new Float64Array(2 * d - 1), new Float64Array(2))).toThrow(/^outSums is too short/);
+      expect(() => a.assign(h, new Float32Array(3 * d), 3, null, -1, null, null, new Float64Array(3 * d - 1), new Float64Array(3))).toThrow(/^outSums is too short/);
+      expect(() => a.assign(h, new Float32Array(3 * d), 3, null, -1, null, null, new Float64Array(3 * d), null)).toThrow(/outSums and outCounts go together/);
       expect(() => a.project(h, new Float32Array(d * 2), 2, 0, n + 1, new Float32Array(2 * (n + 1)))).toThrow(/need 0 <= r0 <= r1 <= nRows/);
     } finally {
       a.release(h);
+    }
+  });
+
+  it('fuses the segment sums into the assignment: the unfused kernel\'s bits, in shared or global words, run after run', async () => {
+    const be = await createCudaBackend();
+    // k·(d + 1)·16 bytes: 4.6 KiB (each block's own words in shared memory) and 628 KiB (global words).
+    for (const [n, d, k] of [
+      [5000, 17, 16],
+      [3000, 130, 300],
+    ]) {
+      const r = rng(n + k);
+      const data = new Float32Array(n * d).map(() => 50 + (r() - 0.5) * 10);
+      const w = new Float32Array(n).map(() => 0.5 + r());
+      const c = data.slice(0, k * d);
+      const x = be.upload({ data, nRows: n, nFeatures: d }, w);
+      const a = await be.assign(x, c, k);
+      const fused = await be.segmentSum(x, a, k);
+      const foreign = { inertia: a.inertia, nChanged: a.nChanged, read: () => a.read() };
+      expect(await be.segmentSum(x, foreign, k)).toEqual(fused);
+      expect(await be.segmentSum(x, await be.assign(x, c, k), k)).toEqual(fused);
+      const ref = refSegmentSum(data, n, d, (await a.read()).labels, k, w);
+      for (let i = 0; i < ref.sums.length; i++) expect(Math.abs(fused.sums[i] - ref.sums[i])).toBeLessThanOrEqual(1e-12 * Math.abs(ref.sums[i]) + 1e-12);
+      for (let j = 0; j < k; j++) expect(Math.abs(fused.counts[j] - ref.counts[j])).toBeLessThanOrEqual(1e-12 * ref.counts[j]);
+      be.release(x);
     }
   });
 

@@ -1,6 +1,7 @@
 /**
- * The `cuda` backend: kernels from `kernels/cuda` (tiled fused assignment, deterministic segment
- * sums, and the mixture and PCA steps: x·W, soft sums and scatter matrices, float64 partials per
+ * The `cuda` backend: kernels from `kernels/cuda` (tiled assignment with the segment sums fused
+ * into it, in fixed point, so a Lloyd step reads the data once and its sums are the same bits in
+ * any order, and the mixture and PCA steps: x·W, soft sums and scatter matrices, float64 partials per
  * block of rows added in block order), data uploaded once and kept in GPU memory across
  * iterations. The labels and distances of the last two assignments stay on the device: a Lloyd
  * step sends k·d floats and gets a few numbers back, and labels cross the bus only when a caller
@@ -64,6 +65,9 @@ export interface CudaAddon {
     prevGen: number,
     outLabels: Int32Array | null,
     outDist: Float32Array | null,
+    /** Σw·x (k × d) and Σw (k) of the new labels, added by the assignment kernel itself (fused), or null. */
+    outSums?: Float64Array | null,
+    outCounts?: Float64Array | null,
   ): { inertia: number; nChanged: number; gen: number };
   /** Whether generation `gen` is still in a device slot. */
   resident(h: unknown, gen: number): boolean;
@@ -121,6 +125,8 @@ class CudaAssignment implements Assignment {
     /** A copy of the centroids, to compute the labels again once the slot is reused. */
     readonly centroids: Float32Array,
     private readonly addon: CudaAddon,
+    /** The fused segment sums of these labels (the assignment kernel added them). */
+    readonly sums: SegmentSums,
   ) {}
 
   /** Whether the kernels can use the device copy of these labels. */
@@ -220,12 +226,18 @@ export function cudaBackendFrom(addon: CudaAddon): Backend {
       let prevGen = -1;
       if (previous instanceof CudaAssignment && previous.x === x && previous.onDevice()) prevGen = previous.gen;
       else if (previous) prev = (await previous.read()).labels;
-      const r = addon.assign(x.handle, centroids, k, prev, prevGen, null, null);
-      return new CudaAssignment(r.inertia, r.nChanged, r.gen, x, k, centroids.slice(0, k * x.nFeatures), addon);
+      // The segment sums come with every assignment: the kernel adds each row into its label's
+      // fixed-point sums as it labels it, so a Lloyd step reads the data once (kernels/cuda/fixed.cuh).
+      const sums = new Float64Array(k * x.nFeatures);
+      const counts = new Float64Array(k);
+      const r = addon.assign(x.handle, centroids, k, prev, prevGen, null, null, sums, counts);
+      return new CudaAssignment(r.inertia, r.nChanged, r.gen, x, k, centroids.slice(0, k * x.nFeatures), addon, { sums, counts });
     },
 
     async segmentSum(xd: DeviceMatrix, a: Assignment, k: number): Promise<SegmentSums> {
       const x = asCuda(xd);
+      // Copies, so a caller that updates them in place cannot change a second call's answer.
+      if (a instanceof CudaAssignment && a.x === x && a.k === k) return { sums: a.sums.sums.slice(), counts: a.sums.counts.slice() };
       const sums = new Float64Array(k * x.nFeatures);
       const counts = new Float64Array(k);
       if (a instanceof CudaAssignment && a.x === x && a.onDevice()) addon.segmentSum(x.handle, null, a.gen, k, sums, counts);
