@@ -238,7 +238,60 @@ Napi::Value Scatter(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+/** streamed(h) -> whether the rows stream from the host (device k-means++ needs them resident) */
+Napi::Value Streamed(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), seg_cuda_streamed(boxOf(info, 0)->data) != 0);
+}
+
+/** seedStart(h, center, trials) -> φ: device k-means++ from its first center (seed.cuh). */
+Napi::Value SeedStart(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Handle* b = boxOf(info, 0);
+  const float* center = dataOf<float>(info, 1, "center", b->d, false);
+  const size_t trials = sizeArg(info, 2, "trials", 1);
+  double total = 0;
+  check(env, seg_cuda_seed_start(b->data, center, (int)trials, &total));
+  return Napi::Number::New(env, total);
+}
+
+/** seedDraw(h, targets, m) -> Int32Array(m): each threshold's row. */
+Napi::Value SeedDraw(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Handle* b = boxOf(info, 0);
+  const size_t m = sizeArg(info, 2, "m", 1);
+  const double* targets = dataOf<double>(info, 1, "targets", m, false);
+  Napi::Int32Array rows = Napi::Int32Array::New(env, m);
+  check(env, seg_cuda_seed_draw(b->data, targets, (int)m, rows.Data()));
+  return rows;
+}
+
+/** seedPotentials(h, candidates, m) -> Float64Array(m); the distances are kept for seedTake. */
+Napi::Value SeedPotentials(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Handle* b = boxOf(info, 0);
+  const size_t m = sizeArg(info, 2, "m", 1);
+  const float* cands = dataOf<float>(info, 1, "candidates", m * b->d, false);
+  Napi::Float64Array out = Napi::Float64Array::New(env, m);
+  check(env, seg_cuda_seed_potentials(b->data, cands, (int)m, out.Data()));
+  return out;
+}
+
+/** seedTake(h, j) -> φ after folding candidate j's kept distances into closest. */
+Napi::Value SeedTake(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Handle* b = boxOf(info, 0);
+  const size_t j = sizeArg(info, 1, "j", 0);
+  double total = 0;
+  check(env, seg_cuda_seed_take(b->data, (int)j, &total));
+  return Napi::Number::New(env, total);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("streamed", Napi::Function::New(env, Streamed));
+  exports.Set("seedStart", Napi::Function::New(env, SeedStart));
+  exports.Set("seedDraw", Napi::Function::New(env, SeedDraw));
+  exports.Set("seedPotentials", Napi::Function::New(env, SeedPotentials));
+  exports.Set("seedTake", Napi::Function::New(env, SeedTake));
   exports.Set("probe", Napi::Function::New(env, Probe));
   exports.Set("upload", Napi::Function::New(env, Upload));
   exports.Set("release", Napi::Function::New(env, Release));

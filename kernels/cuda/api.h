@@ -68,4 +68,18 @@ const char* seg_cuda_soft_sums(SegCudaData* h, const float* r, int m, int64_t r0
  */
 const char* seg_cuda_scatter(SegCudaData* h, const float* r, int m, const double* means, int64_t r0, int64_t r1,
                              double* out);
+/** 1 when the rows stay on the host and stream through the device (device k-means++ needs them resident). */
+int seg_cuda_streamed(SegCudaData* h);
+/**
+ * Device k-means++ (seed.cuh), resident rows only. seed_start: each row's closest distance from
+ * the first center, and *total = φ = Σ w·closest; allocates every buffer of the seeding for up
+ * to `trials` candidates a step (the later calls allocate nothing).
+ */
+const char* seg_cuda_seed_start(SegCudaData* h, const float* center, int trials, double* total);
+/** rows[j] (j < m): the first row whose running Σ w·closest reaches targets[j] (the last row if none). */
+const char* seg_cuda_seed_draw(SegCudaData* h, const double* targets, int m, int32_t* rows);
+/** out[j] = Σ w·min(closest, ‖x − c_j‖²) for the m candidates; their distances are kept for seed_take. */
+const char* seg_cuda_seed_potentials(SegCudaData* h, const float* cands, int m, double* out);
+/** closest = min(closest, candidate j's kept distances) (j of the last seed_potentials); *total = the new φ. */
+const char* seg_cuda_seed_take(SegCudaData* h, int j, double* total);
 }

@@ -7,17 +7,21 @@
 //   g++ -O2 -std=c++17 emulate.cc -o emulate
 //   ./emulate nRows d k seed   # Lloyd kernels against a float64 brute force: one line of JSON
 //                              # (test/engine/cuda.test.ts)
+//   ./emulate seed n d k s     # device k-means++ (seed.cuh) against a float64 greedy k-means++
+//                              # with the same draws: one line of JSON
 //   ./emulate fixed n          # fixed-point sums (fixed.cuh) where the low word matters
 //   ./emulate soft < problem   # one mixture step, binary in and out (see softMain): the device
 //                              # behind the cuda backend in test/engine/soft-ops.test.ts
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
 #include "fixed.cuh"
 #include "lloyd.cuh"
+#include "seed.cuh"
 #include "soft.cuh"
 
 using namespace segcuda;
@@ -142,6 +146,115 @@ int softMain() {
 }
 
 /**
+ * Greedy k-means++ two ways from the same random numbers: the device's (seed.cuh phase
+ * functions, blocks and trees as kernels.cu launches them) and the CPU's semantics in float64
+ * (closest the same floats, a row-order running sum searched with searchsorted, potentials summed
+ * in row order). Prints whether every chosen row agrees, and where not, whether the first
+ * difference was a near-tie (two candidates' potentials, or a threshold and a row boundary,
+ * within 1e-9 relative).
+ */
+int seedMain(int64_t n, int d, int k, uint32_t seed) {
+  uint32_t s = seed;
+  auto rnd = [&] { s = s * 1664525u + 1013904223u; return (s >> 8) / 16777216.0; };
+  std::vector<float> x((size_t)n * d), w(n);
+  for (auto& v : x) v = (float)((rnd() - 0.5) * 10 + (rnd() < 0.1 ? 20 : 0));
+  for (auto& v : w) v = (float)(0.5 + rnd() * 3);
+  const int trials = 2 + (int)std::log((double)k);
+  const int64_t nb = seedBlocks(n), nPot = (n + kPotRows - 1) / kPotRows;
+  std::vector<float> closest(n), keep((size_t)trials * n), cands((size_t)trials * d);
+  std::vector<double> blockSum(nb), prefix(nb), potBlocks((size_t)nPot * trials), slot((size_t)kPotGroup * kPotThreads);
+  SeedParams p{x.data(), w.data(), closest.data(), blockSum.data(), prefix.data(), keep.data(), n, d};
+  auto sums = [&] {
+    for (int64_t b = 0; b < nb; ++b) seedBlockSum(p, b);
+    seedPrefix(p);
+    return prefix[nb - 1];
+  };
+  // The reference's state.
+  std::vector<float> rClosest(n);
+  std::vector<double> cum(n);
+  auto rCum = [&] {
+    double a = 0;
+    for (int64_t i = 0; i < n; ++i) cum[i] = a += (double)w[i] * rClosest[i];
+    return a;
+  };
+  auto search = [&](double t) {
+    int64_t lo = 0, hi = n;
+    while (lo < hi) {
+      const int64_t mid = (lo + hi) / 2;
+      if (cum[mid] < t) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < n ? lo : n - 1;
+  };
+  const int64_t first = (int64_t)(rnd() * n) % n;
+  for (int64_t i = 0; i < n; ++i) seedFirstRow(p, i, x.data() + first * d);
+  for (int64_t i = 0; i < n; ++i) rClosest[i] = seedDist(x.data() + i * d, x.data() + first * d, d);
+  double pot = sums(), rPot = rCum();
+  int agreed = 1, step = -1, nearTie = 0;
+  for (int c = 1; c < k; ++c) {
+    std::vector<int64_t> ids(trials), rIds(trials);
+    for (int t = 0; t < trials; ++t) {
+      const double u = rnd();
+      ids[t] = seedDraw(p, u * pot);
+      rIds[t] = search(u * rPot);
+      if (ids[t] != rIds[t] && agreed) {
+        const double b = cum[std::min(ids[t], rIds[t])];
+        nearTie = std::fabs(b - u * rPot) <= 1e-9 * rPot;
+        agreed = 0, step = c;
+      }
+    }
+    if (!agreed) break;
+    for (int t = 0; t < trials; ++t) std::memcpy(&cands[(size_t)t * d], &x[(size_t)ids[t] * d], sizeof(float) * d);
+    // seedPotentialsKernel: per block, groups of kPotGroup candidates, the fixed tree; then blocks in order.
+    for (int64_t b = 0; b < nPot; ++b)
+      for (int j0 = 0; j0 < trials; j0 += kPotGroup) {
+        double acc[kPotGroup];
+        for (int t = 0; t < kPotThreads; ++t) {
+          seedPotentialThread(p, cands.data(), trials, b, t, j0, acc);
+          for (int j = 0; j < kPotGroup; ++j) slot[(size_t)j * kPotThreads + t] = acc[j];
+        }
+        for (int stride = kPotThreads / 2; stride >= 1; stride /= 2)
+          for (int t = 0; t < kPotThreads; ++t)
+            for (int j = 0; j < kPotGroup; ++j) reduceDoubleStep(t, stride, &slot[(size_t)j * kPotThreads]);
+        for (int j = 0; j < kPotGroup && j0 + j < trials; ++j) potBlocks[(size_t)b * trials + j0 + j] = slot[(size_t)j * kPotThreads];
+      }
+    std::vector<double> pots(trials), rPots(trials, 0.0);
+    for (int j = 0; j < trials; ++j) pots[j] = reduceChunks(potBlocks.data(), nPot, trials, j);
+    for (int j = 0; j < trials; ++j)
+      for (int64_t i = 0; i < n; ++i) {
+        const float q = seedDist(x.data() + i * d, cands.data() + (size_t)j * d, d);
+        rPots[j] += (double)w[i] * (q < rClosest[i] ? q : rClosest[i]);
+      }
+    int best = 0, rBest = 0;
+    for (int j = 1; j < trials; ++j) {
+      if (pots[j] < pots[best]) best = j;
+      if (rPots[j] < rPots[rBest]) rBest = j;
+    }
+    if (best != rBest) {
+      nearTie = std::fabs(rPots[best] - rPots[rBest]) <= 1e-9 * rPots[rBest];
+      agreed = 0, step = c;
+      break;
+    }
+    pot = pots[best];
+    rPot = rPots[rBest];
+    if (c == k - 1) break;
+    for (int64_t i = 0; i < n; ++i) seedTakeRow(p, i, keep.data() + (size_t)best * n);
+    sums();
+    for (int64_t i = 0; i < n; ++i) {
+      const float q = seedDist(x.data() + i * d, cands.data() + (size_t)rBest * d, d);
+      if (q < rClosest[i]) rClosest[i] = q;
+    }
+    rCum();
+  }
+  bool closestEqual = true;
+  for (int64_t i = 0; i < n; ++i) closestEqual = closestEqual && closest[i] == rClosest[i];
+  std::printf("{\"agreed\":%s,\"step\":%d,\"nearTie\":%s,\"closestEqual\":%s,\"potRelDiff\":%.3e,\"blocks\":%lld}\n",
+              agreed ? "true" : "false", step, nearTie ? "true" : "false", closestEqual ? "true" : "false",
+              std::fabs(pot - rPot) / rPot, (long long)nb);
+  return 0;
+}
+
+/**
  * fixed.cuh's split on values where the low word matters: n values, pairs of ±1e6 that cancel
  * and small ones in [0, 1e-3), whose sum the high word alone gets wrong by ~uHi·√n (uHi ≈ 1e6·n
  * ·2⁻⁶²). Prints the error of the two-word sum and of the high word alone against a long double
@@ -182,6 +295,8 @@ int fixedMain(int64_t n) {
 int main(int argc, char** argv) {
   if (argc >= 2 && std::strcmp(argv[1], "soft") == 0) return softMain();
   if (argc >= 3 && std::strcmp(argv[1], "fixed") == 0) return fixedMain(std::atoll(argv[2]));
+  if (argc >= 6 && std::strcmp(argv[1], "seed") == 0)
+    return seedMain(std::atoll(argv[2]), std::atoi(argv[3]), std::atoi(argv[4]), (uint32_t)std::atoi(argv[5]));
   if (argc < 5) return 2;
   const int64_t n = std::atoll(argv[1]);
   const int d = std::atoi(argv[2]), k = std::atoi(argv[3]);

@@ -28,6 +28,7 @@
 #include "api.h"
 #include "fixed.cuh"
 #include "lloyd.cuh"
+#include "seed.cuh"
 #include "soft.cuh"
 
 using namespace segcuda;
@@ -234,6 +235,47 @@ __global__ void potentialsKernel(PotentialParams p) {
   }
 }
 
+__global__ void seedFirstKernel(SeedParams p, const float* center) {
+  seedFirstRow(p, (int64_t)blockIdx.x * blockDim.x + threadIdx.x, center);
+}
+
+__global__ void seedTakeKernel(SeedParams p, const float* kept) {
+  seedTakeRow(p, (int64_t)blockIdx.x * blockDim.x + threadIdx.x, kept);
+}
+
+__global__ void seedBlockSumKernel(SeedParams p) {
+  const int64_t b = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (b < seedBlocks(p.n)) seedBlockSum(p, b);
+}
+
+__global__ void seedPrefixKernel(SeedParams p) { seedPrefix(p); }
+
+__global__ void seedDrawKernel(SeedParams p, const double* targets, int m, int32_t* rows) {
+  const int j = blockIdx.x * blockDim.x + threadIdx.x;
+  if (j < m) rows[j] = (int32_t)seedDraw(p, targets[j]);
+}
+
+/** potentialsKernel's blocks and fixed tree, with closest on the device and the distances kept. */
+__global__ void seedPotentialsKernel(SeedParams p, const float* cands, int m, double* blockOut) {
+  __shared__ double slot[kPotGroup][kPotThreads];
+  const int tid = threadIdx.x;
+  for (int j0 = 0; j0 < m; j0 += kPotGroup) {
+    double acc[kPotGroup];
+    seedPotentialThread(p, cands, m, blockIdx.x, tid, j0, acc);
+#pragma unroll
+    for (int j = 0; j < kPotGroup; ++j) slot[j][tid] = acc[j];
+    __syncthreads();
+    for (int stride = kPotThreads / 2; stride >= 1; stride /= 2) {
+#pragma unroll
+      for (int j = 0; j < kPotGroup; ++j) reduceDoubleStep(tid, stride, slot[j]);
+      __syncthreads();
+    }
+    if (tid == 0)
+      for (int j = 0; j < kPotGroup && j0 + j < m; ++j) blockOut[(int64_t)blockIdx.x * m + j0 + j] = slot[j][0];
+    __syncthreads();
+  }
+}
+
 __global__ void clusterSumsKernel(ClusterSumParams p) {
   __shared__ float xs[kXsFloats];
   __shared__ float cs[kCsFloats];
@@ -324,6 +366,15 @@ struct SegCudaData {
   /** k-means++'s buffers (distances and potentials run once per seeding step), kept the same way. */
   DevBuf<float> seedCenters, seedOut[2], seedClosest;
   DevBuf<double> seedBlocks;
+  /** Device k-means++ (seed.cuh): block sums and their prefix, kept distances (m × n), draws. */
+  DevBuf<double> seedBlockSum, seedPrefix, seedTargets, seedPotOut;
+  DevBuf<float> seedKeep;
+  DevBuf<int32_t> seedRows;
+  /** Candidates of the last seed_potentials (their columns are in seedKeep); 0 before one. */
+  int seedM = 0;
+  /** Whether seed_start ran (closest and the sums are set), and for how many candidates a step. */
+  bool seeded = false;
+  int seedCap = 0;
   std::vector<float> hostShift;
   /** The device's total memory (sizes the streamed chunks of the mixture steps). */
   size_t deviceBytes = 0;
@@ -491,6 +542,23 @@ const char* finishSums(SegCudaData* h, int k, double* sums, double* counts) {
   SEG_TRY("segment sums kernel", cudaGetLastError());
   SEG_TRY("segment sums", cudaMemcpy(sums, h->sumOut.p, sizeof(double) * k * d, cudaMemcpyDeviceToHost));
   SEG_TRY("segment sums", cudaMemcpy(counts, h->sumOut.p + (int64_t)k * d, sizeof(double) * k, cudaMemcpyDeviceToHost));
+  return nullptr;
+}
+
+SeedParams seedParams(SegCudaData* h) {
+  return SeedParams{h->x.p, h->w.p, h->seedClosest.p, h->seedBlockSum.p, h->seedPrefix.p, h->seedKeep.p, h->n, h->d};
+}
+
+/** Block sums and their prefix from closest; *total = the last prefix (φ). */
+const char* seedSums(SegCudaData* h, double* total) {
+  const SeedParams p = seedParams(h);
+  const int64_t nb = seedBlocks(h->n);
+  *total = 0;
+  if (nb == 0) return nullptr;
+  seedBlockSumKernel<<<(unsigned)((nb + 127) / 128), 128>>>(p);
+  seedPrefixKernel<<<1, 1>>>(p);
+  SEG_TRY("seeding kernel", cudaGetLastError());
+  SEG_TRY("seeding", cudaMemcpy(total, h->seedPrefix.p + nb - 1, sizeof(double), cudaMemcpyDeviceToHost));
   return nullptr;
 }
 
@@ -880,4 +948,67 @@ const char* seg_cuda_scatter(SegCudaData* h, const float* r, int m, const double
   return nullptr;
 }
 
+/** 1 when the rows stay on the host and stream through the device (no device k-means++). */
+int seg_cuda_streamed(SegCudaData* h) { return h->streamRows != 0; }
+
+const char* seg_cuda_seed_start(SegCudaData* h, const float* center, int trials, double* total) {
+  if (h->streamRows) return "seeding on the device needs the rows resident";
+  const int64_t n = h->n, nb = seedBlocks(n), nPot = (n + kPotRows - 1) / kPotRows;
+  h->seeded = false;
+  h->seedM = 0;
+  h->seedCap = 0;
+  // Every buffer of the seeding, for up to `trials` candidates a step: out of memory here or never.
+  const char* err = nullptr;
+  if ((err = h->seedClosest.ensure(n))) return err;
+  if ((err = h->seedBlockSum.ensure(nb))) return err;
+  if ((err = h->seedPrefix.ensure(nb))) return err;
+  if ((err = h->seedCenters.ensure((size_t)trials * h->d))) return err;
+  if ((err = h->seedKeep.ensure((size_t)trials * n))) return err;
+  if ((err = h->seedBlocks.ensure((size_t)(nPot > 0 ? nPot : 1) * trials))) return err;
+  if ((err = h->seedPotOut.ensure(trials))) return err;
+  if ((err = h->seedTargets.ensure(trials))) return err;
+  if ((err = h->seedRows.ensure(trials))) return err;
+  SEG_TRY("seeding", cudaMemcpy(h->seedCenters.p, center, sizeof(float) * h->d, cudaMemcpyHostToDevice));
+  if (n > 0) seedFirstKernel<<<(unsigned)((n + 255) / 256), 256>>>(seedParams(h), h->seedCenters.p);
+  SEG_TRY("seeding kernel", cudaGetLastError());
+  h->seedCap = trials;
+  h->seeded = true;
+  return seedSums(h, total);
+}
+
+const char* seg_cuda_seed_draw(SegCudaData* h, const double* targets, int m, int32_t* rows) {
+  if (!h->seeded) return "seedDraw: call seedStart first";
+  if (m > h->seedCap) return "seedDraw: more targets than seedStart's trials";
+  SEG_TRY("seeding", cudaMemcpy(h->seedTargets.p, targets, sizeof(double) * m, cudaMemcpyHostToDevice));
+  seedDrawKernel<<<(unsigned)((m + 63) / 64), 64>>>(seedParams(h), h->seedTargets.p, m, h->seedRows.p);
+  SEG_TRY("seeding kernel", cudaGetLastError());
+  SEG_TRY("seeding", cudaMemcpy(rows, h->seedRows.p, sizeof(int32_t) * m, cudaMemcpyDeviceToHost));
+  return nullptr;
+}
+
+const char* seg_cuda_seed_potentials(SegCudaData* h, const float* cands, int m, double* out) {
+  if (!h->seeded) return "seedPotentials: call seedStart first";
+  if (m > h->seedCap) return "seedPotentials: more candidates than seedStart's trials";
+  const int64_t n = h->n;
+  const int64_t nBlocks = (n + kPotRows - 1) / kPotRows;
+  SEG_TRY("seeding", cudaMemcpy(h->seedCenters.p, cands, sizeof(float) * m * h->d, cudaMemcpyHostToDevice));
+  h->seedM = 0;  // the kept columns are being overwritten
+  if (nBlocks > 0) seedPotentialsKernel<<<(unsigned)nBlocks, kPotThreads>>>(seedParams(h), h->seedCenters.p, m, h->seedBlocks.p);
+  SEG_TRY("seeding kernel", cudaGetLastError());
+  reduceChunksKernel<<<(unsigned)((m + 255) / 256), 256>>>(h->seedBlocks.p, nBlocks, m, h->seedPotOut.p);
+  SEG_TRY("seeding kernel", cudaGetLastError());
+  SEG_TRY("seeding", cudaMemcpy(out, h->seedPotOut.p, sizeof(double) * m, cudaMemcpyDeviceToHost));
+  h->seedM = m;
+  return nullptr;
+}
+
+const char* seg_cuda_seed_take(SegCudaData* h, int j, double* total) {
+  if (j < 0 || j >= h->seedM) return "seedTake: j must name a candidate of the last seedPotentials call";
+  const int64_t n = h->n;
+  if (n > 0) seedTakeKernel<<<(unsigned)((n + 255) / 256), 256>>>(seedParams(h), h->seedKeep.p + (int64_t)j * n);
+  SEG_TRY("seeding kernel", cudaGetLastError());
+  return seedSums(h, total);
+}
+
 }  // extern "C"
+

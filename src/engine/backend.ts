@@ -35,6 +35,27 @@ export interface DeviceMatrix {
  * iterations); {@link Assignment.read} copies them to the host when an algorithm needs them
  * (empty-cluster repair, final output).
  */
+/**
+ * Greedy k-means++ state kept on a backend ({@link Backend.seeding}). The caller draws the random
+ * numbers, so the draws are the host path's; the running sums differ from the host's row-order
+ * float64 sum in rounding only (a threshold within rounding of a row boundary may pick the
+ * neighbouring row).
+ */
+export interface DeviceSeeding {
+  /**
+   * Each row's squared distance to the first center; returns φ = Σ w·closest. Allocates every
+   * buffer the later calls use, for up to `trials` candidates a step, so a device out-of-memory
+   * error comes here or not at all.
+   */
+  start(center: Float32Array, trials: number): number;
+  /** The first row whose running Σ w·closest reaches each target (the last row if none does). */
+  draw(targets: Float64Array): Int32Array;
+  /** Σ w·min(closest, ‖x − c_j‖²) for m ≤ trials candidates, their distances kept for {@link take}. */
+  potentials(candidates: Float32Array, m: number): Float64Array;
+  /** closest = min(closest, candidate j's kept distances); returns the new φ. */
+  take(j: number): number;
+}
+
 export interface Assignment {
   /**
    * Weighted sum of squared distances to the nearest centroid, accumulated in float64 (a
@@ -147,6 +168,14 @@ export interface Backend {
    * `distances` and a host loop with the same arithmetic (see kmeansPlusPlus).
    */
   updateClosest?(x: DeviceMatrix, center: Float32Array, closest: Float32Array, cum: Float64Array): Promise<void>;
+
+  /**
+   * Optional: greedy k-means++ with each row's closest distance and the D² sampling's sums kept
+   * on the backend (the `cuda` backend's kernels/cuda/seed.cuh), so a step moves its candidates'
+   * rows and a few numbers, not nRows arrays. Null for a matrix it cannot seed (rows streamed
+   * from the host); kmeansPlusPlus then uses the other ops.
+   */
+  seeding?(x: DeviceMatrix): DeviceSeeding | null;
 
   /**
    * Optional: {@link potentials} that also keeps each row's squared distance to candidate j in

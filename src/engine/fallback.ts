@@ -273,6 +273,19 @@ class FallbackBackend implements Backend {
       this.run('updateClosest', xd, this.sizes(xd, '1 center'), (be, dx) => (be.updateClosest ? be.updateClosest(dx, center, closest, cum) : Promise.reject(new Error('updateClosest: not on this backend'))));
   }
 
+  /**
+   * The primary's device seeding while ops still run there, for the primary's copy of the matrix.
+   * It allocates everything in `start`: an out-of-memory error there sends kmeansPlusPlus to the
+   * other ops (this wrapper's, with their retries and fallback) from the same state.
+   */
+  get seeding(): Backend['seeding'] {
+    if (this.fallback || !this.primary.seeding) return undefined;
+    return (xd) => {
+      const x = this.matrix(xd);
+      return !this.fallback && x.onPrimary ? this.primary.seeding!(x.onPrimary) : null;
+    };
+  }
+
   async clusterDistanceSums(xd: DeviceMatrix, labels: Int32Array, k: number, rows?: RowRange): Promise<Float64Array> {
     return this.run('clusterDistanceSums', xd, this.sizes(xd, `k = ${k}`), (be, dx) => be.clusterDistanceSums(dx, labels, k, rows));
   }

@@ -11,7 +11,7 @@
  * const dx = be.upload(x);
  * const centers = await kmeansParallel(be, dx, x, 1024, new Random(0)); // 1024 × nFeatures
  */
-import type { Backend, DeviceMatrix } from '../engine/backend.js';
+import { isDeviceOutOfMemory, type Backend, type DeviceMatrix, type DeviceSeeding } from '../engine/backend.js';
 import { hostRows, isChunked, type HostMatrix } from '../core/matrix.js';
 import { assign } from '../engine/ops/assign.js';
 import { checkCentroids } from '../engine/ops/check.js';
@@ -114,6 +114,11 @@ export async function kmeansPlusPlus(be: Backend, dx: DeviceMatrix, x: HostMatri
   const centers = new Float32Array(k * d);
   const first = firstRow(dx, rng);
   centers.set(rowsOf(x, [first]), 0);
+  const seeder = isChunked(x) ? null : (be.seeding?.(dx) ?? null);
+  if (seeder) {
+    const done = await seedOnDevice(seeder, x, k, rng, centers, onStep);
+    if (done) return done;
+  }
   // Buffers kept per uploaded matrix, so K-Means' restarts reuse them: fresh pages cost more
   // than the arithmetic at this size (~4 ms per MiB on some VMs).
   const scratch = kppScratch(dx, n, !be.updateClosest);
@@ -127,6 +132,45 @@ export async function kmeansPlusPlus(be: Backend, dx: DeviceMatrix, x: HostMatri
   } finally {
     releaseScratch(dx, x, scratch);
   }
+}
+
+/**
+ * Greedy k-means++ with its state on the backend ({@link DeviceSeeding}): the same draws from
+ * `rng`, in the same order, as greedySteps, so the centres are the host path's unless a draw
+ * lands within rounding of a row boundary. Null, with `rng` untouched, when the device has no
+ * memory for it (the caller goes on with the other ops from the same state).
+ */
+async function seedOnDevice(
+  seeder: DeviceSeeding,
+  x: HostMatrix,
+  k: number,
+  rng: Random,
+  centers: Float32Array,
+  onStep?: (done: number, total: number) => void,
+): Promise<Float32Array | null> {
+  const d = x.nFeatures;
+  const trials = 2 + Math.floor(Math.log(k));
+  let pot: number;
+  try {
+    pot = seeder.start(centers.subarray(0, d), trials);
+  } catch (e) {
+    if (isDeviceOutOfMemory(e)) return null;
+    throw e;
+  }
+  const targets = new Float64Array(trials);
+  for (let c = 1; c < k; c++) {
+    for (let t = 0; t < trials; t++) targets[t] = rng.next() * pot;
+    const ids = seeder.draw(targets);
+    const pots = seeder.potentials(rowsOf(x, ids), trials);
+    let bestT = 0;
+    for (let t = 1; t < trials; t++) if (pots[t] < pots[bestT]) bestT = t;
+    centers.set(rowsOf(x, [ids[bestT]]), c * d);
+    pot = pots[bestT];
+    onStep?.(c + 1, k);
+    if (c === k - 1) break;
+    seeder.take(bestT);
+  }
+  return centers;
 }
 
 /**

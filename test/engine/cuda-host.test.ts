@@ -10,6 +10,8 @@ import { describe, expect, it } from 'vitest';
 import type { Assignment } from '../../src/engine/backend.js';
 import { cudaBackendFrom, type CudaAddon } from '../../src/engine/backends/cuda.js';
 import { KMeans } from '../../src/models/kmeans.js';
+import { kmeansPlusPlus } from '../../src/models/kmeans-init.js';
+import { Random } from '../../src/util/random.js';
 import { refAssign, refSegmentSum, rng } from '../helpers/reference.js';
 
 interface FakeHandle {
@@ -34,16 +36,55 @@ interface Traffic {
   hostSums: number;
   /** assign calls that asked for the fused segment sums. */
   fusedSums: number;
+  /** Calls that move nRows values (distances, potentials with their closest array). */
+  rowArrays: number;
+  /** Device seeding calls. */
+  seedCalls: number;
 }
 
-function fakeAddon(): CudaAddon & { traffic: Traffic } {
-  const traffic: Traffic = { assigns: 0, labelDownloads: 0, prevUploads: 0, reads: 0, deviceSums: 0, hostSums: 0, fusedSums: 0 };
+/** seed.cuh's rows per sampling block. */
+const SEED_ROWS = 2048;
+
+interface FakeSeed {
+  closest: Float32Array;
+  prefix: Float64Array;
+  keep: Float32Array[];
+  trials: number;
+}
+
+/**
+ * A stand-in addon. `opts.streamed`: it says its rows stream from the host (no device seeding);
+ * `opts.seedOom`: its seedStart runs out of memory.
+ */
+function fakeAddon(opts: { streamed?: boolean; seedOom?: boolean } = {}): CudaAddon & { traffic: Traffic } {
+  const traffic: Traffic = { assigns: 0, labelDownloads: 0, prevUploads: 0, reads: 0, deviceSums: 0, hostSums: 0, fusedSums: 0, rowArrays: 0, seedCalls: 0 };
   const live = (h: unknown): FakeHandle => {
     const f = h as FakeHandle;
     if (f.released) throw new Error('cuda: the matrix was released');
     return f;
   };
   const slotOf = (f: FakeHandle, gen: number) => (gen >= 0 ? f.slots.find((s) => s.gen === gen) : undefined);
+  const seeds = new WeakMap<FakeHandle, FakeSeed>();
+  const dist32 = (f: FakeHandle, i: number, c: Float32Array, j: number) => {
+    let q = 0;
+    for (let t = 0; t < f.d; t++) q += (f.x[i * f.d + t] - c[j * f.d + t]) ** 2;
+    return Math.fround(q);
+  };
+  // seed.cuh's sums: each block of SEED_ROWS rows in row order, the blocks' prefix in block order.
+  const seedSums = (f: FakeHandle, s: FakeSeed) => {
+    let acc = 0;
+    for (let b = 0; b * SEED_ROWS < f.n; b++) {
+      let bs = 0;
+      for (let i = b * SEED_ROWS; i < Math.min(f.n, (b + 1) * SEED_ROWS); i++) bs += (f.w ? f.w[i] : 1) * s.closest[i];
+      s.prefix[b] = acc += bs;
+    }
+    return acc;
+  };
+  const seedOf = (h: unknown) => {
+    const s = seeds.get(live(h));
+    if (!s) throw new Error('seedDraw: call seedStart first');
+    return s;
+  };
   return {
     traffic,
     probe: () => ({ ok: true, name: 'Stand-in GPU', freeBytes: 2 ** 34, totalBytes: 2 ** 34 }),
@@ -109,6 +150,7 @@ function fakeAddon(): CudaAddon & { traffic: Traffic } {
     },
     distances(h, centers, m, out) {
       const f = live(h);
+      traffic.rowArrays++;
       for (let i = 0; i < f.n; i++)
         for (let j = 0; j < m; j++) {
           let s = 0;
@@ -118,6 +160,7 @@ function fakeAddon(): CudaAddon & { traffic: Traffic } {
     },
     potentials(h, closest, candidates, m) {
       const f = live(h);
+      traffic.rowArrays++;
       const out = new Float64Array(m);
       for (let i = 0; i < f.n; i++)
         for (let j = 0; j < m; j++) {
@@ -129,6 +172,59 @@ function fakeAddon(): CudaAddon & { traffic: Traffic } {
     },
     clusterDistanceSums: () => {
       throw new Error('not used here');
+    },
+    streamed: () => opts.streamed === true,
+    seedStart(h, center, trials) {
+      const f = live(h);
+      traffic.seedCalls++;
+      if (opts.seedOom) throw Object.assign(new Error('out of GPU memory: need 9.0 MiB, 1.0 MiB free'), { code: 'CUDA_OOM' });
+      const s: FakeSeed = { closest: new Float32Array(f.n), prefix: new Float64Array(Math.ceil(f.n / SEED_ROWS)), keep: [], trials };
+      for (let i = 0; i < f.n; i++) s.closest[i] = dist32(f, i, center, 0);
+      seeds.set(f, s);
+      return seedSums(f, s);
+    },
+    seedDraw(h, targets, m) {
+      const f = live(h);
+      const s = seedOf(h);
+      traffic.seedCalls++;
+      const rows = new Int32Array(m);
+      for (let j = 0; j < m; j++) {
+        const t = targets[j];
+        let b = s.prefix.findIndex((p) => p >= t);
+        if (b < 0) {
+          rows[j] = f.n - 1;
+          continue;
+        }
+        let acc = b > 0 ? s.prefix[b - 1] : 0;
+        const end = Math.min(f.n, (b + 1) * SEED_ROWS);
+        let i = b * SEED_ROWS;
+        for (; i < end; i++) if ((acc += (f.w ? f.w[i] : 1) * s.closest[i]) >= t) break;
+        rows[j] = Math.min(i, end - 1);
+      }
+      return rows;
+    },
+    seedPotentials(h, candidates, m) {
+      const f = live(h);
+      const s = seedOf(h);
+      traffic.seedCalls++;
+      const out = new Float64Array(m);
+      s.keep = [];
+      for (let j = 0; j < m; j++) {
+        const k = new Float32Array(f.n);
+        for (let i = 0; i < f.n; i++) {
+          k[i] = dist32(f, i, candidates, j);
+          out[j] += (f.w ? f.w[i] : 1) * Math.min(k[i], s.closest[i]);
+        }
+        s.keep.push(k);
+      }
+      return out;
+    },
+    seedTake(h, j) {
+      const f = live(h);
+      const s = seedOf(h);
+      traffic.seedCalls++;
+      for (let i = 0; i < f.n; i++) if (s.keep[j][i] < s.closest[i]) s.closest[i] = s.keep[j][i];
+      return seedSums(f, s);
     },
   };
 }
@@ -222,5 +318,34 @@ describe('cuda backend host protocol (stand-in addon)', () => {
     expect(addon.traffic.reads).toBe(reads);
     be.release(dx);
     await expect(d.read()).rejects.toThrow(/released/);
+  });
+
+  it('seeds k-means++ on the device: the host path\'s centres from the same draws, no row arrays across the bus, and the host path when the device has no room', async () => {
+    const n = 5000; // three sampling blocks
+    const d = 3;
+    const k = 12;
+    const r = rng(9);
+    const data = new Float32Array(n * d).map(() => (r() - 0.5) * 10);
+    const w = new Float32Array(n).map(() => 0.5 + 2 * r());
+    const seedWith = async (opts: { streamed?: boolean; seedOom?: boolean }) => {
+      const addon = fakeAddon(opts);
+      const be = cudaBackendFrom(addon);
+      const m = { data, nRows: n, nFeatures: d };
+      const dx = be.upload(m, w);
+      const centers = await kmeansPlusPlus(be, dx, m, k, new Random(4));
+      be.release(dx);
+      return { centers, traffic: addon.traffic };
+    };
+    const device = await seedWith({});
+    const host = await seedWith({ streamed: true });
+    const noRoom = await seedWith({ seedOom: true });
+    expect(Array.from(device.centers)).toEqual(Array.from(host.centers));
+    expect(Array.from(noRoom.centers)).toEqual(Array.from(host.centers));
+    // 1 start, then per step a draw and the potentials, and a take for all but the last.
+    expect(device.traffic.seedCalls).toBe(1 + 3 * (k - 1) - 1);
+    expect(device.traffic.rowArrays).toBe(0);
+    expect(host.traffic.seedCalls).toBe(0);
+    expect(host.traffic.rowArrays).toBeGreaterThanOrEqual(k - 1);
+    expect(noRoom.traffic.seedCalls).toBe(1);
   });
 });

@@ -43,6 +43,7 @@ import {
   type Assignment,
   type Backend,
   type DeviceMatrix,
+  type DeviceSeeding,
   type RowRange,
   type Matrix,
   type RadiusNeighbours,
@@ -79,6 +80,13 @@ export interface CudaAddon {
   potentials(h: unknown, closest: Float32Array, candidates: Float32Array, m: number): Float64Array;
   /** nRows × k silhouette sums; `host` is the uploaded matrix's host copy (columns are sorted from it). */
   clusterDistanceSums(h: unknown, host: Float32Array, labels: Int32Array, k: number, r0: number, r1: number): Float64Array;
+  /** Whether the rows stream from the host (no device k-means++ then). */
+  streamed(h: unknown): boolean;
+  /** Device k-means++ (kernels/cuda/seed.cuh): see {@link DeviceSeeding}. */
+  seedStart(h: unknown, center: Float32Array, trials: number): number;
+  seedDraw(h: unknown, targets: Float64Array, m: number): Int32Array;
+  seedPotentials(h: unknown, candidates: Float32Array, m: number): Float64Array;
+  seedTake(h: unknown, j: number): number;
   /** out ((r1 − r0) × m) = rows [r0, r1) of x times w (d × m row-major). */
   project(h: unknown, w: Float32Array, m: number, r0: number, r1: number, out: Float32Array): void;
   /** Σ w·r[i, j]·xᵢ (m × d) and Σ w·r[i, j] (m) over rows [r0, r1), r (r1 − r0) × m; float64, fixed block order. */
@@ -243,6 +251,19 @@ export function cudaBackendFrom(addon: CudaAddon): Backend {
       if (a instanceof CudaAssignment && a.x === x && a.onDevice()) addon.segmentSum(x.handle, null, a.gen, k, sums, counts);
       else addon.segmentSum(x.handle, (await a.read()).labels, -1, k, sums, counts);
       return { sums, counts };
+    },
+
+    // Greedy k-means++ on the device for resident rows: closest and the sampling sums stay there.
+    seeding(xd: DeviceMatrix): DeviceSeeding | null {
+      const x = asCuda(xd);
+      if (addon.streamed(x.handle)) return null;
+      const h = x.handle;
+      return {
+        start: (center, trials) => addon.seedStart(h, center, trials),
+        draw: (targets) => addon.seedDraw(h, targets, targets.length),
+        potentials: (candidates, m) => addon.seedPotentials(h, candidates, m),
+        take: (j) => addon.seedTake(h, j),
+      };
     },
 
     async distances(xd: DeviceMatrix, centers: Float32Array, m: number, out = new Float32Array(xd.nRows * m)): Promise<Float32Array> {
