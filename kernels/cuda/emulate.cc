@@ -9,6 +9,8 @@
 //                              # (test/engine/cuda.test.ts)
 //   ./emulate seed n d k s     # device k-means++ (seed.cuh) against a float64 greedy k-means++
 //                              # with the same draws: one line of JSON
+//   ./emulate tc n d k s [near]  # the tensor-core assignment (tc.cuh) against a float64 brute
+//                              # force; near: centroids in groups of six 1e-5 apart (rows get flagged)
 //   ./emulate fixed n          # fixed-point sums (fixed.cuh) where the low word matters
 //   ./emulate soft < problem   # one mixture step, binary in and out (see softMain): the device
 //                              # behind the cuda backend in test/engine/soft-ops.test.ts
@@ -23,6 +25,7 @@
 #include "lloyd.cuh"
 #include "seed.cuh"
 #include "soft.cuh"
+#include "tc.cuh"
 
 using namespace segcuda;
 
@@ -255,6 +258,83 @@ int seedMain(int64_t n, int d, int k, uint32_t seed) {
 }
 
 /**
+ * The tensor-core assignment as kernels.cu runs it (tc.cuh: TF32 tiles, fp32 sums standing in
+ * for the MMA, TopK, the float64 decision, flagged rows scanned), against the float64 argmin
+ * (ties to the lowest index). Prints the mismatches (rows whose best and second float64
+ * distances differ by more than 1e-12 relative and whose label differs), the flagged rows, and
+ * the near-ties.
+ */
+int tcMain(int64_t n, int d, int k, uint32_t seed, bool near) {
+  uint32_t s = seed;
+  auto rnd = [&] { s = s * 1664525u + 1013904223u; return (s >> 8) / 16777216.0f; };
+  std::vector<float> x((size_t)n * d), c((size_t)k * d);
+  for (auto& v : x) v = 100.0f + (rnd() - 0.5f) * 10.0f;  // far from the origin: the shift matters
+  for (int j = 0; j < k; ++j)
+    for (int f = 0; f < d; ++f) {
+      const int src = near ? j / 6 : j;  // near: groups of six nearly equal centroids (more than kTopK)
+      c[(size_t)j * d + f] = x[(size_t)src * d + f] + (rnd() - 0.5f) * (near && j % 6 ? 1e-5f : 0.5f);
+    }
+  std::vector<float> shift(d, 0.0f);
+  for (int f = 0; f < d; ++f) {
+    double m = 0;
+    for (int64_t i = 0; i < n; ++i) m += x[i * d + f];
+    shift[f] = (float)(m / n);
+  }
+  std::vector<float> panel((size_t)k * d), cc(k);
+  packCentroids(c.data(), k, d, shift.data(), panel.data(), cc.data());
+  double cMax = 0;
+  for (int j = 0; j < k; ++j) {
+    double q = 0;
+    for (int f = 0; f < d; ++f) q += ((double)c[(size_t)j * d + f] - shift[f]) * ((double)c[(size_t)j * d + f] - shift[f]);
+    cMax = std::fmax(cMax, std::sqrt(q));
+  }
+  std::vector<int32_t> labels(n);
+  std::vector<float> dist(n);
+  AssignParams p{x.data(), nullptr, nullptr, c.data(), panel.data(), cc.data(), shift.data(), labels.data(), dist.data(),
+                 nullptr, nullptr, n, d, k};
+  std::vector<float> xs((size_t)kRows * kTcLd), cs((size_t)kTileC * kTcLd), acc((size_t)kRows * kTileC);
+  std::vector<TopK> top(kRows);
+  int64_t flagged = 0;
+  for (int64_t b = 0; b < (n + kRows - 1) / kRows; ++b) {
+    for (auto& t : top) topkInit(&t);
+    for (int j0 = 0; j0 < k; j0 += kTileC) {
+      for (auto& v : acc) v = 0.0f;
+      for (int f0 = 0; f0 < d; f0 += kTileD) {
+        for (int t = 0; t < kRows; ++t) tcLoadTiles(p, b, t, j0, f0, xs.data(), cs.data());
+        for (int t = 0; t < kRows; ++t) tcAccumulateRow(t, xs.data(), cs.data(), &acc[(size_t)t * kTileC]);
+      }
+      for (int t = 0; t < kRows; ++t) tcUpdateTopK(p, j0, &acc[(size_t)t * kTileC], &top[t]);
+    }
+    for (int t = 0; t < kRows; ++t) {
+      const int64_t row = b * kRows + t;
+      if (row >= n) break;
+      const float* xr = x.data() + row * d;
+      bool fl = false;
+      int32_t l = tcDecide(xr, c.data(), d, top[t], tcBound(shiftedNorm(xr, shift.data(), d), cMax, d), &fl);
+      if (fl) {
+        ++flagged;
+        l = tcScanRow(xr, c.data(), d, k);
+      }
+      labels[row] = l;
+    }
+  }
+  int64_t mismatches = 0, ties = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    double b1 = INFINITY, b2 = INFINITY;
+    int arg = 0;
+    for (int j = 0; j < k; ++j) {
+      const double q = exactSqDist(x.data() + i * d, c.data() + (size_t)j * d, d);
+      if (q < b1) b2 = b1, b1 = q, arg = j;
+      else if (q < b2) b2 = q;
+    }
+    if (std::isfinite(b2) && b2 - b1 <= 1e-12 * b2) ++ties;
+    else if (labels[i] != arg) ++mismatches;
+  }
+  std::printf("{\"mismatches\":%lld,\"flagged\":%lld,\"ties\":%lld}\n", (long long)mismatches, (long long)flagged, (long long)ties);
+  return 0;
+}
+
+/**
  * fixed.cuh's split on values where the low word matters: n values, pairs of ±1e6 that cancel
  * and small ones in [0, 1e-3), whose sum the high word alone gets wrong by ~uHi·√n (uHi ≈ 1e6·n
  * ·2⁻⁶²). Prints the error of the two-word sum and of the high word alone against a long double
@@ -295,6 +375,9 @@ int fixedMain(int64_t n) {
 int main(int argc, char** argv) {
   if (argc >= 2 && std::strcmp(argv[1], "soft") == 0) return softMain();
   if (argc >= 3 && std::strcmp(argv[1], "fixed") == 0) return fixedMain(std::atoll(argv[2]));
+  if (argc >= 6 && std::strcmp(argv[1], "tc") == 0)
+    return tcMain(std::atoll(argv[2]), std::atoi(argv[3]), std::atoi(argv[4]), (uint32_t)std::atoi(argv[5]),
+                  argc >= 7 && std::strcmp(argv[6], "near") == 0);
   if (argc >= 6 && std::strcmp(argv[1], "seed") == 0)
     return seedMain(std::atoll(argv[2]), std::atoi(argv[3]), std::atoi(argv[4]), (uint32_t)std::atoi(argv[5]));
   if (argc < 5) return 2;

@@ -18,11 +18,14 @@
 // device slots until the host asks for them (seg_cuda_read), and the per-call buffers are kept
 // on the handle, so no step allocates device memory once the first has run.
 #include <cuda_runtime.h>
+#include <mma.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <cmath>
 #include <cstring>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "api.h"
@@ -30,6 +33,7 @@
 #include "lloyd.cuh"
 #include "seed.cuh"
 #include "soft.cuh"
+#include "tc.cuh"
 
 using namespace segcuda;
 
@@ -146,7 +150,7 @@ enum SumMode { kNoSums = 0, kSharedSums = 1, kGlobalSums = 2 };
  * walk tiles blockIdx.x, + gridDim.x, …, and right after a tile's labels, add its rows into
  * their labels' fixed-point sums (fixed.cuh) while the rows are still in L2: the step reads the
  * data from memory once. kSharedSums keeps a block's own words in shared memory (k·(d + 1)·16
- * bytes ≤ kSharedFixedBytes) and adds them to the global ones at the end; kGlobalSums adds each
+ * bytes within sharedBudget: at most kSharedFixedBytes) and adds them to the global ones at the end; kGlobalSums adds each
  * entry to the global words directly (large k·d, where labels rarely collide).
  */
 template <int kMode>
@@ -166,6 +170,102 @@ __global__ void assignKernel(AssignParams p, FixedSumParams s, int64_t nTiles) {
   for (int64_t tile = blockIdx.x; tile < nTiles; tile += gridDim.x) {
     int32_t label;
     assignTile(p, tile, tid, xs, cs, inertiaSlot, changedSlot, &label);
+    if (kMode != kNoSums) {
+      rowLabel[tid] = label;
+      __syncthreads();
+      fixedSumTile(s, tile, tid, rowLabel, kMode == kSharedSums ? words : s.acc);
+      __syncthreads();
+    }
+  }
+  if (kMode == kSharedSums) fixedFlush(words, s.acc, nWords, tid, kRows);
+}
+
+/**
+ * assignTile on tensor cores (tc.cuh): the tile's approximate scores from TF32 wmma fragments
+ * (each of the 4 warps its 32 rows × the kTileC centroids, 16 × 16 × 8 steps over the staged
+ * features), each row's TopK from them, then the float64 decision (a flagged row scans every
+ * centroid in float64: rare, and slow for its block).
+ */
+__device__ void assignTileTc(const AssignParams& p, int64_t tile, int tid, float* xs, float* cs, float* scores,
+                             double* inertiaSlot, int64_t* changedSlot, int32_t* label) {
+  using namespace nvcuda;
+  static_assert(kRows == 128 && kTileC == 32 && kTileD % 8 == 0, "4 warps of 32 rows, 2 × 16 centroids");
+  TopK top;
+  topkInit(&top);
+  const int warp = tid / 32;
+  for (int j0 = 0; j0 < p.k; j0 += kTileC) {
+    wmma::fragment<wmma::accumulator, 16, 16, 8, float> acc[2][2];
+#pragma unroll
+    for (int a = 0; a < 2; ++a)
+#pragma unroll
+      for (int b = 0; b < 2; ++b) wmma::fill_fragment(acc[a][b], 0.0f);
+    for (int f0 = 0; f0 < p.d; f0 += kTileD) {
+      tcLoadTiles(p, tile, tid, j0, f0, xs, cs);
+      __syncthreads();
+#pragma unroll
+      for (int k0 = 0; k0 < kTileD; k0 += 8) {
+        wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::row_major> fa[2];
+        wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::col_major> fb[2];
+#pragma unroll
+        for (int a = 0; a < 2; ++a) wmma::load_matrix_sync(fa[a], xs + (warp * 32 + a * 16) * kTcLd + k0, kTcLd);
+#pragma unroll
+        for (int b = 0; b < 2; ++b) wmma::load_matrix_sync(fb[b], cs + (b * 16) * kTcLd + k0, kTcLd);
+#pragma unroll
+        for (int a = 0; a < 2; ++a)
+#pragma unroll
+          for (int b = 0; b < 2; ++b) wmma::mma_sync(acc[a][b], fa[a], fb[b], acc[a][b]);
+      }
+      __syncthreads();
+    }
+#pragma unroll
+    for (int a = 0; a < 2; ++a)
+#pragma unroll
+      for (int b = 0; b < 2; ++b)
+        wmma::store_matrix_sync(scores + (warp * 32 + a * 16) * kTcScoreLd + b * 16, acc[a][b], kTcScoreLd, wmma::mem_row_major);
+    __syncwarp();  // row tid's scores were written by its own warp
+    tcUpdateTopK(p, j0, scores + tid * kTcScoreLd, &top);
+    __syncwarp();
+  }
+  const int64_t row = tile * kRows + tid;
+  int32_t bestJ = 0;
+  if (row < p.n) {
+    const float* xr = p.x + row * p.d;
+    bool flagged = false;
+    bestJ = tcDecide(xr, p.centroids, p.d, top, tcBound(shiftedNorm(xr, p.shift, p.d), p.cMax, p.d), &flagged);
+    if (flagged) bestJ = tcScanRow(xr, p.centroids, p.d, p.k);
+  }
+  finishRow(p, tile, tid, bestJ, inertiaSlot, changedSlot);
+  __syncthreads();
+  for (int stride = kRows / 2; stride >= 1; stride /= 2) {
+    reduceStep(tid, stride, inertiaSlot, changedSlot);
+    __syncthreads();
+  }
+  if (tid == 0) {
+    p.blockInertia[tile] = inertiaSlot[0];
+    p.blockChanged[tile] = changedSlot[0];
+  }
+  *label = bestJ;
+}
+
+/** assignKernel with assignTileTc (the same modes for the segment sums). */
+template <int kMode>
+__global__ void assignTcKernel(AssignParams p, FixedSumParams s, int64_t nTiles) {
+  __shared__ __align__(32) float xs[kRows * kTcLd];
+  __shared__ __align__(32) float cs[kTileC * kTcLd];
+  __shared__ __align__(32) float scores[kRows * kTcScoreLd];
+  __shared__ double inertiaSlot[kRows];
+  __shared__ int64_t changedSlot[kRows];
+  __shared__ int32_t rowLabel[kRows];
+  extern __shared__ uint64_t words[];
+  const int tid = threadIdx.x;
+  const int64_t nWords = (int64_t)s.k * (s.d + 1) * 2;
+  if (kMode == kSharedSums) {
+    for (int64_t e = tid; e < nWords; e += kRows) words[e] = 0;
+    __syncthreads();
+  }
+  for (int64_t tile = blockIdx.x; tile < nTiles; tile += gridDim.x) {
+    int32_t label;
+    assignTileTc(p, tile, tid, xs, cs, scores, inertiaSlot, changedSlot, &label);
     if (kMode != kNoSums) {
       rowLabel[tid] = label;
       __syncthreads();
@@ -499,23 +599,57 @@ const char* softPass(SegCudaData* h, const float* r, int m, const double* dMeans
 size_t sharedWordBytes(int k, int d) { return (size_t)k * (d + 1) * 2 * sizeof(uint64_t); }
 
 /**
- * Zeroes the sums' accumulator words for k labels and picks how blocks add into them: their own
- * copy in shared memory where it fits (the dynamic shared limit raised once), else straight into
- * the global words. *mode is left alone when the caller fixed it to kNoSums.
+ * Whether an assignment of k centroids in d features runs on tensor cores (tc.cuh): from k ≥ 512
+ * and d ≥ 32, where the k·d products dominate (a starting point, not tuned on a GPU yet);
+ * SEGTENSOR_CUDA_TF32=1 or 0 forces it on or off. The labels are the float64 argmin either way
+ * on the tensor-core path, the fp32 kernel's (ties within fp32 rounding) otherwise.
  */
-const char* startSums(SegCudaData* h, int k, int* mode) {
+bool useTensorCores(int k, int d) {
+  if (const char* env = std::getenv("SEGTENSOR_CUDA_TF32")) return env[0] == '1';
+  return k >= 512 && d >= 32;
+}
+
+/**
+ * Dynamic shared memory a kernel may take for a block's own words: kSharedFixedBytes, or less
+ * where the device allows less beside the kernel's static shared memory (99 KiB a block on
+ * sm_86/sm_89, which run the sm_80 image). The kernel's limit is raised to it once.
+ */
+template <class K>
+const char* sharedBudget(K kernel, size_t* out) {
+  static std::vector<std::pair<const void*, size_t>> known;
+  for (const auto& e : known)
+    if (e.first == (const void*)kernel) {
+      *out = e.second;
+      return nullptr;
+    }
+  int dev = 0, optin = 0;
+  SEG_TRY("cudaGetDevice", cudaGetDevice(&dev));
+  SEG_TRY("shared memory limit", cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+  cudaFuncAttributes attr;
+  SEG_TRY("shared memory limit", cudaFuncGetAttributes(&attr, kernel));
+  const size_t room = (size_t)optin > attr.sharedSizeBytes + 1024 ? (size_t)optin - attr.sharedSizeBytes - 1024 : 0;
+  const size_t budget = room < (size_t)kSharedFixedBytes ? room : (size_t)kSharedFixedBytes;
+  if (budget > 0) SEG_TRY("shared memory limit", cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)budget));
+  known.emplace_back((const void*)kernel, budget);
+  *out = budget;
+  return nullptr;
+}
+
+/**
+ * Zeroes the sums' accumulator words for k labels and picks how `kernel`'s blocks add into them
+ * (kernel: the kSharedSums instance that would run): their own copy in shared memory where it
+ * fits, else straight into the global words.
+ */
+template <class K>
+const char* startSums(SegCudaData* h, int k, K kernel, int* mode) {
   const size_t nWords = (size_t)k * (h->d + 1) * 2;
   const char* err = h->words.ensure(nWords);
   if (err) return err;
   if ((err = h->sumOut.ensure((size_t)k * h->d + k))) return err;
   SEG_TRY("segment sums", cudaMemset(h->words.p, 0, sizeof(uint64_t) * nWords));
-  static bool raised = false;
-  if (!raised) {
-    SEG_TRY("shared memory limit", cudaFuncSetAttribute(assignKernel<kSharedSums>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kSharedFixedBytes));
-    SEG_TRY("shared memory limit", cudaFuncSetAttribute(fixedSumsKernel<kSharedSums>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kSharedFixedBytes));
-    raised = true;
-  }
-  *mode = sharedWordBytes(k, h->d) <= (size_t)kSharedFixedBytes ? kSharedSums : kGlobalSums;
+  size_t budget = 0;
+  if ((err = sharedBudget(kernel, &budget))) return err;
+  *mode = sharedWordBytes(k, h->d) <= budget ? kSharedSums : kGlobalSums;
   return nullptr;
 }
 
@@ -707,24 +841,45 @@ const char* seg_cuda_assign(SegCudaData* h, const float* centroids, int k, const
   // not claim to hold it (seg_cuda_resident would answer for overwritten labels).
   h->slotGen[slot] = -1;
   const bool fused = sums && counts;
+  const bool tc = useTensorCores(k, d);
   int mode = kNoSums;
-  if (fused && (err = startSums(h, k, &mode))) return err;
+  if (fused && (err = tc ? startSums(h, k, assignTcKernel<kSharedSums>, &mode) : startSums(h, k, assignKernel<kSharedSums>, &mode)))
+    return err;
+  double cMax = 0;
+  if (tc) {
+    const float* sh = h->hostShift.data();
+    for (int j = 0; j < k; ++j) {
+      double q = 0;
+      for (int f = 0; f < d; ++f) {
+        const double t = (double)centroids[(size_t)j * d + f] - (double)sh[f];
+        q += t * t;
+      }
+      if (q > cMax) cMax = q;
+    }
+    cMax = std::sqrt(cMax);
+  }
   err = forEachChunk(h, [&](const float* dX, int64_t r0, int64_t rows, cudaStream_t st) -> const char* {
     const int64_t nb = (rows + kRows - 1) / kRows;  // r0 is a multiple of kRows
     AssignParams p{dX, h->w.p ? h->w.p + r0 : nullptr, dPrev ? dPrev + r0 : nullptr, h->c.p, h->panel.p, h->cc.p,
                    h->shift.p, h->labels[slot].p + r0, h->dist[slot].p + r0, h->blockInertia.p + r0 / kRows,
-                   h->blockChanged.p + r0 / kRows, rows, d, k};
+                   h->blockChanged.p + r0 / kRows, rows, d, k, cMax};
     FixedSumParams fs{dX, h->w.p ? h->w.p + r0 : nullptr, h->shift.p, nullptr, h->scale.p, h->words.p, rows, d, k};
     if (nb == 0) return nullptr;
-    if (mode == kSharedSums)
-      {
-      const size_t bytes = sharedWordBytes(k, d);
+    const size_t bytes = sharedWordBytes(k, d);
+    if (tc) {
+      if (mode == kSharedSums)
+        assignTcKernel<kSharedSums><<<sumGrid(assignTcKernel<kSharedSums>, bytes, nb), kRows, bytes, st>>>(p, fs, nb);
+      else if (mode == kGlobalSums)
+        assignTcKernel<kGlobalSums><<<sumGrid(assignTcKernel<kGlobalSums>, 0, nb), kRows, 0, st>>>(p, fs, nb);
+      else
+        assignTcKernel<kNoSums><<<(unsigned)nb, kRows, 0, st>>>(p, fs, nb);
+    } else if (mode == kSharedSums) {
       assignKernel<kSharedSums><<<sumGrid(assignKernel<kSharedSums>, bytes, nb), kRows, bytes, st>>>(p, fs, nb);
-    }
-    else if (mode == kGlobalSums)
+    } else if (mode == kGlobalSums) {
       assignKernel<kGlobalSums><<<sumGrid(assignKernel<kGlobalSums>, 0, nb), kRows, 0, st>>>(p, fs, nb);
-    else
+    } else {
       assignKernel<kNoSums><<<(unsigned)nb, kRows, 0, st>>>(p, fs, nb);
+    }
     SEG_TRY("assign kernel", cudaGetLastError());
     return nullptr;
   });
@@ -773,7 +928,7 @@ const char* seg_cuda_segment_sum(SegCudaData* h, const int32_t* labels, int64_t 
   if (err) return err;
   if (!dLabels) return "segmentSum: no labels";
   int mode = kGlobalSums;
-  if ((err = startSums(h, k, &mode))) return err;
+  if ((err = startSums(h, k, fixedSumsKernel<kSharedSums>, &mode))) return err;
   err = forEachChunk(h, [&](const float* dX, int64_t r0, int64_t rows, cudaStream_t st) -> const char* {
     const int64_t nb = (rows + kRows - 1) / kRows;  // r0 is a multiple of kRows
     FixedSumParams fs{dX, h->w.p ? h->w.p + r0 : nullptr, h->shift.p, dLabels + r0, h->scale.p, h->words.p, rows, d, k};

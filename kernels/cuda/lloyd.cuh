@@ -43,6 +43,8 @@ struct AssignParams {
   int64_t n;
   int d;
   int k;
+  /** max ‖c − shift‖ over the centroids: the tensor-core path's error bound (tc.cuh). */
+  double cMax = 0;
 };
 
 /**

@@ -118,6 +118,24 @@ describe.skipIf(!has('g++'))('cuda kernels, emulated on the CPU', () => {
     expect(r.potRelDiff).toBeLessThanOrEqual(1e-12);
   }, 30_000);
 
+  it.each([
+    [3000, 33, 100, 1, ''],
+    [2000, 130, 300, 2, ''],
+    [1000, 256, 512, 3, ''],
+    [2000, 64, 200, 5, 'near'],
+    [1500, 17, 40, 6, 'near'],
+  ])('assigns on tensor cores (TF32 candidates, float64 decision) with the float64 argmin\'s labels: n=%i d=%i k=%i %s', (n, d, k, s, near) => {
+    if (!existsSync(exe)) execFileSync('g++', ['-O2', '-std=c++17', join(root, 'kernels/cuda/emulate.cc'), '-o', exe]);
+    const r = JSON.parse(execFileSync(exe, ['tc', String(n), String(d), String(k), String(s), ...(near ? ['near'] : [])], { encoding: 'utf8' }));
+    expect(r.mismatches).toBe(0);
+    expect(r.ties).toBeLessThan(n / 50);
+    // Groups of six centroids 1e-5 apart: more candidates within the TF32 error than a row keeps,
+    // so rows are flagged and scanned in float64 (the test of that path); spread-out centroids
+    // need no scan.
+    if (near) expect(r.flagged).toBeGreaterThan(n / 4);
+    else expect(r.flagged).toBeLessThan(n / 100);
+  }, 60_000);
+
   it('sums in fixed point to float64 rounding where the high word alone is off (cancelling ±1e6 pairs and values below 1e-3)', () => {
     if (!existsSync(exe)) execFileSync('g++', ['-O2', '-std=c++17', join(root, 'kernels/cuda/emulate.cc'), '-o', exe]);
     for (const n of [100_000, 1_000_000]) {
@@ -286,6 +304,48 @@ describe.skipIf(!hasGpu)('cuda backend on a GPU', () => {
       for (let j = 0; j < k; j++) expect(Math.abs(fused.counts[j] - ref.counts[j])).toBeLessThanOrEqual(1e-12 * ref.counts[j]);
       be.release(x);
     }
+  });
+
+  it('assigns on tensor cores (SEGTENSOR_CUDA_TF32=1) with the float64 argmin\'s labels and the fp32 path\'s sums', async () => {
+    const be = await createCudaBackend();
+    const n = 4000;
+    const d = 64;
+    const k = 600;
+    const r = rng(31);
+    const data = new Float32Array(n * d).map(() => 100 + (r() - 0.5) * 10);
+    const c = data.slice(0, k * d).map((v) => v + (r() - 0.5) * 0.1);
+    const run = async (tf32: string) => {
+      process.env.SEGTENSOR_CUDA_TF32 = tf32;
+      try {
+        const x = be.upload({ data, nRows: n, nFeatures: d });
+        const a = await be.assign(x, c, k);
+        const out = { ...(await a.read()), inertia: a.inertia };
+        be.release(x);
+        return out;
+      } finally {
+        delete process.env.SEGTENSOR_CUDA_TF32;
+      }
+    };
+    const tc = await run('1');
+    const fp32 = await run('0');
+    let differ = 0;
+    for (let i = 0; i < n; i++) {
+      // The float64 argmin, ties to the lowest index.
+      let best = Infinity;
+      let arg = 0;
+      for (let j = 0; j < k; j++) {
+        let q = 0;
+        for (let f = 0; f < d; f++) q += (data[i * d + f] - c[j * d + f]) ** 2;
+        if (q < best) {
+          best = q;
+          arg = j;
+        }
+      }
+      expect(tc.labels[i]).toBe(arg);
+      if (fp32.labels[i] !== arg) differ++;
+    }
+    expect(differ).toBeLessThan(n / 50); // the fp32 kernel differs only at its near-ties
+    expect(Math.abs(tc.inertia - fp32.inertia) / fp32.inertia).toBeLessThan(1e-5);
   });
 
   it('seeds k-means++ on the device: the same centres run after run, and the host path\'s from the same seed', async () => {
