@@ -9,7 +9,8 @@
 // The per-thread arithmetic is in lloyd.cuh and soft.cuh, shared with the CPU emulation.
 //
 // Data is uploaded once and stays resident when it fits in free GPU memory; otherwise it stays
-// on the host and every pass streams it through two device chunk buffers on two streams, so
+// on the host and every pass streams it through two device chunk buffers on two streams, staged
+// through two pinned host buffers (the host fills one while the device copies the other), so
 // one chunk's copy overlaps the other's kernels (labels, distances and weights stay resident:
 // 16–20 bytes a row). Chunks are a power of two of rows (a multiple of every kernel's block of
 // rows), so each kernel sees the same blocks, and gives the same bits, as on resident data. A
@@ -447,9 +448,20 @@ struct SegCudaData {
   const float* hostX = nullptr;
   DevBuf<float> xChunk[2];
   cudaStream_t streams[2] = {nullptr, nullptr};
+  /**
+   * Streamed data: two pinned host staging buffers of a chunk each (null when pinned memory was
+   * refused: pageable copies then), and events marking when each one's copy to the device is
+   * done, so the host refills one while the device copies from the other.
+   */
+  float* pinned[2] = {nullptr, nullptr};
+  cudaEvent_t copied[2] = {nullptr, nullptr};
   ~SegCudaData() {
     for (cudaStream_t st : streams)
       if (st) cudaStreamDestroy(st);
+    for (float* p : pinned)
+      if (p) cudaFreeHost(p);
+    for (cudaEvent_t e : copied)
+      if (e) cudaEventDestroy(e);
   }
   /** Two generations of labels and distances: the newest and the one it was counted against. */
   DevBuf<int32_t> labels[2], scratchLabels;
@@ -501,9 +513,22 @@ const char* forEachChunkIn(SegCudaData* h, int64_t a, int64_t b, int64_t chunkRo
   int64_t c = 0;
   for (int64_t r0 = a; r0 < b; r0 += chunkRows, ++c) {
     const int64_t rows = b - r0 < chunkRows ? b - r0 : chunkRows;
-    cudaStream_t st = h->streams[c & 1];
-    float* buf = h->xChunk[c & 1].p;
-    cudaError_t e = cudaMemcpyAsync(buf, h->hostX + r0 * d, sizeof(float) * rows * d, cudaMemcpyHostToDevice, st);
+    const int slot = (int)(c & 1);
+    cudaStream_t st = h->streams[slot];
+    float* buf = h->xChunk[slot].p;
+    const size_t bytes = sizeof(float) * rows * d;
+    cudaError_t e = cudaSuccess;
+    if (h->pinned[slot]) {
+      // Pinned staging: wait until chunk c − 2's copy left this buffer, refill it on the host
+      // (overlapping the device's copy and kernels of chunk c − 1 on the other stream), then
+      // copy asynchronously and mark when that copy is done.
+      if (c >= 2) e = cudaEventSynchronize(h->copied[slot]);
+      if (e == cudaSuccess) std::memcpy(h->pinned[slot], h->hostX + r0 * d, bytes);
+      if (e == cudaSuccess) e = cudaMemcpyAsync(buf, h->pinned[slot], bytes, cudaMemcpyHostToDevice, st);
+      if (e == cudaSuccess) e = cudaEventRecord(h->copied[slot], st);
+    } else {
+      e = cudaMemcpyAsync(buf, h->hostX + r0 * d, bytes, cudaMemcpyHostToDevice, st);
+    }
     const char* err = e == cudaSuccess ? fn((const float*)buf, r0, rows, st) : fail("stream upload", e);
     if (err) {
       cudaDeviceSynchronize();
@@ -532,7 +557,13 @@ int64_t softStreamRows(const SegCudaData* h, int m) {
   return rows;
 }
 
-/** Rows per streamed chunk: SEGTENSOR_CUDA_STREAM_ROWS if set (tests), else what two buffers can take. */
+/** The most one streamed chunk holds (also the size of each pinned staging buffer). */
+constexpr size_t kStreamChunkBytes = (size_t)256 << 20;
+
+/**
+ * Rows per streamed chunk: SEGTENSOR_CUDA_STREAM_ROWS if set (tests), else what two buffers can
+ * take, up to kStreamChunkBytes a chunk (a power of two of rows, at least kPotRows).
+ */
 int64_t streamRowsFor(int d, size_t spareBytes) {
   int64_t rows = kPotRows;
   if (const char* env = std::getenv("SEGTENSOR_CUDA_STREAM_ROWS")) {
@@ -541,7 +572,7 @@ int64_t streamRowsFor(int d, size_t spareBytes) {
     return rows;
   }
   const size_t per = 2 * sizeof(float) * (size_t)d;  // two chunk buffers
-  while ((size_t)(rows * 2) * per <= spareBytes && rows < ((int64_t)1 << 40)) rows *= 2;
+  while ((size_t)(rows * 2) * per <= spareBytes && (size_t)(rows * 2) * per / 2 <= kStreamChunkBytes) rows *= 2;
   return rows;
 }
 
@@ -764,6 +795,21 @@ const char* seg_cuda_upload(const float* x, int64_t n, int d, const float* weigh
     for (int b = 0; b < 2 && !err; ++b) {
       const cudaError_t e = cudaStreamCreate(&h->streams[b]);
       if (e != cudaSuccess) err = fail("cudaStreamCreate", e);
+    }
+    // Pinned staging, when the host grants it (else pageable copies: correct, without overlap).
+    for (int b = 0; b < 2 && !err; ++b) {
+      void* p = nullptr;
+      if (cudaHostAlloc(&p, sizeof(float) * (size_t)h->streamRows * d, cudaHostAllocDefault) != cudaSuccess ||
+          cudaEventCreateWithFlags(&h->copied[b], cudaEventDisableTiming) != cudaSuccess) {
+        cudaGetLastError();
+        if (p) cudaFreeHost(p);
+        for (int q = 0; q < 2; ++q) {
+          if (h->pinned[q]) cudaFreeHost(h->pinned[q]);
+          h->pinned[q] = nullptr;
+        }
+        break;
+      }
+      h->pinned[b] = static_cast<float*>(p);
     }
   } else {
     err = h->x.alloc((size_t)n * d);
