@@ -2,7 +2,10 @@
 one is present (the GPU machine has PyTorch; this machine does not). Same interface as
 sklearn_anchor.py; prints one JSON object.
 
-    python3 bench/torch_anchor.py DATA.f32 NROWS D INIT.f32 K ITERS [--centers-out F.f32]
+    python3 bench/torch_anchor.py DATA.f32 NROWS D INIT.f32 K ITERS [--centers-out F.f32] [--tf32]
+
+--tf32 lets the matmul use TF32 tensor cores (torch.backends.cuda.matmul.allow_tf32), as a
+PyTorch user chasing speed would; without it the matmul is full fp32.
 
 The step is what a PyTorch user would write: distances by torch.cdist-free expansion
 (‖x‖² − 2x·cᵀ + ‖c‖² as one matmul per block of rows), argmin, centre update by index_add_, all
@@ -14,6 +17,9 @@ import torch
 
 path, n, d, init_path, k, iters = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5]), int(sys.argv[6])
 dev = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+tf32 = '--tf32' in sys.argv
+torch.backends.cuda.matmul.allow_tf32 = tf32
+torch.backends.cudnn.allow_tf32 = tf32
 X = torch.from_numpy(np.fromfile(path, dtype=np.float32).reshape(n, d)).to(dev)
 C = torch.from_numpy(np.fromfile(init_path, dtype=np.float32).reshape(k, d)).to(dev)
 xx = (X * X).sum(1, keepdim=True)
@@ -48,6 +54,7 @@ if '--centers-out' in sys.argv:
 print(json.dumps({
     'torch': torch.__version__,
     'device': torch.cuda.get_device_name() if dev.type == 'cuda' else 'cpu',
+    'tf32': tf32,
     'msPerIter': times[len(times) // 2] * 1000,
     'msPerIterAll': [t * 1000 for t in times],
     'peakRssMiB': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
