@@ -286,7 +286,37 @@ Napi::Value SeedTake(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, total);
 }
 
+/**
+ * radius(h, q0, q1, eps2, offsets|null, outCounts, outFound|null, outIndices|null) -> rechecked.
+ * Count pass: offsets null, outFound (Int32Array, q1 − q0). List pass: offsets (q1 − q0 + 1)
+ * from the count pass, outIndices of offsets[q1 − q0] elements.
+ */
+Napi::Value Radius(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Handle* b = boxOf(info, 0);
+  int64_t q0, q1;
+  rowRange(info, 1, b->n, "radius", &q0, &q1);
+  if (!info[3].IsNumber()) throw Napi::TypeError::New(env, "eps2 must be a number");
+  const double eps2 = info[3].As<Napi::Number>().DoubleValue();
+  if (!(eps2 >= 0)) throw Napi::RangeError::New(env, "eps2 must be a number >= 0");
+  const size_t nq = (size_t)(q1 - q0);
+  const int32_t* offsets = dataOf<int32_t>(info, 4, "offsets", nq + 1, true);
+  double* counts = dataOf<double>(info, 5, "outCounts", nq, false);
+  int32_t* found = dataOf<int32_t>(info, 6, "outFound", nq, true);
+  if (!offsets && !found) throw Napi::TypeError::New(env, "radius: the count pass needs outFound");
+  int32_t* indices = nullptr;
+  if (offsets) {
+    for (size_t q = 0; q < nq; ++q)
+      if (offsets[q + 1] < offsets[q] || offsets[0] != 0) throw Napi::RangeError::New(env, "radius: offsets must start at 0 and not decrease");
+    indices = dataOf<int32_t>(info, 7, "outIndices", (size_t)offsets[nq], offsets[nq] == 0);
+  }
+  int64_t rechecked = 0;
+  check(env, seg_cuda_radius(b->data, q0, q1, eps2, offsets, counts, found, indices, &rechecked));
+  return Napi::Number::New(env, (double)rechecked);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("radius", Napi::Function::New(env, Radius));
   exports.Set("streamed", Napi::Function::New(env, Streamed));
   exports.Set("seedStart", Napi::Function::New(env, SeedStart));
   exports.Set("seedDraw", Napi::Function::New(env, SeedDraw));

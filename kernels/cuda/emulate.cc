@@ -11,6 +11,8 @@
 //                              # with the same draws: one line of JSON
 //   ./emulate tc n d k s [near]  # the tensor-core assignment (tc.cuh) against a float64 brute
 //                              # force; near: centroids in groups of six 1e-5 apart (rows get flagged)
+//   ./emulate radius n d s     # eps-neighbourhoods (radius.cuh) against a float64 brute force,
+//                              # on an integer lattice (exact ties at eps) and on blobs
 //   ./emulate fixed n          # fixed-point sums (fixed.cuh) where the low word matters
 //   ./emulate soft < problem   # one mixture step, binary in and out (see softMain): the device
 //                              # behind the cuda backend in test/engine/soft-ops.test.ts
@@ -23,6 +25,7 @@
 
 #include "fixed.cuh"
 #include "lloyd.cuh"
+#include "radius.cuh"
 #include "seed.cuh"
 #include "soft.cuh"
 #include "tc.cuh"
@@ -335,6 +338,98 @@ int tcMain(int64_t n, int d, int k, uint32_t seed, bool near) {
 }
 
 /**
+ * radius.cuh as kernels.cu runs it (count pass, host prefix sums, list pass) over queries
+ * [q0, n) for several eps, against the float64 brute force Σ(x_f − y_f)² ≤ eps² in feature order.
+ * Data: points of an integer lattice (squared distances are whole numbers: exact ties at eps = 2,
+ * 3, √5), blobs far from the origin, and continuous values with eps at actual pairs' float64
+ * distances (where float32 alone would decide some pairs wrongly), with weights. Prints whether every count (bits), every
+ * list and every decision agreed, and the rechecked pairs.
+ */
+int radiusMain(int64_t n, int d, uint32_t seed) {
+  uint32_t s = seed;
+  auto rnd = [&] { s = s * 1664525u + 1013904223u; return (s >> 8) / 16777216.0; };
+  bool ok = true;
+  int64_t rechecked = 0, pairs = 0;
+  auto sq64 = [&](const std::vector<float>& x, int64_t a, int64_t b) {
+    double t2 = 0;
+    for (int f = 0; f < d; ++f) {
+      const double t = (double)x[a * d + f] - (double)x[b * d + f];
+      t2 += t * t;
+    }
+    return t2;
+  };
+  // 0: blobs far from the origin; 1: an integer lattice; 2: continuous values with eps at the
+  // float64 distance of actual pairs (float32 lands on either side of it: the band decides).
+  for (int kind = 0; kind < 3; ++kind) {
+    std::vector<float> x((size_t)n * d), w(n);
+    for (auto& v : x) v = kind == 1 ? (float)(int)(rnd() * 5) : kind == 0 ? (float)(1000 + rnd() * 3) : (float)(rnd() * 10 - 3);
+    for (auto& v : w) v = (float)(0.5 + rnd());
+    const int64_t q0 = n / 3;
+    const double epsList[] = {kind == 1 ? 2.0 : kind == 0 ? 0.5 : std::sqrt(sq64(x, q0, q0 + 1)),
+                              kind == 1 ? 3.0 : kind == 0 ? 1.0 : std::sqrt(sq64(x, q0 + 2, 5)),
+                              kind == 1 ? std::sqrt(5.0) : kind == 0 ? 0.8 : std::sqrt(sq64(x, n - 1, 7)), 0.0};
+    const int64_t nq = n - q0;
+    for (double eps : epsList) {
+      const double eps2 = eps * eps;
+      std::vector<double> counts(nq), counts2(nq);
+      std::vector<int32_t> found(nq), offsets(nq + 1, 0);
+      std::vector<int64_t> rech(nq);
+      std::vector<float> xs(kXsFloats), cs(kCsFloats), acc((size_t)kRows * kTileC);
+      RadiusParams p{x.data(), w.data(), n, d, q0, nq, eps2, 0, 0, counts.data(), found.data(), nullptr, nullptr, rech.data()};
+      radiusBounds(eps2, d, &p.lo, &p.hi);
+      ClusterSumParams cp{x.data() + q0 * d, x.data(), nullptr, nullptr, n, d, 0, nq};
+      std::vector<int32_t> indices;
+      auto pass = [&](RadiusParams& rp) {
+        for (int64_t b = 0; b < (nq + kRows - 1) / kRows; ++b) {
+          std::vector<double> cnt(kRows, 0.0);
+          std::vector<int32_t> k(kRows, 0);
+          std::vector<int64_t> rc(kRows, 0);
+          for (int64_t c0 = 0; c0 < n; c0 += kTileC) {
+            for (auto& v : acc) v = 0.0f;
+            for (int f0 = 0; f0 < d; f0 += kTileD) {
+              for (int t = 0; t < kRows; ++t) loadPairTiles(cp, b, t, c0, f0, xs.data(), cs.data());
+              for (int t = 0; t < kRows; ++t) accumulatePairTile(t, xs.data(), cs.data(), &acc[(size_t)t * kTileC]);
+            }
+            for (int t = 0; t < kRows; ++t) radiusTile(rp, b, t, c0, &acc[(size_t)t * kTileC], &cnt[t], &k[t], &rc[t]);
+          }
+          for (int t = 0; t < kRows; ++t) radiusFinish(rp, b, t, cnt[t], k[t], rc[t]);
+        }
+      };
+      pass(p);
+      for (int64_t q = 0; q < nq; ++q) offsets[q + 1] = offsets[q] + found[q];
+      indices.assign(offsets[nq], -1);
+      RadiusParams p2 = p;
+      p2.counts = counts2.data();
+      p2.found = nullptr;
+      p2.offsets = offsets.data();
+      p2.indices = indices.data();
+      pass(p2);
+      for (int64_t q = 0; q < nq; ++q) {
+        double want = 0;
+        std::vector<int32_t> list;
+        for (int64_t i = 0; i < n; ++i) {
+          double t2 = 0;
+          for (int f = 0; f < d; ++f) {
+            const double t = (double)x[i * d + f] - (double)x[(q0 + q) * d + f];
+            t2 += t * t;
+          }
+          if (t2 <= eps2) {
+            want += (double)w[i];
+            list.push_back((int32_t)i);
+          }
+        }
+        pairs += n;
+        ok = ok && counts[q] == want && counts2[q] == want && (int64_t)list.size() == found[q] &&
+             std::equal(list.begin(), list.end(), indices.begin() + offsets[q]);
+        rechecked += rech[q];
+      }
+    }
+  }
+  std::printf("{\"agreed\":%s,\"rechecked\":%lld,\"pairs\":%lld}\n", ok ? "true" : "false", (long long)rechecked, (long long)pairs);
+  return 0;
+}
+
+/**
  * fixed.cuh's split on values where the low word matters: n values, pairs of ±1e6 that cancel
  * and small ones in [0, 1e-3), whose sum the high word alone gets wrong by ~uHi·√n (uHi ≈ 1e6·n
  * ·2⁻⁶²). Prints the error of the two-word sum and of the high word alone against a long double
@@ -375,6 +470,8 @@ int fixedMain(int64_t n) {
 int main(int argc, char** argv) {
   if (argc >= 2 && std::strcmp(argv[1], "soft") == 0) return softMain();
   if (argc >= 3 && std::strcmp(argv[1], "fixed") == 0) return fixedMain(std::atoll(argv[2]));
+  if (argc >= 5 && std::strcmp(argv[1], "radius") == 0)
+    return radiusMain(std::atoll(argv[2]), std::atoi(argv[3]), (uint32_t)std::atoi(argv[4]));
   if (argc >= 6 && std::strcmp(argv[1], "tc") == 0)
     return tcMain(std::atoll(argv[2]), std::atoi(argv[3]), std::atoi(argv[4]), (uint32_t)std::atoi(argv[5]),
                   argc >= 7 && std::strcmp(argv[6], "near") == 0);

@@ -32,6 +32,7 @@
 #include "api.h"
 #include "fixed.cuh"
 #include "lloyd.cuh"
+#include "radius.cuh"
 #include "seed.cuh"
 #include "soft.cuh"
 #include "tc.cuh"
@@ -375,6 +376,30 @@ __global__ void seedPotentialsKernel(SeedParams p, const float* cands, int m, do
       for (int j = 0; j < kPotGroup && j0 + j < m; ++j) blockOut[(int64_t)blockIdx.x * m + j0 + j] = slot[j][0];
     __syncthreads();
   }
+}
+
+/** radius.cuh: a block of kRows queries against every row, in tiles of kTileC; count or list pass. */
+__global__ void radiusKernel(RadiusParams p, ClusterSumParams cp) {
+  __shared__ float xs[kXsFloats];
+  __shared__ float cs[kCsFloats];
+  const int64_t block = blockIdx.x;
+  const int tid = threadIdx.x;
+  double count = 0;
+  int32_t k = 0;
+  int64_t rech = 0;
+  for (int64_t c0 = 0; c0 < p.n; c0 += kTileC) {
+    float acc[kTileC];
+#pragma unroll
+    for (int jj = 0; jj < kTileC; ++jj) acc[jj] = 0.0f;
+    for (int f0 = 0; f0 < p.d; f0 += kTileD) {
+      loadPairTiles(cp, block, tid, c0, f0, xs, cs);
+      __syncthreads();
+      accumulatePairTile(tid, xs, cs, acc);
+      __syncthreads();
+    }
+    radiusTile(p, block, tid, c0, acc, &count, &k, &rech);
+  }
+  radiusFinish(p, block, tid, count, k, rech);
 }
 
 __global__ void clusterSumsKernel(ClusterSumParams p) {
@@ -1209,6 +1234,42 @@ const char* seg_cuda_seed_take(SegCudaData* h, int j, double* total) {
   if (n > 0) seedTakeKernel<<<(unsigned)((n + 255) / 256), 256>>>(seedParams(h), h->seedKeep.p + (int64_t)j * n);
   SEG_TRY("seeding kernel", cudaGetLastError());
   return seedSums(h, total);
+}
+
+const char* seg_cuda_radius(SegCudaData* h, int64_t q0, int64_t q1, double eps2, const int32_t* offsets, double* counts,
+                            int32_t* found, int32_t* indices, int64_t* rechecked) {
+  if (h->streamRows) return "radiusNeighbours on the device needs the rows resident";
+  const int64_t nq = q1 - q0;
+  *rechecked = 0;
+  if (nq <= 0) return nullptr;
+  const bool list = offsets != nullptr;
+  DevBuf<double> dCounts;
+  DevBuf<int32_t> dFound, dOffsets, dIndices;
+  DevBuf<int64_t> dRech;
+  const char* err = nullptr;
+  if ((err = dCounts.alloc(nq))) return err;
+  if ((err = dRech.alloc(nq))) return err;
+  if (list) {
+    if ((err = dOffsets.alloc(nq + 1))) return err;
+    if (offsets[nq] > 0 && (err = dIndices.alloc(offsets[nq]))) return err;
+    SEG_TRY("radius", cudaMemcpy(dOffsets.p, offsets, sizeof(int32_t) * (nq + 1), cudaMemcpyHostToDevice));
+  } else if ((err = dFound.alloc(nq))) {
+    return err;
+  }
+  RadiusParams p{h->x.p, h->w.p, h->n, h->d, q0, nq, eps2, 0, 0, dCounts.p, list ? nullptr : dFound.p,
+                 list ? dOffsets.p : nullptr, list ? dIndices.p : nullptr, dRech.p};
+  radiusBounds(eps2, h->d, &p.lo, &p.hi);
+  ClusterSumParams cp{h->x.p + q0 * h->d, h->x.p, nullptr, nullptr, h->n, h->d, 0, nq};
+  radiusKernel<<<(unsigned)((nq + kRows - 1) / kRows), kRows>>>(p, cp);
+  SEG_TRY("radius kernel", cudaGetLastError());
+  SEG_TRY("radius", cudaMemcpy(counts, dCounts.p, sizeof(double) * nq, cudaMemcpyDeviceToHost));
+  if (list && offsets[nq] > 0)
+    SEG_TRY("radius", cudaMemcpy(indices, dIndices.p, sizeof(int32_t) * offsets[nq], cudaMemcpyDeviceToHost));
+  if (!list) SEG_TRY("radius", cudaMemcpy(found, dFound.p, sizeof(int32_t) * nq, cudaMemcpyDeviceToHost));
+  std::vector<int64_t> rech(nq);
+  SEG_TRY("radius", cudaMemcpy(rech.data(), dRech.p, sizeof(int64_t) * nq, cudaMemcpyDeviceToHost));
+  for (int64_t v : rech) *rechecked += v;
+  return nullptr;
 }
 
 }  // extern "C"

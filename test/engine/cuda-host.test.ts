@@ -40,6 +40,8 @@ interface Traffic {
   rowArrays: number;
   /** Device seeding calls. */
   seedCalls: number;
+  /** Device radius passes. */
+  deviceRadius: number;
 }
 
 /** seed.cuh's rows per sampling block. */
@@ -57,7 +59,7 @@ interface FakeSeed {
  * `opts.seedOom`: its seedStart runs out of memory.
  */
 function fakeAddon(opts: { streamed?: boolean; seedOom?: boolean } = {}): CudaAddon & { traffic: Traffic } {
-  const traffic: Traffic = { assigns: 0, labelDownloads: 0, prevUploads: 0, reads: 0, deviceSums: 0, hostSums: 0, fusedSums: 0, rowArrays: 0, seedCalls: 0 };
+  const traffic: Traffic = { assigns: 0, labelDownloads: 0, prevUploads: 0, reads: 0, deviceSums: 0, hostSums: 0, fusedSums: 0, rowArrays: 0, seedCalls: 0, deviceRadius: 0 };
   const live = (h: unknown): FakeHandle => {
     const f = h as FakeHandle;
     if (f.released) throw new Error('cuda: the matrix was released');
@@ -174,6 +176,25 @@ function fakeAddon(opts: { streamed?: boolean; seedOom?: boolean } = {}): CudaAd
       throw new Error('not used here');
     },
     streamed: () => opts.streamed === true,
+    radius(h, q0, q1, eps2, offsets, outCounts, outFound, outIndices) {
+      const f = live(h);
+      traffic.deviceRadius++;
+      for (let q = q0; q < q1; q++) {
+        let c = 0;
+        let k = 0;
+        for (let i = 0; i < f.n; i++) {
+          let s = 0;
+          for (let t = 0; t < f.d; t++) s += (f.x[i * f.d + t] - f.x[q * f.d + t]) ** 2;
+          if (s > eps2) continue;
+          c += f.w ? f.w[i] : 1;
+          if (offsets) outIndices![offsets[q - q0] + k] = i;
+          k++;
+        }
+        outCounts[q - q0] = c;
+        if (outFound) outFound[q - q0] = k;
+      }
+      return 0;
+    },
     seedStart(h, center, trials) {
       const f = live(h);
       traffic.seedCalls++;
@@ -347,5 +368,31 @@ describe('cuda backend host protocol (stand-in addon)', () => {
     expect(host.traffic.seedCalls).toBe(0);
     expect(host.traffic.rowArrays).toBeGreaterThanOrEqual(k - 1);
     expect(noRoom.traffic.seedCalls).toBe(1);
+  });
+
+  it('finds eps-neighbourhoods with the device kernel (a count pass, then a list pass from its offsets), and on streamed rows with the host scan: the same answer', async () => {
+    const n = 300;
+    const d = 3;
+    const r = rng(12);
+    const data = new Float32Array(n * d).map(() => Math.floor(r() * 4)); // a lattice: ties at eps
+    const w = new Float32Array(n).map(() => 0.5 + r());
+    const run = async (streamed: boolean, mode: 'count' | 'list') => {
+      const addon = fakeAddon({ streamed });
+      const be = cudaBackendFrom(addon);
+      const dx = be.upload({ data, nRows: n, nFeatures: d }, w);
+      const out = await be.radiusNeighbours(dx, { start: 50, end: 170 }, 2, mode);
+      be.release(dx);
+      return { out, traffic: addon.traffic };
+    };
+    for (const mode of ['count', 'list'] as const) {
+      const device = await run(false, mode);
+      const host = await run(true, mode);
+      expect(device.traffic.deviceRadius).toBe(mode === 'count' ? 1 : 2);
+      expect(device.traffic.rowArrays).toBe(0);
+      expect(host.traffic.deviceRadius).toBe(0);
+      expect(Array.from(device.out.counts)).toEqual(Array.from(host.out.counts));
+      expect(device.out.offsets && Array.from(device.out.offsets)).toEqual(host.out.offsets && Array.from(host.out.offsets));
+      expect(device.out.indices && Array.from(device.out.indices)).toEqual(host.out.indices && Array.from(host.out.indices));
+    }
   });
 });

@@ -62,7 +62,7 @@ describe.skipIf(!built)('cuda binding: arguments checked before any device call 
 
   it('every op refuses a first argument that is not an upload handle', () => {
     const a = loadCudaAddon() as unknown as Record<string, (...args: unknown[]) => unknown>;
-    for (const op of ['assign', 'resident', 'read', 'segmentSum', 'distances', 'potentials', 'clusterDistanceSums', 'project', 'softSums', 'scatter', 'release']) {
+    for (const op of ['assign', 'resident', 'read', 'segmentSum', 'distances', 'potentials', 'clusterDistanceSums', 'project', 'softSums', 'scatter', 'release', 'streamed', 'seedStart', 'seedDraw', 'seedPotentials', 'seedTake', 'radius']) {
       expect(() => a[op]({}, new Float32Array(4), 1), op).toThrow(/handle from upload\(\)/);
     }
   });
@@ -134,6 +134,22 @@ describe.skipIf(!has('g++'))('cuda kernels, emulated on the CPU', () => {
     // need no scan.
     if (near) expect(r.flagged).toBeGreaterThan(n / 4);
     else expect(r.flagged).toBeLessThan(n / 100);
+  }, 60_000);
+
+  it.each([
+    [700, 3, 1],
+    [500, 17, 2],
+    [300, 40, 3],
+    [1000, 2, 4],
+  ])('finds eps-neighbourhoods on the device with the float64 decisions, weights and lists: n=%i d=%i', (n, d, s) => {
+    if (!existsSync(exe)) execFileSync('g++', ['-O2', '-std=c++17', join(root, 'kernels/cuda/emulate.cc'), '-o', exe]);
+    // Lattices (exact ties at eps), blobs far from the origin, and eps at actual pairs' float64
+    // distances, where float32 alone puts some pairs on the wrong side (without the band around
+    // eps² two of these four shapes disagree).
+    const r = JSON.parse(execFileSync(exe, ['radius', String(n), String(d), String(s)], { encoding: 'utf8' }));
+    expect(r.agreed).toBe(true);
+    expect(r.rechecked).toBeGreaterThan(0);
+    expect(r.rechecked).toBeLessThan(r.pairs / 10);
   }, 60_000);
 
   it('sums in fixed point to float64 rounding where the high word alone is off (cancelling ±1e6 pairs and values below 1e-3)', () => {
@@ -276,6 +292,10 @@ describe.skipIf(!hasGpu)('cuda backend on a GPU', () => {
       expect(() => a.segmentSum(h, new Int32Array(n), -1, 2, new Float64Array(2 * d - 1), new Float64Array(2))).toThrow(/^outSums is too short/);
       expect(() => a.assign(h, new Float32Array(3 * d), 3, null, -1, null, null, new Float64Array(3 * d - 1), new Float64Array(3))).toThrow(/^outSums is too short/);
       expect(() => a.assign(h, new Float32Array(3 * d), 3, null, -1, null, null, new Float64Array(3 * d), null)).toThrow(/outSums and outCounts go together/);
+      expect(() => a.radius(h, 0, 10, 1, null, new Float64Array(10), null, null)).toThrow(/count pass needs outFound/);
+      expect(() => a.radius(h, 0, 2, 1, new Int32Array([0, 3, 2]), new Float64Array(2), null, new Int32Array(3))).toThrow(/must start at 0 and not decrease/);
+      expect(() => a.radius(h, 0, 10, -1, null, new Float64Array(10), new Int32Array(10), null)).toThrow(/eps2 must be a number >= 0/);
+      expect(() => a.seedDraw(h, new Float64Array(2), 2)).toThrow(/call seedStart first/);
       expect(() => a.project(h, new Float32Array(d * 2), 2, 0, n + 1, new Float32Array(2 * (n + 1)))).toThrow(/need 0 <= r0 <= r1 <= nRows/);
     } finally {
       a.release(h);

@@ -12,9 +12,9 @@
  * stream their responsibilities or output with it, and keep their bits while the chunk is no
  * shorter than their blocks of rows).
  *
- * `radiusNeighbours` (DBSCAN) has no CUDA kernel yet: it is the shared host scan over blocks of
- * this backend's `distances` (host.ts), the float32 distances from the GPU and the float64
- * decisions near eps on the host.
+ * `radiusNeighbours` (DBSCAN) runs its own kernel on resident rows (kernels/cuda/radius.cuh: float32
+ * direct distances screened, float64 sums near eps, so the decisions are the float64 ones); on
+ * streamed rows it is the shared host scan over blocks of this backend's `distances` (host.ts).
  *
  * Device memory: an op whose per-call device buffers grow with a dimension the caller chose
  * retries, when the device runs out of memory ({@link isDeviceOutOfMemory}), in pieces of half
@@ -80,6 +80,13 @@ export interface CudaAddon {
   potentials(h: unknown, closest: Float32Array, candidates: Float32Array, m: number): Float64Array;
   /** nRows × k silhouette sums; `host` is the uploaded matrix's host copy (columns are sorted from it). */
   clusterDistanceSums(h: unknown, host: Float32Array, labels: Int32Array, k: number, r0: number, r1: number): Float64Array;
+  /**
+   * DBSCAN's neighbourhoods on the device (kernels/cuda/radius.cuh), resident rows only: the
+   * count pass (offsets null) fills outCounts and outFound; the list pass (offsets from it) fills
+   * outCounts and outIndices. Returns the pairs the float64 sum decided. Optional: stand-ins
+   * without it get the host scan.
+   */
+  radius?(h: unknown, q0: number, q1: number, eps2: number, offsets: Int32Array | null, outCounts: Float64Array, outFound: Int32Array | null, outIndices: Int32Array | null): number;
   /** Whether the rows stream from the host (no device k-means++ then). */
   streamed(h: unknown): boolean;
   /** Device k-means++ (kernels/cuda/seed.cuh): see {@link DeviceSeeding}. */
@@ -367,10 +374,34 @@ export function cudaBackendFrom(addon: CudaAddon): Backend {
       return out;
     },
 
-    // No CUDA kernel for it yet: blocks of the GPU's `distances`, scanned on the host (host.ts).
+    // The device kernel (radius.cuh) for resident rows: a count pass, then for lists a second
+    // pass writing each query's neighbours from its offset. Streamed rows, a stand-in without
+    // the kernel, or a device out of memory: blocks of the GPU's `distances` scanned on the host
+    // (host.ts), which retries in smaller pieces. Either way the decisions are the float64 sum's.
     async radiusNeighbours(xd: DeviceMatrix, queries: RowRange, eps: number, mode: 'count' | 'list'): Promise<RadiusNeighbours> {
       const x = asCuda(xd);
-      return radiusNeighboursHost(be, x, x.host, queries, eps, mode);
+      if (!addon.radius || addon.streamed(x.handle)) return radiusNeighboursHost(be, x, x.host, queries, eps, mode);
+      const nq = queries.end - queries.start;
+      const eps2 = eps * eps;
+      const counts = new Float64Array(nq);
+      const found = new Int32Array(nq);
+      try {
+        const rechecked = addon.radius(x.handle, queries.start, queries.end, eps2, null, counts, found, null);
+        if (mode === 'count') return { counts, offsets: null, indices: null, rechecked };
+        const offsets = new Int32Array(nq + 1);
+        let total = 0;
+        for (let q = 0; q < nq; q++) {
+          total += found[q];
+          if (total > 2 ** 31 - 1) throw new RangeError(`radiusNeighbours: more than 2^31 - 1 neighbours for queries [${queries.start}, ${queries.end}); ask for fewer queries at a time`);
+          offsets[q + 1] = total;
+        }
+        const indices = new Int32Array(total);
+        addon.radius(x.handle, queries.start, queries.end, eps2, offsets, counts, null, indices);
+        return { counts, offsets, indices, rechecked };
+      } catch (e) {
+        if (!isDeviceOutOfMemory(e)) throw e;
+        return radiusNeighboursHost(be, x, x.host, queries, eps, mode);
+      }
     },
   };
   return be;
