@@ -111,6 +111,21 @@ int64_t partialBudget() {
   return budget;
 }
 
+/** A labelled tile's rows (finishRow), then its inertia and changes to blockInertia/blockChanged[tile]. */
+__device__ void finishTile(const AssignParams& p, int64_t tile, int tid, int32_t bestJ, double* inertiaSlot,
+                           int64_t* changedSlot) {
+  finishRow(p, tile, tid, bestJ, inertiaSlot, changedSlot);
+  __syncthreads();
+  for (int stride = kRows / 2; stride >= 1; stride /= 2) {
+    reduceStep(tid, stride, inertiaSlot, changedSlot);
+    __syncthreads();
+  }
+  if (tid == 0) {
+    p.blockInertia[tile] = inertiaSlot[0];
+    p.blockChanged[tile] = changedSlot[0];
+  }
+}
+
 /**
  * One tile of kRows rows (each thread its row): labels and exact distances written, the tile's
  * inertia and changes to blockInertia/blockChanged[tile]; *label gets the thread's label.
@@ -131,16 +146,7 @@ __device__ void assignTile(const AssignParams& p, int64_t tile, int tid, float* 
     }
     updateBest(p, j0, acc, &best, &bestJ);
   }
-  finishRow(p, tile, tid, bestJ, inertiaSlot, changedSlot);
-  __syncthreads();
-  for (int stride = kRows / 2; stride >= 1; stride /= 2) {
-    reduceStep(tid, stride, inertiaSlot, changedSlot);
-    __syncthreads();
-  }
-  if (tid == 0) {
-    p.blockInertia[tile] = inertiaSlot[0];
-    p.blockChanged[tile] = changedSlot[0];
-  }
+  finishTile(p, tile, tid, bestJ, inertiaSlot, changedSlot);
   *label = bestJ;
 }
 
@@ -148,19 +154,13 @@ __device__ void assignTile(const AssignParams& p, int64_t tile, int tid, float* 
 enum SumMode { kNoSums = 0, kSharedSums = 1, kGlobalSums = 2 };
 
 /**
- * The Lloyd step. kNoSums: one block per tile of rows. Fused (kSharedSums, kGlobalSums): blocks
- * walk tiles blockIdx.x, + gridDim.x, …, and right after a tile's labels, add its rows into
- * their labels' fixed-point sums (fixed.cuh) while the rows are still in L2: the step reads the
- * data from memory once. kSharedSums keeps a block's own words in shared memory (k·(d + 1)·16
- * bytes within sharedBudget: at most kSharedFixedBytes) and adds them to the global ones at the end; kGlobalSums adds each
- * entry to the global words directly (large k·d, where labels rarely collide).
+ * The tile loop every sums kernel shares: blocks walk tiles blockIdx.x, + gridDim.x, …; label(tile)
+ * (all threads of the block) gives the thread's row its label, and with sums the tile's rows go
+ * into their labels' fixed-point words: the block's own in shared memory (kSharedSums, added to
+ * the global ones at the end) or the global ones (kGlobalSums).
  */
-template <int kMode>
-__global__ void assignKernel(AssignParams p, FixedSumParams s, int64_t nTiles) {
-  __shared__ float xs[kXsFloats];
-  __shared__ __align__(16) float cs[kCsFloats];  // read as float4 (accumulateTile)
-  __shared__ double inertiaSlot[kRows];
-  __shared__ int64_t changedSlot[kRows];
+template <int kMode, class Label>
+__device__ void tileLoop(const FixedSumParams& s, int64_t nTiles, Label label) {
   __shared__ int32_t rowLabel[kRows];
   extern __shared__ uint64_t words[];
   const int tid = threadIdx.x;
@@ -170,16 +170,37 @@ __global__ void assignKernel(AssignParams p, FixedSumParams s, int64_t nTiles) {
     __syncthreads();
   }
   for (int64_t tile = blockIdx.x; tile < nTiles; tile += gridDim.x) {
-    int32_t label;
-    assignTile(p, tile, tid, xs, cs, inertiaSlot, changedSlot, &label);
+    const int32_t l = label(tile);
     if (kMode != kNoSums) {
-      rowLabel[tid] = label;
+      rowLabel[tid] = l;
       __syncthreads();
       fixedSumTile(s, tile, tid, rowLabel, kMode == kSharedSums ? words : s.acc);
       __syncthreads();
     }
   }
   if (kMode == kSharedSums) fixedFlush(words, s.acc, nWords, tid, kRows);
+}
+
+/**
+ * The Lloyd step. kNoSums: one block per tile of rows. Fused (kSharedSums, kGlobalSums): blocks
+ * walk tiles blockIdx.x, + gridDim.x, …, and right after a tile's labels, add its rows into
+ * their labels' fixed-point sums (fixed.cuh) while the rows are still in L2: the step reads the
+ * data from memory once (tileLoop). kSharedSums keeps a block's own words in shared memory
+ * (k·(d + 1)·16 bytes within sharedBudget, at most kSharedFixedBytes) and adds them to the global
+ * ones at the end; kGlobalSums adds each entry to the global words directly (large k·d, where
+ * labels rarely collide).
+ */
+template <int kMode>
+__global__ void assignKernel(AssignParams p, FixedSumParams s, int64_t nTiles) {
+  __shared__ float xs[kXsFloats];
+  __shared__ __align__(16) float cs[kCsFloats];  // read as float4 (accumulateTile)
+  __shared__ double inertiaSlot[kRows];
+  __shared__ int64_t changedSlot[kRows];
+  tileLoop<kMode>(s, nTiles, [&](int64_t tile) {
+    int32_t label;
+    assignTile(p, tile, threadIdx.x, xs, cs, inertiaSlot, changedSlot, &label);
+    return label;
+  });
 }
 
 /**
@@ -236,16 +257,7 @@ __device__ void assignTileTc(const AssignParams& p, int64_t tile, int tid, float
     bestJ = tcDecide(xr, p.centroids, p.d, top, tcBound(shiftedNorm(xr, p.shift, p.d), p.cMax, p.d), &flagged);
     if (flagged) bestJ = tcScanRow(xr, p.centroids, p.d, p.k);
   }
-  finishRow(p, tile, tid, bestJ, inertiaSlot, changedSlot);
-  __syncthreads();
-  for (int stride = kRows / 2; stride >= 1; stride /= 2) {
-    reduceStep(tid, stride, inertiaSlot, changedSlot);
-    __syncthreads();
-  }
-  if (tid == 0) {
-    p.blockInertia[tile] = inertiaSlot[0];
-    p.blockChanged[tile] = changedSlot[0];
-  }
+  finishTile(p, tile, tid, bestJ, inertiaSlot, changedSlot);
   *label = bestJ;
 }
 
@@ -257,46 +269,20 @@ __global__ void assignTcKernel(AssignParams p, FixedSumParams s, int64_t nTiles)
   __shared__ __align__(32) float scores[kRows * kTcScoreLd];
   __shared__ double inertiaSlot[kRows];
   __shared__ int64_t changedSlot[kRows];
-  __shared__ int32_t rowLabel[kRows];
-  extern __shared__ uint64_t words[];
-  const int tid = threadIdx.x;
-  const int64_t nWords = (int64_t)s.k * (s.d + 1) * 2;
-  if (kMode == kSharedSums) {
-    for (int64_t e = tid; e < nWords; e += kRows) words[e] = 0;
-    __syncthreads();
-  }
-  for (int64_t tile = blockIdx.x; tile < nTiles; tile += gridDim.x) {
+  tileLoop<kMode>(s, nTiles, [&](int64_t tile) {
     int32_t label;
-    assignTileTc(p, tile, tid, xs, cs, scores, inertiaSlot, changedSlot, &label);
-    if (kMode != kNoSums) {
-      rowLabel[tid] = label;
-      __syncthreads();
-      fixedSumTile(s, tile, tid, rowLabel, kMode == kSharedSums ? words : s.acc);
-      __syncthreads();
-    }
-  }
-  if (kMode == kSharedSums) fixedFlush(words, s.acc, nWords, tid, kRows);
+    assignTileTc(p, tile, threadIdx.x, xs, cs, scores, inertiaSlot, changedSlot, &label);
+    return label;
+  });
 }
 
-/** Fixed-point sums for given labels (s.labels), as the fused kernel adds them. */
+/** Fixed-point sums for given labels (s.labels), as the fused kernels add them. */
 template <int kMode>
 __global__ void fixedSumsKernel(FixedSumParams s, int64_t nTiles) {
-  __shared__ int32_t rowLabel[kRows];
-  extern __shared__ uint64_t words[];
-  const int tid = threadIdx.x;
-  const int64_t nWords = (int64_t)s.k * (s.d + 1) * 2;
-  if (kMode == kSharedSums) {
-    for (int64_t e = tid; e < nWords; e += kRows) words[e] = 0;
-    __syncthreads();
-  }
-  for (int64_t tile = blockIdx.x; tile < nTiles; tile += gridDim.x) {
-    const int64_t row = tile * kRows + tid;
-    rowLabel[tid] = row < s.n ? s.labels[row] : 0;
-    __syncthreads();
-    fixedSumTile(s, tile, tid, rowLabel, kMode == kSharedSums ? words : s.acc);
-    __syncthreads();
-  }
-  if (kMode == kSharedSums) fixedFlush(words, s.acc, nWords, tid, kRows);
+  tileLoop<kMode>(s, nTiles, [&](int64_t tile) {
+    const int64_t row = tile * kRows + threadIdx.x;
+    return row < s.n ? s.labels[row] : 0;
+  });
 }
 
 /** out[e] (k·d sums then k counts) from the accumulated words. */
@@ -317,12 +303,18 @@ __global__ void distancesKernel(const float* x, int64_t n, int d, const float* c
   for (int j = 0; j < m; ++j) out[row * m + j] = (float)exactSqDist(x + row * d, centers + (int64_t)j * d, d);
 }
 
-__global__ void potentialsKernel(PotentialParams p) {
+/**
+ * The potentials' block: for each group of kPotGroup candidates, partial(j0, acc) gives the
+ * thread's partials, the fixed tree adds them over the block, and thread 0 writes the block's
+ * m values to blockOut (nBlocks × m).
+ */
+template <class Partial>
+__device__ void potentialBlock(int m, double* blockOut, Partial partial) {
   __shared__ double slot[kPotGroup][kPotThreads];
   const int tid = threadIdx.x;
-  for (int j0 = 0; j0 < p.m; j0 += kPotGroup) {
+  for (int j0 = 0; j0 < m; j0 += kPotGroup) {
     double acc[kPotGroup];
-    potentialThread(p, blockIdx.x, tid, j0, acc);
+    partial(j0, acc);
 #pragma unroll
     for (int j = 0; j < kPotGroup; ++j) slot[j][tid] = acc[j];
     __syncthreads();
@@ -332,9 +324,13 @@ __global__ void potentialsKernel(PotentialParams p) {
       __syncthreads();
     }
     if (tid == 0)
-      for (int j = 0; j < kPotGroup && j0 + j < p.m; ++j) p.blockOut[(int64_t)blockIdx.x * p.m + j0 + j] = slot[j][0];
+      for (int j = 0; j < kPotGroup && j0 + j < m; ++j) blockOut[(int64_t)blockIdx.x * m + j0 + j] = slot[j][0];
     __syncthreads();
   }
+}
+
+__global__ void potentialsKernel(PotentialParams p) {
+  potentialBlock(p.m, p.blockOut, [&](int j0, double* acc) { potentialThread(p, blockIdx.x, threadIdx.x, j0, acc); });
 }
 
 __global__ void seedFirstKernel(SeedParams p, const float* center) {
@@ -359,21 +355,20 @@ __global__ void seedDrawKernel(SeedParams p, const double* targets, int m, int32
 
 /** potentialsKernel's blocks and fixed tree, with closest on the device and the distances kept. */
 __global__ void seedPotentialsKernel(SeedParams p, const float* cands, int m, double* blockOut) {
-  __shared__ double slot[kPotGroup][kPotThreads];
-  const int tid = threadIdx.x;
-  for (int j0 = 0; j0 < m; j0 += kPotGroup) {
-    double acc[kPotGroup];
-    seedPotentialThread(p, cands, m, blockIdx.x, tid, j0, acc);
+  potentialBlock(m, blockOut, [&](int j0, double* acc) { seedPotentialThread(p, cands, m, blockIdx.x, threadIdx.x, j0, acc); });
+}
+
+/**
+ * acc[jj] = Σ_f (x − col_jj)² in float32 for the block's row tid against columns [c0, c0 + kTileC)
+ * of cp, over every chunk of features (the silhouette's and DBSCAN's pair tiles).
+ */
+__device__ void pairTile(const ClusterSumParams& cp, int64_t block, int tid, int64_t c0, float* xs, float* cs, float* acc) {
 #pragma unroll
-    for (int j = 0; j < kPotGroup; ++j) slot[j][tid] = acc[j];
+  for (int jj = 0; jj < kTileC; ++jj) acc[jj] = 0.0f;
+  for (int f0 = 0; f0 < cp.d; f0 += kTileD) {
+    loadPairTiles(cp, block, tid, c0, f0, xs, cs);
     __syncthreads();
-    for (int stride = kPotThreads / 2; stride >= 1; stride /= 2) {
-#pragma unroll
-      for (int j = 0; j < kPotGroup; ++j) reduceDoubleStep(tid, stride, slot[j]);
-      __syncthreads();
-    }
-    if (tid == 0)
-      for (int j = 0; j < kPotGroup && j0 + j < m; ++j) blockOut[(int64_t)blockIdx.x * m + j0 + j] = slot[j][0];
+    accumulatePairTile(tid, xs, cs, acc);
     __syncthreads();
   }
 }
@@ -382,24 +377,16 @@ __global__ void seedPotentialsKernel(SeedParams p, const float* cands, int m, do
 __global__ void radiusKernel(RadiusParams p, ClusterSumParams cp) {
   __shared__ float xs[kXsFloats];
   __shared__ float cs[kCsFloats];
-  const int64_t block = blockIdx.x;
   const int tid = threadIdx.x;
   double count = 0;
   int32_t k = 0;
   int64_t rech = 0;
   for (int64_t c0 = 0; c0 < p.n; c0 += kTileC) {
     float acc[kTileC];
-#pragma unroll
-    for (int jj = 0; jj < kTileC; ++jj) acc[jj] = 0.0f;
-    for (int f0 = 0; f0 < p.d; f0 += kTileD) {
-      loadPairTiles(cp, block, tid, c0, f0, xs, cs);
-      __syncthreads();
-      accumulatePairTile(tid, xs, cs, acc);
-      __syncthreads();
-    }
-    radiusTile(p, block, tid, c0, acc, &count, &k, &rech);
+    pairTile(cp, blockIdx.x, tid, c0, xs, cs, acc);
+    radiusTile(p, blockIdx.x, tid, c0, acc, &count, &k, &rech);
   }
-  radiusFinish(p, block, tid, count, k, rech);
+  radiusFinish(p, blockIdx.x, tid, count, k, rech);
 }
 
 __global__ void clusterSumsKernel(ClusterSumParams p) {
@@ -411,14 +398,7 @@ __global__ void clusterSumsKernel(ClusterSumParams p) {
   double run = 0;
   for (int64_t c0 = 0; c0 < p.n; c0 += kTileC) {
     float acc[kTileC];
-#pragma unroll
-    for (int jj = 0; jj < kTileC; ++jj) acc[jj] = 0.0f;
-    for (int f0 = 0; f0 < p.d; f0 += kTileD) {
-      loadPairTiles(p, block, tid, c0, f0, xs, cs);
-      __syncthreads();
-      accumulatePairTile(tid, xs, cs, acc);
-      __syncthreads();
-    }
+    pairTile(p, block, tid, c0, xs, cs, acc);
     finishPairTile(p, block, tid, c0, acc, &curL, &run);
   }
   finishPairRow(p, block, tid, curL, run);
