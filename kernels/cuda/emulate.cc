@@ -295,32 +295,45 @@ int tcMain(int64_t n, int d, int k, uint32_t seed, bool near) {
   std::vector<float> dist(n);
   AssignParams p{x.data(), nullptr, nullptr, c.data(), panel.data(), cc.data(), shift.data(), labels.data(), dist.data(),
                  nullptr, nullptr, n, d, k};
-  std::vector<float> xs((size_t)kRows * kTcLd), cs((size_t)kTileC * kTcLd), acc((size_t)kRows * kTileC);
+  // Both stagings kernels.cu has: a chunk of the rows per centroid tile, or every feature of
+  // the rows once (on chip across the centroid tiles). Same inputs to the products: same labels.
+  const int dPad = tcPaddedFeatures(d), ldAll = dPad + 4;
+  std::vector<float> xs((size_t)kRows * kTcLd), xsAll((size_t)kRows * ldAll), cs((size_t)kTileC * kTcLd),
+      acc((size_t)kRows * kTileC);
   std::vector<TopK> top(kRows);
   int64_t flagged = 0;
-  for (int64_t b = 0; b < (n + kRows - 1) / kRows; ++b) {
-    for (auto& t : top) topkInit(&t);
-    for (int j0 = 0; j0 < k; j0 += kTileC) {
-      for (auto& v : acc) v = 0.0f;
-      for (int f0 = 0; f0 < d; f0 += kTileD) {
-        for (int t = 0; t < kRows; ++t) tcLoadTiles(p, b, t, j0, f0, xs.data(), cs.data());
-        for (int t = 0; t < kRows; ++t) tcAccumulateRow(t, xs.data(), cs.data(), &acc[(size_t)t * kTileC]);
+  bool onChipEqual = true;
+  for (int onChip = 0; onChip < 2; ++onChip)
+    for (int64_t b = 0; b < (n + kRows - 1) / kRows; ++b) {
+      for (auto& t : top) topkInit(&t);
+      if (onChip)
+        for (int t = 0; t < kRows; ++t) tcLoadRows(p, b, t, 0, dPad, xsAll.data(), ldAll);
+      for (int j0 = 0; j0 < k; j0 += kTileC) {
+        for (auto& v : acc) v = 0.0f;
+        for (int f0 = 0; f0 < d; f0 += kTileD) {
+          if (!onChip)
+            for (int t = 0; t < kRows; ++t) tcLoadRows(p, b, t, f0, f0 + kTileD, xs.data(), kTcLd);
+          for (int t = 0; t < kRows; ++t) tcLoadCentroids(p, t, j0, f0, cs.data());
+          for (int t = 0; t < kRows; ++t)
+            onChip ? tcAccumulateRow(t, xsAll.data() + f0, ldAll, cs.data(), &acc[(size_t)t * kTileC])
+                   : tcAccumulateRow(t, xs.data(), kTcLd, cs.data(), &acc[(size_t)t * kTileC]);
+        }
+        for (int t = 0; t < kRows; ++t) tcUpdateTopK(p, j0, &acc[(size_t)t * kTileC], &top[t]);
       }
-      for (int t = 0; t < kRows; ++t) tcUpdateTopK(p, j0, &acc[(size_t)t * kTileC], &top[t]);
-    }
-    for (int t = 0; t < kRows; ++t) {
-      const int64_t row = b * kRows + t;
-      if (row >= n) break;
-      const float* xr = x.data() + row * d;
-      bool fl = false;
-      int32_t l = tcDecide(xr, c.data(), d, top[t], tcBound(shiftedNorm(xr, shift.data(), d), cMax, d), &fl);
-      if (fl) {
-        ++flagged;
-        l = tcScanRow(xr, c.data(), d, k);
+      for (int t = 0; t < kRows; ++t) {
+        const int64_t row = b * kRows + t;
+        if (row >= n) break;
+        const float* xr = x.data() + row * d;
+        bool fl = false;
+        int32_t l = tcDecide(xr, c.data(), d, top[t], tcBound(shiftedNorm(xr, shift.data(), d), cMax, d), &fl);
+        if (fl) {
+          flagged += !onChip;
+          l = tcScanRow(xr, c.data(), d, k);
+        }
+        if (onChip) onChipEqual = onChipEqual && l == labels[row];
+        else labels[row] = l;
       }
-      labels[row] = l;
     }
-  }
   int64_t mismatches = 0, ties = 0;
   for (int64_t i = 0; i < n; ++i) {
     double b1 = INFINITY, b2 = INFINITY;
@@ -333,7 +346,8 @@ int tcMain(int64_t n, int d, int k, uint32_t seed, bool near) {
     if (std::isfinite(b2) && b2 - b1 <= 1e-12 * b2) ++ties;
     else if (labels[i] != arg) ++mismatches;
   }
-  std::printf("{\"mismatches\":%lld,\"flagged\":%lld,\"ties\":%lld}\n", (long long)mismatches, (long long)flagged, (long long)ties);
+  std::printf("{\"mismatches\":%lld,\"flagged\":%lld,\"ties\":%lld,\"onChipEqual\":%s}\n", (long long)mismatches, (long long)flagged,
+              (long long)ties, onChipEqual ? "true" : "false");
   return 0;
 }
 

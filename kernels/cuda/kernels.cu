@@ -207,15 +207,19 @@ __global__ void assignKernel(AssignParams p, FixedSumParams s, int64_t nTiles) {
  * assignTile on tensor cores (tc.cuh): the tile's approximate scores from TF32 wmma fragments
  * (each of the 4 warps its 32 rows × the kTileC centroids, 16 × 16 × 8 steps over the staged
  * features), each row's TopK from them, then the float64 decision (a flagged row scans every
- * centroid in float64: rare, and slow for its block).
+ * centroid in float64: rare, and slow for its block). kOnChip: the tile's rows are staged once,
+ * every feature, in xs (ld = tcPaddedFeatures(d) + 4) and stay there while the centroid tiles
+ * stream past; else a chunk of them is staged again for every centroid tile (ld = kTcLd).
  */
-__device__ void assignTileTc(const AssignParams& p, int64_t tile, int tid, float* xs, float* cs, float* scores,
+template <bool kOnChip>
+__device__ void assignTileTc(const AssignParams& p, int64_t tile, int tid, float* xs, int ld, float* cs, float* scores,
                              double* inertiaSlot, int64_t* changedSlot, int32_t* label) {
   using namespace nvcuda;
   static_assert(kRows == 128 && kTileC == 32 && kTileD % 8 == 0, "4 warps of 32 rows, 2 × 16 centroids");
   TopK top;
   topkInit(&top);
   const int warp = tid / 32;
+  if (kOnChip) tcLoadRows(p, tile, tid, 0, tcPaddedFeatures(p.d), xs, ld);  // synchronised below
   for (int j0 = 0; j0 < p.k; j0 += kTileC) {
     wmma::fragment<wmma::accumulator, 16, 16, 8, float> acc[2][2];
 #pragma unroll
@@ -223,14 +227,16 @@ __device__ void assignTileTc(const AssignParams& p, int64_t tile, int tid, float
 #pragma unroll
       for (int b = 0; b < 2; ++b) wmma::fill_fragment(acc[a][b], 0.0f);
     for (int f0 = 0; f0 < p.d; f0 += kTileD) {
-      tcLoadTiles(p, tile, tid, j0, f0, xs, cs);
+      if (!kOnChip) tcLoadRows(p, tile, tid, f0, f0 + kTileD, xs, ld);
+      tcLoadCentroids(p, tid, j0, f0, cs);
       __syncthreads();
+      const float* rows = kOnChip ? xs + f0 : xs;
 #pragma unroll
       for (int k0 = 0; k0 < kTileD; k0 += 8) {
         wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::row_major> fa[2];
         wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::col_major> fb[2];
 #pragma unroll
-        for (int a = 0; a < 2; ++a) wmma::load_matrix_sync(fa[a], xs + (warp * 32 + a * 16) * kTcLd + k0, kTcLd);
+        for (int a = 0; a < 2; ++a) wmma::load_matrix_sync(fa[a], rows + (warp * 32 + a * 16) * ld + k0, ld);
 #pragma unroll
         for (int b = 0; b < 2; ++b) wmma::load_matrix_sync(fb[b], cs + (b * 16) * kTcLd + k0, kTcLd);
 #pragma unroll
@@ -261,20 +267,31 @@ __device__ void assignTileTc(const AssignParams& p, int64_t tile, int tid, float
   *label = bestJ;
 }
 
-/** assignKernel with assignTileTc (the same modes for the segment sums). */
-template <int kMode>
+/**
+ * assignKernel with assignTileTc (the same modes for the segment sums). kOnChip: the rows' tile
+ * lives in the dynamic shared memory (tcOnChipBytes), so the sums cannot keep words there:
+ * kNoSums or kGlobalSums only.
+ */
+template <int kMode, bool kOnChip>
 __global__ void assignTcKernel(AssignParams p, FixedSumParams s, int64_t nTiles) {
-  __shared__ __align__(32) float xs[kRows * kTcLd];
+  static_assert(!(kOnChip && kMode == kSharedSums), "the on-chip rows take the dynamic shared memory");
+  __shared__ __align__(32) float xsChunk[kOnChip ? 8 : kRows * kTcLd];
   __shared__ __align__(32) float cs[kTileC * kTcLd];
   __shared__ __align__(32) float scores[kRows * kTcScoreLd];
   __shared__ double inertiaSlot[kRows];
   __shared__ int64_t changedSlot[kRows];
+  extern __shared__ __align__(32) float xsOnChip[];
+  float* xs = kOnChip ? xsOnChip : xsChunk;
+  const int ld = kOnChip ? tcPaddedFeatures(p.d) + 4 : kTcLd;
   tileLoop<kMode>(s, nTiles, [&](int64_t tile) {
     int32_t label;
-    assignTileTc(p, tile, threadIdx.x, xs, cs, scores, inertiaSlot, changedSlot, &label);
+    assignTileTc<kOnChip>(p, tile, threadIdx.x, xs, ld, cs, scores, inertiaSlot, changedSlot, &label);
     return label;
   });
 }
+
+/** Dynamic shared bytes of the on-chip row tile for d features. */
+size_t tcOnChipBytes(int d) { return sizeof(float) * kRows * (size_t)(tcPaddedFeatures(d) + 4); }
 
 /** Fixed-point sums for given labels (s.labels), as the fused kernels add them. */
 template <int kMode>
@@ -646,6 +663,29 @@ bool useTensorCores(int k, int d) {
 }
 
 /**
+ * Dynamic shared memory the on-chip tensor-core kernels may take (the device's opt-in limit less
+ * their static shared memory), their limits raised to it once.
+ */
+const char* onChipRoom(size_t* room) {
+  static size_t known = (size_t)-1;
+  if (known == (size_t)-1) {
+    int dev = 0, optin = 0;
+    SEG_TRY("cudaGetDevice", cudaGetDevice(&dev));
+    SEG_TRY("shared memory limit", cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+    cudaFuncAttributes attr;
+    SEG_TRY("shared memory limit", cudaFuncGetAttributes(&attr, assignTcKernel<kGlobalSums, true>));
+    const size_t r = (size_t)optin > attr.sharedSizeBytes + 1024 ? (size_t)optin - attr.sharedSizeBytes - 1024 : 0;
+    if (r > 0) {
+      SEG_TRY("shared memory limit", cudaFuncSetAttribute(assignTcKernel<kGlobalSums, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)r));
+      SEG_TRY("shared memory limit", cudaFuncSetAttribute(assignTcKernel<kNoSums, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)r));
+    }
+    known = r;
+  }
+  *room = known;
+  return nullptr;
+}
+
+/**
  * Dynamic shared memory a kernel may take for a block's own words: kSharedFixedBytes, or less
  * where the device allows less beside the kernel's static shared memory (99 KiB a block on
  * sm_86/sm_89, which run the sm_80 image). The kernel's limit is raised to it once.
@@ -894,8 +934,16 @@ const char* seg_cuda_assign(SegCudaData* h, const float* centroids, int k, const
   const bool fused = sums && counts;
   const bool tc = useTensorCores(k, d);
   int mode = kNoSums;
-  if (fused && (err = tc ? startSums(h, k, assignTcKernel<kSharedSums>, &mode) : startSums(h, k, assignKernel<kSharedSums>, &mode)))
+  if (fused && (err = tc ? startSums(h, k, assignTcKernel<kSharedSums, false>, &mode) : startSums(h, k, assignKernel<kSharedSums>, &mode)))
     return err;
+  // Tensor cores with the rows' tile kept on chip where the device has the shared memory for it
+  // (and the sums do not need it for their own words).
+  bool onChip = false;
+  if (tc && mode != kSharedSums) {
+    size_t room = 0;
+    if ((err = onChipRoom(&room))) return err;
+    onChip = tcOnChipBytes(d) <= room;
+  }
   double cMax = 0;
   if (tc) {
     const float* sh = h->hostShift.data();
@@ -917,13 +965,19 @@ const char* seg_cuda_assign(SegCudaData* h, const float* centroids, int k, const
     FixedSumParams fs{dX, h->w.p ? h->w.p + r0 : nullptr, h->shift.p, nullptr, h->scale.p, h->words.p, rows, d, k};
     if (nb == 0) return nullptr;
     const size_t bytes = sharedWordBytes(k, d);
-    if (tc) {
-      if (mode == kSharedSums)
-        assignTcKernel<kSharedSums><<<sumGrid(assignTcKernel<kSharedSums>, bytes, nb), kRows, bytes, st>>>(p, fs, nb);
-      else if (mode == kGlobalSums)
-        assignTcKernel<kGlobalSums><<<sumGrid(assignTcKernel<kGlobalSums>, 0, nb), kRows, 0, st>>>(p, fs, nb);
+    if (tc && onChip) {
+      const size_t rowBytes = tcOnChipBytes(d);
+      if (mode == kGlobalSums)
+        assignTcKernel<kGlobalSums, true><<<sumGrid(assignTcKernel<kGlobalSums, true>, rowBytes, nb), kRows, rowBytes, st>>>(p, fs, nb);
       else
-        assignTcKernel<kNoSums><<<(unsigned)nb, kRows, 0, st>>>(p, fs, nb);
+        assignTcKernel<kNoSums, true><<<(unsigned)nb, kRows, rowBytes, st>>>(p, fs, nb);
+    } else if (tc) {
+      if (mode == kSharedSums)
+        assignTcKernel<kSharedSums, false><<<sumGrid(assignTcKernel<kSharedSums, false>, bytes, nb), kRows, bytes, st>>>(p, fs, nb);
+      else if (mode == kGlobalSums)
+        assignTcKernel<kGlobalSums, false><<<sumGrid(assignTcKernel<kGlobalSums, false>, 0, nb), kRows, 0, st>>>(p, fs, nb);
+      else
+        assignTcKernel<kNoSums, false><<<(unsigned)nb, kRows, 0, st>>>(p, fs, nb);
     } else if (mode == kSharedSums) {
       assignKernel<kSharedSums><<<sumGrid(assignKernel<kSharedSums>, bytes, nb), kRows, bytes, st>>>(p, fs, nb);
     } else if (mode == kGlobalSums) {

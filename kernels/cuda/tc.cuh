@@ -141,18 +141,31 @@ constexpr int kTcLd = kTileD + 4;
 /** Leading dimension of the shared score tile (rows × kTileC). */
 constexpr int kTcScoreLd = kTileC + 4;
 
+/** Features of the row tile staged once when the rows stay on chip: d rounded up to whole chunks. */
+SEG_HD int tcPaddedFeatures(int d) { return (d + kTileD - 1) / kTileD * kTileD; }
+
 /**
- * Phase 1 (all threads): the row tile (row-major, kRows × kTileD, ld kTcLd) and the centroid tile
- * (centroid-major, kTileC × kTileD: wmma's column-major B) for features [f0, f0 + kTileD), shifted
- * and rounded to TF32; the centroid tile from the panel (−2c̃, feature-major). Zeros outside.
+ * Phase 1a (all threads): features [f0, f1) of the tile's rows, shifted and rounded to TF32, into
+ * xs row-major (xs[r·ld + f − f0]); zeros outside the data. The chunked kernel stages one chunk
+ * (f1 = f0 + kTileD, ld = kTcLd) per centroid tile; the on-chip one every feature once
+ * (f0 = 0, f1 = tcPaddedFeatures(d), ld = f1 + 4) for all centroid tiles.
  */
-SEG_HD void tcLoadTiles(const AssignParams& p, int64_t block, int tid, int j0, int f0, float* xs, float* cs) {
-  for (int e = tid; e < kRows * kTileD; e += kRows) {
-    const int r = e / kTileD, ff = e % kTileD;
+SEG_HD void tcLoadRows(const AssignParams& p, int64_t block, int tid, int f0, int f1, float* xs, int ld) {
+  const int w = f1 - f0;
+  for (int64_t e = tid; e < (int64_t)kRows * w; e += kRows) {
+    const int r = (int)(e / w), ff = (int)(e % w);
     const int64_t row = block * kRows + r;
     const int f = f0 + ff;
-    xs[r * kTcLd + ff] = (row < p.n && f < p.d) ? tf32Round(p.x[row * p.d + f] - p.shift[f]) : 0.0f;
+    xs[r * ld + ff] = (row < p.n && f < p.d) ? tf32Round(p.x[row * p.d + f] - p.shift[f]) : 0.0f;
   }
+}
+
+/**
+ * Phase 1b (all threads): centroids [j0, j0 + kTileC) × features [f0, f0 + kTileD) into cs,
+ * centroid-major (wmma's column-major B, ld kTcLd), from the panel (−2c̃, feature-major), rounded
+ * to TF32. Zeros outside.
+ */
+SEG_HD void tcLoadCentroids(const AssignParams& p, int tid, int j0, int f0, float* cs) {
   for (int e = tid; e < kTileC * kTileD; e += kRows) {
     const int ff = e / kTileC, jj = e % kTileC;
     const int j = j0 + jj, f = f0 + ff;
@@ -162,13 +175,13 @@ SEG_HD void tcLoadTiles(const AssignParams& p, int64_t block, int tid, int j0, i
 
 /**
  * The emulation's stand-in for the tensor cores (each thread its row): acc[jj] += Σ_ff
- * xs[tid][ff]·cs[jj][ff] in fp32, feature order. The GPU's order and internal precision differ;
- * tcBound covers any.
+ * xs[tid·ld + ff]·cs[jj][ff] over one chunk of kTileD features, in fp32, feature order. The GPU's
+ * order and internal precision differ; tcBound covers any.
  */
-SEG_HD void tcAccumulateRow(int tid, const float* xs, const float* cs, float* acc) {
+SEG_HD void tcAccumulateRow(int tid, const float* xs, int ld, const float* cs, float* acc) {
   for (int jj = 0; jj < kTileC; ++jj) {
     float s = 0;
-    for (int ff = 0; ff < kTileD; ++ff) s += xs[tid * kTcLd + ff] * cs[jj * kTcLd + ff];
+    for (int ff = 0; ff < kTileD; ++ff) s += xs[tid * ld + ff] * cs[jj * kTcLd + ff];
     acc[jj] += s;
   }
 }

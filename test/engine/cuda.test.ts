@@ -129,6 +129,7 @@ describe.skipIf(!has('g++'))('cuda kernels, emulated on the CPU', () => {
     const r = JSON.parse(execFileSync(exe, ['tc', String(n), String(d), String(k), String(s), ...(near ? ['near'] : [])], { encoding: 'utf8' }));
     expect(r.mismatches).toBe(0);
     expect(r.ties).toBeLessThan(n / 50);
+    expect(r.onChipEqual).toBe(true); // the rows staged once for all centroid tiles: the same labels
     // Groups of six centroids 1e-5 apart: more candidates within the TF32 error than a row keeps,
     // so rows are flagged and scanned in float64 (the test of that path); spread-out centroids
     // need no scan.
