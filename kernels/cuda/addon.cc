@@ -148,6 +148,12 @@ Napi::Value SegmentSum(const Napi::CallbackInfo& info) {
   const size_t k = sizeArg(info, 3, "k", 1);
   double* sums = dataOf<double>(info, 4, "outSums", k * b->d, false);
   double* counts = dataOf<double>(info, 5, "outCounts", k, false);
+  // Host labels index the device's sums: one outside [0, k) would write past them.
+  if (labels)
+    for (size_t i = 0; i < b->n; ++i)
+      if (labels[i] < 0 || (size_t)labels[i] >= k)
+        throw Napi::RangeError::New(env, "segmentSum: labels must be in [0, " + std::to_string(k) + "); got " +
+                                             std::to_string(labels[i]) + " at row " + std::to_string(i));
   check(env, seg_cuda_segment_sum(b->data, labels, info[2].As<Napi::Number>().Int64Value(), (int)k, sums, counts));
   return env.Undefined();
 }

@@ -293,6 +293,7 @@ describe.skipIf(!hasGpu)('cuda backend on a GPU', () => {
       expect(() => a.segmentSum(h, new Int32Array(n), -1, 2, new Float64Array(2 * d - 1), new Float64Array(2))).toThrow(/^outSums is too short/);
       expect(() => a.assign(h, new Float32Array(3 * d), 3, null, -1, null, null, new Float64Array(3 * d - 1), new Float64Array(3))).toThrow(/^outSums is too short/);
       expect(() => a.assign(h, new Float32Array(3 * d), 3, null, -1, null, null, new Float64Array(3 * d), null)).toThrow(/outSums and outCounts go together/);
+      expect(() => a.segmentSum(h, new Int32Array(n).fill(2), -1, 2, new Float64Array(2 * d), new Float64Array(2))).toThrow(/^segmentSum: labels must be in \[0, 2\); got 2 at row 0$/);
       expect(() => a.radius(h, 0, 10, 1, null, new Float64Array(10), null, null)).toThrow(/count pass needs outFound/);
       expect(() => a.radius(h, 0, 2, 1, new Int32Array([0, 3, 2]), new Float64Array(2), null, new Int32Array(3))).toThrow(/must start at 0 and not decrease/);
       expect(() => a.radius(h, 0, 10, -1, null, new Float64Array(10), new Int32Array(10), null)).toThrow(/eps2 must be a number >= 0/);
