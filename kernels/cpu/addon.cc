@@ -657,11 +657,11 @@ void growHits(RadiusHits* h) {
 }
 
 /**
- * radiusNeighbours(x, nRows, d, weights|null, q0, q1, eps2, list) -> { counts: Float64Array(q1 − q0),
- * offsets: Int32Array(q1 − q0 + 1)|null, indices: Int32Array|null, rechecked }: for each query row
- * q in [q0, q1), the rows i with Σ_f (x_if − x_qf)² <= eps2 in float64, features in order (q
- * itself included); counts are their summed weights, and with `list` the rows themselves, CSR,
- * each list ascending.
+ * radiusNeighbours(x, nRows, d, weights|null, q0, q1, eps2, list[, c0, c1]) -> { counts:
+ * Float64Array(q1 − q0), offsets: Int32Array(q1 − q0 + 1)|null, indices: Int32Array|null,
+ * rechecked }: for each query row q in [q0, q1), the rows i in [c0, c1) (default every row) with
+ * Σ_f (x_if − x_qf)² <= eps2 in float64, features in order (q itself included when in range);
+ * counts are their summed weights, and with `list` the rows themselves, CSR, each list ascending.
  *
  * The kernels screen in float32 (radiusRows): with u = 2⁻²⁴, the float32 sum of d squared
  * differences of floats is within γ_{d+2} = (d + 2)u/(1 − (d + 2)u) of the exact one, relative
@@ -688,6 +688,9 @@ Napi::Value RadiusNeighbours(const Napi::CallbackInfo& info) {
   const double eps2 = info[6].As<Napi::Number>().DoubleValue();
   if (!(eps2 >= 0)) throw Napi::RangeError::New(env, "radiusNeighbours: eps2 must be >= 0");
   const bool list = info.Length() > 7 && info[7].ToBoolean().Value();
+  size_t c0 = 0, c1 = nRows;
+  if (info.Length() > 8 && !info[8].IsUndefined()) rowRange(info, 8, nRows, "radiusNeighbours candidates", &c0, &c1);
+  const size_t nCand = c1 - c0;
   const size_t nq = q1 - q0;
   Napi::Float64Array countsArr = Napi::Float64Array::New(env, nq);
   Napi::Object out = Napi::Object::New(env);
@@ -729,13 +732,13 @@ Napi::Value RadiusNeighbours(const Napi::CallbackInfo& info) {
 
   const size_t nGroups = (nq + kRadiusGroup - 1) / kRadiusGroup;
   const size_t tilesPerGroup = (size_t)kRadiusGroup / W;
-  // Enough tasks to balance any pool (about 64), in blocks of at least 1024 rows.
+  // Enough tasks to balance any pool (about 64), in blocks of at least 1024 candidate rows.
   size_t nBlocks = (64 + nGroups - 1) / nGroups;
-  const size_t maxBlocks = (nRows + 1023) / 1024;
+  const size_t maxBlocks = (nCand + 1023) / 1024;
   if (nBlocks > maxBlocks) nBlocks = maxBlocks;
   if (nBlocks < 1) nBlocks = 1;
-  const size_t blockRows = ((nRows + nBlocks - 1) / nBlocks + kRadiusSubRows - 1) / kRadiusSubRows * kRadiusSubRows;
-  nBlocks = (nRows + blockRows - 1) / blockRows;
+  const size_t blockRows = ((nCand + nBlocks - 1) / nBlocks + kRadiusSubRows - 1) / kRadiusSubRows * kRadiusSubRows;
+  nBlocks = nCand > 0 ? (nCand + blockRows - 1) / blockRows : 1;
   const size_t nTasks = nGroups * nBlocks;
   std::vector<double> partial(nTasks * kRadiusGroup, 0.0);
   std::vector<size_t> rechecked(nTasks, 0);
@@ -747,8 +750,8 @@ Napi::Value RadiusNeighbours(const Napi::CallbackInfo& info) {
   pool().run((int)nTasks, [&](int task, int) {
     const size_t g = (size_t)task / nBlocks;
     const size_t b = (size_t)task % nBlocks;
-    const size_t r0 = b * blockRows;
-    const size_t r1 = r0 + blockRows < nRows ? r0 + blockRows : nRows;
+    const size_t r0 = c0 + b * blockRows;
+    const size_t r1 = r0 + blockRows < c1 ? r0 + blockRows : c1;
     const size_t t0 = g * tilesPerGroup;
     const size_t t1 = t0 + tilesPerGroup < nTiles ? t0 + tilesPerGroup : nTiles;
     double* pc = partial.data() + (size_t)task * kRadiusGroup;

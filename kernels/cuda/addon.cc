@@ -293,7 +293,8 @@ Napi::Value SeedTake(const Napi::CallbackInfo& info) {
 }
 
 /**
- * radius(h, q0, q1, eps2, offsets|null, outCounts, outFound|null, outIndices|null) -> rechecked.
+ * radius(h, q0, q1, eps2, offsets|null, outCounts, outFound|null, outIndices|null[, c0, c1]) -> rechecked:
+ * candidates rows [c0, c1) (default every row).
  * Count pass: offsets null, outFound (Int32Array, q1 − q0). List pass: offsets (q1 − q0 + 1)
  * from the count pass, outIndices of offsets[q1 − q0] elements.
  */
@@ -316,8 +317,10 @@ Napi::Value Radius(const Napi::CallbackInfo& info) {
       if (offsets[q + 1] < offsets[q] || offsets[0] != 0) throw Napi::RangeError::New(env, "radius: offsets must start at 0 and not decrease");
     indices = dataOf<int32_t>(info, 7, "outIndices", (size_t)offsets[nq], offsets[nq] == 0);
   }
+  int64_t c0 = 0, c1 = (int64_t)b->n;
+  if (info.Length() > 8 && !info[8].IsUndefined()) rowRange(info, 8, b->n, "radius candidates", &c0, &c1);
   int64_t rechecked = 0;
-  check(env, seg_cuda_radius(b->data, q0, q1, eps2, offsets, counts, found, indices, &rechecked));
+  check(env, seg_cuda_radius(b->data, q0, q1, c0, c1, eps2, offsets, counts, found, indices, &rechecked));
   return Napi::Number::New(env, (double)rechecked);
 }
 

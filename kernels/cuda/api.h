@@ -83,12 +83,12 @@ const char* seg_cuda_seed_potentials(SegCudaData* h, const float* cands, int m, 
 /** closest = min(closest, candidate j's kept distances) (j of the last seed_potentials); *total = the new φ. */
 const char* seg_cuda_seed_take(SegCudaData* h, int j, double* total);
 /**
- * DBSCAN's eps-neighbourhoods of rows [q0, q1) among all rows (radius.cuh), resident rows only;
+ * DBSCAN's eps-neighbourhoods of rows [q0, q1) among rows [c0, c1) (radius.cuh), resident rows only;
  * decisions are the float64 sum's. Count pass (offsets null): counts (Σ w of the neighbours) and
  * found (how many) per query. List pass (offsets: q1 − q0 + 1 CSR offsets from the count pass):
  * counts again and indices[offsets[q] …] the neighbours' rows, ascending. *rechecked: pairs the
  * float64 sum decided.
  */
-const char* seg_cuda_radius(SegCudaData* h, int64_t q0, int64_t q1, double eps2, const int32_t* offsets, double* counts,
-                            int32_t* found, int32_t* indices, int64_t* rechecked);
+const char* seg_cuda_radius(SegCudaData* h, int64_t q0, int64_t q1, int64_t c0, int64_t c1, double eps2,
+                            const int32_t* offsets, double* counts, int32_t* found, int32_t* indices, int64_t* rechecked);
 }

@@ -398,7 +398,7 @@ __global__ void radiusKernel(RadiusParams p, ClusterSumParams cp) {
   double count = 0;
   int32_t k = 0;
   int64_t rech = 0;
-  for (int64_t c0 = 0; c0 < p.n; c0 += kTileC) {
+  for (int64_t c0 = p.cBegin; c0 < p.n; c0 += kTileC) {
     float acc[kTileC];
     pairTile(cp, blockIdx.x, tid, c0, xs, cs, acc);
     radiusTile(p, blockIdx.x, tid, c0, acc, &count, &k, &rech);
@@ -1270,8 +1270,8 @@ const char* seg_cuda_seed_take(SegCudaData* h, int j, double* total) {
   return seedSums(h, total);
 }
 
-const char* seg_cuda_radius(SegCudaData* h, int64_t q0, int64_t q1, double eps2, const int32_t* offsets, double* counts,
-                            int32_t* found, int32_t* indices, int64_t* rechecked) {
+const char* seg_cuda_radius(SegCudaData* h, int64_t q0, int64_t q1, int64_t c0, int64_t c1, double eps2,
+                            const int32_t* offsets, double* counts, int32_t* found, int32_t* indices, int64_t* rechecked) {
   if (h->streamRows) return "radiusNeighbours on the device needs the rows resident";
   const int64_t nq = q1 - q0;
   *rechecked = 0;
@@ -1290,10 +1290,11 @@ const char* seg_cuda_radius(SegCudaData* h, int64_t q0, int64_t q1, double eps2,
   } else if ((err = dFound.alloc(nq))) {
     return err;
   }
-  RadiusParams p{h->x.p, h->w.p, h->n, h->d, q0, nq, eps2, 0, 0, dCounts.p, list ? nullptr : dFound.p,
-                 list ? dOffsets.p : nullptr, list ? dIndices.p : nullptr, dRech.p};
+  RadiusParams p{h->x.p, h->w.p, c1, h->d, q0, nq, eps2, 0, 0, dCounts.p, list ? nullptr : dFound.p,
+                 list ? dOffsets.p : nullptr, list ? dIndices.p : nullptr, dRech.p, c0};
   radiusBounds(eps2, h->d, &p.lo, &p.hi);
-  ClusterSumParams cp{h->x.p + q0 * h->d, h->x.p, nullptr, nullptr, h->n, h->d, 0, nq};
+  // Columns indexed from row 0, bounded by c1: tiles start at c0.
+  ClusterSumParams cp{h->x.p + q0 * h->d, h->x.p, nullptr, nullptr, c1, h->d, 0, nq};
   radiusKernel<<<(unsigned)((nq + kRows - 1) / kRows), kRows>>>(p, cp);
   SEG_TRY("radius kernel", cudaGetLastError());
   SEG_TRY("radius", cudaMemcpy(counts, dCounts.p, sizeof(double) * nq, cudaMemcpyDeviceToHost));

@@ -18,9 +18,9 @@
 namespace segcuda {
 
 struct RadiusParams {
-  const float* x;          // n × d: every row (the candidates); queries are rows [q0, q0 + nq)
-  const float* weights;    // n or null
-  int64_t n;
+  const float* x;          // every row; queries are rows [q0, q0 + nq), candidates rows [cBegin, n)
+  const float* weights;    // or null
+  int64_t n;               // the end of the candidate rows
   int d;
   int64_t q0;
   int64_t nq;
@@ -31,6 +31,7 @@ struct RadiusParams {
   const int32_t* offsets;  // list pass: nq + 1; null in the count pass
   int32_t* indices;        // list pass: the neighbours' rows, each query's from its offset
   int64_t* rechecked;      // out nq: pairs the float64 sum decided
+  int64_t cBegin = 0;      // the first candidate row
 };
 
 /**

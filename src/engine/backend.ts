@@ -226,8 +226,10 @@ export interface Backend {
    * `counts` are the summed sample weights of each neighbourhood, float64, independent of the
    * thread count; `list` mode also returns the neighbours as CSR, each list ascending. Quadratic
    * in nRows: the caller bounds a call's output (up to queries × nRows indices) by its range.
+   * `candidates` (default every row) limits the rows i looked at to a range: a caller that knows
+   * no row outside it can be within eps (DBSCAN, rows sorted along a projection) skips the rest.
    */
-  radiusNeighbours(x: DeviceMatrix, queries: RowRange, eps: number, mode: 'count' | 'list'): Promise<RadiusNeighbours>;
+  radiusNeighbours(x: DeviceMatrix, queries: RowRange, eps: number, mode: 'count' | 'list', candidates?: RowRange): Promise<RadiusNeighbours>;
 }
 
 /**

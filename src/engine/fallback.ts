@@ -302,7 +302,7 @@ class FallbackBackend implements Backend {
     return this.run('scatter', xd, this.sizes(xd, `m = ${m}`), (be, dx) => be.scatter(dx, r, m, means, rows));
   }
 
-  async radiusNeighbours(xd: DeviceMatrix, queries: RowRange, eps: number, mode: 'count' | 'list'): Promise<RadiusNeighbours> {
-    return this.run('radiusNeighbours', xd, this.sizes(xd, `${queries.end - queries.start} queries`), (be, dx) => be.radiusNeighbours(dx, queries, eps, mode));
+  async radiusNeighbours(xd: DeviceMatrix, queries: RowRange, eps: number, mode: 'count' | 'list', candidates?: RowRange): Promise<RadiusNeighbours> {
+    return this.run('radiusNeighbours', xd, this.sizes(xd, `${queries.end - queries.start} queries`), (be, dx) => be.radiusNeighbours(dx, queries, eps, mode, candidates));
   }
 }

@@ -25,13 +25,13 @@ const root = join(import.meta.dirname, '..', '..');
 // ---------------------------------------------------------------------------------------------
 // Float64 brute force.
 
-function bruteForce(x: Float32Array, n: number, d: number, w: Float32Array | null, q0: number, q1: number, eps: number) {
+function bruteForce(x: Float32Array, n: number, d: number, w: Float32Array | null, q0: number, q1: number, eps: number, c0 = 0, c1 = n) {
   const eps2 = eps * eps;
   const counts = new Float64Array(q1 - q0);
   const offsets = new Int32Array(q1 - q0 + 1);
   const indices: number[] = [];
   for (let q = q0; q < q1; q++) {
-    for (let i = 0; i < n; i++) {
+    for (let i = c0; i < c1; i++) {
       let s = 0;
       for (let f = 0; f < d; f++) {
         const t = x[i * d + f] - x[q * d + f];
@@ -234,6 +234,23 @@ describe.each(backends)('radiusNeighbours on %s', (_name, be) => {
     }
     // Pairs at eps, or within float32 rounding of it, went to the float64 test.
     if (c.ties) expect(rechecked).toBeGreaterThan(0);
+  });
+
+  it.each(CASES.map((c) => [c.name, c] as const))('with candidates, looks at those rows only: %s', async (_n, c) => {
+    const dx = be.upload({ data: c.x, nRows: c.n, nFeatures: c.d }, c.w);
+    try {
+      const candidates = { start: Math.floor(c.n / 5), end: Math.floor((4 * c.n) / 5) };
+      for (const rows of ranges(c.n).slice(0, 2)) {
+        const ref = bruteForce(c.x, c.n, c.d, c.w, rows.start, rows.end, c.eps[0], candidates.start, candidates.end);
+        for (const mode of ['count', 'list'] as const) {
+          const got = await radiusNeighbours(be, dx, rows, c.eps[0], mode, candidates);
+          expectSame(`${c.name} eps=${c.eps[0]} [${rows.start}, ${rows.end}) among [${candidates.start}, ${candidates.end}) ${mode}`, got, ref, mode, c.exact);
+        }
+      }
+      expect(() => radiusNeighbours(be, dx, { start: 0, end: 1 }, c.eps[0], 'count', { start: 2, end: 1 })).toThrow(/'candidates' must satisfy 0 <= start <= end <= nRows/);
+    } finally {
+      be.release(dx);
+    }
   });
 
   it('lists every pair when eps covers the whole table', async () => {

@@ -142,6 +142,33 @@ describe('DBSCAN grid and blocked indexes, every backend', () => {
     }
   });
 
+  it('the projection window gives the same clusters as comparing every pair, from far fewer pairs', async () => {
+    // 16 features (the blocked index), 12 blobs, noise; ranges of 64 rows so there are many windows.
+    const { data } = blobs(3000, 16, 12, 10, 33);
+    const r = rng(9);
+    for (let i = 0; i < 3000; i += 11) for (let f = 0; f < 16; f++) data[i * 16 + f] = (r() * 2 - 1) * 30;
+    const x = { data, nRows: 3000, nFeatures: 16 };
+    const w = new Float32Array(3000).map((_, i) => [1, 2, 4][i % 3]); // dyadic: sums exact in any grouping
+    for (const weights of [null, w]) {
+      for (const neighbourBytes of [DBSCAN_DEFAULTS.neighbourBytes, 0]) {
+        const opts = { eps: 4.5, minSamples: 6, blockBytes: 4 * 3000 * 64, neighbourBytes };
+        for (const b of backends) {
+          const all = await new DBSCAN({ ...opts, projectionWindow: false }).fit(b, x, weights);
+          const win = await new DBSCAN(opts).fit(b, x, weights);
+          const what = `${b.name} ${weights ? 'weighted' : 'unweighted'} neighbourBytes=${neighbourBytes}`;
+          expect(all.nClusters, what).toBeGreaterThan(3);
+          expect([...win.labels], what).toEqual([...all.labels]);
+          expect([...win.core], what).toEqual([...all.core]);
+          expect(win.stats.neighbourPairs, what).toBe(all.stats.neighbourPairs);
+          // Without the window every query range is given every row (passes 2 and 3 ask for fewer ranges).
+          expect(all.stats.candidatePairs, what).toBeGreaterThanOrEqual(3000 * 3000);
+          expect(all.stats.candidatePairs, what).toBeLessThanOrEqual(all.stats.passes * 3000 * 3000);
+          expect(win.stats.candidatePairs, what).toBeLessThan(all.stats.candidatePairs / 2);
+        }
+      }
+    }
+  });
+
   it('integer weights equal duplicated rows', async () => {
     const x = table('iris');
     const w = new Float32Array(150).map((_, i) => 1 + (i % 3));

@@ -86,7 +86,18 @@ export interface CudaAddon {
    * outCounts and outIndices. Returns the pairs the float64 sum decided. Optional: stand-ins
    * without it get the host scan.
    */
-  radius?(h: unknown, q0: number, q1: number, eps2: number, offsets: Int32Array | null, outCounts: Float64Array, outFound: Int32Array | null, outIndices: Int32Array | null): number;
+  radius?(
+    h: unknown,
+    q0: number,
+    q1: number,
+    eps2: number,
+    offsets: Int32Array | null,
+    outCounts: Float64Array,
+    outFound: Int32Array | null,
+    outIndices: Int32Array | null,
+    c0?: number,
+    c1?: number,
+  ): number;
   /** Whether the rows stream from the host (no device k-means++ then). */
   streamed(h: unknown): boolean;
   /** Device k-means++ (kernels/cuda/seed.cuh): see {@link DeviceSeeding}. */
@@ -378,15 +389,17 @@ export function cudaBackendFrom(addon: CudaAddon): Backend {
     // pass writing each query's neighbours from its offset. Streamed rows, a stand-in without
     // the kernel, or a device out of memory: blocks of the GPU's `distances` scanned on the host
     // (host.ts), which retries in smaller pieces. Either way the decisions are the float64 sum's.
-    async radiusNeighbours(xd: DeviceMatrix, queries: RowRange, eps: number, mode: 'count' | 'list'): Promise<RadiusNeighbours> {
+    async radiusNeighbours(xd: DeviceMatrix, queries: RowRange, eps: number, mode: 'count' | 'list', candidates?: RowRange): Promise<RadiusNeighbours> {
       const x = asCuda(xd);
-      if (!addon.radius || addon.streamed(x.handle)) return radiusNeighboursHost(be, x, x.host, queries, eps, mode);
+      const c0 = candidates?.start ?? 0;
+      const c1 = candidates?.end ?? x.nRows;
+      if (!addon.radius || addon.streamed(x.handle)) return radiusNeighboursHost(be, x, x.host, queries, eps, mode, candidates);
       const nq = queries.end - queries.start;
       const eps2 = eps * eps;
       const counts = new Float64Array(nq);
       const found = new Int32Array(nq);
       try {
-        const rechecked = addon.radius(x.handle, queries.start, queries.end, eps2, null, counts, found, null);
+        const rechecked = addon.radius(x.handle, queries.start, queries.end, eps2, null, counts, found, null, c0, c1);
         if (mode === 'count') return { counts, offsets: null, indices: null, rechecked };
         const offsets = new Int32Array(nq + 1);
         let total = 0;
@@ -396,11 +409,11 @@ export function cudaBackendFrom(addon: CudaAddon): Backend {
           offsets[q + 1] = total;
         }
         const indices = new Int32Array(total);
-        addon.radius(x.handle, queries.start, queries.end, eps2, offsets, counts, null, indices);
+        addon.radius(x.handle, queries.start, queries.end, eps2, offsets, counts, null, indices, c0, c1);
         return { counts, offsets, indices, rechecked };
       } catch (e) {
         if (!isDeviceOutOfMemory(e)) throw e;
-        return radiusNeighboursHost(be, x, x.host, queries, eps, mode);
+        return radiusNeighboursHost(be, x, x.host, queries, eps, mode, candidates);
       }
     },
   };

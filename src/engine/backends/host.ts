@@ -216,7 +216,8 @@ function radiusBand(x: DeviceMatrix, host: Float32Array): { band: Float64Array; 
  * float32 scratch of at most 64 MiB, kept with the matrix), and a host scan of each block. A
  * float32 distance within its rounding bound of eps² (see radiusBand) is recomputed as
  * Σ_f (x[i, f] − x[q, f])² in float64, feature order, from the host copy, so the decision is the
- * float64 one. The weighted counts are summed in row order; lists come out ascending. Time:
+ * float64 one. The weighted counts are summed in row order; lists come out ascending.
+ * `candidates` limits the rows scanned (and computed too, given `rowDistances`) to a range. Time:
  * queries × nRows × d flops on the backend plus a queries × nRows host scan. The bound grows
  * with ‖x‖², so data far from the origin gets more rechecks (slower, never wrong).
  */
@@ -227,8 +228,20 @@ export async function radiusNeighboursHost(
   queries: RowRange,
   eps: number,
   mode: 'count' | 'list',
+  candidates?: RowRange,
+  /**
+   * The backend's distances for rows [r0, r1) only ((r1 − r0) × m into out), where it has them:
+   * then only the candidate rows are computed, not just scanned.
+   */
+  rowDistances?: (centers: Float32Array, m: number, r0: number, r1: number, out: Float32Array) => Promise<Float32Array>,
 ): Promise<RadiusNeighbours> {
   const n = x.nRows;
+  const r0 = candidates?.start ?? 0;
+  const r1 = candidates?.end ?? n;
+  // The distance blocks hold rows [base, base + rows): the candidates alone, or every row.
+  const windowed = rowDistances !== undefined && (r0 > 0 || r1 < n);
+  const base = windowed ? r0 : 0;
+  const rows = windowed ? r1 - r0 : n;
   const d = x.nFeatures;
   const q0 = queries.start;
   const nq = queries.end - q0;
@@ -241,8 +254,8 @@ export async function radiusNeighboursHost(
   let rechecked = 0;
   if (nq === 0) return { counts, offsets, indices: list ? indices.subarray(0, 0) : null, rechecked };
   const { band, maxBand } = radiusBand(x, host);
-  const block = Math.max(1, Math.min(nq, 4096, Math.floor(2 ** 24 / n)));
-  const scratch = scratchFor(x, n * block);
+  const block = Math.max(1, Math.min(nq, 4096, Math.floor(2 ** 24 / Math.max(1, rows))));
+  const scratch = scratchFor(x, Math.max(1, rows) * block);
   let pr: Int32Array = new Int32Array(list ? 1 << 16 : 0);
   let pc: Int32Array = new Int32Array(list ? 1 << 16 : 0);
   const fill = new Int32Array(block + 1);
@@ -250,13 +263,14 @@ export async function radiusNeighboursHost(
   for (let b0 = 0; b0 < nq; b0 += block) {
     const m = Math.min(block, nq - b0);
     const c0 = q0 + b0;
-    const d2 = await be.distances(x, host.subarray(c0 * d, (c0 + m) * d), m, scratch.subarray(0, n * m));
+    const centers = host.subarray(c0 * d, (c0 + m) * d);
+    const d2 = windowed ? await rowDistances!(centers, m, r0, r1, scratch.subarray(0, rows * m)) : await be.distances(x, centers, m, scratch.subarray(0, n * m));
     let hiC = 0;
     for (let c = 0; c < m; c++) hiC = Math.max(hiC, band[c0 + c]);
     // One comparison per entry in the common case: nothing above this is a neighbour.
     const reject = eps2 + maxBand + hiC;
     let np = 0;
-    for (let r = 0, at = 0; r < n; r++, at += m) {
+    for (let r = r0, at = (r0 - base) * m; r < r1; r++, at += m) {
       for (let c = 0; c < m; c++) {
         const v = d2[at + c];
         if (v > reject) continue;

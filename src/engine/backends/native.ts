@@ -126,6 +126,9 @@ export interface NativeAddon {
     q1: number,
     eps2: number,
     list: boolean,
+    /** Candidate rows [c0, c1) (default every row). */
+    c0?: number,
+    c1?: number,
   ): { counts: Float64Array; offsets: Int32Array | null; indices: Int32Array | null; rechecked: number };
   columnMeans(x: Float32Array, nRows: number, d: number): Float32Array;
   /** One multithreaded streaming read of x (a sum): the memory floor, for benchmarks. */
@@ -525,10 +528,10 @@ export async function createNativeBackend(options: NativeBackendOptions = {}): P
       return addon.scatter(x.data, x.nRows, x.nFeatures, r, m, means, x.weights, rows?.start ?? 0, rows?.end ?? x.nRows);
     },
 
-    async radiusNeighbours(xd: DeviceMatrix, queries: RowRange, eps: number, mode: 'count' | 'list'): Promise<RadiusNeighbours> {
+    async radiusNeighbours(xd: DeviceMatrix, queries: RowRange, eps: number, mode: 'count' | 'list', candidates?: RowRange): Promise<RadiusNeighbours> {
       const x = asNative(xd);
       // eps·eps here, as DBSCAN and the host fallback square it: the same float64 threshold.
-      return addon.radiusNeighbours(x.data, x.nRows, x.nFeatures, x.weights, queries.start, queries.end, eps * eps, mode === 'list');
+      return addon.radiusNeighbours(x.data, x.nRows, x.nFeatures, x.weights, queries.start, queries.end, eps * eps, mode === 'list', candidates?.start ?? 0, candidates?.end ?? x.nRows);
     },
   };
   return be;

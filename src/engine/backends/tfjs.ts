@@ -157,21 +157,29 @@ class TfBackend implements Backend {
   }
 
   async distances(xd: DeviceMatrix, centers: Float32Array, m: number, out: Float32Array = new Float32Array(xd.nRows * m)): Promise<Float32Array> {
+    return this.distanceRows(xd, centers, m, 0, xd.nRows, out);
+  }
+
+  /** {@link distances} for rows [r0, r1) only ((r1 − r0) × m): the chunks' overlapping rows, sliced. */
+  async distanceRows(xd: DeviceMatrix, centers: Float32Array, m: number, r0: number, r1: number, out: Float32Array): Promise<Float32Array> {
     const { tf } = this;
     const x = xd as TfMatrix;
     const bT = tf.tensor2d(expansionOperand(centers, x.nFeatures, m), [x.nFeatures + 1, m]);
     try {
       for (let c = 0; c < x.chunks.length; c++) {
-        const part = tf.matMul(x.chunks[c], bT);
-        const v = (await part.data()) as Float32Array;
-        part.dispose();
         const base = c * x.rowsPerChunk;
         const rows = x.chunks[c].shape[0];
-        for (let i = 0; i < rows; i++) {
-          const n2 = x.norms[base + i];
+        const a = Math.max(r0, base);
+        const b = Math.min(r1, base + rows);
+        if (a >= b) continue;
+        const part = tf.tidy(() => tf.matMul(a === base && b === base + rows ? x.chunks[c] : tf.slice(x.chunks[c], [a - base, 0], [b - a, -1]), bT));
+        const v = (await part.data()) as Float32Array;
+        part.dispose();
+        for (let i = a; i < b; i++) {
+          const n2 = x.norms[i];
           for (let j = 0; j < m; j++) {
-            const s = v[i * m + j] + n2;
-            out[(base + i) * m + j] = s > 0 ? s : 0;
+            const s = v[(i - a) * m + j] + n2;
+            out[(i - r0) * m + j] = s > 0 ? s : 0;
           }
         }
       }
@@ -242,8 +250,8 @@ class TfBackend implements Backend {
 
   // Neighbourhoods from `distances` blocks and a host scan (host.ts): a fused tfjs kernel would
   // still bring every distance to the host, since tfjs has no float64 to decide ties at eps.
-  radiusNeighbours(xd: DeviceMatrix, queries: RowRange, eps: number, mode: 'count' | 'list'): Promise<RadiusNeighbours> {
-    return radiusNeighboursHost(this, xd, (xd as TfMatrix).host.data, queries, eps, mode);
+  radiusNeighbours(xd: DeviceMatrix, queries: RowRange, eps: number, mode: 'count' | 'list', candidates?: RowRange): Promise<RadiusNeighbours> {
+    return radiusNeighboursHost(this, xd, (xd as TfMatrix).host.data, queries, eps, mode, candidates, (centers, m, r0, r1, out) => this.distanceRows(xd, centers, m, r0, r1, out));
   }
 }
 
@@ -305,7 +313,7 @@ function pinned(be: TfBackend, tf: typeof TF, tfName: string): Backend {
     project: (x, w, m, rows, out) => use(() => be.project(x, w, m, rows, out)),
     softSums: (x, r, m, rows) => use(() => be.softSums(x, r, m, rows)),
     scatter: (x, r, m, means, rows) => use(() => be.scatter(x, r, m, means, rows)),
-    radiusNeighbours: (x, q, eps, mode) => use(() => be.radiusNeighbours(x, q, eps, mode)),
+    radiusNeighbours: (x, q, eps, mode, candidates) => use(() => be.radiusNeighbours(x, q, eps, mode, candidates)),
   };
 }
 
