@@ -176,13 +176,13 @@ function fakeAddon(opts: { streamed?: boolean; seedOom?: boolean } = {}): CudaAd
       throw new Error('not used here');
     },
     streamed: () => opts.streamed === true,
-    radius(h, q0, q1, eps2, offsets, outCounts, outFound, outIndices) {
+    radius(h, q0, q1, eps2, offsets, outCounts, outFound, outIndices, c0 = 0, c1 = (h as FakeHandle).n) {
       const f = live(h);
       traffic.deviceRadius++;
       for (let q = q0; q < q1; q++) {
         let c = 0;
         let k = 0;
-        for (let i = 0; i < f.n; i++) {
+        for (let i = c0; i < c1; i++) {
           let s = 0;
           for (let t = 0; t < f.d; t++) s += (f.x[i * f.d + t] - f.x[q * f.d + t]) ** 2;
           if (s > eps2) continue;
@@ -380,7 +380,7 @@ describe('cuda backend host protocol (stand-in addon)', () => {
       const addon = fakeAddon({ streamed });
       const be = cudaBackendFrom(addon);
       const dx = be.upload({ data, nRows: n, nFeatures: d }, w);
-      const out = await be.radiusNeighbours(dx, { start: 50, end: 170 }, 2, mode);
+      const out = await be.radiusNeighbours(dx, { start: 50, end: 170 }, 2, mode, { start: 20, end: 260 });
       be.release(dx);
       return { out, traffic: addon.traffic };
     };
