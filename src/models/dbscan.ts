@@ -40,10 +40,12 @@
  *   with scikit-learn. Time per sweep: nRows² · d float32 multiply-adds (native: about 2·d/lanes
  *   vector operations per pair, all cores). Memory: the backend's resident copy (none on native),
  *   one range's lists, and the op's own transient (native: 8 bytes a pair of the range).
- *   With `projectionWindow` (default) the rows are first sorted along their principal direction
- *   and each range of queries is given only the rows whose projections lie within eps of its
- *   own (exact: a projection never lengthens a difference), so a sweep decides far fewer than
- *   nRows² pairs on clustered data; it costs a sorted float32 copy of the matrix (4·n·d bytes).
+ *   With `projectionWindow` (default) the rows are first sorted into slabs of width eps along
+ *   their first principal direction, by the second within a slab, and each range of queries is
+ *   given only the rows of its own and the adjacent slabs whose second projection lies within
+ *   eps of its own (exact: a projection never lengthens a difference), so a sweep decides far
+ *   fewer than nRows² pairs on clustered data (9 % on the 1,000,000 × 16 benchmark blobs); it
+ *   costs a sorted float32 copy of the matrix (4·n·d bytes) and up to three op calls a range.
  *
  * Both indexes run the same three passes: (1) every row's weighted neighbour count, (2) core
  * rows: union–find over core neighbours, (3) non-core rows: the lowest cluster among core
@@ -63,8 +65,8 @@
  * 10^10 pairs (19.6 s with `distances` blocks and a host scan), plus 5.3–5.7 s for epsAuto's
  * 20,000-row sample against 100,000 rows. 1,000,000 × 16: 219 s for the sweep of 10^12 pairs
  * (the non-core lists kept), 64 s for epsAuto. With the projection window (2026-12-07, the same
- * machine and data): 1.3 s at 100,000 × 16 and 67 s at 1,000,000 × 16 for the sweep; epsAuto
- * unchanged (60 s at 1,000,000).
+ * machine and data): 43 s at 1,000,000 × 16 for the sweep (67 s with one direction); epsAuto
+ * unchanged (54–60 s at 1,000,000).
  *
  * `eps: 'auto'` picks eps with {@link epsAuto} (the knee of the sorted k-distance curve).
  * Prediction ({@link predictDbscan}) keeps the core rows: nCore × nFeatures float32 plus nCore
@@ -112,10 +114,10 @@ export interface DBSCANOptions {
   /** `eps: 'auto'`: rows sampled for the k-distance curve (all rows when fewer). Default 20,000. */
   autoSample: number;
   /**
-   * Blocked index: sort the rows along their principal direction and give each range of queries
-   * only the rows whose projections lie within eps of the range's (no row outside can be within
-   * eps: a projection onto a unit vector never lengthens a difference). The same neighbours, far
-   * fewer pairs on clustered data. Default true.
+   * Blocked index: sort the rows along their first two principal directions and give each range
+   * of queries only the rows whose projections lie within eps of the range's (no row outside can
+   * be within eps: a projection onto a unit vector never lengthens a difference). The same
+   * neighbours, far fewer pairs on clustered data. Default true.
    */
   projectionWindow: boolean;
   /** `eps: 'auto'`: seed of that sample. Default 0. */
@@ -775,16 +777,20 @@ async function countByLists(index: NeighbourIndex, n: number, weights: Float32Ar
 }
 
 /**
- * The blocked index: ranges of `blockRows` rows at a time through the backend's
+ * The blocked index: ranges of up to `blockRows` rows at a time through the backend's
  * `radiusNeighbours` op (float64 decisions at eps, see the module comment), with their weights.
  *
- * With `window`, the rows are uploaded sorted along their principal direction u (power
- * iteration on a sample; any unit vector would be correct, this one prunes most), and a range of
- * queries [a, e) in that order is given only the candidate rows whose projections lie within
- * eps (plus a rounding margin) of its own: |u·(x − y)| ≤ ‖x − y‖, so no row outside is a
- * neighbour. Lists come back as sorted positions and are translated to row numbers; ranges,
- * masks and `visit` keep speaking row numbers. Memory: a float32 copy of the matrix in sorted
- * order (4·n·d bytes) and 24 bytes a row. @internal
+ * With `window`, the rows are uploaded sorted for a two-dimensional window: by slab of width
+ * w = eps + 2·margin along the data's first principal direction u₁, then along the second, u₂
+ * (both by power iteration on the covariance of a sample; any orthonormal pair would be correct,
+ * these prune most). A neighbour is at most eps away along each (|u·(x − y)| ≤ ‖x − y‖), so it
+ * lies in the same slab or an adjacent one, within eps along u₂: a range of queries (never
+ * crossing a slab) is given, in each of the up to three slabs, only the contiguous run of rows
+ * whose u₂ projections lie within eps (plus the rounding margin) of its own. The same
+ * neighbourhoods; on the 1,000,000 × 16 blobs of the benchmark, 9 % of the pairs instead of all
+ * (29 % with one direction). Lists come back as sorted positions and are translated to row
+ * numbers; ranges, masks and `visit` keep speaking row numbers. Memory: a float32 copy of the
+ * matrix in sorted order (4·n·d bytes) and about 24 bytes a row. @internal
  */
 class RadiusIndex implements NeighbourIndex {
   readonly blockRows: number;
@@ -792,12 +798,19 @@ class RadiusIndex implements NeighbourIndex {
   /** Query × candidate pairs given to the backend. */
   candidatePairs = 0;
   private readonly dx: DeviceMatrix;
-  /** Row at each sorted position, and each row's position (identity without the window). */
-  private readonly rowAt: Int32Array | null;
-  private readonly posOf: Int32Array | null;
-  /** Projections in sorted order, and the margin added to eps around them. */
-  private readonly proj: Float64Array | null;
-  private readonly margin: number;
+  /** The window's tables, or null (every row is a candidate; positions are rows). */
+  private readonly win: {
+    /** Row at each sorted position, and each row's position. */
+    rowAt: Int32Array;
+    posOf: Int32Array;
+    /** u₂ projection at each sorted position (ascending within a slab). */
+    p2: Float64Array;
+    /** Slab ordinal at each position; each ordinal's slab number and first position (plus the end). */
+    slabOf: Int32Array;
+    slabKey: Float64Array;
+    slabStart: Int32Array;
+    margin: number;
+  } | null;
 
   constructor(
     private readonly be: Backend,
@@ -811,34 +824,44 @@ class RadiusIndex implements NeighbourIndex {
     const d = x.nFeatures;
     // A range's lists hold at most blockRows × nRows pairs of 4 bytes: within blockBytes.
     this.blockRows = Math.max(1, Math.min(n, 4096, Math.floor(blockBytes / (4 * n))));
-    if (!window || n <= this.blockRows) {
-      this.rowAt = this.posOf = null;
-      this.proj = null;
-      this.margin = 0;
+    if (!window || n <= this.blockRows || d < 2) {
+      this.win = null;
       this.dx = be.upload(x, weights);
       return;
     }
-    const { proj, maxAbs } = principalProjections(x);
+    const [p1, p2] = principalProjections(x, 2);
+    let maxAbs = 0;
+    for (let i = 0; i < n; i++) maxAbs = Math.max(maxAbs, Math.abs(p1[i]), Math.abs(p2[i]));
+    // The float64 projections are off by far less than this; eps itself by its float64 square's
+    // rounding (a pair at S64 ≤ eps² is within eps·(1 + d·2⁻⁵³) exactly).
+    const margin = 1e-9 * (eps + maxAbs) + 1e-300;
+    const width = eps + 2 * margin;
+    const slab = new Float64Array(n);
+    for (let i = 0; i < n; i++) slab[i] = eps > 0 ? Math.floor(p1[i] / width) : p1[i];
     const rowAt = new Int32Array(n);
     for (let i = 0; i < n; i++) rowAt[i] = i;
-    rowAt.sort((a, b) => proj[a] - proj[b] || a - b);
+    rowAt.sort((a, b) => slab[a] - slab[b] || p2[a] - p2[b] || a - b);
     const posOf = new Int32Array(n);
-    const sorted = new Float64Array(n);
+    const sp2 = new Float64Array(n);
+    const slabOf = new Int32Array(n);
+    const keys: number[] = [];
+    const starts: number[] = [];
     const data = new Float32Array(n * d);
     const w = weights ? new Float32Array(n) : null;
     for (let p = 0; p < n; p++) {
       const i = rowAt[p];
       posOf[i] = p;
-      sorted[p] = proj[i];
+      sp2[p] = p2[i];
+      if (p === 0 || slab[i] !== keys[keys.length - 1]) {
+        keys.push(slab[i]);
+        starts.push(p);
+      }
+      slabOf[p] = keys.length - 1;
       data.set(x.data.subarray(i * d, (i + 1) * d), p * d);
       if (w) w[p] = weights![i];
     }
-    this.rowAt = rowAt;
-    this.posOf = posOf;
-    this.proj = sorted;
-    // The float64 projections are off by far less than this; eps itself by its float64 square's
-    // rounding (a pair at S64 ≤ eps² is within eps·(1 + d·2⁻⁵³) exactly).
-    this.margin = 1e-9 * (this.eps + maxAbs) + 1e-300;
+    starts.push(n);
+    this.win = { rowAt, posOf, p2: sp2, slabOf, slabKey: Float64Array.from(keys), slabStart: Int32Array.from(starts), margin };
     this.dx = be.upload({ data, nRows: n, nFeatures: d }, w);
   }
 
@@ -846,50 +869,64 @@ class RadiusIndex implements NeighbourIndex {
     this.be.release(this.dx);
   }
 
-  /** Sorted positions [a, e)'s neighbours; lists translated to row numbers. */
+  /** The end of the range of queries starting at sorted position a: blockRows, not crossing a slab. */
+  private rangeEnd(a: number): number {
+    const e = Math.min(this.x.nRows, a + this.blockRows);
+    return this.win ? Math.min(e, this.win.slabStart[this.win.slabOf[a] + 1]) : e;
+  }
+
+  /** Sorted positions [a, e)'s neighbours (within one slab); lists translated to row numbers. */
   private async query(a: number, e: number, mode: 'count' | 'list'): Promise<RadiusNeighbours> {
-    const n = this.x.nRows;
-    let lo = 0;
-    let hi = n;
-    if (this.proj) {
-      lo = lowerBound(this.proj, this.proj[a] - this.eps - this.margin);
-      hi = upperBound(this.proj, this.proj[e - 1] + this.eps + this.margin);
+    const win = this.win;
+    if (!win) {
+      this.candidatePairs += (e - a) * this.x.nRows;
+      const r = await radiusNeighbours(this.be, this.dx, { start: a, end: e }, this.eps, mode);
+      this.rechecked += r.rechecked;
+      return r;
     }
-    this.candidatePairs += (e - a) * (hi - lo);
-    const r = this.proj
-      ? await radiusNeighbours(this.be, this.dx, { start: a, end: e }, this.eps, mode, { start: lo, end: hi })
-      : await radiusNeighbours(this.be, this.dx, { start: a, end: e }, this.eps, mode);
-    this.rechecked += r.rechecked;
-    if (r.indices && this.rowAt) {
-      const idx = r.indices;
-      const rowAt = this.rowAt;
-      for (let p = 0; p < idx.length; p++) idx[p] = rowAt[idx[p]];
+    const o = win.slabOf[a];
+    const lo2 = win.p2[a] - this.eps - win.margin;
+    const hi2 = win.p2[e - 1] + this.eps + win.margin;
+    const parts: RadiusNeighbours[] = [];
+    for (let t = Math.max(0, o - 1); t <= Math.min(win.slabKey.length - 1, o + 1); t++) {
+      if (Math.abs(win.slabKey[t] - win.slabKey[o]) > 1) continue;
+      const c0 = lowerBound(win.p2, lo2, win.slabStart[t], win.slabStart[t + 1]);
+      const c1 = upperBound(win.p2, hi2, c0, win.slabStart[t + 1]);
+      if (c0 === c1) continue;
+      this.candidatePairs += (e - a) * (c1 - c0);
+      const r = await radiusNeighbours(this.be, this.dx, { start: a, end: e }, this.eps, mode, { start: c0, end: c1 });
+      this.rechecked += r.rechecked;
+      parts.push(r);
     }
-    return r;
+    const merged = mergeNeighbours(parts, e - a, mode);
+    if (merged.indices) {
+      const idx = merged.indices;
+      for (let p = 0; p < idx.length; p++) idx[p] = win.rowAt[idx[p]];
+    }
+    return merged;
   }
 
   /** The row at sorted position p. */
   private row(p: number): number {
-    return this.rowAt ? this.rowAt[p] : p;
+    return this.win ? this.win.rowAt[p] : p;
   }
 
   /**
-   * Passes 1 and 2 in one sweep, in ranges of `blockRows` sorted positions: the backend's
-   * weighted counts make each row of a range core or not as soon as the range comes back; a
-   * core row is joined to its core neighbours among the rows classified so far (this range and
-   * the earlier ones), since the neighbour relation is symmetric (the same float64 sum either
-   * way) and a pair with a later row is joined from that row. The non-core rows' lists go to
-   * `kept`: pass 3 needs nothing else, and unweighted they are short (fewer than minSamples
-   * entries each).
+   * Passes 1 and 2 in one sweep, in ranges of sorted positions: the backend's weighted counts
+   * make each row of a range core or not as soon as the range comes back; a core row is joined
+   * to its core neighbours among the rows classified so far (this range and the earlier ones),
+   * since the neighbour relation is symmetric (the same float64 sum either way) and a pair with
+   * a later row is joined from that row. The non-core rows' lists go to `kept`: pass 3 needs
+   * nothing else, and unweighted they are short (fewer than minSamples entries each).
    */
   async sweep(minSamples: number, kept: NeighbourLists, join: (i: number, j: number) => void): Promise<{ core: Uint8Array; pairs: number; keptAll: boolean }> {
     const n = this.x.nRows;
     const core = new Uint8Array(n);
-    const posOf = this.posOf;
+    const posOf = this.win?.posOf ?? null;
     let pairs = 0;
     let nonCore = 0;
-    for (let a = 0; a < n; a += this.blockRows) {
-      const e = Math.min(n, a + this.blockRows);
+    for (let a = 0; a < n; ) {
+      const e = this.rangeEnd(a);
       const r = await this.query(a, e, 'list');
       const off = r.offsets!;
       const idx = r.indices!;
@@ -909,14 +946,15 @@ class RadiusIndex implements NeighbourIndex {
           kept.add(i, idx.subarray(o0, o1), o1 - o0);
         }
       }
+      a = e;
     }
     return { core, pairs, keptAll: kept.accepting && kept.rows === nonCore };
   }
 
   /**
    * Pass 1 without room for lists: the weighted counts of every row; unweighted they are the
-   * pair counts and only counts are asked for (in ranges of up to 4096 rows, as no lists come
-   * back); weighted rows still need their lists for the pair count.
+   * pair counts and only counts are asked for; weighted rows still need their lists for the
+   * pair count.
    */
   async countAll(): Promise<{ wsum: Float64Array; pairs: number }> {
     const n = this.x.nRows;
@@ -924,7 +962,7 @@ class RadiusIndex implements NeighbourIndex {
     const lists = this.dx.weights !== null;
     let pairs = 0;
     for (let a = 0; a < n; ) {
-      const e = Math.min(n, a + (lists ? this.blockRows : Math.max(this.blockRows, 4096)));
+      const e = this.rangeEnd(a);
       const r = await this.query(a, e, lists ? 'list' : 'count');
       for (let p = a; p < e; p++) wsum[this.row(p)] = r.counts[p - a];
       if (lists) pairs += r.offsets![e - a];
@@ -936,10 +974,11 @@ class RadiusIndex implements NeighbourIndex {
 
   async each(mask: Uint8Array | null, visit: (i: number, nb: Int32Array, len: number) => void): Promise<void> {
     const n = this.x.nRows;
-    for (let s = 0; s < n; s += this.blockRows) {
+    for (let s = 0; s < n; ) {
       // The range's masked rows, trimmed to the first and last of them (none: skipped).
       let a = s;
-      let e = Math.min(n, s + this.blockRows);
+      let e = this.rangeEnd(s);
+      s = e;
       if (mask) {
         while (a < e && !mask[this.row(a)]) a++;
         while (e > a && !mask[this.row(e - 1)]) e--;
@@ -959,11 +998,43 @@ class RadiusIndex implements NeighbourIndex {
 }
 
 /**
- * Each row's projection on the principal direction of x (centred), float64: the direction by
- * power iteration on the covariance of a sample of at most 20,000 rows (every ⌈n / 20,000⌉-th),
- * 30 steps from a fixed start, so the result is deterministic. Also the largest |projection|.
+ * One query range's results over several candidate ranges: counts added, each query's lists
+ * concatenated in the parts' order, rechecks added.
  */
-function principalProjections(x: Matrix): { proj: Float64Array; maxAbs: number } {
+function mergeNeighbours(parts: RadiusNeighbours[], nq: number, mode: 'count' | 'list'): RadiusNeighbours {
+  if (parts.length === 1) return parts[0];
+  const counts = new Float64Array(nq);
+  let rechecked = 0;
+  for (const r of parts) {
+    for (let q = 0; q < nq; q++) counts[q] += r.counts[q];
+    rechecked += r.rechecked;
+  }
+  if (mode === 'count') return { counts, offsets: null, indices: null, rechecked };
+  const offsets = new Int32Array(nq + 1);
+  for (let q = 0; q < nq; q++) {
+    let len = 0;
+    for (const r of parts) len += r.offsets![q + 1] - r.offsets![q];
+    offsets[q + 1] = offsets[q] + len;
+  }
+  const indices = new Int32Array(offsets[nq]);
+  for (let q = 0; q < nq; q++) {
+    let at = offsets[q];
+    for (const r of parts) {
+      const o = r.offsets!;
+      indices.set(r.indices!.subarray(o[q], o[q + 1]), at);
+      at += o[q + 1] - o[q];
+    }
+  }
+  return { counts, offsets, indices, rechecked };
+}
+
+/**
+ * Each row's projections on the first `m` principal directions of x (centred), float64: the
+ * directions by power iteration with deflation on the covariance of a sample of at most 20,000
+ * rows (every ⌈n / 20,000⌉-th), 50 steps each from fixed starts, so the result is deterministic.
+ * Any orthonormal directions would do for the window; these prune most.
+ */
+function principalProjections(x: Matrix, m: number): Float64Array[] {
   const n = x.nRows;
   const d = x.nFeatures;
   const data = x.data;
@@ -981,40 +1052,52 @@ function principalProjections(x: Matrix): { proj: Float64Array; maxAbs: number }
     }
   }
   for (let f = 0; f < d; f++) for (let g = 0; g < f; g++) cov[f * d + g] = cov[g * d + f];
-  let u = new Float64Array(d).map((_, f) => 1 + f / d);
-  for (let it = 0; it < 30; it++) {
-    const v = new Float64Array(d);
-    for (let f = 0; f < d; f++) {
-      let acc = 0;
-      for (let g = 0; g < d; g++) acc += cov[f * d + g] * u[g];
-      v[f] = acc;
+  const dirs: Float64Array[] = [];
+  const orthonormal = (v: Float64Array): boolean => {
+    for (const p of dirs) {
+      let dot = 0;
+      for (let f = 0; f < d; f++) dot += v[f] * p[f];
+      for (let f = 0; f < d; f++) v[f] -= dot * p[f];
     }
     let norm = 0;
     for (let f = 0; f < d; f++) norm += v[f] * v[f];
     norm = Math.sqrt(norm);
-    if (!(norm > 0)) break; // constant data: keep the start (any unit vector will do)
+    if (!(norm > 0)) return false;
     for (let f = 0; f < d; f++) v[f] /= norm;
-    u = v;
+    return true;
+  };
+  for (let k = 0; k < m; k++) {
+    // A start with a component along every axis, different for each direction.
+    let u = new Float64Array(d).map((_, f) => 1 + ((f + k) % d) / d);
+    if (!orthonormal(u)) u = Float64Array.from({ length: d }, (_, f) => (f === k % d ? 1 : 0));
+    orthonormal(u);
+    for (let it = 0; it < 50; it++) {
+      const v = new Float64Array(d);
+      for (let f = 0; f < d; f++) {
+        let acc = 0;
+        for (let g = 0; g < d; g++) acc += cov[f * d + g] * u[g];
+        v[f] = acc;
+      }
+      if (!orthonormal(v)) break; // no variance left here: keep u (still orthonormal)
+      u = v;
+    }
+    dirs.push(u);
   }
-  let un = 0;
-  for (let f = 0; f < d; f++) un += u[f] * u[f];
-  un = Math.sqrt(un);
-  for (let f = 0; f < d; f++) u[f] /= un;
-  const proj = new Float64Array(n);
-  let maxAbs = 0;
-  for (let i = 0; i < n; i++) {
-    let s = 0;
-    for (let f = 0; f < d; f++) s += u[f] * (data[i * d + f] - mean[f]);
-    proj[i] = s;
-    if (Math.abs(s) > maxAbs) maxAbs = Math.abs(s);
-  }
-  return { proj, maxAbs };
+  return dirs.map((u) => {
+    const proj = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      let s = 0;
+      for (let f = 0; f < d; f++) s += u[f] * (data[i * d + f] - mean[f]);
+      proj[i] = s;
+    }
+    return proj;
+  });
 }
 
-/** First index with a[i] > v (a ascending). */
-function upperBound(a: Float64Array, v: number): number {
-  let lo = 0;
-  let hi = a.length;
+/** First index in [from, to) with a[i] > v (a ascending there), else to. */
+function upperBound(a: Float64Array, v: number, from = 0, to = a.length): number {
+  let lo = from;
+  let hi = to;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
     if (a[mid] <= v) lo = mid + 1;
@@ -1305,9 +1388,10 @@ export function predictDbscan(
   return out;
 }
 
-function lowerBound(a: Float64Array, v: number): number {
-  let lo = 0;
-  let hi = a.length;
+/** First index in [from, to) with a[i] >= v (a ascending there), else to. */
+function lowerBound(a: Float64Array, v: number, from = 0, to = a.length): number {
+  let lo = from;
+  let hi = to;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
     if (a[mid] < v) lo = mid + 1;
