@@ -1112,9 +1112,11 @@ function upperBound(a: Float64Array, v: number, from = 0, to = a.length): number
  */
 class BlockedIndex {
   readonly blockRows: number;
-  private readonly dx: DeviceMatrix;
+  private dx: DeviceMatrix | null = null;
   private readonly xc: Float32Array;
   private readonly scratch: Float32Array;
+  /** Rows compared with each query: every row unless windowed (see kDistances). */
+  candidatePairs = 0;
 
   constructor(
     private readonly be: Backend,
@@ -1131,65 +1133,140 @@ class BlockedIndex {
     for (let p = 0; p < n * d; p++) xc[p] = x.data[p] - mean[p % d];
     this.blockRows = Math.max(1, Math.min(n, 4096, Math.floor(blockBytes / (4 * n))));
     this.scratch = new Float32Array(n * this.blockRows);
-    this.dx = be.upload({ data: xc, nRows: n, nFeatures: d });
   }
 
   release(): void {
-    this.be.release(this.dx);
-  }
-
-  /** For each block of `rows`: the nRows × m float32 squared distances. */
-  private async *blocks(rows: Int32Array): AsyncGenerator<{ rows: Int32Array; d2: Float32Array }> {
-    const d = this.x.nFeatures;
-    const n = this.x.nRows;
-    for (let b0 = 0; b0 < rows.length; b0 += this.blockRows) {
-      const block = rows.subarray(b0, Math.min(rows.length, b0 + this.blockRows));
-      const m = block.length;
-      const centers = new Float32Array(m * d);
-      for (let c = 0; c < m; c++) centers.set(this.xc.subarray(block[c] * d, (block[c] + 1) * d), c * d);
-      const d2 = await distances(this.be, this.dx, centers, m, this.scratch.subarray(0, n * m));
-      yield { rows: block, d2 };
-    }
+    if (this.dx) this.be.release(this.dx);
+    this.dx = null;
   }
 
   /**
    * The k-th smallest distance from each of `rows` to all rows (the row itself among them),
-   * float64: the k nearest by the float32 distances, then their exact distances. k ≤ nRows.
+   * float64: the k nearest by the float32 distances (ties to the lower row), then their exact
+   * distances. k ≤ nRows.
+   *
+   * On tables of more than 8 blocks the search is windowed along the first principal direction
+   * u: queries are taken in order of their projection, in blocks; a pilot pass over the rows
+   * nearest in that order gives each block an upper bound R on its queries' k-th float32
+   * distance, and only rows whose projections lie within √(R + slack) of the block's can be
+   * among a query's k nearest (|u·(x − y)| ≤ ‖x − y‖; the slack covers the float32 rounding of
+   * either distance form): the block is compared with those rows alone. The same result as
+   * comparing every row.
    */
   async kDistances(rows: Int32Array, k: number): Promise<Float64Array> {
     const n = this.x.nRows;
     const d = this.x.nFeatures;
-    const data = this.x.data;
     const out = new Float64Array(rows.length);
-    let done = 0;
-    for await (const { rows: block, d2 } of this.blocks(rows)) {
-      const m = block.length;
-      // Per center, the k smallest so far, ascending (value, row).
-      const topV = new Float32Array(m * k).fill(Infinity);
-      const topI = new Int32Array(m * k).fill(-1);
-      for (let r = 0, at = 0; r < n; r++, at += m) {
-        for (let c = 0; c < m; c++) {
-          const v = d2[at + c];
-          const base = c * k;
-          if (!(v < topV[base + k - 1])) continue;
-          let p = k - 1;
-          while (p > 0 && topV[base + p - 1] > v) {
-            topV[base + p] = topV[base + p - 1];
-            topI[base + p] = topI[base + p - 1];
-            p--;
-          }
-          topV[base + p] = v;
-          topI[base + p] = r;
-        }
+    if (n <= 8 * this.blockRows) {
+      const dx = (this.dx ??= this.be.upload({ data: this.xc, nRows: n, nFeatures: d }));
+      for (let b0 = 0; b0 < rows.length; b0 += this.blockRows) {
+        const block = rows.subarray(b0, Math.min(rows.length, b0 + this.blockRows));
+        const top = await this.nearest(dx, this.xc, block, null, 0, k);
+        this.finish(block, top, k, out, b0);
       }
-      for (let c = 0; c < m; c++) {
-        let worst = 0;
-        for (let p = 0; p < k; p++) worst = Math.max(worst, sqDist(data, block[c] * d, data, topI[c * k + p] * d, d));
-        out[done + c] = Math.sqrt(worst);
-      }
-      done += m;
+      return out;
+    }
+    // Rows sorted by projection (ties by row), centred, in that order; queries likewise.
+    const [proj] = principalProjections(this.x, 1);
+    const rowAt = new Int32Array(n).map((_, i) => i).sort((a, b) => proj[a] - proj[b] || a - b);
+    const posOf = new Int32Array(n);
+    const sorted = new Float64Array(n);
+    const xs = new Float32Array(n * d);
+    let maxNorm2 = 0;
+    let maxAbs = 0;
+    for (let p = 0; p < n; p++) {
+      const i = rowAt[p];
+      posOf[i] = p;
+      sorted[p] = proj[i];
+      xs.set(this.xc.subarray(i * d, (i + 1) * d), p * d);
+      let s2 = 0;
+      for (let f = 0; f < d; f++) s2 += this.xc[i * d + f] ** 2;
+      maxNorm2 = Math.max(maxNorm2, s2);
+      maxAbs = Math.max(maxAbs, Math.abs(proj[i]));
+    }
+    // float32 squared distances, direct or expanded, are within this of the exact ones; the
+    // projections within the margin.
+    const slack = 8 * (d + 4) * 2 ** -24 * 2 * maxNorm2;
+    const margin = 1e-9 * maxAbs + 1e-300;
+    const order = Array.from(rows.keys()).sort((a, b) => posOf[rows[a]] - posOf[rows[b]]);
+    const pilotHalf = Math.max(2 * k, 64);
+    for (let b0 = 0; b0 < order.length; b0 += this.blockRows) {
+      const idx = order.slice(b0, b0 + this.blockRows);
+      const block = Int32Array.from(idx, (q) => rows[q]);
+      const first = posOf[block[0]];
+      const last = posOf[block[block.length - 1]];
+      // Pilot: the rows nearest in projection order bound each query's k-th float32 distance.
+      const pa = Math.max(0, Math.min(first - pilotHalf, n - 2 * pilotHalf));
+      const pb = Math.min(n, Math.max(last + pilotHalf + 1, pa + 2 * pilotHalf));
+      const pilot = await this.nearestIn(xs, rowAt, pa, pb, block, k);
+      let bound = 0;
+      for (let c = 0; c < block.length; c++) bound = Math.max(bound, pilot.topV[c * k + k - 1]);
+      const r = Math.sqrt(bound + slack) + margin;
+      const wa = lowerBound(sorted, sorted[first] - r);
+      const wb = upperBound(sorted, sorted[last] + r);
+      // The pilot already saw every row the window holds: its answer stands.
+      const top = wa >= pa && wb <= pb ? pilot : await this.nearestIn(xs, rowAt, wa, wb, block, k);
+      const part = new Float64Array(block.length);
+      this.finish(block, top, k, part, 0);
+      for (let c = 0; c < idx.length; c++) out[idx[c]] = part[c];
     }
     return out;
+  }
+
+  /** nearest() over sorted positions [a, b) of xs, uploaded for the call (rowAt: their rows). */
+  private async nearestIn(xs: Float32Array, rowAt: Int32Array, a: number, b: number, block: Int32Array, k: number): Promise<{ topV: Float32Array; topI: Int32Array }> {
+    const d = this.x.nFeatures;
+    const dx = this.be.upload({ data: xs.subarray(a * d, b * d), nRows: b - a, nFeatures: d });
+    try {
+      return await this.nearest(dx, this.xc, block, rowAt, a, k);
+    } finally {
+      this.be.release(dx);
+    }
+  }
+
+  /**
+   * Per query of `block` (rows, centred copies from xc), its k smallest float32 squared distances
+   * to the rows of dx, ascending by (value, row): dx's row r is row rowAt[a + r] (or a + r).
+   */
+  private async nearest(dx: DeviceMatrix, xc: Float32Array, block: Int32Array, rowAt: Int32Array | null, a: number, k: number): Promise<{ topV: Float32Array; topI: Int32Array }> {
+    const d = this.x.nFeatures;
+    const m = block.length;
+    const rowsN = dx.nRows;
+    const centers = new Float32Array(m * d);
+    for (let c = 0; c < m; c++) centers.set(xc.subarray(block[c] * d, (block[c] + 1) * d), c * d);
+    const d2 = await distances(this.be, dx, centers, m, this.scratch.subarray(0, rowsN * m));
+    this.candidatePairs += rowsN * m;
+    const topV = new Float32Array(m * k).fill(Infinity);
+    const topI = new Int32Array(m * k).fill(2 ** 31 - 1);
+    for (let r = 0, at = 0; r < rowsN; r++, at += m) {
+      const row = rowAt ? rowAt[a + r] : a + r;
+      for (let c = 0; c < m; c++) {
+        const v = d2[at + c];
+        const base = c * k;
+        const wv = topV[base + k - 1];
+        if (!(v < wv || (v === wv && row < topI[base + k - 1]))) continue;
+        let p = k - 1;
+        while (p > 0 && (topV[base + p - 1] > v || (topV[base + p - 1] === v && topI[base + p - 1] > row))) {
+          topV[base + p] = topV[base + p - 1];
+          topI[base + p] = topI[base + p - 1];
+          p--;
+        }
+        topV[base + p] = v;
+        topI[base + p] = row;
+      }
+    }
+    return { topV, topI };
+  }
+
+  /** out[at + c] = the largest exact distance among query c's k nearest. */
+  private finish(block: Int32Array, top: { topI: Int32Array }, k: number, out: Float64Array, at: number): void {
+    const d = this.x.nFeatures;
+    const data = this.x.data;
+    for (let c = 0; c < block.length; c++) {
+      let worst = 0;
+      for (let p = 0; p < k; p++) worst = Math.max(worst, sqDist(data, block[c] * d, data, top.topI[c * k + p] * d, d));
+      out[at + c] = Math.sqrt(worst);
+    }
   }
 }
 

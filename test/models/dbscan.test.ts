@@ -247,6 +247,20 @@ describe('eps auto', () => {
     expect(r.epsAuto).toEqual(a);
   });
 
+  it('windowed along the principal direction, gives the k-distances of comparing every row', async () => {
+    const { data } = blobs(6000, 16, 10, 8, 3);
+    const r = rng(4);
+    for (let i = 0; i < 6000; i += 13) for (let f = 0; f < 16; f++) data[i * 16 + f] = (r() * 2 - 1) * 25;
+    const x = { data, nRows: 6000, nFeatures: 16 };
+    for (const b of backends) {
+      // 4 × 6000 × 4096 bytes: one block of every row (not windowed); 4 × 6000 × 16: blocks of 16 rows, windowed.
+      const all = await epsAuto(b, x, 8, { sample: 1500, blockBytes: 4 * 6000 * 4096 });
+      const win = await epsAuto(b, x, 8, { sample: 1500, blockBytes: 4 * 6000 * 16 });
+      expect(win.curve, b.name).toEqual(all.curve);
+      expect(win.eps, b.name).toBe(all.eps);
+    }
+  });
+
   it('samples rows with its seed', async () => {
     const kd: number[] = fx.kdist5.wine;
     const a = await epsAuto(be, table('wine'), 5, { sample: 60, seed: 3 });
