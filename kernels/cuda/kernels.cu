@@ -823,13 +823,17 @@ const char* seg_cuda_upload(const float* x, int64_t n, int d, const float* weigh
   std::unique_ptr<SegCudaData> h(new SegCudaData());
   h->n = n;
   h->d = d;
-  // Resident when x, the per-row buffers and a reserve (1/8 of the device, for the sums'
-  // partials and per-call buffers) fit in free memory; streamed otherwise, or when
-  // SEGTENSOR_CUDA_STREAM_ROWS asks for it.
+  // Resident when x, the per-row buffers and a reserve fit in free memory; streamed otherwise,
+  // or when SEGTENSOR_CUDA_STREAM_ROWS asks for it. The reserve: the mixture steps' partials
+  // (partialBudget: 1/16 of the device, at most 4 GiB) and 256 MiB for the per-call buffers (the
+  // segment sums' words are k·(d + 1)·16 bytes). It was 1/8 of the device, 10 GB on an 80 GB
+  // card, sized for float64 chunk partials the fixed-point sums no longer need; with it a table
+  // streamed when too little was free left two-chunk buffers of the minimum size.
   size_t freeB = 0, totalB = 0;
   SEG_TRY("cudaMemGetInfo", cudaMemGetInfo(&freeB, &totalB));
   const size_t perRow = (weights ? 4 : 0) + 2 * (sizeof(int32_t) + sizeof(float));
-  const size_t fixed = (size_t)n * perRow + totalB / 8;
+  const size_t partials = totalB / 16 < ((size_t)4 << 30) ? totalB / 16 : ((size_t)4 << 30);
+  const size_t fixed = (size_t)n * perRow + partials + ((size_t)256 << 20);
   const size_t xBytes = (size_t)n * d * sizeof(float);
   const bool stream = std::getenv("SEGTENSOR_CUDA_STREAM_ROWS") || fixed + xBytes > freeB;
   const char* err = nullptr;
