@@ -186,7 +186,7 @@ __device__ void tileLoop(const FixedSumParams& s, int64_t nTiles, Label label) {
  * walk tiles blockIdx.x, + gridDim.x, …, and right after a tile's labels, add its rows into
  * their labels' fixed-point sums (fixed.cuh) while the rows are still in L2: the step reads the
  * data from memory once (tileLoop). kSharedSums keeps a block's own words in shared memory
- * (k·(d + 1)·16 bytes within sharedBudget, at most kSharedFixedBytes) and adds them to the global
+ * (k·(d + 1)·16 bytes within dynamicShared, at most kSharedFixedBytes) and adds them to the global
  * ones at the end; kGlobalSums adds each entry to the global words directly (large k·d, where
  * labels rarely collide).
  */
@@ -663,35 +663,13 @@ bool useTensorCores(int k, int d) {
 }
 
 /**
- * Dynamic shared memory the on-chip tensor-core kernels may take (the device's opt-in limit less
- * their static shared memory), their limits raised to it once.
- */
-const char* onChipRoom(size_t* room) {
-  static size_t known = (size_t)-1;
-  if (known == (size_t)-1) {
-    int dev = 0, optin = 0;
-    SEG_TRY("cudaGetDevice", cudaGetDevice(&dev));
-    SEG_TRY("shared memory limit", cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
-    cudaFuncAttributes attr;
-    SEG_TRY("shared memory limit", cudaFuncGetAttributes(&attr, assignTcKernel<kGlobalSums, true>));
-    const size_t r = (size_t)optin > attr.sharedSizeBytes + 1024 ? (size_t)optin - attr.sharedSizeBytes - 1024 : 0;
-    if (r > 0) {
-      SEG_TRY("shared memory limit", cudaFuncSetAttribute(assignTcKernel<kGlobalSums, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)r));
-      SEG_TRY("shared memory limit", cudaFuncSetAttribute(assignTcKernel<kNoSums, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)r));
-    }
-    known = r;
-  }
-  *room = known;
-  return nullptr;
-}
-
-/**
- * Dynamic shared memory a kernel may take for a block's own words: kSharedFixedBytes, or less
- * where the device allows less beside the kernel's static shared memory (99 KiB a block on
- * sm_86/sm_89, which run the sm_80 image). The kernel's limit is raised to it once.
+ * Dynamic shared memory `kernel` may take, at most `cap`: the device's opt-in limit per block
+ * less the kernel's static shared memory (99 KiB a block in all on sm_86/sm_89, which run the
+ * sm_80 image; more on sm_80 and sm_90). The kernel's limit is raised to it once; cached per
+ * kernel.
  */
 template <class K>
-const char* sharedBudget(K kernel, size_t* out) {
+const char* dynamicShared(K kernel, size_t cap, size_t* out) {
   static std::vector<std::pair<const void*, size_t>> known;
   for (const auto& e : known)
     if (e.first == (const void*)kernel) {
@@ -704,11 +682,20 @@ const char* sharedBudget(K kernel, size_t* out) {
   cudaFuncAttributes attr;
   SEG_TRY("shared memory limit", cudaFuncGetAttributes(&attr, kernel));
   const size_t room = (size_t)optin > attr.sharedSizeBytes + 1024 ? (size_t)optin - attr.sharedSizeBytes - 1024 : 0;
-  const size_t budget = room < (size_t)kSharedFixedBytes ? room : (size_t)kSharedFixedBytes;
+  const size_t budget = room < cap ? room : cap;
   if (budget > 0) SEG_TRY("shared memory limit", cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)budget));
   known.emplace_back((const void*)kernel, budget);
   *out = budget;
   return nullptr;
+}
+
+/** Dynamic shared memory both on-chip tensor-core kernels may take (the rows' tile lives there). */
+const char* onChipRoom(size_t* room) {
+  size_t a = 0, b = 0;
+  const char* err = dynamicShared(assignTcKernel<kGlobalSums, true>, (size_t)-1, &a);
+  if (!err) err = dynamicShared(assignTcKernel<kNoSums, true>, (size_t)-1, &b);
+  *room = a < b ? a : b;
+  return err;
 }
 
 /**
@@ -724,7 +711,7 @@ const char* startSums(SegCudaData* h, int k, K kernel, int* mode) {
   if ((err = h->sumOut.ensure((size_t)k * h->d + k))) return err;
   SEG_TRY("segment sums", cudaMemset(h->words.p, 0, sizeof(uint64_t) * nWords));
   size_t budget = 0;
-  if ((err = sharedBudget(kernel, &budget))) return err;
+  if ((err = dynamicShared(kernel, (size_t)kSharedFixedBytes, &budget))) return err;
   *mode = sharedWordBytes(k, h->d) <= budget ? kSharedSums : kGlobalSums;
   return nullptr;
 }

@@ -1115,8 +1115,6 @@ class BlockedIndex {
   private dx: DeviceMatrix | null = null;
   private readonly xc: Float32Array;
   private readonly scratch: Float32Array;
-  /** Rows compared with each query: every row unless windowed (see kDistances). */
-  candidatePairs = 0;
 
   constructor(
     private readonly be: Backend,
@@ -1235,7 +1233,6 @@ class BlockedIndex {
     const centers = new Float32Array(m * d);
     for (let c = 0; c < m; c++) centers.set(xc.subarray(block[c] * d, (block[c] + 1) * d), c * d);
     const d2 = await distances(this.be, dx, centers, m, this.scratch.subarray(0, rowsN * m));
-    this.candidatePairs += rowsN * m;
     const topV = new Float32Array(m * k).fill(Infinity);
     const topI = new Int32Array(m * k).fill(2 ** 31 - 1);
     for (let r = 0, at = 0; r < rowsN; r++, at += m) {

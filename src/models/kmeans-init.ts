@@ -134,6 +134,11 @@ export async function kmeansPlusPlus(be: Backend, dx: DeviceMatrix, x: HostMatri
   }
 }
 
+/** Candidates a greedy k-means++ step draws: 2 + ⌊ln k⌋, scikit-learn's. */
+function greedyTrials(k: number): number {
+  return 2 + Math.floor(Math.log(k));
+}
+
 /**
  * Greedy k-means++ with its state on the backend ({@link DeviceSeeding}): the same draws from
  * `rng`, in the same order, as greedySteps, so the centres are the host path's unless a draw
@@ -149,7 +154,7 @@ async function seedOnDevice(
   onStep?: (done: number, total: number) => void,
 ): Promise<Float32Array | null> {
   const d = x.nFeatures;
-  const trials = 2 + Math.floor(Math.log(k));
+  const trials = greedyTrials(k);
   let pot: number;
   try {
     pot = seeder.start(centers.subarray(0, d), trials);
@@ -160,11 +165,11 @@ async function seedOnDevice(
   const targets = new Float64Array(trials);
   for (let c = 1; c < k; c++) {
     for (let t = 0; t < trials; t++) targets[t] = rng.next() * pot;
-    const ids = seeder.draw(targets);
-    const pots = seeder.potentials(rowsOf(x, ids), trials);
+    const cands = rowsOf(x, seeder.draw(targets));
+    const pots = seeder.potentials(cands, trials);
     let bestT = 0;
     for (let t = 1; t < trials; t++) if (pots[t] < pots[bestT]) bestT = t;
-    centers.set(rowsOf(x, [ids[bestT]]), c * d);
+    centers.set(cands.subarray(bestT * d, (bestT + 1) * d), c * d);
     pot = pots[bestT];
     onStep?.(c + 1, k);
     if (c === k - 1) break;
@@ -191,7 +196,7 @@ async function greedySteps(
 ): Promise<Float32Array> {
   const d = x.nFeatures;
   const n = x.nRows;
-  const trials = 2 + Math.floor(Math.log(k));
+  const trials = greedyTrials(k);
   const { closest, cum, toNew } = scratch;
   // scikit-learn's greedy step keeps the candidates' distances and updates the closest ones
   // from the chosen candidate's: one pass over the data per step instead of two, where the

@@ -20,7 +20,7 @@ export function radiusNeighbours(be: Backend, x: DeviceMatrix, queries: RowRange
     throw new RangeError(`radiusNeighbours: 'eps' must be a finite number >= 0; got ${String(eps)}`);
   }
   if (!MODES.includes(mode)) throw new TypeError(`radiusNeighbours: 'mode' must be 'count' or 'list'; got ${String(mode)}`);
-  return candidates === undefined ? be.radiusNeighbours(x, queries, eps, mode) : be.radiusNeighbours(x, queries, eps, mode, candidates);
+  return be.radiusNeighbours(x, queries, eps, mode, candidates);
 }
 
 function checkRange(name: string, r: RowRange, nRows: number): void {
